@@ -1,0 +1,109 @@
+//! Reading and writing ModelProto. Writing is atomic: bytes go to a temporary file in the
+//! target directory which is then renamed, so a failure never leaves a half-written model.
+use crate::error::OnnxError;
+use crate::pb::{tensor_proto::DataLocation, ModelProto, TensorProto};
+use prost::Message;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+/// Decodes a model from bytes. `what` names the source in errors; `base_dir` is where external
+/// data files are looked up (None: external data is an error).
+pub fn decode_model(bytes: &[u8], what: &str, base_dir: Option<&Path>) -> Result<ModelProto, OnnxError> {
+    if bytes.is_empty() {
+        return Err(OnnxError::Empty { what: what.into() });
+    }
+    let mut model = ModelProto::decode(bytes)
+        .map_err(|e| OnnxError::Decode { what: what.into(), reason: e.to_string() })?;
+    let Some(graph) = model.graph.as_mut() else {
+        return Err(OnnxError::NoGraph { what: what.into() });
+    };
+    if graph.node.is_empty() && graph.input.is_empty() && graph.output.is_empty() {
+        return Err(OnnxError::NoGraph { what: what.into() });
+    }
+    for t in graph.initializer.iter_mut() {
+        resolve_external(t, base_dir)?;
+    }
+    for node in graph.node.iter_mut() {
+        for a in node.attribute.iter_mut() {
+            if let Some(t) = a.t.as_mut() {
+                resolve_external(t, base_dir)?;
+            }
+        }
+    }
+    Ok(model)
+}
+
+/// Loads a model file, resolving external data relative to the file's directory.
+pub fn load_model(path: &Path) -> Result<ModelProto, OnnxError> {
+    let bytes = std::fs::read(path).map_err(|source| OnnxError::Read { path: path.into(), source })?;
+    decode_model(&bytes, &path.display().to_string(), path.parent())
+}
+
+pub fn encode_model(model: &ModelProto) -> Vec<u8> {
+    model.encode_to_vec()
+}
+
+/// Saves a model atomically (all tensors inline).
+pub fn save_model(model: &ModelProto, path: &Path) -> Result<(), OnnxError> {
+    write_atomic(path, &encode_model(model))
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OnnxError> {
+    let werr = |source| OnnxError::Write { path: path.into(), source };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(werr)
+}
+
+fn resolve_external(t: &mut TensorProto, base_dir: Option<&Path>) -> Result<(), OnnxError> {
+    if t.data_location != Some(DataLocation::External as i32) {
+        return Ok(());
+    }
+    let get = |k: &str| t.external_data.iter().find(|e| e.key.as_deref() == Some(k)).and_then(|e| e.value.clone());
+    let name = t.name.clone().unwrap_or_default();
+    let location = get("location").ok_or_else(|| OnnxError::ExternalData {
+        tensor: name.clone(),
+        file: "?".into(),
+        reason: "no 'location' key".into(),
+    })?;
+    let xerr = |reason: String| OnnxError::ExternalData { tensor: name.clone(), file: location.clone(), reason };
+    let parse = |k: &str| -> Result<Option<u64>, OnnxError> {
+        get(k).map(|v| v.parse::<u64>().map_err(|e| xerr(format!("bad '{k}' value '{v}': {e}")))).transpose()
+    };
+    let offset = parse("offset")?.unwrap_or(0);
+    let length = parse("length")?;
+    let dir = base_dir.ok_or_else(|| xerr("model was not loaded from a file".into()))?;
+    if Path::new(&location).is_absolute() || location.split(['/', '\\']).any(|c| c == "..") {
+        return Err(xerr("location must be a relative path inside the model's directory".into()));
+    }
+    let mut f = std::fs::File::open(dir.join(&location)).map_err(|e| xerr(e.to_string()))?;
+    f.seek(SeekFrom::Start(offset)).map_err(|e| xerr(e.to_string()))?;
+    let mut buf = Vec::new();
+    match length {
+        Some(n) => {
+            buf.resize(n as usize, 0);
+            f.read_exact(&mut buf).map_err(|e| xerr(format!("cannot read {n} bytes at offset {offset}: {e}")))?;
+        }
+        None => {
+            f.read_to_end(&mut buf).map_err(|e| xerr(e.to_string()))?;
+        }
+    }
+    t.raw_data = Some(buf);
+    t.external_data.clear();
+    t.data_location = None;
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! ONNX I/O for oto: the protobuf types (`pb`, generated from the ONNX project's `onnx.proto`),
+//! loading from bytes or files (with external data), atomic saving, and small helpers to read
+//! and build tensors and attributes. Nothing here knows about pruning.
+
+pub mod attr;
+pub mod error;
+pub mod io;
+pub mod tensor;
+
+/// The ONNX protobuf messages (package `onnx`).
+pub mod pb {
+    #![allow(clippy::all, missing_docs)]
+    include!(concat!(env!("OUT_DIR"), "/onnx.rs"));
+}
+
+pub use error::OnnxError;
+pub use io::{decode_model, encode_model, load_model, save_model, write_atomic};
+pub use pb::{
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, ValueInfoProto,
+};
