@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# oto project set-up: Python venv with torch 2.11.0 (the exact partner of tch 0.24.0) and the
+# Python-side tools (onnx, onnxruntime, torchvision, onnxscript), plus the libtorch link that
+# cargo uses. Idempotent: a second run only checks versions (a few seconds).
+#
+#   scripts/setup.sh              full install (CUDA torch wheel, ~4.5 GB download the first time)
+#   OTO_TORCH_SLIM=1 scripts/setup.sh
+#                                 CPU-only slim libtorch (~1.2 GB): torch --no-deps + CUDA runtime
+#                                 and CUPTI only. Rust training works; `import torch` does NOT, so
+#                                 torchvision / onnxscript / PyTorch comparisons are unavailable.
+#   PYTHON=python3.11 scripts/setup.sh   choose the interpreter that creates the venv
+#
+# Afterwards, `cargo build -p oto-train` / `cargo test -p oto-train` work with nothing exported:
+# .cargo/config.toml sets LIBTORCH=.venv/libtorch (a symlink made here) and the crate's build.rs
+# bakes an rpath to libtorch's lib/ into every binary.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="$ROOT/.venv"
+REQ="$ROOT/requirements.txt"
+PY="${PYTHON:-}"
+SLIM="${OTO_TORCH_SLIM:-0}"
+T0=$(date +%s)
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+die() { printf '\033[31m[setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# 1. venv ---------------------------------------------------------------------------------
+if [[ -x "$VENV/bin/python" ]]; then
+    say "venv: $VENV exists ($("$VENV/bin/python" --version 2>&1))"
+else
+    if [[ -z "$PY" ]]; then
+        for c in python3.11 python3 python; do
+            if command -v "$c" >/dev/null 2>&1; then PY="$c"; break; fi
+        done
+    fi
+    [[ -n "$PY" ]] || die "no python3 found; install Python 3.11 (apt-get install python3 python3-venv)"
+    say "venv: creating $VENV with $("$PY" --version 2>&1)"
+    "$PY" -m venv "$VENV" || die "python -m venv failed (on Debian: apt-get install python3-venv)"
+fi
+VPY="$VENV/bin/python"
+
+# 2. packages -----------------------------------------------------------------------------
+# Prints the requirements that are not installed at exactly the pinned version.
+missing() {
+    "$VPY" - "$@" <<'PYEOF'
+import sys
+from importlib import metadata
+for spec in sys.argv[1:]:
+    name, ver = spec.split("==")
+    try:
+        have = metadata.version(name)
+    except metadata.PackageNotFoundError:
+        have = None
+    if have is None or have.split("+")[0] != ver:
+        print(spec)
+PYEOF
+}
+mapfile -t ALL < <(grep -vE '^\s*(#|$)' "$REQ" | sed 's/\s*#.*//; s/\s//g')
+if [[ "$SLIM" == "1" ]]; then
+    BASE=(); for r in "${ALL[@]}"; do case "$r" in torch==*|torchvision==*|onnxscript==*) ;; *) BASE+=("$r");; esac; done
+    TORCH_SLIM=("torch==2.11.0" "nvidia-cuda-runtime==13.0.96" "nvidia-cuda-cupti==13.0.85")
+    mapfile -t NEED < <(missing "${BASE[@]}")
+    mapfile -t NEED_T < <(missing "${TORCH_SLIM[@]}")
+    if ((${#NEED[@]})); then
+        say "pip: installing ${NEED[*]}"
+        "$VPY" -m pip install --disable-pip-version-check "${NEED[@]}"
+    fi
+    if ((${#NEED_T[@]})); then
+        say "pip: installing slim CPU libtorch (--no-deps): ${NEED_T[*]} (~1.2 GB)"
+        "$VPY" -m pip install --disable-pip-version-check --no-deps "${TORCH_SLIM[@]}"
+    fi
+    ((${#NEED[@]} + ${#NEED_T[@]})) || say "pip: all pinned packages present (slim torch)"
+else
+    mapfile -t NEED < <(missing "${ALL[@]}")
+    if ((${#NEED[@]})); then
+        say "pip: installing ${NEED[*]}"
+        say "pip: (torch 2.11.0 full wheel pulls ~20 nvidia packages, ~4.5 GB; pip's cache is used)"
+        "$VPY" -m pip install --disable-pip-version-check -r "$REQ"
+    else
+        say "pip: all ${#ALL[@]} pinned packages present"
+    fi
+fi
+
+# 3. libtorch link for cargo ----------------------------------------------------------------
+SITE=$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+[[ -f "$SITE/torch/lib/libtorch_cpu.so" ]] || die "torch not found at $SITE/torch (pip install failed?)"
+REL="${SITE#"$VENV"/}"
+if [[ "$(readlink "$VENV/libtorch" 2>/dev/null)" != "$REL/torch" ]]; then
+    ln -sfn "$REL/torch" "$VENV/libtorch"
+    say "libtorch: linked .venv/libtorch -> $REL/torch"
+else
+    say "libtorch: .venv/libtorch -> $REL/torch (ok)"
+fi
+if [[ ! -f "$ROOT/.cargo/config.toml" ]] || ! grep -q 'LIBTORCH' "$ROOT/.cargo/config.toml"; then
+    mkdir -p "$ROOT/.cargo"
+    cat >> "$ROOT/.cargo/config.toml" <<'TOML'
+[env]
+LIBTORCH = { value = ".venv/libtorch", relative = true }
+TOML
+    say "cargo: wrote LIBTORCH to .cargo/config.toml"
+fi
+
+# 4. check ---------------------------------------------------------------------------------
+if [[ "$SLIM" == "1" ]]; then
+    say "check: slim install, skipping 'import torch' (not importable without the CUDA deps)"
+else
+    "$VPY" -c 'import torch, torchvision, onnx, onnxruntime, onnxscript
+print("[setup] check: torch", torch.__version__, "| torchvision", torchvision.__version__,
+      "| onnx", onnx.__version__, "| onnxruntime", onnxruntime.__version__, "| onnxscript", onnxscript.__version__)'
+fi
+say "done in $(( $(date +%s) - T0 )) s. Build with: cargo build -p oto-train (no environment needed)"
