@@ -1,1 +1,16 @@
-//! placeholder
+//! oto's graph side, pure Rust (no libtorch): the IR every stage works on, shape inference,
+//! and (in later modules) ZIG analysis, compressed-model construction and FLOPs counting.
+//!
+//! The IR ([`ir::Graph`]) is a thin indexed view over an ONNX graph: nodes in topological
+//! order, values with shapes, producers and consumers, and initializers kept as their original
+//! `TensorProto` so that saving is faithful.
+
+pub mod error;
+pub mod ir;
+mod load;
+mod save;
+pub mod shape;
+pub mod zig;
+
+pub use error::{GraphError, Result};
+pub use ir::{Dim, Graph, Node, NodeId, Value, ValueId};

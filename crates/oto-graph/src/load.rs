@@ -1,0 +1,223 @@
+//! Building the IR from a ModelProto: values for inputs, initializers and node outputs,
+//! edge resolution, topological sort (stable: keeps the file's order where it is valid).
+use crate::error::{GraphError, Result};
+use crate::ir::{Dim, Graph, Node, Shape, Value};
+use oto_onnx::pb::{tensor_shape_proto::dimension, type_proto, ModelProto, ValueInfoProto};
+use std::collections::HashMap;
+
+/// Shape and element type declared by a ValueInfoProto.
+pub(crate) fn declared(vi: &ValueInfoProto) -> (i32, Option<Shape>) {
+    let Some(type_proto::Value::TensorType(tt)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        return (0, None);
+    };
+    let shape = tt.shape.as_ref().map(|s| {
+        s.dim
+            .iter()
+            .enumerate()
+            .map(|(i, d)| match &d.value {
+                Some(dimension::Value::DimValue(v)) => Dim::Known(*v),
+                Some(dimension::Value::DimParam(p)) => Dim::Sym(p.clone()),
+                None => Dim::Sym(format!("{}_d{i}", vi.name.as_deref().unwrap_or("?"))),
+            })
+            .collect()
+    });
+    (tt.elem_type.unwrap_or(0), shape)
+}
+
+fn new_value(name: &str) -> Value {
+    Value {
+        name: name.into(),
+        dtype: 0,
+        shape: None,
+        producer: None,
+        consumers: vec![],
+        init: None,
+        is_initializer: false,
+        folded: None,
+    }
+}
+
+impl Graph {
+    /// Builds the IR (no shape inference yet; see [`Graph::from_model`] for the full load).
+    pub fn from_model_unchecked(model: ModelProto) -> Result<Graph> {
+        let gp = model.graph.as_ref().ok_or_else(|| GraphError::Other("the model has no graph".into()))?;
+        let opset = model
+            .opset_import
+            .iter()
+            .find(|o| matches!(o.domain.as_deref(), None | Some("") | Some("ai.onnx")))
+            .and_then(|o| o.version)
+            .unwrap_or(13);
+        let mut values: Vec<Value> = vec![];
+        let mut by_name: HashMap<String, usize> = HashMap::new();
+        let mut origin: HashMap<usize, String> = HashMap::new();
+        fn add(values: &mut Vec<Value>, by_name: &mut HashMap<String, usize>, name: &str) -> usize {
+            let id = values.len();
+            values.push(new_value(name));
+            by_name.insert(name.into(), id);
+            id
+        }
+        for t in &gp.initializer {
+            let name = t.name.clone().unwrap_or_default();
+            let id = add(&mut values, &mut by_name, &name);
+            let v = &mut values[id];
+            v.dtype = t.data_type.unwrap_or(0);
+            v.shape = Some(t.dims.iter().map(|&d| Dim::Known(d)).collect());
+            v.init = Some(t.clone());
+            v.is_initializer = true;
+            origin.insert(id, "an initializer".into());
+        }
+        let mut inputs = vec![];
+        for vi in &gp.input {
+            let name = vi.name.clone().unwrap_or_default();
+            if by_name.contains_key(&name) {
+                continue; // an initializer also listed as input (old exporters)
+            }
+            let id = add(&mut values, &mut by_name, &name);
+            let (dt, shape) = declared(vi);
+            values[id].dtype = dt;
+            values[id].shape = shape;
+            origin.insert(id, "a graph input".into());
+            inputs.push(id);
+        }
+        // Node outputs first, so that unsorted files still resolve.
+        let mut out_ids = vec![];
+        for (i, n) in gp.node.iter().enumerate() {
+            let nname = node_name(n, i);
+            let mut outs = vec![];
+            for o in &n.output {
+                if o.is_empty() {
+                    outs.push(None);
+                    continue;
+                }
+                if let Some(&prev) = by_name.get(o) {
+                    return Err(GraphError::DoubleAssign {
+                        value: o.clone(),
+                        first: origin.get(&prev).cloned().unwrap_or_default(),
+                        second: nname,
+                    });
+                }
+                let id = add(&mut values, &mut by_name, o);
+                origin.insert(id, nname.clone());
+                outs.push(Some(id));
+            }
+            out_ids.push(outs);
+        }
+        let mut nodes = vec![];
+        for (i, (n, outs)) in gp.node.iter().zip(out_ids).enumerate() {
+            let name = node_name(n, i);
+            let op = n.op_type.clone().unwrap_or_default();
+            let mut ins = vec![];
+            for inp in &n.input {
+                if inp.is_empty() {
+                    ins.push(None);
+                    continue;
+                }
+                match by_name.get(inp) {
+                    Some(&id) => ins.push(Some(id)),
+                    None => return Err(GraphError::Dangling { node: name, op, value: inp.clone() }),
+                }
+            }
+            nodes.push(Node { name, op, domain: n.domain.clone().unwrap_or_default(), inputs: ins, outputs: outs, proto: n.clone() });
+        }
+        let nodes = topo_sort(nodes, values.len())?;
+        for (nid, n) in nodes.iter().enumerate() {
+            for (slot, o) in n.outputs.iter().enumerate() {
+                let _ = slot;
+                if let Some(o) = o {
+                    values[*o].producer = Some(nid);
+                }
+            }
+            for (slot, i) in n.inputs.iter().enumerate() {
+                if let Some(i) = i {
+                    values[*i].consumers.push((nid, slot));
+                }
+            }
+            if n.op == "Constant" {
+                if let (Some(o), Some(t)) = (n.output(0), constant_tensor(n)) {
+                    values[o].dtype = t.data_type.unwrap_or(0);
+                    values[o].shape = Some(t.dims.iter().map(|&d| Dim::Known(d)).collect());
+                    values[o].init = Some(t);
+                }
+            }
+        }
+        let mut outputs = vec![];
+        for vi in &gp.output {
+            let name = vi.name.clone().unwrap_or_default();
+            let id = *by_name.get(&name).ok_or_else(|| GraphError::Dangling {
+                node: "<graph output>".into(),
+                op: "Output".into(),
+                value: name.clone(),
+            })?;
+            outputs.push(id);
+        }
+        Ok(Graph { nodes, values, by_name, inputs, outputs, opset, template: model })
+    }
+}
+
+fn node_name(n: &oto_onnx::pb::NodeProto, i: usize) -> String {
+    match n.name.as_deref() {
+        Some(s) if !s.is_empty() => s.to_string(),
+        _ => format!("{}_{i}", n.op_type.as_deref().unwrap_or("node")),
+    }
+}
+
+/// The tensor a Constant node produces (any of its value forms).
+pub(crate) fn constant_tensor(n: &Node) -> Option<oto_onnx::pb::TensorProto> {
+    use oto_onnx::tensor::{f32_tensor, i64_tensor};
+    let p = &n.proto;
+    if let Some(t) = oto_onnx::attr::tensor(p, "value") {
+        return Some(t.clone());
+    }
+    if let Some(f) = oto_onnx::attr::float(p, "value_float") {
+        return Some(f32_tensor("", &[], &[f]));
+    }
+    if let Some(a) = oto_onnx::attr::find(p, "value_floats") {
+        return Some(f32_tensor("", &[a.floats.len() as i64], &a.floats));
+    }
+    if let Some(i) = oto_onnx::attr::int(p, "value_int") {
+        return Some(i64_tensor("", &[], &[i]));
+    }
+    if let Some(a) = oto_onnx::attr::find(p, "value_ints") {
+        return Some(i64_tensor("", &[a.ints.len() as i64], &a.ints));
+    }
+    None
+}
+
+/// Kahn's algorithm, always taking the lowest original index that is ready (stable order).
+fn topo_sort(nodes: Vec<Node>, nvalues: usize) -> Result<Vec<Node>> {
+    let mut producer = vec![usize::MAX; nvalues];
+    for (i, n) in nodes.iter().enumerate() {
+        for o in n.outputs.iter().flatten() {
+            producer[*o] = i;
+        }
+    }
+    let mut indeg = vec![0usize; nodes.len()];
+    let mut users: Vec<Vec<usize>> = vec![vec![]; nodes.len()];
+    for (i, n) in nodes.iter().enumerate() {
+        for v in n.inputs.iter().flatten() {
+            let p = producer[*v];
+            if p != usize::MAX {
+                indeg[i] += 1;
+                users[p].push(i);
+            }
+        }
+    }
+    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> =
+        (0..nodes.len()).filter(|&i| indeg[i] == 0).map(std::cmp::Reverse).collect();
+    let mut order = vec![];
+    while let Some(std::cmp::Reverse(i)) = ready.pop() {
+        order.push(i);
+        for &u in &users[i] {
+            indeg[u] -= 1;
+            if indeg[u] == 0 {
+                ready.push(std::cmp::Reverse(u));
+            }
+        }
+    }
+    if order.len() < nodes.len() {
+        let stuck = (0..nodes.len()).find(|&i| indeg[i] > 0).unwrap_or(0);
+        return Err(GraphError::Cycle { node: nodes[stuck].name.clone(), op: nodes[stuck].op.clone() });
+    }
+    let mut slots: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();
+    Ok(order.into_iter().map(|i| slots[i].take().unwrap()).collect())
+}

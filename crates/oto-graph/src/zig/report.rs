@@ -1,0 +1,1 @@
+//! Analysis reports (filled in by the report module).
