@@ -144,6 +144,7 @@ fn cifar_bad_inputs() {
 
 // ---- MAT v5 -------------------------------------------------------------------------------
 
+#[allow(clippy::manual_is_multiple_of)] // rust-version 1.85 predates is_multiple_of
 fn pad8(v: &mut Vec<u8>) {
     while v.len() % 8 != 0 {
         v.push(0);

@@ -13,3 +13,14 @@ fn tch_matmul_backward() {
     assert_eq!(Vec::<f32>::try_from(g.flatten(0, -1)).unwrap(), vec![11.0, 15.0, 11.0, 15.0]);
     assert_eq!(c.device(), Device::Cpu);
 }
+
+#[test]
+fn cuda_feature_links_cuda_backend() {
+    // With `--features cuda`, libtorch_cuda must be linked (not dropped by --as-needed), so
+    // CUDA is at least *probed*: on a machine without a GPU this is simply false.
+    let avail = tch::Cuda::is_available();
+    eprintln!("cuda available: {avail}, devices: {}", tch::Cuda::device_count());
+    if cfg!(not(feature = "cuda")) {
+        assert!(!avail, "without the cuda feature libtorch_cuda should not be linked");
+    }
+}
