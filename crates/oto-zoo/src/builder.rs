@@ -100,6 +100,9 @@ impl Builder {
     /// Adds a named float parameter `{path(local)}`; names must be unique (a model bug otherwise).
     pub fn param(&mut self, local: &str, dims: &[i64], data: Vec<f32>) -> R<String> {
         let name = self.path(local);
+        if oto_onnx::tensor::numel(dims) != data.len() {
+            return fail(format!("internal: parameter '{name}' has {} values for shape {dims:?}", data.len()));
+        }
         if !self.value_names.insert(name.clone()) {
             return fail(format!("internal: duplicate parameter name '{name}'"));
         }
@@ -107,7 +110,7 @@ impl Builder {
         if self.params > MAX_PARAMS {
             return fail(format!("model would exceed {MAX_PARAMS} parameters at '{name}'; use a smaller input"));
         }
-        self.inits.push(f32_tensor(&name, dims, &data));
+        self.inits.push(raw_f32(&name, dims, &data));
         Ok(name)
     }
 
@@ -207,6 +210,21 @@ impl Builder {
             graph: Some(graph),
             ..Default::default()
         }
+    }
+}
+
+/// A float tensor with raw little-endian data; a byte cast on little-endian hosts (cheap even
+/// in unoptimised builds).
+fn raw_f32(name: &str, dims: &[i64], data: &[f32]) -> TensorProto {
+    if cfg!(target_endian = "big") {
+        return f32_tensor(name, dims, data);
+    }
+    TensorProto {
+        name: Some(name.into()),
+        dims: dims.to_vec(),
+        data_type: Some(FLOAT),
+        raw_data: Some(bytemuck::cast_slice::<f32, u8>(data).to_vec()),
+        ..Default::default()
     }
 }
 
