@@ -11,6 +11,7 @@ mod load;
 mod save;
 pub mod shape;
 pub mod zig;
+pub mod flops;
 
 pub use error::{GraphError, Result};
 pub use ir::{Dim, Graph, Node, NodeId, Value, ValueId};
