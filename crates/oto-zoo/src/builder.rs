@@ -97,18 +97,21 @@ impl Builder {
         parts.join(".")
     }
 
-    /// Adds a named float parameter `{path(local)}`; names must be unique (a model bug otherwise).
-    pub fn param(&mut self, local: &str, dims: &[i64], data: Vec<f32>) -> R<String> {
+    /// Adds the float parameter `{path(local)}` of shape `dims`, filled by `gen(init, numel)`.
+    /// Sizes are checked before anything is allocated; names must be unique (a model bug otherwise).
+    pub fn param(&mut self, local: &str, dims: &[i64], gen: impl FnOnce(&mut Init, usize) -> Vec<f32>) -> R<String> {
         let name = self.path(local);
-        if oto_onnx::tensor::numel(dims) != data.len() {
-            return fail(format!("internal: parameter '{name}' has {} values for shape {dims:?}", data.len()));
+        let n = oto_onnx::tensor::numel(dims);
+        self.params += n;
+        if self.params > MAX_PARAMS {
+            return fail(format!("model would exceed {MAX_PARAMS} parameters at '{name}'; use a smaller input or width"));
         }
         if !self.value_names.insert(name.clone()) {
             return fail(format!("internal: duplicate parameter name '{name}'"));
         }
-        self.params += data.len();
-        if self.params > MAX_PARAMS {
-            return fail(format!("model would exceed {MAX_PARAMS} parameters at '{name}'; use a smaller input"));
+        let data = gen(&mut self.init, n);
+        if data.len() != n {
+            return fail(format!("internal: parameter '{name}' has {} values for shape {dims:?}", data.len()));
         }
         self.inits.push(raw_f32(&name, dims, &data));
         Ok(name)

@@ -4,7 +4,7 @@
 //! names, input `input` `[N,C,H,W]`, output `logits` (classification) or `output` (super-resolution).
 
 pub mod builder;
-mod init;
+pub mod init;
 mod models;
 mod ops;
 

@@ -2,11 +2,9 @@
 //! creates and initialises the parameters, and computes the output shape (failing with a
 //! readable message when the input is too small or shapes disagree).
 use crate::builder::{fail, Builder, Val, BATCH, R};
+use crate::init::Init;
 use oto_onnx::attr::{a_float, a_int, a_ints, a_string};
 
-fn numel(d: &[i64]) -> usize {
-    d.iter().map(|&x| x.max(0) as usize).product()
-}
 
 /// Broadcasts two tracked shapes (numpy rules, batch only matches batch or 1).
 fn broadcast(a: &[i64], b: &[i64]) -> Option<Vec<i64>> {
@@ -49,12 +47,12 @@ impl Builder {
             return fail(format!("'{}': {c} -> {out} channels cannot use {groups} groups", self.path(name)));
         }
         let (oh, ow) = (self.out_size(name, h, k, s, p)?, self.out_size(name, w, k, s, p)?);
-        let wd = [out, c / groups, k, k];
-        let wt = self.init.conv_weight(numel(&wd), (out * k * k) as usize);
-        let mut ins = vec![x.name.clone(), self.param(&format!("{name}.weight"), &wd, wt)?];
+        let fan_out = (out * k * k) as usize;
+        let w = self.param(&format!("{name}.weight"), &[out, c / groups, k, k], |i, n| i.conv_weight(n, fan_out))?;
+        let mut ins = vec![x.name.clone(), w];
         if bias {
-            let b = self.init.bias(out as usize, (c / groups * k * k) as usize);
-            ins.push(self.param(&format!("{name}.bias"), &[out], b)?);
+            let fan_in = (c / groups * k * k) as usize;
+            ins.push(self.param(&format!("{name}.bias"), &[out], |i, n| i.bias(n, fan_in))?);
         }
         let attrs = vec![
             a_ints("dilations", &[1, 1]),
@@ -74,12 +72,12 @@ impl Builder {
         if oh < 1 || ow < 1 {
             return fail(format!("'{}' would produce an empty output", self.path(name)));
         }
-        let wd = [c, out, k, k];
-        let wt = self.init.conv_weight(numel(&wd), (c * k * k) as usize);
-        let mut ins = vec![x.name.clone(), self.param(&format!("{name}.weight"), &wd, wt)?];
+        let fan = (c * k * k) as usize;
+        let w = self.param(&format!("{name}.weight"), &[c, out, k, k], |i, n| i.conv_weight(n, fan))?;
+        let mut ins = vec![x.name.clone(), w];
         if bias {
-            let b = self.init.bias(out as usize, (out * k * k) as usize);
-            ins.push(self.param(&format!("{name}.bias"), &[out], b)?);
+            let fan_in = (out * k * k) as usize;
+            ins.push(self.param(&format!("{name}.bias"), &[out], |i, n| i.bias(n, fan_in))?);
         }
         let attrs = vec![
             a_ints("dilations", &[1, 1]),
@@ -94,17 +92,12 @@ impl Builder {
     /// BatchNorm2d in inference form (one output).
     pub fn bn(&mut self, x: &Val, name: &str) -> R<Val> {
         let c = x.shape[1];
-        let cu = c as usize;
-        let g = self.init.gamma(cu);
-        let b = self.init.beta(cu);
-        let m = self.init.beta(cu);
-        let v = self.init.var(cu);
         let ins = [
             x.name.clone(),
-            self.param(&format!("{name}.weight"), &[c], g)?,
-            self.param(&format!("{name}.bias"), &[c], b)?,
-            self.param(&format!("{name}.running_mean"), &[c], m)?,
-            self.param(&format!("{name}.running_var"), &[c], v)?,
+            self.param(&format!("{name}.weight"), &[c], Init::gamma)?,
+            self.param(&format!("{name}.bias"), &[c], Init::beta)?,
+            self.param(&format!("{name}.running_mean"), &[c], Init::beta)?,
+            self.param(&format!("{name}.running_var"), &[c], Init::var)?,
         ];
         let attrs = vec![a_float("epsilon", 1e-5), a_float("momentum", 0.9)];
         Ok(self.op("BatchNormalization", name, &refs(&ins), attrs, x.shape.clone()))
@@ -162,8 +155,8 @@ impl Builder {
         self.op("Mul", "", &[&x.name, &s], vec![], x.shape.clone())
     }
     /// Adds (op "Add") or multiplies (op "Mul") by a learned parameter of shape `dims`.
-    pub fn param_op(&mut self, op: &str, x: &Val, name: &str, dims: &[i64], data: Vec<f32>) -> R<Val> {
-        let p = self.param(name, dims, data)?;
+    pub fn param_op(&mut self, op: &str, x: &Val, name: &str, dims: &[i64], gen: impl FnOnce(&mut Init, usize) -> Vec<f32>) -> R<Val> {
+        let p = self.param(name, dims, gen)?;
         let pv = Val { name: p, shape: dims.to_vec() };
         self.binary(op, x, &pv)
     }
@@ -212,12 +205,11 @@ impl Builder {
         let [n, k] = x.shape[..] else {
             return fail(format!("'{}' expects a 2-D input, got {:?}", self.path(name), x.shape));
         };
-        let wt = self.init.linear_weight((out * k) as usize, k as usize);
-        let b = self.init.bias(out as usize, k as usize);
+        let fan_in = k as usize;
         let ins = [
             x.name.clone(),
-            self.param(&format!("{name}.weight"), &[out, k], wt)?,
-            self.param(&format!("{name}.bias"), &[out], b)?,
+            self.param(&format!("{name}.weight"), &[out, k], |i, n| i.linear_weight(n, fan_in))?,
+            self.param(&format!("{name}.bias"), &[out], |i, n| i.bias(n, fan_in))?,
         ];
         let attrs = vec![a_float("alpha", 1.0), a_float("beta", 1.0), a_int("transB", 1)];
         Ok(self.op("Gemm", name, &refs(&ins), attrs, vec![n, out]))
@@ -226,16 +218,16 @@ impl Builder {
     /// nn.Linear on the last axis as MatMul with a `[K, N]` weight (+ Add bias).
     pub fn matmul_weight(&mut self, x: &Val, name: &str, out: i64, bias: bool) -> R<Val> {
         let k = *x.shape.last().unwrap_or(&0);
-        let wt = self.init.linear_weight((out * k) as usize, k as usize);
-        let w = self.param(&format!("{name}.weight"), &[k, out], wt)?;
+        let fan_in = k as usize;
+        let w = self.param(&format!("{name}.weight"), &[k, out], |i, n| i.linear_weight(n, fan_in))?;
         let mut shape = x.shape.clone();
         *shape.last_mut().unwrap() = out;
-        let y = self.op("MatMul", name, &[&x.name, &w], vec![], shape);
+        let y = self.op("MatMul", name, &[&x.name, &w], vec![], shape.clone());
         if !bias {
             return Ok(y);
         }
-        let b = self.init.bias(out as usize, k as usize);
-        self.param_op("Add", &y, &format!("{name}.bias"), &[out], b)
+        let b = self.param(&format!("{name}.bias"), &[out], |i, n| i.bias(n, fan_in))?;
+        Ok(self.op("Add", name, &[&y.name, &b], vec![], shape))
     }
 
     /// MatMul of two activations `[.., M, K] x [.., K, N]`.
@@ -252,12 +244,10 @@ impl Builder {
     /// LayerNormalization over the last axis.
     pub fn layer_norm(&mut self, x: &Val, name: &str, eps: f32) -> R<Val> {
         let d = *x.shape.last().unwrap_or(&0);
-        let g = self.init.gamma(d as usize);
-        let b = self.init.beta(d as usize);
         let ins = [
             x.name.clone(),
-            self.param(&format!("{name}.weight"), &[d], g)?,
-            self.param(&format!("{name}.bias"), &[d], b)?,
+            self.param(&format!("{name}.weight"), &[d], Init::gamma)?,
+            self.param(&format!("{name}.bias"), &[d], Init::beta)?,
         ];
         let attrs = vec![a_int("axis", -1), a_float("epsilon", eps)];
         Ok(self.op("LayerNormalization", name, &refs(&ins), attrs, x.shape.clone()))
@@ -277,7 +267,7 @@ impl Builder {
 
     /// Reshape to `shape` (dim 0 [`BATCH`] is written as 0, "copy the batch").
     pub fn reshape(&mut self, x: &Val, shape: &[i64]) -> R<Val> {
-        if numel(&x.shape[1..]) != numel(&shape[1..]) || shape[0] != x.shape[0] {
+        if x.shape[1..].iter().product::<i64>() != shape[1..].iter().product::<i64>() || shape[0] != x.shape[0] {
             return fail(format!("Reshape in '{}': {:?} cannot become {shape:?}", self.path(""), x.shape));
         }
         let spec: Vec<i64> = shape.iter().map(|&d| if d == BATCH { 0 } else { d }).collect();

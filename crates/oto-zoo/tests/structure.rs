@@ -122,6 +122,9 @@ fn errors_are_clear() {
         // Tiny inputs either work or give an error, never a panic.
         let _ = small(model, [1, 1, 1]);
     }
+    // Oversized models are refused before any allocation.
+    let huge = ZooConfig { width_mult: Some(16.0), input_shape: Some([3, 8192, 8192]), ..Default::default() };
+    assert!(build("vgg16_bn_imagenet", &huge).unwrap_err().to_string().contains("parameters"));
     let bad = |cfg: ZooConfig| build("resnet20", &cfg).unwrap_err();
     assert!(matches!(bad(ZooConfig { width_mult: Some(0.0), ..Default::default() }), ZooError::BadConfig { .. }));
     assert!(matches!(bad(ZooConfig { num_classes: Some(0), ..Default::default() }), ZooError::BadConfig { .. }));

@@ -2,6 +2,7 @@
 //! Transpose-LN-Transpose, the inverted-bottleneck MLP runs in NHWC as MatMul + Add, GELU is
 //! the Erf form and layer scale is a Mul by a per-channel vector.
 use crate::builder::{Builder, Val, R};
+use crate::init::Init;
 use crate::Ctx;
 
 const EPS: f32 = 1e-6;
@@ -14,7 +15,8 @@ fn block(b: &mut Builder, x: &Val) -> R<Val> {
     let y = b.matmul_weight(&y, "pwconv1", 4 * c, true)?;
     let y = b.gelu(&y);
     let y = b.matmul_weight(&y, "pwconv2", c, true)?;
-    let gamma = if b.init.randomize { b.init.uniform(c as usize, 0.5, 1.5) } else { vec![1e-6; c as usize] };
+    // Layer scale starts at 1e-6 as in the paper (non-trivial when randomizing).
+    let gamma = |i: &mut Init, n| if i.randomize { i.uniform(n, 0.5, 1.5) } else { vec![1e-6; n] };
     let y = b.param_op("Mul", &y, "gamma", &[c], gamma)?;
     let y = b.transpose(&y, &[0, 3, 1, 2]);
     b.add(x, &y)

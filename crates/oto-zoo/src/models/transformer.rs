@@ -52,8 +52,7 @@ pub fn tiny_transformer(b: &mut Builder, x: &Val, cx: &Ctx) -> R<Val> {
     let t = p.h() * p.w();
     let p = b.reshape(&p, &[BATCH, d, t])?;
     let tokens = b.transpose(&p, &[0, 2, 1]);
-    let pos = b.init.normal((t * d) as usize, 0.02);
-    let mut y = b.param_op("Add", &tokens, "pos_embed", &[1, t, d], pos)?;
+    let mut y = b.param_op("Add", &tokens, "pos_embed", &[1, t, d], |i, n| i.normal(n, 0.02))?;
     for i in 0..DEPTH {
         y = b.scope(&format!("blocks.{i}"), |b| layer(b, &y))?;
     }
