@@ -1,0 +1,22 @@
+//! Errors of the training side. Messages name the problem and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Data(#[from] crate::datasets::DataError),
+    #[error(transparent)]
+    Graph(#[from] oto_graph::GraphError),
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+    #[error("node '{node}': operator {op} is not supported by the training engine; supported ops are listed in docs/training.md")]
+    UnsupportedOp { op: String, node: String },
+    #[error("node '{node}' ({op}): {reason}")]
+    Op { node: String, op: String, reason: String },
+    #[error("the loss became {value} at epoch {epoch}, step {step}; lower the learning rate (--lr) or check the data")]
+    NonFiniteLoss { value: f64, epoch: usize, step: usize },
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint { path: String, reason: String },
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+}

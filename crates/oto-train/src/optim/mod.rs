@@ -1,0 +1,48 @@
+//! Optimizers over the executor's trainable tensors: the baseline directions (SGD, Adam, AdamW)
+//! and DHSPG, which adds the group-sparsity machinery on the ZIG rows from the analysis.
+//!
+//! Contract shared by the training loop and the optimizers: the loop runs forward/backward, then
+//! calls [`Optimizer::step`], which reads each parameter's `.grad()` and updates it in place
+//! (under `no_grad`), then the loop zeroes the gradients.
+
+use tch::Tensor;
+
+/// A trainable tensor (an ONNX initializer) handed to an optimizer.
+#[derive(Debug)]
+pub struct Param {
+    /// Initializer name in the ONNX graph.
+    pub name: String,
+    /// Its value id in the `oto_graph::Graph`.
+    pub value_id: usize,
+    /// The live tensor (requires_grad), shared with the executor (shallow clone).
+    pub tensor: Tensor,
+}
+
+/// What an optimizer reports after a step (for logs and progress bars).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct OptimStats {
+    /// Fraction of prunable rows that are exactly zero (None for dense optimizers).
+    pub group_sparsity: Option<f64>,
+    /// Number of zero rows and the target number.
+    pub zero_rows: Option<usize>,
+    pub target_zero_rows: Option<usize>,
+    /// Σ‖x_g‖ over penalised rows (G_p) and over the others (G_np).
+    pub omega_p: Option<f64>,
+    pub omega_np: Option<f64>,
+    /// Mean / max λ of the last step's adaptive push.
+    pub lambda_mean: Option<f64>,
+    pub lambda_max: Option<f64>,
+    /// Stage name (e.g. "dense", "pruning", "after_target").
+    pub stage: Option<String>,
+}
+
+pub trait Optimizer {
+    /// One update from the current gradients.
+    fn step(&mut self) -> Result<(), crate::TrainError>;
+    fn lr(&self) -> f64;
+    fn set_lr(&mut self, lr: f64);
+    fn stats(&self) -> OptimStats;
+    /// Named state tensors (momentum buffers, moments, step counters, masks) for checkpoints.
+    fn state(&self) -> Vec<(String, Tensor)>;
+    fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<(), crate::TrainError>;
+}
