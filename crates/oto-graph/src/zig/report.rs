@@ -1,1 +1,380 @@
-//! Analysis reports (filled in by the report module).
+//! The analysis report: a serialisable, versioned summary of an [`Analysis`] (the JSON written by
+//! `oto analyze --json`, documented in `docs/analysis-report-schema.md`) and its human-readable
+//! text form.
+//!
+//! Index maps are given per row: for every member (one axis of one initializer) and every row of
+//! the group, the indices along that axis that belong to the row, compressed into half-open
+//! ranges `[start, end, step]`, or the string `"identity"` when row `i` is exactly index `i`.
+use super::{Analysis, MemberKind};
+use crate::ir::{fmt_shape, Graph};
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// Version of the JSON layout; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub model: ModelInfo,
+    pub summary: Summary,
+    pub groups: Vec<GroupReport>,
+    /// Float initializers of unknown role (kept as they are, never trained or pruned).
+    pub frozen: Vec<TensorInfo>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelInfo {
+    /// File name or graph name.
+    pub name: String,
+    pub graph_name: String,
+    pub producer: String,
+    pub ir_version: i64,
+    pub opset: i64,
+    pub inputs: Vec<TensorInfo>,
+    pub outputs: Vec<TensorInfo>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TensorInfo {
+    pub name: String,
+    /// e.g. `[N, 3, 32, 32]`; null when unknown.
+    pub shape: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub nodes: usize,
+    pub initializers: usize,
+    pub groups: usize,
+    pub prunable_groups: usize,
+    /// Total rows (removable channel units) over all groups.
+    pub channels: usize,
+    /// Rows that can be removed (= prunable rows).
+    pub prunable_channels: usize,
+    /// Elements of all initializers.
+    pub params: u64,
+    /// Elements of trainable initializers.
+    pub trainable_params: u64,
+    /// Elements of in-row slices (producer + accessory) of prunable rows.
+    pub prunable_params: u64,
+    /// Multiply-accumulates per sample (Conv/ConvTranspose/Gemm/MatMul).
+    pub macs: u64,
+    pub frozen: usize,
+    /// Count of unprunable rows per reason code.
+    pub reasons: std::collections::BTreeMap<String, usize>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupReport {
+    pub id: usize,
+    /// At least one row is prunable.
+    pub prunable: bool,
+    /// Null when every row is prunable; otherwise the reason codes of the unprunable rows, joined by `,`.
+    pub reason: Option<String>,
+    pub reasons: Vec<String>,
+    /// Number of rows (removable units).
+    pub channels: usize,
+    pub prunable_channels: usize,
+    /// What created the group's channels (stems, graph inputs, padding, ...).
+    pub sources: Vec<String>,
+    pub members: Vec<MemberReport>,
+    pub ops: Vec<OpRef>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct OpRef {
+    pub name: String,
+    pub op: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MemberReport {
+    /// Initializer (or folded Constant) name.
+    pub tensor: String,
+    pub shape: Vec<i64>,
+    pub axis: usize,
+    pub kind: MemberKind,
+    /// The node whose rule attached this slice.
+    pub node: String,
+    /// Classification of the index map: identity, offset, gather, block, strided, expanded, mixed.
+    pub view: &'static str,
+    /// `"identity"` or, per row of the group (in `rows` order), a list of `[start, end, step]` ranges.
+    pub index: IndexMap,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum IndexMap {
+    Identity(&'static str),
+    Rows(Vec<Vec<[usize; 3]>>),
+}
+
+impl IndexMap {
+    /// The indices of row `r` (expanded).
+    pub fn row(&self, r: usize) -> Vec<usize> {
+        match self {
+            IndexMap::Identity(_) => vec![r],
+            IndexMap::Rows(rows) => rows
+                .get(r)
+                .map(|rs| rs.iter().flat_map(|&[s, e, st]| (s..e).step_by(st.max(1))).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Compresses a sorted index list into `[start, end, step]` runs.
+pub fn compress_ranges(idx: &[usize]) -> Vec<[usize; 3]> {
+    let mut out: Vec<[usize; 3]> = vec![];
+    let mut i = 0;
+    while i < idx.len() {
+        let start = idx[i];
+        if i + 1 == idx.len() {
+            out.push([start, start + 1, 1]);
+            break;
+        }
+        let step = idx[i + 1].wrapping_sub(start);
+        if step == 0 || idx[i + 1] < start {
+            out.push([start, start + 1, 1]);
+            i += 1;
+            continue;
+        }
+        let mut j = i + 1;
+        while j + 1 < idx.len() && idx[j + 1] > idx[j] && idx[j + 1] - idx[j] == step {
+            j += 1;
+        }
+        let len = j - i + 1;
+        if len == 2 && step != 1 {
+            // two points with a gap: keep them as singles (clearer than a 2-element stride)
+            out.push([start, start + 1, 1]);
+            i += 1;
+            continue;
+        }
+        out.push([start, idx[j] + 1, step]);
+        i = j + 1;
+    }
+    out
+}
+
+/// Classifies the per-row index sets of one member in one group.
+fn classify(per_row: &[Vec<usize>], axis_size: usize, repeated_elems: bool) -> &'static str {
+    if per_row.iter().all(|r| r.len() == 1) {
+        let first = per_row.first().map(|r| r[0]).unwrap_or(0);
+        if per_row.iter().enumerate().all(|(i, r)| r[0] == first + i) {
+            return if first == 0 && per_row.len() == axis_size { "identity" } else { "offset" };
+        }
+        return "gather";
+    }
+    let contiguous = per_row.iter().all(|r| r.windows(2).all(|w| w[1] == w[0] + 1));
+    if contiguous {
+        return if repeated_elems { "expanded" } else { "block" };
+    }
+    let strided = per_row.iter().all(|r| {
+        r.len() < 2 || {
+            let s = r[1] - r[0];
+            r.windows(2).all(|w| w[1] - w[0] == s)
+        }
+    });
+    if strided {
+        return "strided";
+    }
+    "mixed"
+}
+
+impl Report {
+    /// Builds the report of analysis `a` of graph `g`; `name` names the model (e.g. its file).
+    pub fn new(g: &Graph, a: &Analysis, name: &str) -> Report {
+        let tmpl = g.model_template();
+        let gp = tmpl.graph.clone().unwrap_or_default();
+        let tinfo = |id: usize| TensorInfo { name: g.value(id).name.clone(), shape: g.shape(id).map(|s| fmt_shape(s)) };
+        let model = ModelInfo {
+            name: name.to_string(),
+            graph_name: gp.name.clone().unwrap_or_default(),
+            producer: tmpl.producer_name.clone().unwrap_or_default(),
+            ir_version: tmpl.ir_version.unwrap_or(0),
+            opset: g.opset,
+            inputs: g.inputs.iter().map(|&i| tinfo(i)).collect(),
+            outputs: g.outputs.iter().map(|&i| tinfo(i)).collect(),
+        };
+
+        // position of every row inside its group
+        let mut row_pos = vec![0usize; a.rows.len()];
+        for gr in &a.groups {
+            for (p, &r) in gr.rows.iter().enumerate() {
+                row_pos[r] = p;
+            }
+        }
+        // per (member, group): per-row index lists, computed in one pass over every member map
+        let mut member_reports: HashMap<(usize, usize), MemberReport> = HashMap::new();
+        let mut prunable_params: u64 = 0;
+        for (mi, m) in a.members.iter().enumerate() {
+            let v = g.value(m.tensor);
+            let shape: Vec<i64> = v.init.as_ref().map(|t| t.dims.clone()).unwrap_or_default();
+            let axis_size = m.map.len();
+            let numel: u64 = shape.iter().map(|&d| d.max(0) as u64).product();
+            let per_index = if axis_size > 0 { numel / axis_size as u64 } else { 0 };
+            let mut by_group: HashMap<usize, Vec<Vec<usize>>> = HashMap::new();
+            for (i, &e) in m.map.iter().enumerate() {
+                let r = a.elem_row[e];
+                let row = &a.rows[r];
+                if m.kind.in_row() && row.prunable() {
+                    prunable_params += per_index;
+                }
+                let gid = row.group;
+                let lists = by_group.entry(gid).or_insert_with(|| vec![vec![]; a.groups[gid].rows.len()]);
+                lists[row_pos[r]].push(i);
+            }
+            let mut seen = std::collections::HashSet::new();
+            let repeated = !m.map.iter().all(|e| seen.insert(*e));
+            for (gid, per_row) in by_group {
+                let touched: Vec<Vec<usize>> = per_row.iter().filter(|r| !r.is_empty()).cloned().collect();
+                let all_rows = touched.len() == per_row.len();
+                let view = if all_rows { classify(&per_row, axis_size, repeated) } else { classify(&touched, usize::MAX, repeated) };
+                let view = if !all_rows && view == "identity" { "offset" } else { view };
+                let index = if view == "identity" {
+                    IndexMap::Identity("identity")
+                } else {
+                    IndexMap::Rows(per_row.iter().map(|r| compress_ranges(r)).collect())
+                };
+                member_reports.insert(
+                    (mi, gid),
+                    MemberReport {
+                        tensor: v.name.clone(),
+                        shape: shape.clone(),
+                        axis: m.axis,
+                        kind: m.kind,
+                        node: g.nodes[m.node].name.clone(),
+                        view,
+                        index,
+                    },
+                );
+            }
+        }
+
+        let mut groups = vec![];
+        let mut reasons_count: std::collections::BTreeMap<String, usize> = Default::default();
+        for r in &a.rows {
+            for reason in &r.reasons {
+                *reasons_count.entry(reason.clone()).or_default() += 1;
+            }
+        }
+        for gr in &a.groups {
+            let prunable_channels = gr.rows.iter().filter(|&&r| a.rows[r].prunable()).count();
+            let members = gr.members.iter().filter_map(|&mi| member_reports.remove(&(mi, gr.id))).collect();
+            groups.push(GroupReport {
+                id: gr.id,
+                prunable: prunable_channels > 0,
+                reason: if gr.reasons.is_empty() { None } else { Some(gr.reasons.join(",")) },
+                reasons: gr.reasons.clone(),
+                channels: gr.rows.len(),
+                prunable_channels,
+                sources: gr.sources.iter().map(|&s| a.sources[s].what.clone()).collect(),
+                members,
+                ops: gr.nodes.iter().map(|&n| OpRef { name: g.nodes[n].name.clone(), op: g.nodes[n].op.clone() }).collect(),
+            });
+        }
+        let trainable_params = a
+            .trainable
+            .iter()
+            .filter_map(|&v| g.init(v))
+            .map(|t| oto_onnx::tensor::numel(&t.dims) as u64)
+            .sum();
+        let summary = Summary {
+            nodes: g.nodes.len(),
+            initializers: g.values.iter().filter(|v| v.is_initializer).count(),
+            groups: groups.len(),
+            prunable_groups: groups.iter().filter(|x| x.prunable).count(),
+            channels: a.rows.len(),
+            prunable_channels: a.prunable_rows(),
+            params: g.param_count(),
+            trainable_params,
+            prunable_params,
+            macs: crate::flops::macs(g),
+            frozen: a.frozen.len(),
+            reasons: reasons_count,
+        };
+        Report { schema_version: SCHEMA_VERSION, model, summary, groups, frozen: a.frozen.iter().map(|&v| tinfo(v)).collect() }
+    }
+
+    /// Pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// A human-readable summary: totals, the unprunable groups with their reasons, frozen constants.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let s = &self.summary;
+        let mut o = String::new();
+        let _ = writeln!(o, "model      {}", self.model.name);
+        for i in &self.model.inputs {
+            let _ = writeln!(o, "input      {} {}", i.name, i.shape.as_deref().unwrap_or("?"));
+        }
+        for i in &self.model.outputs {
+            let _ = writeln!(o, "output     {} {}", i.name, i.shape.as_deref().unwrap_or("?"));
+        }
+        let _ = writeln!(o, "nodes      {}", s.nodes);
+        let _ = writeln!(o, "params     {} ({} trainable, {} in prunable rows)", s.params, s.trainable_params, s.prunable_params);
+        let _ = writeln!(o, "MACs       {} per sample ({})", s.macs, human(s.macs as f64));
+        let _ = writeln!(o, "groups     {} ({} prunable)", s.groups, s.prunable_groups);
+        let _ = writeln!(o, "channels   {} ({} prunable)", s.channels, s.prunable_channels);
+        let unprunable: Vec<&GroupReport> = self.groups.iter().filter(|g| g.reason.is_some()).collect();
+        if !unprunable.is_empty() {
+            let _ = writeln!(o, "\ngroups with unprunable channels:");
+            let _ = writeln!(o, "  {:>5}  {:>8}  {:<40}  {}", "group", "channels", "reason", "created by");
+            const MAX: usize = 60;
+            for g in unprunable.iter().take(MAX) {
+                let ch = if g.prunable { format!("{}/{}", g.channels - g.prunable_channels, g.channels) } else { g.channels.to_string() };
+                let mut src = g.sources.first().cloned().unwrap_or_default();
+                if g.sources.len() > 1 {
+                    src.push_str(&format!(" (+{} more)", g.sources.len() - 1));
+                }
+                let _ = writeln!(o, "  {:>5}  {:>8}  {:<40}  {}", g.id, ch, g.reason.as_deref().unwrap_or(""), src);
+            }
+            if unprunable.len() > MAX {
+                let _ = writeln!(o, "  ... {} more (see --json)", unprunable.len() - MAX);
+            }
+        }
+        if !self.frozen.is_empty() {
+            let _ = writeln!(o, "\nfrozen float constants (unknown role, kept as they are):");
+            for f in &self.frozen {
+                let _ = writeln!(o, "  {} {}", f.name, f.shape.as_deref().unwrap_or(""));
+            }
+        }
+        o
+    }
+}
+
+/// 1234567 → "1.23M".
+pub fn human(x: f64) -> String {
+    for (div, suf) in [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")] {
+        if x >= div {
+            return format!("{:.2}{suf}", x / div);
+        }
+    }
+    format!("{x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn ranges() {
+        assert_eq!(compress_ranges(&[0, 1, 2, 3]), vec![[0, 4, 1]]);
+        assert_eq!(compress_ranges(&[1, 5, 9, 13]), vec![[1, 14, 4]]);
+        assert_eq!(compress_ranges(&[0, 1, 2, 10, 11]), vec![[0, 3, 1], [10, 12, 1]]);
+        assert_eq!(compress_ranges(&[3]), vec![[3, 4, 1]]);
+        assert_eq!(compress_ranges(&[]), Vec::<[usize; 3]>::new());
+        let m = IndexMap::Rows(vec![compress_ranges(&[1, 5, 9]), compress_ranges(&[2, 3])]);
+        assert_eq!(m.row(0), vec![1, 5, 9]);
+        assert_eq!(m.row(1), vec![2, 3]);
+    }
+    #[test]
+    fn classification() {
+        assert_eq!(classify(&[vec![0], vec![1]], 2, false), "identity");
+        assert_eq!(classify(&[vec![4], vec![5]], 8, false), "offset");
+        assert_eq!(classify(&[vec![0, 1], vec![2, 3]], 4, false), "block");
+        assert_eq!(classify(&[vec![0, 1], vec![2, 3]], 4, true), "expanded");
+        assert_eq!(classify(&[vec![0, 2], vec![1, 3]], 4, false), "strided");
+    }
+}
