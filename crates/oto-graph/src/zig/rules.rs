@@ -497,8 +497,8 @@ fn elementwise(st: &mut State) {
                 "Add" | "Sub" | "Sum" if per_channel => false,
                 _ => !zero,
             };
-        } else if !(op == "Mul" || (op == "Div" && s == 1)) || !is_num {
-            taint_all = true; // a foreign non-zero operand
+        } else if !(op == "Mul" || !is_num) {
+            taint_all = true; // a foreign operand that does not vanish with the row
         }
     }
     if taint_all {
@@ -881,14 +881,22 @@ fn reduce(st: &mut State) {
         _ if n.attr_int("noop_with_empty_axes").unwrap_or(0) != 0 => vec![],
         _ => (0..rank).collect(),
     };
-    let over_channels = axes.iter().any(|&a| t.chan[a]);
-    if over_channels {
-        if SUMMING_REDUCE.contains(&n.op.as_str()) {
+    if axes.iter().any(|&a| t.chan[a]) {
+        // the channel space ends here; a summing reduction is exact (zeros add nothing)
+        let reason = if SUMMING_REDUCE.contains(&n.op.as_str()) {
             st.exit(&t);
+            "reduce_over_channels"
         } else {
             let ln = n.op == "ReduceMean" && is_layernorm_mean(st, input(st, 0).unwrap());
-            st.unprunable_all(&t, if ln { "layernorm_over_channels" } else { "reduce_over_channels" });
-        }
+            let r = if ln { "layernorm_over_channels" } else { "reduce_over_channels" };
+            st.unprunable_all(&t, r);
+            r
+        };
+        let what = format!("{} '{}'", n.op, n.name);
+        let s = st.fresh(Some(st.nid), &what, 1);
+        st.unprunable(s[0].e, reason);
+        let orank = out_rank(st, 0).unwrap_or(0);
+        return set_out(st, 0, IdTensor::scalar(orank, s[0]));
     }
     let mut out = t.clone();
     for &a in &axes {
@@ -904,13 +912,6 @@ fn reduce(st: &mut State) {
         out = out.relabel(dims, chan);
     }
     let taint = if matches!(n.op.as_str(), "ReduceLogSumExp" | "ReduceLogSum") { taint_here(st) } else { 0 };
-    if over_channels && SUMMING_REDUCE.contains(&n.op.as_str()) {
-        // the channel space ends here: the output is a plain sum, no longer per channel
-        let what = format!("{} '{}'", n.op, n.name);
-        let s = st.fresh(Some(st.nid), &what, 1);
-        st.unprunable(s[0].e, "reduce_over_channels");
-        return set_out(st, 0, IdTensor::scalar(out.rank(), s[0]));
-    }
     set_out(st, 0, if taint != 0 { out.with_taint(taint) } else { out });
 }
 
