@@ -1,0 +1,255 @@
+//! oto-verify: an independent runtime check of oto's models with [tract](https://github.com/sonos/tract)
+//! (pure Rust, no Python, no native libraries).
+//!
+//! * [`Runner`]: an optimized tract plan of a `ModelProto` for fixed input shapes; [`Runner::run`]
+//!   runs it on f32 inputs and returns the f32 outputs.
+//! * [`input_specs`] / [`random_inputs`]: input shapes from the graph inputs (a symbolic leading
+//!   batch axis is set to the requested batch) and seeded random data.
+//! * [`compare`]: runs two models on the same seeded random inputs and reports the max absolute
+//!   and max relative difference per output (`max|Δ| / max|y_reference|`) plus shape mismatches.
+//! * [`median_latency`]: median wall time of one inference.
+//!
+//! Used by `oto compress` / `oto prune` to prove that a compressed model computes the same
+//! function as the zeroed full model (OTOv2 spec §5.2).
+use anyhow::{anyhow, bail, Context, Result};
+use oto_onnx::pb::{tensor_shape_proto::dimension, type_proto, ModelProto};
+use rand::{Rng, SeedableRng};
+use std::time::{Duration, Instant};
+use tract_onnx::prelude::*;
+
+/// A dense f32 tensor (row-major).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorF32 {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// One graph input: name, element type and concrete shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputSpec {
+    pub name: String,
+    pub elem_type: i32,
+    pub shape: Vec<usize>,
+}
+
+/// Concrete input shapes of `model`: the real graph inputs (initializers listed as inputs are
+/// skipped); a symbolic or unknown dimension on axis 0 becomes `batch`. Any other symbolic
+/// dimension is an error (the model needs static spatial sizes to be checked).
+pub fn input_specs(model: &ModelProto, batch: usize) -> Result<Vec<InputSpec>> {
+    let g = model.graph.as_ref().ok_or_else(|| anyhow!("the model has no graph"))?;
+    let inits: std::collections::HashSet<&str> = g.initializer.iter().filter_map(|t| t.name.as_deref()).collect();
+    let mut out = vec![];
+    for vi in &g.input {
+        let name = vi.name.clone().unwrap_or_default();
+        if inits.contains(name.as_str()) {
+            continue;
+        }
+        let Some(type_proto::Value::TensorType(tt)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+            bail!("graph input '{name}' is not a tensor");
+        };
+        let elem_type = tt.elem_type.unwrap_or(0);
+        let dims = tt.shape.as_ref().map(|s| s.dim.as_slice()).unwrap_or(&[]);
+        if tt.shape.is_none() {
+            bail!("graph input '{name}' has no declared shape; cannot build random inputs for it");
+        }
+        let mut shape = vec![];
+        for (axis, d) in dims.iter().enumerate() {
+            match &d.value {
+                Some(dimension::Value::DimValue(v)) if *v >= 0 => shape.push(*v as usize),
+                _ if axis == 0 => shape.push(batch),
+                other => bail!(
+                    "graph input '{name}' has a symbolic dimension {:?} at axis {axis}; only the batch axis (0) may be symbolic for the runtime check",
+                    other
+                ),
+            }
+        }
+        out.push(InputSpec { name, elem_type, shape });
+    }
+    Ok(out)
+}
+
+/// Seeded standard-normal-ish inputs (uniform in [-1, 1) summed twice) for the given specs.
+/// Only float inputs are supported.
+pub fn random_inputs(specs: &[InputSpec], seed: u64) -> Result<Vec<TensorF32>> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    specs
+        .iter()
+        .map(|s| {
+            if s.elem_type != oto_onnx::tensor::FLOAT {
+                bail!("graph input '{}' has element type {} (only float32 inputs are supported by the check)", s.name, s.elem_type);
+            }
+            let n: usize = s.shape.iter().product();
+            let data = (0..n).map(|_| rng.random_range(-1.0f32..1.0) + rng.random_range(-1.0f32..1.0)).collect();
+            Ok(TensorF32 { shape: s.shape.clone(), data })
+        })
+        .collect()
+}
+
+type Plan = Arc<TypedSimplePlan>;
+
+/// A runnable, optimized tract plan of one model for fixed input shapes.
+pub struct Runner {
+    plan: Plan,
+    pub inputs: Vec<InputSpec>,
+    pub output_names: Vec<String>,
+}
+
+impl Runner {
+    /// Loads `model` into tract with the given concrete input shapes and optimizes it.
+    pub fn new(model: &ModelProto, inputs: &[InputSpec]) -> Result<Runner> {
+        let bytes = oto_onnx::encode_model(model);
+        let mut m = tract_onnx::onnx()
+            .model_for_read(&mut bytes.as_slice())
+            .map_err(|e| anyhow!("tract cannot load the model: {e:?}"))?;
+        for (i, s) in inputs.iter().enumerate() {
+            m = m
+                .with_input_fact(i, InferenceFact::dt_shape(f32::datum_type(), s.shape.clone()))
+                .map_err(|e| anyhow!("tract rejects shape {:?} for input '{}': {e:?}", s.shape, s.name))?;
+        }
+        let typed = m.into_typed().map_err(|e| anyhow!("tract cannot type the model: {e:?}"))?;
+        let opt = typed.into_optimized().map_err(|e| anyhow!("tract cannot optimize the model: {e:?}"))?;
+        let output_names = opt.output_outlets()?.iter().map(|o| opt.node(o.node).name.clone()).collect();
+        let plan = opt.into_runnable().map_err(|e| anyhow!("tract cannot plan the model: {e:?}"))?;
+        Ok(Runner { plan, inputs: inputs.to_vec(), output_names })
+    }
+
+    /// Runs the plan; `inputs` in graph-input order.
+    pub fn run(&self, inputs: &[TensorF32]) -> Result<Vec<TensorF32>> {
+        if inputs.len() != self.inputs.len() {
+            bail!("the model has {} inputs, {} given", self.inputs.len(), inputs.len());
+        }
+        let mut tv: TVec<TValue> = tvec![];
+        for t in inputs {
+            let a = tract_ndarray::ArrayD::from_shape_vec(t.shape.clone(), t.data.clone())
+                .map_err(|e| anyhow!("bad input tensor: {e}"))?;
+            tv.push(Tensor::from(a).into());
+        }
+        let outs = self.plan.run(tv).map_err(|e| anyhow!("tract failed to run the model: {e:?}"))?;
+        outs.into_iter()
+            .map(|o| {
+                let o = o.cast_to::<f32>().map_err(|e| anyhow!("output is not float: {e:?}"))?.into_owned();
+                let shape = o.shape().to_vec();
+                let data = o.to_plain_array_view::<f32>().map_err(|e| anyhow!("{e:?}"))?.iter().copied().collect();
+                Ok(TensorF32 { shape, data })
+            })
+            .collect()
+    }
+}
+
+/// Runs `model` once on `inputs` (shapes taken from the tensors).
+pub fn run(model: &ModelProto, inputs: &[TensorF32]) -> Result<Vec<TensorF32>> {
+    let mut specs = input_specs(model, inputs.first().and_then(|t| t.shape.first().copied()).unwrap_or(1))?;
+    for (s, t) in specs.iter_mut().zip(inputs) {
+        s.shape = t.shape.clone();
+    }
+    Runner::new(model, &specs)?.run(inputs)
+}
+
+/// Difference of one output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputDiff {
+    pub index: usize,
+    pub shape_reference: Vec<usize>,
+    pub shape_candidate: Vec<usize>,
+    pub max_abs: f32,
+    /// max |y_reference|
+    pub max_ref: f32,
+}
+
+impl OutputDiff {
+    /// `max|Δ| / max|y_reference|` (max|Δ| when the reference is all zero); infinite on a
+    /// shape mismatch or a NaN.
+    pub fn rel(&self) -> f32 {
+        if self.shape_reference != self.shape_candidate || self.max_abs.is_nan() {
+            return f32::INFINITY;
+        }
+        if self.max_ref > 0.0 {
+            self.max_abs / self.max_ref
+        } else {
+            self.max_abs
+        }
+    }
+}
+
+/// Result of [`compare`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Comparison {
+    pub outputs: Vec<OutputDiff>,
+    pub input_shapes: Vec<Vec<usize>>,
+}
+
+impl Comparison {
+    pub fn max_abs(&self) -> f32 {
+        self.outputs.iter().map(|o| o.max_abs).fold(0.0, f32::max)
+    }
+    /// The largest per-output relative difference.
+    pub fn max_rel(&self) -> f32 {
+        self.outputs.iter().map(|o| o.rel()).fold(0.0, f32::max)
+    }
+    pub fn shapes_match(&self) -> bool {
+        self.outputs.iter().all(|o| o.shape_reference == o.shape_candidate)
+    }
+    pub fn passes(&self, tolerance: f32) -> bool {
+        self.shapes_match() && self.max_rel() <= tolerance
+    }
+}
+
+/// Element-wise comparison of two output lists.
+pub fn diff_outputs(reference: &[TensorF32], candidate: &[TensorF32]) -> Result<Vec<OutputDiff>> {
+    if reference.len() != candidate.len() {
+        bail!("the models have different numbers of outputs ({} vs {})", reference.len(), candidate.len());
+    }
+    Ok(reference
+        .iter()
+        .zip(candidate)
+        .enumerate()
+        .map(|(index, (r, c))| {
+            let same = r.shape == c.shape;
+            let max_ref = r.data.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            let max_abs = if same {
+                r.data.iter().zip(&c.data).fold(0.0f32, |m, (a, b)| {
+                    let d = (a - b).abs();
+                    if d.is_nan() || m.is_nan() {
+                        f32::NAN
+                    } else {
+                        m.max(d)
+                    }
+                })
+            } else {
+                f32::INFINITY
+            };
+            OutputDiff { index, shape_reference: r.shape.clone(), shape_candidate: c.shape.clone(), max_abs, max_ref }
+        })
+        .collect())
+}
+
+/// Runs `reference` and `candidate` on the same seeded random inputs (symbolic batch = `batch`)
+/// and compares their outputs. The two models must have the same graph inputs.
+pub fn compare(reference: &ModelProto, candidate: &ModelProto, batch: usize, seed: u64) -> Result<Comparison> {
+    let specs = input_specs(reference, batch).context("reading the reference model's inputs")?;
+    let cspecs = input_specs(candidate, batch).context("reading the candidate model's inputs")?;
+    if specs != cspecs {
+        bail!("the two models have different inputs: {specs:?} vs {cspecs:?}");
+    }
+    let inputs = random_inputs(&specs, seed)?;
+    let r = Runner::new(reference, &specs).context("reference model")?.run(&inputs).context("reference model")?;
+    let c = Runner::new(candidate, &specs).context("candidate model")?.run(&inputs).context("candidate model")?;
+    Ok(Comparison { outputs: diff_outputs(&r, &c)?, input_shapes: specs.iter().map(|s| s.shape.clone()).collect() })
+}
+
+/// Median wall time of one inference of `model` (tract, optimized plan, seeded random inputs
+/// with batch `batch`) over `runs` runs after one warm-up run.
+pub fn median_latency(model: &ModelProto, batch: usize, runs: usize) -> Result<Duration> {
+    let specs = input_specs(model, batch)?;
+    let inputs = random_inputs(&specs, 0)?;
+    let r = Runner::new(model, &specs)?;
+    r.run(&inputs)?;
+    let mut times: Vec<Duration> = (0..runs.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            r.run(&inputs).map(|_| t.elapsed())
+        })
+        .collect::<Result<_>>()?;
+    times.sort();
+    Ok(times[times.len() / 2])
+}

@@ -1,0 +1,47 @@
+//! oto-verify runs zoo models in tract, finds differences and rejects broken models.
+use oto_verify::{compare, input_specs, median_latency, random_inputs, run, Runner};
+
+fn model(name: &str, seed: u64) -> oto_onnx::ModelProto {
+    oto_zoo::build(name, &oto_zoo::ZooConfig { seed, randomize_stats: true, ..Default::default() }).unwrap()
+}
+
+#[test]
+fn same_model_has_zero_difference() {
+    let m = model("fmnist_vgg", 1);
+    let specs = input_specs(&m, 2).unwrap();
+    assert_eq!(specs[0].shape, vec![2, 1, 28, 28]);
+    let c = compare(&m, &m, 2, 3).unwrap();
+    assert_eq!(c.max_abs(), 0.0);
+    assert!(c.passes(0.0));
+    assert_eq!(c.outputs[0].shape_reference, vec![2, 10]);
+    assert!(c.outputs[0].max_ref > 0.0);
+}
+
+#[test]
+fn different_weights_are_detected() {
+    let (a, b) = (model("demonet", 1), model("demonet", 2));
+    let c = compare(&a, &b, 2, 3).unwrap();
+    assert!(c.max_rel() > 1e-2, "{c:?}");
+    assert!(!c.passes(1e-4));
+}
+
+#[test]
+fn run_and_latency() {
+    let m = model("fmnist_resnet", 1);
+    let specs = input_specs(&m, 1).unwrap();
+    let x = random_inputs(&specs, 0).unwrap();
+    let y1 = run(&m, &x).unwrap();
+    let y2 = Runner::new(&m, &specs).unwrap().run(&x).unwrap();
+    assert_eq!(y1, y2);
+    assert_eq!(y1[0].shape, vec![1, 10]);
+    assert!(median_latency(&m, 1, 3).unwrap().as_nanos() > 0);
+}
+
+#[test]
+fn broken_model_is_an_error_not_a_panic() {
+    let mut m = model("fmnist_vgg", 1);
+    // drop the first initializer: a dangling input
+    m.graph.as_mut().unwrap().initializer.remove(0);
+    let specs = input_specs(&m, 1).unwrap();
+    assert!(Runner::new(&m, &specs).is_err());
+}
