@@ -132,3 +132,13 @@ fn errors_are_clear() {
     assert!(e.to_string().contains("6n+4"), "{e}");
     assert!(build("densenet_bc", &ZooConfig { depth: Some(100), ..Default::default() }).is_ok());
 }
+
+#[test]
+fn imagenet_nets_work_on_cifar_sized_inputs() {
+    for name in ["densenet121", "resnet18", "resnet50", "mobilenet_v2", "convnext_tiny", "vgg16_bn"] {
+        let cfg = ZooConfig { input_shape: Some([3, 32, 32]), width_mult: Some(0.25), ..Default::default() };
+        let m = build(name, &cfg).unwrap_or_else(|e| panic!("{e}"));
+        let e = list().iter().find(|e| e.name == name).unwrap();
+        check_graph(name, &m, [3, 32, 32], &e.output_shape(&cfg, -1));
+    }
+}
