@@ -2,6 +2,7 @@
 //! See README.md for set-up (how libtorch is found) and the datasets API.
 pub mod datasets;
 pub mod error;
+pub mod exec;
 pub mod optim;
 
 pub use error::TrainError;
