@@ -7,6 +7,14 @@
 
 use tch::Tensor;
 
+pub mod baseline;
+pub mod dhspg;
+pub mod rows;
+
+pub use baseline::{Adam, AdamConfig, AdamInit, AdamW, Direction, DirectionConfig, Sgd, SgdConfig, Variant};
+pub use dhspg::{Dhspg, DhspgConfig, SparsityMode, WeightDecayType};
+pub use rows::RowLayout;
+
 /// A trainable tensor (an ONNX initializer) handed to an optimizer.
 #[derive(Debug)]
 pub struct Param {
@@ -34,6 +42,10 @@ pub struct OptimStats {
     pub lambda_max: Option<f64>,
     /// Stage name (e.g. "dense", "pruning", "after_target").
     pub stage: Option<String>,
+    /// Rows zeroed by the half-space projection in the last step.
+    pub projected_rows: Option<usize>,
+    /// Event of the last step (partition, exact-mode pruning deadline), for the log.
+    pub event: Option<String>,
 }
 
 pub trait Optimizer {

@@ -1,0 +1,729 @@
+//! DHSPG (Dual Half-Space Projected Gradient), spec §3, over the ZIG rows of the analysis.
+//!
+//! One step (§3.11, reorganised as in §3.2 [oto]):
+//! 1. baseline direction `d` per tensor ([`Direction`], §3.3);
+//! 2. one fused pass per tensor with prunable rows: `‖x_g‖², ⟨x_g, d_g⟩, ‖d_g‖²` per row
+//!    ([`RowLayout::row_sums`], one `index_add_` per tensor, one device→host copy);
+//! 3. host-side row logic in f64 over `N` rows: partition (§3.5, once), adaptive λ (§3.6),
+//!    half-space test (§3.7, evaluated analytically: `x̂_g = α_g·x_g − η·d_g`), exact-sparsity
+//!    capping and deadline (§6 item 6), zero-freeze (§3.8);
+//! 4. the update of every tensor: `x ← A_b ⊙ x − η·M_b ⊙ d` where `A = mask·α`, `M = mask` are
+//!    per-row factors broadcast along the row axis (one host→device copy per step);
+//! 5. sparsity, ω of both parts and λ statistics of the new point, computed analytically from the
+//!    sums of step 2 (§3.9, fused with the update — no second pass).
+
+use super::baseline::{AdamInit, Direction, DirectionConfig, Variant};
+use super::rows::RowLayout;
+use super::{OptimStats, Optimizer, Param};
+use crate::TrainError;
+use oto_graph::zig::Analysis;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+/// `weight_decay_type` (§3.3 item 4; AdamW only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightDecayType {
+    /// `x̂ −= η·wd·x`.
+    #[default]
+    L2Norm,
+    /// `x̂_g −= η·wd·x_g/‖x_g‖` on prunable rows (group-lasso decay); L2 elsewhere.
+    L1Norm,
+}
+
+/// How the target sparsity is controlled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SparsityMode {
+    /// Spec §6 item 6: at most `K_s − Z` projections per step, forced completion at the deadline,
+    /// final zero count `K_s` exactly.
+    #[default]
+    Exact,
+    /// The original: project every candidate, stop globally once sparsity ≥ s.
+    Legacy,
+}
+
+/// Every hyper-parameter of spec §3.10 (names as in the original), plus oto's additions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DhspgConfig {
+    pub variant: Variant,
+    pub lr: f64,
+    /// SGD momentum μ or Adam β1.
+    pub first_momentum: f64,
+    /// Adam β2.
+    pub second_momentum: f64,
+    pub dampening: f64,
+    /// [oto] SGD Nesterov (not in the original; default false).
+    pub nesterov: bool,
+    pub weight_decay: f64,
+    pub weight_decay_type: WeightDecayType,
+    pub lmbda: f64,
+    pub lmbda_amplify: f64,
+    pub hat_lmbda_coeff: f64,
+    pub epsilon: f64,
+    pub target_group_sparsity: f64,
+    pub tolerance_group_sparsity: f64,
+    pub start_pruning_steps: u64,
+    /// Default (None): `start_pruning_steps` (if either this or `half_space_project_steps` is
+    /// unset, both become `start_pruning_steps`, as in the original).
+    pub partition_step: Option<u64>,
+    pub half_space_project_steps: Option<u64>,
+    pub warm_up_steps: u64,
+    pub group_divisible: usize,
+    pub fixed_zero_groups: bool,
+    pub upper_group_sparsity: f64,
+    /// Safe-guard in `x/(‖x‖ + ·)` and cosine denominators.
+    pub safe_guard: f64,
+    pub adam_eps: f64,
+    /// ε in `1/(a + ·)` of the magnitude score.
+    pub score_eps: f64,
+    /// Adam moment initialisation: the original's `m = g, v = g²` by default.
+    pub adam_init: AdamInit,
+    pub mode: SparsityMode,
+    /// Exact mode: step at which the remaining `K_s − Z` rows are forced to zero.
+    pub pruning_deadline: Option<u64>,
+    /// Total training steps, if known: default deadline = `S + max(1, total_steps / 4)`.
+    pub total_steps: Option<u64>,
+}
+
+impl Default for DhspgConfig {
+    fn default() -> Self {
+        DhspgConfig::for_variant(Variant::Sgd)
+    }
+}
+
+impl DhspgConfig {
+    /// The original's per-variant defaults (`optimizer/hyperparameter.py`, spec §3.10).
+    pub fn for_variant(v: Variant) -> Self {
+        let (m1, m2, wd, lmbda, amp, hat, lr) = match v {
+            Variant::Sgd => (0.0, 0.0, 0.0, 1e-3, 2.0, 10.0, 0.1),
+            Variant::Adam => (0.9, 0.999, 0.0, 1e-2, 20.0, 1e3, 1e-3),
+            Variant::AdamW => (0.9, 0.999, 1e-2, 1e-2, 20.0, 1e3, 1e-3),
+        };
+        DhspgConfig {
+            variant: v,
+            lr,
+            first_momentum: m1,
+            second_momentum: m2,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay: wd,
+            weight_decay_type: WeightDecayType::L2Norm,
+            lmbda,
+            lmbda_amplify: amp,
+            hat_lmbda_coeff: hat,
+            epsilon: 0.0,
+            target_group_sparsity: 0.5,
+            tolerance_group_sparsity: 0.05,
+            start_pruning_steps: 0,
+            partition_step: None,
+            half_space_project_steps: None,
+            warm_up_steps: 0,
+            group_divisible: 1,
+            fixed_zero_groups: true,
+            upper_group_sparsity: 1.0,
+            safe_guard: 1e-8,
+            adam_eps: 1e-8,
+            score_eps: 1e-6,
+            adam_init: AdamInit::Original,
+            mode: SparsityMode::Exact,
+            pruning_deadline: None,
+            total_steps: None,
+        }
+    }
+
+    /// (partition_step, half_space_project_steps) after the original's defaulting.
+    pub fn schedule(&self) -> (u64, u64) {
+        match (self.partition_step, self.half_space_project_steps) {
+            (Some(p), Some(h)) => (p, h),
+            _ => (self.start_pruning_steps, self.start_pruning_steps),
+        }
+    }
+
+    /// The exact-mode deadline, if any.
+    pub fn deadline(&self) -> Option<u64> {
+        self.pruning_deadline.or(self.total_steps.map(|t| self.start_pruning_steps + (t / 4).max(1)))
+    }
+
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: &str| Err(TrainError::Config(format!("DHSPG: {m}")));
+        if !(0.0..1.0).contains(&self.target_group_sparsity) {
+            return bad("target_group_sparsity must be in [0, 1)");
+        }
+        if self.tolerance_group_sparsity < 0.0 {
+            return bad("tolerance_group_sparsity must be ≥ 0");
+        }
+        if self.group_divisible == 0 {
+            return bad("group_divisible must be ≥ 1");
+        }
+        if !(self.lr > 0.0) {
+            return bad("lr must be > 0");
+        }
+        if self.lmbda < 0.0 || self.lmbda_amplify <= 0.0 || self.hat_lmbda_coeff < 1.0 {
+            return bad("need lmbda ≥ 0, lmbda_amplify > 0, hat_lmbda_coeff ≥ 1");
+        }
+        if !(0.0..=1.0).contains(&self.upper_group_sparsity) {
+            return bad("upper_group_sparsity must be in [0, 1]");
+        }
+        Ok(())
+    }
+
+    fn direction(&self) -> DirectionConfig {
+        DirectionConfig {
+            variant: self.variant,
+            momentum: self.first_momentum,
+            beta2: self.second_momentum,
+            dampening: self.dampening,
+            nesterov: self.nesterov,
+            weight_decay: self.weight_decay,
+            adam_eps: self.adam_eps,
+            adam_init: self.adam_init,
+        }
+    }
+}
+
+/// Python's `round` (half to even), used by the divisibility refinement.
+pub fn round_half_even(x: f64) -> f64 {
+    let r = x.round();
+    if (x - x.trunc()).abs() == 0.5 {
+        2.0 * (x / 2.0).round()
+    } else {
+        r
+    }
+}
+
+/// Saliency score of §3.5 per row (high = redundant).
+pub fn saliency(xx: &[f64], xd: &[f64], dd: &[f64], width: &[usize], safe: f64, score_eps: f64) -> Vec<f64> {
+    let n = xx.len();
+    let mut cos = vec![0.0; n];
+    let mut inv = vec![0.0; n];
+    for g in 0..n {
+        let (nx, nd) = (xx[g].sqrt(), dd[g].sqrt());
+        cos[g] = if nx > 0.0 && nd > 0.0 { xd[g] / (nx * nd + safe) } else { 0.0 };
+        let a = nx / width[g].max(1) as f64;
+        inv[g] = 1.0 / (a + score_eps);
+    }
+    let nc = cos.iter().map(|c| c * c).sum::<f64>().sqrt();
+    let ni = inv.iter().map(|c| c * c).sum::<f64>().sqrt();
+    (0..n)
+        .map(|g| 0.5 * if nc > 0.0 { cos[g] / nc } else { 0.0 } + 0.5 * if ni > 0.0 { inv[g] / ni } else { 0.0 })
+        .collect()
+}
+
+/// Partition (§3.5 steps 5–6): returns the `G_p` membership per row.
+/// `groups` = rows of each group (global ids), `q` = `group_divisible`.
+pub fn partition(score: &[f64], groups: &[(usize, Vec<usize>)], s: f64, tau: f64, q: usize) -> Vec<bool> {
+    let n = score.len();
+    let k = (n as f64 * (s + tau).min(0.999)).floor() as usize;
+    let mut order: Vec<usize> = (0..n).collect();
+    // top-K by score (descending); ties by index.
+    order.sort_by(|&a, &b| score[b].partial_cmp(&score[a]).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b)));
+    let mut selected = vec![false; n];
+    for &g in order.iter().take(k) {
+        selected[g] = true;
+    }
+    let mut gp = vec![false; n];
+    for (_, rows) in groups {
+        let ng = rows.len();
+        if ng <= q {
+            continue;
+        }
+        let m = rows.iter().filter(|&&g| !selected[g]).count();
+        let m2 = (q * (round_half_even(m as f64 / q as f64) as usize).max(1)).min(ng);
+        let mut by_score = rows.clone();
+        by_score.sort_by(|&a, &b| score[a].partial_cmp(&score[b]).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b)));
+        for &g in &by_score[m2..] {
+            gp[g] = true;
+        }
+    }
+    gp
+}
+
+/// Adaptive λ of §3.6 for one row (`ip = ⟨x, d⟩`, `nx = ‖x‖`, `nd2 = ‖d‖²`).
+pub fn adaptive_lambda(ip: f64, nx: f64, nd2: f64, lmbda: f64, amplify: f64, hat: f64) -> f64 {
+    if ip < 0.0 && nx > 0.0 {
+        let l = -ip / nx;
+        let u = -nd2 * nx / ip;
+        let mut lam = (amplify * l).max(lmbda).min(lmbda * hat);
+        if lam >= u {
+            lam = 0.5 * (l + u);
+        }
+        lam
+    } else {
+        lmbda
+    }
+}
+
+/// The largest total ≤ `target` reachable as Σ z_G with, per group (n_G rows, p_G rows in G_p),
+/// `z_G ∈ {0} ∪ {z ≤ p_G : (n_G − z) mod q = 0}` (exact-mode `K_s` adjusted for divisibility).
+pub fn reachable_target(target: usize, groups: &[(usize, usize)], q: usize) -> usize {
+    if q == 1 {
+        return target.min(groups.iter().map(|g| g.1).sum());
+    }
+    let mut can = vec![false; target + 1];
+    can[0] = true;
+    for &(n, p) in groups {
+        let opts: Vec<usize> = (1..=p.min(target)).filter(|z| (n - z) % q == 0).collect();
+        if opts.is_empty() {
+            continue;
+        }
+        let prev = can.clone();
+        for s in 0..=target {
+            if prev[s] {
+                for &z in &opts {
+                    if s + z <= target {
+                        can[s + z] = true;
+                    }
+                }
+            }
+        }
+    }
+    (0..=target).rev().find(|&s| can[s]).unwrap_or(0)
+}
+
+/// DHSPG over the prunable rows of an analysis.
+pub struct Dhspg {
+    pub cfg: DhspgConfig,
+    params: Vec<Param>,
+    dir: Direction,
+    layout: RowLayout,
+    t: u64,
+    partitioned: bool,
+    /// `G_p` membership per row.
+    gp: Vec<bool>,
+    /// ‖x_g‖ at partition time.
+    part_norm: Vec<f64>,
+    /// Exact-mode target `K_s` (set at partition).
+    k_s: usize,
+    deadline_done: bool,
+    stats: OptimStats,
+    events: Vec<String>,
+}
+
+impl std::fmt::Debug for Dhspg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dhspg").field("cfg", &self.cfg).field("rows", &self.layout.n_rows).field("t", &self.t).finish()
+    }
+}
+
+impl Dhspg {
+    pub fn new(params: Vec<Param>, analysis: &Analysis, cfg: DhspgConfig) -> Result<Self, TrainError> {
+        cfg.validate()?;
+        let layout = RowLayout::new(analysis, &params);
+        let n = layout.n_rows;
+        let dir = Direction::new(cfg.direction(), params.len());
+        let k_s = (cfg.target_group_sparsity * n as f64).floor() as usize;
+        let mut d = Dhspg {
+            cfg,
+            params,
+            dir,
+            layout,
+            t: 0,
+            partitioned: false,
+            gp: vec![false; n],
+            part_norm: vec![0.0; n],
+            k_s,
+            deadline_done: false,
+            stats: OptimStats::default(),
+            events: vec![],
+        };
+        d.stats = OptimStats {
+            group_sparsity: Some(0.0),
+            zero_rows: Some(0),
+            target_zero_rows: Some(k_s),
+            stage: Some("dense".into()),
+            ..Default::default()
+        };
+        Ok(d)
+    }
+
+    pub fn layout(&self) -> &RowLayout {
+        &self.layout
+    }
+    pub fn params(&self) -> &[Param] {
+        &self.params
+    }
+    /// `G_p` membership per global row (empty set before the partition).
+    pub fn penalised(&self) -> &[bool] {
+        &self.gp
+    }
+    pub fn partitioned(&self) -> bool {
+        self.partitioned
+    }
+    /// Steps taken.
+    pub fn steps(&self) -> u64 {
+        self.t
+    }
+    /// The exact-mode target count (⌊s·N⌋ before the partition, adjusted after).
+    pub fn target_zero_rows(&self) -> usize {
+        self.k_s
+    }
+    /// Logged events (partition, deadline).
+    pub fn events(&self) -> &[String] {
+        &self.events
+    }
+    /// Current per-row norms ‖x_g‖ (one pass; for tests and reports).
+    pub fn row_norms(&self) -> Vec<f64> {
+        let dirs: Vec<Option<Tensor>> = self.params.iter().map(|p| Some(p.tensor.zeros_like())).collect();
+        let _g = tch::no_grad_guard();
+        self.layout.row_sums(&self.params, &dirs)[0].iter().map(|v| v.sqrt()).collect()
+    }
+
+    fn do_partition(&mut self, xx: &[f64], xd: &[f64], dd: &[f64]) {
+        let c = &self.cfg;
+        let score = saliency(xx, xd, dd, &self.layout.row_width, c.safe_guard, c.score_eps);
+        self.gp = partition(&score, &self.layout.groups, c.target_group_sparsity, c.tolerance_group_sparsity, c.group_divisible);
+        self.part_norm = xx.iter().map(|v| v.sqrt()).collect();
+        let n = self.layout.n_rows;
+        let base = (c.target_group_sparsity * n as f64).floor() as usize;
+        let per_group: Vec<(usize, usize)> =
+            self.layout.groups.iter().map(|(_, rows)| (rows.len(), rows.iter().filter(|&&g| self.gp[g]).count())).collect();
+        self.k_s = match c.mode {
+            SparsityMode::Exact => reachable_target(base, &per_group, c.group_divisible),
+            SparsityMode::Legacy => base,
+        };
+        let np = self.gp.iter().filter(|&&b| b).count();
+        self.events.push(format!(
+            "step {}: partition: {np} of {n} rows penalised (G_p), target {} zero rows{}",
+            self.t,
+            self.k_s,
+            if self.k_s < base { format!(" (⌊s·N⌋ = {base} adjusted for group_divisible / G_p size)") } else { String::new() }
+        ));
+    }
+
+    /// Forced completion at the deadline (exact mode): picks up to `budget` more rows of `G_p`
+    /// (nonzero, not yet masked) by smallest ‖x_g‖/‖x_g at partition‖, respecting divisibility.
+    fn deadline_pick(&self, nx: &[f64], mask: &[f64], budget: usize) -> Vec<usize> {
+        let q = self.cfg.group_divisible;
+        let rel = |g: usize| if self.part_norm[g] > 0.0 { nx[g] / self.part_norm[g] } else { 0.0 };
+        let mut picked = vec![];
+        if q == 1 {
+            let mut cand: Vec<usize> = (0..nx.len()).filter(|&g| self.gp[g] && mask[g] != 0.0).collect();
+            cand.sort_by(|&a, &b| rel(a).partial_cmp(&rel(b)).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b)));
+            picked.extend(cand.into_iter().take(budget));
+            return picked;
+        }
+        // Per group: current zeros and sorted candidates.
+        let mut state: Vec<(usize, usize, Vec<usize>)> = self
+            .layout
+            .groups
+            .iter()
+            .map(|(_, rows)| {
+                let z = rows.iter().filter(|&&g| mask[g] == 0.0).count();
+                let mut c: Vec<usize> = rows.iter().copied().filter(|&g| self.gp[g] && mask[g] != 0.0).collect();
+                c.sort_by(|&a, &b| rel(a).partial_cmp(&rel(b)).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b)));
+                (rows.len(), z, c)
+            })
+            .collect();
+        let mut left = budget;
+        // Fix-ups first: groups whose survivor count is not a multiple of q.
+        for (n, z, c) in state.iter_mut() {
+            let r = (*n - *z) % q;
+            if *z > 0 && r != 0 && r <= c.len() && r <= left {
+                picked.extend(c.drain(..r));
+                *z += r;
+                left -= r;
+            }
+        }
+        // Then the cheapest valid increments.
+        loop {
+            let mut best: Option<(f64, usize, usize)> = None;
+            for (i, (n, z, c)) in state.iter().enumerate() {
+                let r = match (*n - *z) % q {
+                    0 => q,
+                    r => r,
+                };
+                if r > left || r > c.len() || *n - *z - r < q {
+                    continue;
+                }
+                let cost = c[..r].iter().map(|&g| rel(g)).sum::<f64>() / r as f64;
+                if best.is_none_or(|b| cost < b.0) {
+                    best = Some((cost, i, r));
+                }
+            }
+            let Some((_, i, r)) = best else { break };
+            let (_, z, c) = &mut state[i];
+            picked.extend(c.drain(..r));
+            *z += r;
+            left -= r;
+        }
+        picked
+    }
+}
+
+impl Optimizer for Dhspg {
+    fn step(&mut self) -> Result<(), TrainError> {
+        let _guard = tch::no_grad_guard();
+        self.t += 1;
+        let t = self.t;
+        let lr = self.cfg.lr;
+        let n = self.layout.n_rows;
+        // 1. directions
+        let mut dirs: Vec<Option<Tensor>> = Vec::with_capacity(self.params.len());
+        for (i, p) in self.params.iter().enumerate() {
+            let g = p.tensor.grad();
+            if !g.defined() {
+                if !self.layout.param_entries[i].is_empty() {
+                    return Err(TrainError::Config(format!(
+                        "DHSPG: tensor '{}' belongs to prunable rows but has no gradient; every tensor of a row must take part in the loss",
+                        p.name
+                    )));
+                }
+                dirs.push(None);
+                continue;
+            }
+            dirs.push(Some(self.dir.direction(i, &p.tensor, &g)));
+        }
+        // 2. per-row sums
+        let [xx, xd, dd] = if n > 0 { self.layout.row_sums(&self.params, &dirs) } else { [vec![], vec![], vec![]] };
+        let nx: Vec<f64> = xx.iter().map(|v| v.sqrt()).collect();
+        let z_pre = xx.iter().filter(|&&v| v == 0.0).count();
+        // 3. row logic
+        let (p_step, hsp_step) = self.cfg.schedule();
+        let mut event = None;
+        if !self.partitioned && t - 1 == p_step && n > 0 {
+            self.do_partition(&xx, &xd, &dd);
+            self.partitioned = true;
+            event = self.events.last().cloned();
+        }
+        let c = self.cfg.clone();
+        let decoupled = c.variant == Variant::AdamW && c.weight_decay != 0.0;
+        let base_alpha = if decoupled { 1.0 - lr * c.weight_decay } else { 1.0 };
+        let mut alpha = vec![base_alpha; n + 1];
+        if decoupled && c.weight_decay_type == WeightDecayType::L1Norm {
+            for g in 0..n {
+                alpha[g] = 1.0 - lr * c.weight_decay / (nx[g] + c.safe_guard);
+            }
+        }
+        let mut mask = vec![1.0; n + 1];
+        let active = self.partitioned
+            && match c.mode {
+                SparsityMode::Legacy => (z_pre as f64) / (n as f64) < c.target_group_sparsity,
+                SparsityMode::Exact => z_pre < self.k_s,
+            };
+        let (mut lam_sum, mut lam_max, mut lam_cnt) = (0.0, 0.0f64, 0usize);
+        let mut projected = 0usize;
+        if active {
+            for g in 0..n {
+                if !self.gp[g] || nx[g] == 0.0 {
+                    continue;
+                }
+                let lam = if t >= c.warm_up_steps {
+                    adaptive_lambda(xd[g], nx[g], dd[g], c.lmbda, c.lmbda_amplify, c.hat_lmbda_coeff)
+                } else {
+                    c.lmbda
+                };
+                lam_sum += lam;
+                lam_max = lam_max.max(lam);
+                lam_cnt += 1;
+                alpha[g] -= lr * lam / (nx[g] + c.safe_guard);
+            }
+            if t >= hsp_step {
+                // candidates with ratio ⟨x̂_g, x_g⟩ / ‖x_g‖² < ε
+                let mut cand: Vec<(f64, usize)> = (0..n)
+                    .filter(|&g| self.gp[g] && xx[g] > 0.0)
+                    .map(|g| ((alpha[g] * xx[g] - lr * xd[g]) / xx[g], g))
+                    .filter(|(r, _)| *r < c.epsilon)
+                    .collect();
+                cand.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal).then(a.1.cmp(&b.1)));
+                // per-group cap ρ
+                if c.upper_group_sparsity < 1.0 {
+                    let mut room = vec![0usize; n];
+                    for (_, rows) in &self.layout.groups {
+                        let cap = (c.upper_group_sparsity * rows.len() as f64).floor() as usize;
+                        let z = rows.iter().filter(|&&g| xx[g] == 0.0).count();
+                        for &g in rows {
+                            room[g] = cap.saturating_sub(z);
+                        }
+                    }
+                    let mut used = std::collections::HashMap::new();
+                    cand.retain(|&(_, g)| {
+                        let grp = self.layout.row_group[g];
+                        let u = used.entry(grp).or_insert(0usize);
+                        if *u < room[g] {
+                            *u += 1;
+                            true
+                        } else {
+                            false
+                        }
+                    });
+                }
+                if c.mode == SparsityMode::Exact {
+                    cand.truncate(self.k_s.saturating_sub(z_pre));
+                }
+                for &(_, g) in &cand {
+                    mask[g] = 0.0;
+                }
+                projected = cand.len();
+            }
+        }
+        // zero-freeze
+        if c.fixed_zero_groups || t > hsp_step {
+            for g in 0..n {
+                if xx[g] == 0.0 {
+                    mask[g] = 0.0;
+                }
+            }
+        }
+        // exact-mode deadline
+        if c.mode == SparsityMode::Exact && self.partitioned && !self.deadline_done {
+            if let Some(dl) = c.deadline() {
+                if t >= dl {
+                    let z_now = (0..n).filter(|&g| mask[g] == 0.0).count();
+                    let budget = self.k_s.saturating_sub(z_now);
+                    let picked = if budget > 0 { self.deadline_pick(&nx, &mask, budget) } else { vec![] };
+                    for &g in &picked {
+                        mask[g] = 0.0;
+                    }
+                    self.deadline_done = true;
+                    let msg = format!(
+                        "step {t}: pruning deadline: {} rows forced to zero (smallest ‖x_g‖/‖x_g at partition‖ in G_p); {} of target {} zero rows",
+                        picked.len(),
+                        z_now + picked.len(),
+                        self.k_s
+                    );
+                    self.events.push(msg.clone());
+                    event = Some(match event {
+                        Some(e) => format!("{e}; {msg}"),
+                        None => msg,
+                    });
+                }
+            }
+        }
+        // 4. update
+        let factors = if n > 0 {
+            let a: Vec<f64> = (0..=n).map(|g| alpha[g] * mask[g]).collect();
+            Some(self.layout.upload(&[&a, &mask], Kind::Float))
+        } else {
+            None
+        };
+        for (i, p) in self.params.iter_mut().enumerate() {
+            let Some(d) = &dirs[i] else { continue };
+            let ents = &self.layout.param_entries[i];
+            if ents.is_empty() {
+                if decoupled {
+                    let _ = p.tensor.g_mul_scalar_(base_alpha);
+                }
+                let _ = p.tensor.g_sub_(&(d * lr));
+                continue;
+            }
+            let f = factors.as_ref().unwrap();
+            let mut a_b: Option<Tensor> = None;
+            let mut m_b: Option<Tensor> = None;
+            for &ei in ents {
+                let e = &self.layout.entries[ei];
+                let gth = self.layout.gather(f, e).to_kind(p.tensor.kind());
+                let (ai, mi) = (gth.get(0).reshape(&e.bshape[..]), gth.get(1).reshape(&e.bshape[..]));
+                a_b = Some(match a_b {
+                    Some(x) => x * ai,
+                    None => ai,
+                });
+                m_b = Some(match m_b {
+                    Some(x) => x * mi,
+                    None => mi,
+                });
+            }
+            let (a_b, m_b) = (a_b.unwrap(), m_b.unwrap());
+            let _ = p.tensor.g_mul_(&a_b);
+            let _ = p.tensor.g_sub_(&(d * m_b * lr));
+        }
+        // 5. statistics of the new point (analytic)
+        let (mut z, mut om_p, mut om_np) = (0usize, 0.0, 0.0);
+        for g in 0..n {
+            let nn = if mask[g] == 0.0 || (xx[g] == 0.0 && dd[g] == 0.0) {
+                0.0
+            } else {
+                let a = alpha[g];
+                (a * a * xx[g] - 2.0 * a * lr * xd[g] + lr * lr * dd[g]).max(0.0).sqrt()
+            };
+            if mask[g] == 0.0 || (xx[g] == 0.0 && dd[g] == 0.0) {
+                z += 1;
+            }
+            if self.gp[g] {
+                om_p += nn;
+            } else {
+                om_np += nn;
+            }
+        }
+        let stage = if !self.partitioned {
+            "dense"
+        } else if match c.mode {
+            SparsityMode::Legacy => (z as f64) / (n as f64) >= c.target_group_sparsity,
+            SparsityMode::Exact => z >= self.k_s,
+        } {
+            "after_target"
+        } else if t >= hsp_step {
+            "pruning"
+        } else {
+            "pushing"
+        };
+        let _ = projected;
+        self.stats = OptimStats {
+            group_sparsity: Some(if n > 0 { z as f64 / n as f64 } else { 0.0 }),
+            zero_rows: Some(z),
+            target_zero_rows: Some(self.k_s),
+            omega_p: Some(om_p),
+            omega_np: Some(om_np),
+            lambda_mean: if lam_cnt > 0 { Some(lam_sum / lam_cnt as f64) } else { None },
+            lambda_max: if lam_cnt > 0 { Some(lam_max) } else { None },
+            stage: Some(stage.into()),
+            projected_rows: Some(projected),
+            event,
+        };
+        Ok(())
+    }
+
+    fn lr(&self) -> f64 {
+        self.cfg.lr
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.cfg.lr = lr;
+    }
+    fn stats(&self) -> OptimStats {
+        self.stats.clone()
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let names: Vec<String> = self.params.iter().map(|p| p.name.clone()).collect();
+        let mut s = self.dir.state(&names);
+        let u8s: Vec<u8> = self.gp.iter().map(|&b| b as u8).collect();
+        s.push(("dhspg.t".into(), Tensor::from(self.t as i64)));
+        s.push(("dhspg.partitioned".into(), Tensor::from(self.partitioned as i64)));
+        s.push(("dhspg.deadline_done".into(), Tensor::from(self.deadline_done as i64)));
+        s.push(("dhspg.k_s".into(), Tensor::from(self.k_s as i64)));
+        s.push(("dhspg.gp".into(), Tensor::from_slice(&u8s)));
+        s.push(("dhspg.partition_norm".into(), Tensor::from_slice(&self.part_norm)));
+        s.push(("lr".into(), Tensor::from(self.cfg.lr)));
+        s
+    }
+
+    fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<(), TrainError> {
+        let names: Vec<String> = self.params.iter().map(|p| p.name.clone()).collect();
+        let like: Vec<&Tensor> = self.params.iter().map(|p| &p.tensor).collect();
+        self.dir.load_state(&names, &like, state)?;
+        let find = |k: &str| state.iter().find(|(n, _)| n == k).map(|(_, t)| t.to_device(Device::Cpu));
+        let ck = |reason: String| TrainError::Checkpoint { path: "optimizer state".into(), reason };
+        let int = |k: &str| find(k).map(|t| t.int64_value(&[])).ok_or_else(|| ck(format!("missing '{k}' (not a DHSPG state?)")));
+        self.t = int("dhspg.t")? as u64;
+        self.partitioned = int("dhspg.partitioned")? != 0;
+        self.deadline_done = int("dhspg.deadline_done")? != 0;
+        self.k_s = int("dhspg.k_s")? as usize;
+        let gp: Vec<u8> = Vec::try_from(find("dhspg.gp").ok_or_else(|| ck("missing 'dhspg.gp'".into()))?).map_err(TrainError::Torch)?;
+        let pn: Vec<f64> = Vec::try_from(find("dhspg.partition_norm").ok_or_else(|| ck("missing 'dhspg.partition_norm'".into()))?.to_kind(Kind::Double))
+            .map_err(TrainError::Torch)?;
+        if gp.len() != self.layout.n_rows || pn.len() != self.layout.n_rows {
+            return Err(ck(format!(
+                "DHSPG state has {} rows, the model has {} prunable rows (different model or analysis?)",
+                gp.len(),
+                self.layout.n_rows
+            )));
+        }
+        self.gp = gp.into_iter().map(|b| b != 0).collect();
+        self.part_norm = pn;
+        if let Some(t) = find("lr") {
+            self.cfg.lr = t.double_value(&[]);
+        }
+        Ok(())
+    }
+}
