@@ -12,6 +12,7 @@ mod save;
 pub mod shape;
 pub mod zig;
 pub mod flops;
+pub mod compress;
 pub mod viz;
 
 pub use error::{GraphError, Result};

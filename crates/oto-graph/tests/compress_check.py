@@ -1,0 +1,58 @@
+"""Independent check of compressed models: the ONNX checker (full) on the compressed model, then
+onnxruntime on the zeroed full model and the compressed one with the same seeded random input
+(batch 2), asserting equal output shapes and max|dy| <= tol * max|y_full|.
+
+Usage: compress_check.py MANIFEST TOL   (lines: "<full.onnx> <compressed.onnx>")
+Prints one line per pair ("ok"/"FAIL"), exits 1 if any failed.
+"""
+import sys
+import time
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+
+def session(path):
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 2
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+
+
+def check(full, small, tol):
+    onnx.checker.check_model(small, full_check=True)
+    a, b = session(full), session(small)
+    rng = np.random.default_rng(0)
+    feeds = {}
+    for i in a.get_inputs():
+        dims = [2 if not isinstance(d, int) else d for d in i.shape]
+        feeds[i.name] = rng.standard_normal(dims).astype(np.float32)
+    ya, yb = a.run(None, feeds), b.run(None, feeds)
+    worst = 0.0
+    for x, y in zip(ya, yb):
+        assert x.shape == y.shape, f"output shape {y.shape} != {x.shape}"
+        ref = float(np.abs(x).max()) or 1.0
+        worst = max(worst, float(np.abs(x - y).max()) / ref)
+    assert worst <= tol, f"relative difference {worst:.3e} > {tol:g}"
+    return worst
+
+
+def main():
+    tol = float(sys.argv[2])
+    failures = 0
+    for line in open(sys.argv[1]):
+        full, small = line.split()
+        t = time.time()
+        try:
+            rel = check(full, small, tol)
+            print(f"ok   {small} rel {rel:.2e} ({time.time() - t:.2f}s)")
+        except Exception as e:  # report every pair, then fail
+            failures += 1
+            print(f"FAIL {small}: {type(e).__name__}: {e}")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
