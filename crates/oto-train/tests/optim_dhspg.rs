@@ -1,0 +1,442 @@
+//! DHSPG: formulas on hand-computed cases, toy group-sparse problems, exact vs legacy mode,
+//! state round trip, and a realistic analysis (fmnist_vgg) with synthetic gradients.
+use oto_graph::zig::{Analysis, Group, Member, MemberKind, Row, Source};
+use oto_train::optim::dhspg::*;
+use oto_train::optim::*;
+use oto_train::tch::{self, Kind, Tensor};
+
+fn close(a: f64, b: f64, tol: f64) {
+    assert!((a - b).abs() <= tol * (1.0 + b.abs()), "{a} vs {b}");
+}
+
+// ---------------------------------------------------------------- formulas
+
+#[test]
+fn saliency_cosine_and_magnitude() {
+    // row 0: x = (3,4), d = (3,4)  -> cos 1, a = 5/2; row 1: x = (1,0), d = (0,1) -> cos 0, a = 1/2;
+    // row 2: x = 0 -> cos 0 (oto), a = 0
+    let xx = [25.0, 1.0, 0.0];
+    let xd = [25.0, 0.0, 0.0];
+    let dd = [25.0, 1.0, 4.0];
+    let s = saliency(&xx, &xd, &dd, &[2, 2, 2], 1e-8, 1e-6);
+    let cos = [25.0 / (25.0 + 1e-8), 0.0, 0.0];
+    let inv: Vec<f64> = [2.5, 0.5, 0.0].iter().map(|a| 1.0 / (a + 1e-6)).collect();
+    let ni = inv.iter().map(|v| v * v).sum::<f64>().sqrt();
+    for g in 0..3 {
+        close(s[g], 0.5 * cos[g] / cos[0] + 0.5 * inv[g] / ni, 1e-12);
+    }
+}
+
+#[test]
+fn partition_k_and_divisibility() {
+    // 10 rows in one group, score = row index: K = ⌊10·min(0.5+0.05, .999)⌋ = 5 → top-5 = 5..9
+    let score: Vec<f64> = (0..10).map(|i| i as f64).collect();
+    let groups = vec![(0usize, (0..10).collect::<Vec<_>>())];
+    let gp = partition(&score, &groups, 0.5, 0.05, 1);
+    assert_eq!(gp, (0..10).map(|i| i >= 5).collect::<Vec<_>>());
+    // q = 4: m = 5 not selected → m' = 4·max(1, round(1.25)) = 4 kept (lowest scores 0..3)
+    let gp = partition(&score, &groups, 0.5, 0.05, 4);
+    assert_eq!(gp, (0..10).map(|i| i >= 4).collect::<Vec<_>>());
+    // q = 4, s+τ = 0.3 → K = 3, m = 7 → round(1.75) = 2 → keep 8
+    let gp = partition(&score, &groups, 0.25, 0.05, 4);
+    assert_eq!(gp.iter().filter(|&&b| b).count(), 2);
+    // n ≤ q → nothing penalised; m = 0 → still keeps q rows
+    let gp = partition(&score, &groups, 0.99, 0.5, 10);
+    assert!(gp.iter().all(|&b| !b));
+    let gp = partition(&score, &groups, 0.99, 0.5, 3);
+    assert_eq!(gp.iter().filter(|&&b| !b).count(), 3);
+    // Python's round: half to even (m/q = 2.5 → 2)
+    assert_eq!(round_half_even(2.5), 2.0);
+    assert_eq!(round_half_even(3.5), 4.0);
+    assert_eq!(round_half_even(1.25), 1.0);
+    // global ranking across groups
+    let groups = vec![(0usize, vec![0, 1, 2, 3]), (1, vec![4, 5, 6, 7])];
+    let score = [9.0, 8.0, 7.0, 6.0, 1.0, 2.0, 3.0, 4.0];
+    let gp = partition(&score, &groups, 0.45, 0.0, 1); // K = 3 → rows 0,1,2
+    assert_eq!(gp, vec![true, true, true, false, false, false, false, false]);
+}
+
+#[test]
+fn lambda_window_and_clipping() {
+    let (lmbda, amp, hat) = (1e-3, 2.0, 10.0);
+    // ⟨x,d⟩ ≥ 0 → base λ
+    assert_eq!(adaptive_lambda(0.5, 1.0, 1.0, lmbda, amp, hat), lmbda);
+    // x = (1,0), d = (-0.001, 1): ip = -0.001, L = 0.001, U = 1.000001/0.001 → amp·L = 0.002 in [λ, 10λ]
+    let l = adaptive_lambda(-0.001, 1.0, 1.000001, lmbda, amp, hat);
+    close(l, 0.002, 1e-12);
+    // clipped below: amp·L = 1e-4 < λ → λ
+    close(adaptive_lambda(-0.00005, 1.0, 1.0, lmbda, amp, hat), lmbda, 1e-12);
+    // clipped above: amp·L = 0.2 > 10λ = 0.01 (U = 1/0.1 = 10 large)
+    close(adaptive_lambda(-0.1, 1.0, 1.0, lmbda, amp, hat), 0.01, 1e-12);
+    // λ ≥ U → (L+U)/2 : x = (1,0), d = (-1, 0.1): ip = -1, L = 1, U = 1.01 → amp·L clipped to 0.01 < U... use big λ
+    let (ip, nx, nd2) = (-1.0, 1.0, 1.01);
+    let lam = adaptive_lambda(ip, nx, nd2, 0.5, 2.0, 10.0); // clip(2, 0.5, 5) = 2 ≥ U = 1.01
+    close(lam, 0.5 * (1.0 + 1.01), 1e-12);
+}
+
+#[test]
+fn exact_target_with_divisibility() {
+    assert_eq!(reachable_target(5, &[(10, 6), (8, 4)], 1), 5);
+    assert_eq!(reachable_target(12, &[(10, 6), (8, 4)], 1), 10);
+    // q = 4: group (10 rows, 6 in Gp): z ∈ {0, 2, 6}; group (8, 4): z ∈ {0, 4}
+    assert_eq!(reachable_target(5, &[(10, 6), (8, 4)], 4), 4);
+    assert_eq!(reachable_target(9, &[(10, 6), (8, 4)], 4), 6); // sums {0,2,4,6,10}
+    assert_eq!(reachable_target(10, &[(10, 6), (8, 4)], 4), 10);
+}
+
+#[test]
+fn variant_defaults() {
+    let c = DhspgConfig::for_variant(Variant::Sgd);
+    assert_eq!((c.lmbda, c.lmbda_amplify, c.hat_lmbda_coeff, c.lr), (1e-3, 2.0, 10.0, 0.1));
+    let c = DhspgConfig::for_variant(Variant::Adam);
+    assert_eq!((c.first_momentum, c.second_momentum, c.lmbda, c.lmbda_amplify, c.hat_lmbda_coeff), (0.9, 0.999, 1e-2, 20.0, 1e3));
+    assert_eq!(c.adam_init, AdamInit::Original);
+    let c = DhspgConfig::for_variant(Variant::AdamW);
+    assert_eq!(c.weight_decay, 1e-2);
+    assert_eq!((c.epsilon, c.target_group_sparsity, c.tolerance_group_sparsity, c.group_divisible), (0.0, 0.5, 0.05, 1));
+    assert_eq!(c.schedule(), (0, 0));
+    assert_eq!(DhspgConfig { total_steps: Some(100), start_pruning_steps: 10, ..c.clone() }.deadline(), Some(35));
+    // serde round trip, and missing fields take defaults
+    let s = serde_json::to_string(&c).unwrap();
+    assert_eq!(serde_json::from_str::<DhspgConfig>(&s).unwrap(), c);
+    let p: DhspgConfig = serde_json::from_str(r#"{"variant":"adamw","mode":"legacy","weight_decay_type":"l1_norm"}"#).unwrap();
+    assert_eq!((p.variant, p.mode, p.weight_decay_type), (Variant::AdamW, SparsityMode::Legacy, WeightDecayType::L1Norm));
+}
+
+// ---------------------------------------------------------------- toy analysis
+
+/// W [r, f] (value 0) and b [r] (value 1), one element/row per output channel, one group;
+/// rows listed in `unprunable` carry a reason.
+fn toy_analysis(r: usize, unprunable: &[usize]) -> Analysis {
+    let rows = (0..r)
+        .map(|i| Row {
+            id: i,
+            group: 0,
+            elems: vec![i],
+            reasons: if unprunable.contains(&i) { vec!["reaches_output".into()] } else { vec![] },
+            has_params: true,
+        })
+        .collect();
+    let m = |t: usize| Member { tensor: t, axis: 0, kind: MemberKind::Producer, node: 0, map: (0..r).collect() };
+    Analysis {
+        sources: vec![Source { node: Some(0), what: "toy".into(), first: 0, count: r }],
+        members: vec![m(0), m(1)],
+        rows,
+        groups: vec![Group { id: 0, rows: (0..r).collect(), sources: vec![0], members: vec![0, 1], nodes: vec![0], reasons: vec![] }],
+        elem_row: (0..r).collect(),
+        value_ids: vec![],
+        trainable: vec![0, 1],
+        frozen: vec![],
+    }
+}
+
+fn toy_params(w: &Tensor, b: &Tensor) -> Vec<Param> {
+    vec![
+        Param { name: "W".into(), value_id: 0, tensor: w.detach().copy().set_requires_grad(true) },
+        Param { name: "b".into(), value_id: 1, tensor: b.detach().copy().set_requires_grad(true) },
+    ]
+}
+
+/// Sets the gradients of the params to `gs` (through a linear loss).
+fn set_grads(ps: &[Tensor], gs: &[Tensor]) {
+    for p in ps {
+        let mut g = p.grad();
+        if g.defined() {
+            let _ = g.zero_();
+        }
+    }
+    let l = ps.iter().zip(gs).map(|(p, g)| (p * g).sum(Kind::Float)).fold(Tensor::from(0.0f32), |a, b| a + b);
+    l.backward();
+}
+
+fn vecf(t: &Tensor) -> Vec<f64> {
+    Vec::<f64>::try_from(t.detach().to_kind(Kind::Double).reshape([-1])).unwrap()
+}
+
+#[test]
+fn half_space_step_matches_hand_computation() {
+    tch::manual_seed(1);
+    let r = 6;
+    let w0 = Tensor::randn([r as i64, 3], (Kind::Float, tch::Device::Cpu));
+    let b0 = Tensor::randn([r as i64], (Kind::Float, tch::Device::Cpu));
+    let a = toy_analysis(r, &[5]);
+    let cfg = DhspgConfig {
+        mode: SparsityMode::Legacy,
+        target_group_sparsity: 0.8,
+        tolerance_group_sparsity: 0.1,
+        epsilon: 0.5,
+        lr: 0.1,
+        ..DhspgConfig::for_variant(Variant::Sgd)
+    };
+    let mut o = Dhspg::new(toy_params(&w0, &b0), &a, cfg.clone()).unwrap();
+    assert_eq!(o.layout().n_rows, 5);
+    let ts: Vec<Tensor> = o.params().iter().map(|p| p.tensor.shallow_clone()).collect();
+    // gradient = c_r · x_r + a perpendicular-ish perturbation, different per row
+    let c = Tensor::from_slice(&[8.0f32, 1.0, 6.0, -2.0, 3.0, 9.0]);
+    let gw = &w0 * c.unsqueeze(1) + 0.3;
+    let gb = &b0 * &c - 0.2;
+    set_grads(&ts, &[gw.shallow_clone(), gb.shallow_clone()]);
+    o.step().unwrap();
+    let gp = o.penalised().to_vec();
+    assert_eq!(gp.iter().filter(|&&b| b).count(), 4); // K = ⌊5·0.9⌋ = 4, one group, m = 1
+    let (w0v, b0v, gwv, gbv) = (vecf(&w0), vecf(&b0), vecf(&gw), vecf(&gb));
+    let (w1, b1) = (vecf(&ts[0]), vecf(&ts[1]));
+    let mut zeros = 0;
+    for row in 0..r {
+        let x: Vec<f64> = vec![w0v[3 * row], w0v[3 * row + 1], w0v[3 * row + 2], b0v[row]];
+        let d: Vec<f64> = vec![gwv[3 * row], gwv[3 * row + 1], gwv[3 * row + 2], gbv[row]];
+        let got: Vec<f64> = vec![w1[3 * row], w1[3 * row + 1], w1[3 * row + 2], b1[row]];
+        let dot = |u: &[f64], v: &[f64]| u.iter().zip(v).map(|(a, b)| a * b).sum::<f64>();
+        let (xx, xd, dd) = (dot(&x, &x), dot(&x, &d), dot(&d, &d));
+        let nx = xx.sqrt();
+        let mut exp: Vec<f64> = x.iter().zip(&d).map(|(x, d)| x - 0.1 * d).collect();
+        if row < 5 && gp[row] {
+            let lam = adaptive_lambda(xd, nx, dd, cfg.lmbda, cfg.lmbda_amplify, cfg.hat_lmbda_coeff);
+            for (e, xi) in exp.iter_mut().zip(&x) {
+                *e -= 0.1 * lam * xi / (nx + 1e-8);
+            }
+            if dot(&exp, &x) < cfg.epsilon * xx {
+                exp = vec![0.0; 4];
+                zeros += 1;
+            }
+        }
+        for (g, e) in got.iter().zip(&exp) {
+            assert!((g - e).abs() < 1e-5, "row {row}: {got:?} vs {exp:?}");
+        }
+    }
+    assert!(zeros > 0);
+    assert_eq!(o.stats().zero_rows, Some(zeros));
+}
+
+/// Regression y = Σ_r ⟨W_r, u_r⟩ + b_r·v_r with W_true zero on the odd rows.
+struct Toy {
+    u: Tensor,
+    y: Tensor,
+}
+
+fn toy_problem(r: i64, f: i64) -> (Toy, Tensor) {
+    tch::manual_seed(7);
+    let opts = (Kind::Float, tch::Device::Cpu);
+    let wt = Tensor::randn([r, f], opts) + 1.0;
+    let keep = Tensor::from_slice(&(0..r).map(|i| (i % 2 == 0) as i32 as f32).collect::<Vec<_>>()).unsqueeze(1);
+    let wt = wt * &keep;
+    let u = Tensor::randn([256, r, f], opts);
+    let y = (&u * wt.unsqueeze(0)).sum_dim_intlist(&[1i64, 2][..], false, Kind::Float);
+    (Toy { u, y }, keep)
+}
+
+fn toy_loss(t: &Toy, w: &Tensor, b: &Tensor) -> Tensor {
+    let pred = (&t.u * w.unsqueeze(0)).sum_dim_intlist(&[1i64, 2][..], false, Kind::Float) + b.sum(Kind::Float) * 0.0;
+    // the bias rows join the loss through a small ridge so they shrink on irrelevant rows
+    (pred - &t.y).square().mean(Kind::Float) + (b.square().sum(Kind::Float)) * 1e-3
+}
+
+fn run_toy(cfg: DhspgConfig, steps: usize) -> (Dhspg, Vec<Tensor>, Tensor, Vec<OptimStats>) {
+    let (r, f) = (20i64, 4i64);
+    let (toy, keep) = toy_problem(r, f);
+    tch::manual_seed(3);
+    let w0 = Tensor::randn([r, f], (Kind::Float, tch::Device::Cpu)) * 0.3;
+    let b0 = Tensor::randn([r], (Kind::Float, tch::Device::Cpu)) * 0.3;
+    let a = toy_analysis(r as usize, &[]);
+    let mut o = Dhspg::new(toy_params(&w0, &b0), &a, cfg).unwrap();
+    let ts: Vec<Tensor> = o.params().iter().map(|p| p.tensor.shallow_clone()).collect();
+    let mut hist = vec![];
+    for _ in 0..steps {
+        for p in &ts {
+            let mut g = p.grad();
+            if g.defined() {
+                let _ = g.zero_();
+            }
+        }
+        toy_loss(&toy, &ts[0], &ts[1]).backward();
+        o.step().unwrap();
+        hist.push(o.stats());
+    }
+    (o, ts, keep, hist)
+}
+
+fn zero_rows(w: &Tensor, b: &Tensor) -> Vec<bool> {
+    let n = vecf(&(w.square().sum_dim_intlist(&[1i64][..], false, Kind::Float) + b.square()));
+    n.iter().map(|&v| v == 0.0).collect()
+}
+
+#[test]
+fn toy_exact_mode_reaches_exact_target_and_keeps_relevant_rows() {
+    let cfg = DhspgConfig {
+        lr: 0.05,
+        start_pruning_steps: 100,
+        target_group_sparsity: 0.4,
+        epsilon: 0.0,
+        total_steps: Some(400),
+        ..DhspgConfig::for_variant(Variant::Sgd)
+    };
+    let (o, ts, keep, hist) = run_toy(cfg, 400);
+    let z = zero_rows(&ts[0], &ts[1]);
+    assert_eq!(o.target_zero_rows(), 8);
+    assert_eq!(z.iter().filter(|&&b| b).count(), 8, "events {:?}", o.events());
+    let keep = vecf(&keep);
+    for (i, &zi) in z.iter().enumerate() {
+        if zi {
+            assert_eq!(keep[i], 0.0, "relevant row {i} was pruned");
+        }
+    }
+    let last = hist.last().unwrap();
+    assert_eq!(last.zero_rows, Some(8));
+    assert_eq!(last.target_zero_rows, Some(8));
+    assert_eq!(last.stage.as_deref(), Some("after_target"));
+    assert!(hist.iter().all(|s| s.zero_rows.unwrap() <= 8));
+    assert!(o.events().iter().any(|e| e.contains("partition")));
+}
+
+#[test]
+fn exact_mode_deadline_forces_the_remaining_rows() {
+    // a tiny push and ε = 0 cannot zero anything in 5 steps: the deadline does it
+    let cfg = DhspgConfig {
+        lr: 0.001,
+        lmbda: 1e-6,
+        start_pruning_steps: 2,
+        target_group_sparsity: 0.5,
+        pruning_deadline: Some(6),
+        ..DhspgConfig::for_variant(Variant::Sgd)
+    };
+    let (o, ts, _, hist) = run_toy(cfg, 8);
+    assert_eq!(hist[4].zero_rows, Some(0));
+    assert_eq!(hist[5].zero_rows, Some(10));
+    assert!(hist[5].event.as_deref().unwrap_or("").contains("deadline"), "{:?}", hist[5]);
+    assert_eq!(zero_rows(&ts[0], &ts[1]).iter().filter(|&&b| b).count(), 10);
+    assert_eq!(hist[7].zero_rows, Some(10));
+    assert!(o.events().len() >= 2);
+}
+
+#[test]
+fn legacy_mode_projects_all_candidates_and_stops_globally() {
+    // aggressive ε: legacy zeroes every candidate at once (may overshoot), exact caps at K_s
+    let base = DhspgConfig { lr: 0.05, start_pruning_steps: 100, target_group_sparsity: 0.2, tolerance_group_sparsity: 0.4, epsilon: 0.999, ..DhspgConfig::for_variant(Variant::Sgd) };
+    let (_, ts, _, hist) = run_toy(DhspgConfig { mode: SparsityMode::Legacy, ..base.clone() }, 130);
+    let zl = zero_rows(&ts[0], &ts[1]).iter().filter(|&&b| b).count();
+    assert!(zl >= 4, "legacy reached {zl}");
+    let first = hist.iter().position(|s| s.zero_rows.unwrap() >= 4).unwrap();
+    // after the global stop: no more λ, stage after_target, count never changes
+    for s in &hist[first + 1..] {
+        assert_eq!(s.stage.as_deref(), Some("after_target"));
+        assert!(s.lambda_mean.is_none());
+        assert_eq!(s.zero_rows, hist[first].zero_rows);
+    }
+    let (_, ts, _, hist) = run_toy(DhspgConfig { mode: SparsityMode::Exact, ..base }, 130);
+    assert_eq!(zero_rows(&ts[0], &ts[1]).iter().filter(|&&b| b).count(), 4);
+    assert!(hist.iter().all(|s| s.zero_rows.unwrap() <= 4));
+    println!("legacy {zl} zero rows (target 4), exact 4");
+}
+
+#[test]
+fn unprunable_rows_get_plain_steps_and_zero_rows_stay_zero() {
+    let r = 4;
+    let w0 = Tensor::from_slice(&[1.0f32, 2.0, 0.0, 0.0, 3.0, -1.0, 0.5, 0.5]).reshape([4, 2]);
+    let b0 = Tensor::from_slice(&[0.1f32, 0.0, 0.2, 0.3]);
+    let a = toy_analysis(r, &[3]);
+    let cfg = DhspgConfig { start_pruning_steps: 1000, lr: 0.1, ..DhspgConfig::for_variant(Variant::Sgd) };
+    let mut o = Dhspg::new(toy_params(&w0, &b0), &a, cfg).unwrap();
+    let ts: Vec<Tensor> = o.params().iter().map(|p| p.tensor.shallow_clone()).collect();
+    let gw = Tensor::ones([4, 2], (Kind::Float, tch::Device::Cpu));
+    let gb = Tensor::ones([4], (Kind::Float, tch::Device::Cpu));
+    set_grads(&ts, &[gw, gb]);
+    o.step().unwrap();
+    let (w1, b1) = (vecf(&ts[0]), vecf(&ts[1]));
+    assert_eq!(&w1[2..4], &[0.0, 0.0]); // row 1 was zero: frozen
+    assert_eq!(b1[1], 0.0);
+    assert!((w1[6] - 0.4).abs() < 1e-6 && (b1[3] - 0.2).abs() < 1e-6); // unprunable row 3: plain step
+    assert!((w1[0] - 0.9).abs() < 1e-6);
+    assert_eq!(o.stats().zero_rows, Some(1));
+    assert_eq!(o.stats().stage.as_deref(), Some("dense"));
+}
+
+#[test]
+fn state_round_trip_gives_identical_steps() {
+    for variant in [Variant::Sgd, Variant::Adam, Variant::AdamW] {
+        let (r, f) = (20i64, 4i64);
+        let (toy, _) = toy_problem(r, f);
+        let cfg = DhspgConfig {
+            start_pruning_steps: 3,
+            first_momentum: 0.9,
+            target_group_sparsity: 0.3,
+            epsilon: 0.9,
+            weight_decay_type: WeightDecayType::L1Norm,
+            ..DhspgConfig::for_variant(variant)
+        };
+        tch::manual_seed(3);
+        let w0 = Tensor::randn([r, f], (Kind::Float, tch::Device::Cpu)) * 0.3;
+        let b0 = Tensor::randn([r], (Kind::Float, tch::Device::Cpu)) * 0.3;
+        let a = toy_analysis(r as usize, &[]);
+        let mut o = Dhspg::new(toy_params(&w0, &b0), &a, cfg.clone()).unwrap();
+        let ts: Vec<Tensor> = o.params().iter().map(|p| p.tensor.shallow_clone()).collect();
+        let step = |o: &mut Dhspg, ts: &[Tensor]| {
+            for p in ts {
+                let mut g = p.grad();
+                if g.defined() {
+                    let _ = g.zero_();
+                }
+            }
+            toy_loss(&toy, &ts[0], &ts[1]).backward();
+            o.step().unwrap();
+        };
+        for _ in 0..6 {
+            step(&mut o, &ts);
+        }
+        let st = o.state();
+        let mut o2 = Dhspg::new(toy_params(&ts[0], &ts[1]), &a, cfg.clone()).unwrap();
+        o2.load_state(&st).unwrap();
+        let ts2: Vec<Tensor> = o2.params().iter().map(|p| p.tensor.shallow_clone()).collect();
+        for _ in 0..5 {
+            step(&mut o, &ts);
+            step(&mut o2, &ts2);
+        }
+        assert!(ts[0].equal(&ts2[0]) && ts[1].equal(&ts2[1]), "{variant:?}");
+        assert_eq!(o.stats().zero_rows, o2.stats().zero_rows);
+    }
+}
+
+// ---------------------------------------------------------------- realistic analysis
+
+#[test]
+fn fmnist_vgg_exact_sparsity_with_synthetic_gradients() {
+    let model = oto_zoo::build("fmnist_vgg", &Default::default()).unwrap();
+    let g = oto_graph::Graph::from_model(model).unwrap();
+    let a = oto_graph::zig::analyze(&g);
+    let params: Vec<Param> = a
+        .trainable
+        .iter()
+        .map(|&id| {
+            let shape = g.static_shape(id).unwrap();
+            let data = g.const_f32(id).unwrap();
+            Param { name: g.value(id).name.clone(), value_id: id, tensor: Tensor::from_slice(&data).reshape(&shape[..]).set_requires_grad(true) }
+        })
+        .collect();
+    let ts: Vec<Tensor> = params.iter().map(|p| p.tensor.shallow_clone()).collect();
+    let cfg = DhspgConfig {
+        variant: Variant::Adam,
+        target_group_sparsity: 0.6,
+        start_pruning_steps: 2,
+        epsilon: 0.9,
+        pruning_deadline: Some(10),
+        ..DhspgConfig::for_variant(Variant::Adam)
+    };
+    let mut o = Dhspg::new(params, &a, cfg).unwrap();
+    let n = o.layout().n_rows;
+    assert!(n > 0);
+    assert_eq!(n, a.prunable_rows());
+    tch::manual_seed(0);
+    for _ in 0..12 {
+        // gradient: pull towards a random target (a noisy quadratic)
+        let gs: Vec<Tensor> = ts.iter().map(|t| t.detach() * 0.1 + t.randn_like() * 0.01).collect();
+        set_grads(&ts, &gs);
+        o.step().unwrap();
+    }
+    let st = o.stats();
+    let k_s = o.target_zero_rows();
+    assert!(k_s > 0 && k_s <= (0.6 * n as f64) as usize);
+    assert_eq!(st.zero_rows, Some(k_s), "{st:?}");
+    // the tensors agree with the accounting: count rows whose slices are all zero
+    let norms = o.row_norms();
+    assert_eq!(norms.iter().filter(|&&v| v == 0.0).count(), k_s);
+    println!("fmnist_vgg: {n} prunable rows, {k_s} zero, events {:?}", o.events());
+}
