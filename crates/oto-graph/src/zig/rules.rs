@@ -117,6 +117,15 @@ fn slots_of(t: &IdTensor) -> Vec<ElemId> {
 /// Channel vector of `t` along `axis`, of length `size` (collapsing other axes by union and
 /// repeating a broadcast element).
 fn channel_vec(st: &mut State, t: &IdTensor, axis: usize, size: usize) -> IdTensor {
+    if axis >= t.rank() {
+        // ids of unknown rank (e.g. an unknown op's output without a shape): one element everywhere
+        let c = t.collapse_to(None, &mut st.uf);
+        let mut target = vec![1; axis + 1];
+        target[axis] = size;
+        let mut e = IdTensor::scalar(axis + 1, c.slots[0]).expand(&target);
+        e.chan[axis] = true;
+        return e;
+    }
     let c = t.collapse_to(Some(axis), &mut st.uf);
     if c.dims[axis] == size {
         return c;
@@ -327,7 +336,7 @@ fn matmul(st: &mut State) {
         let bs = bshape.unwrap();
         let rank = out_rank(st, 0).unwrap_or(2);
         if let Some(at) = st.ids[a].clone() {
-            let last = at.rank() - 1;
+            let last = at.rank().saturating_sub(1);
             let x = channel_vec(st, &at, last, bs[0]);
             st.exit(&x);
             consumer(st, b, 0, slots_of(&x));
