@@ -12,6 +12,7 @@ mod save;
 pub mod shape;
 pub mod zig;
 pub mod flops;
+pub mod fold;
 pub mod compress;
 pub mod viz;
 

@@ -38,8 +38,10 @@ fn new_value(name: &str) -> Value {
 }
 
 impl Graph {
-    /// Builds the IR (no shape inference yet; see [`Graph::from_model`] for the full load).
-    pub fn from_model_unchecked(model: ModelProto) -> Result<Graph> {
+    /// Builds the IR (weight-only ops folded, see [`crate::fold`]; no shape inference yet — see
+    /// [`Graph::from_model`] for the full load).
+    pub fn from_model_unchecked(mut model: ModelProto) -> Result<Graph> {
+        crate::fold::fold_weight_ops(&mut model);
         let gp = model.graph.as_ref().ok_or_else(|| GraphError::Other("the model has no graph".into()))?;
         let opset = model
             .opset_import

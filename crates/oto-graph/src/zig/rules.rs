@@ -452,6 +452,10 @@ fn elementwise(st: &mut State) {
         }
     }
     let covering: Vec<(usize, IdTensor)> = data.iter().filter(|(_, t)| full(t)).map(|(s, t)| (*s, t.expand(&dims))).collect();
+    if covering.is_empty() {
+        // operands carry channels on different axes: no per-channel correspondence to keep
+        return unknown(st, "channel_axes_mismatch");
+    }
     let partial = data.len() - covering.len();
     let compare = matches!(op, "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "Mod");
     let here = taint_here(st);

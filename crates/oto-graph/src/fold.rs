@@ -1,0 +1,155 @@
+//! Load-time normalisation: weight-only ops are folded into initializers.
+//!
+//! `torch.onnx.export(..., do_constant_folding=False)` writes `Transpose(W)` before MatMul and
+//! de-duplicates equal initializers through `Identity` (e.g. a BatchNorm's all-ones running_var
+//! becomes `Identity(other_layer.bn.weight)`). Treating such values as shared weights would tie
+//! unrelated channels, so each folded result becomes an initializer of its own, named after the
+//! node's output; the original initializer is dropped when nothing else reads it.
+use oto_onnx::pb::{ModelProto, TensorProto};
+use oto_onnx::tensor::{f32_tensor, is_float, numel, to_f32};
+use std::collections::{HashMap, HashSet};
+
+/// Folds Identity / Transpose / Unsqueeze / Squeeze / Reshape / Cast(float) of float initializers.
+pub fn fold_weight_ops(model: &mut ModelProto) {
+    let Some(g) = model.graph.as_mut() else { return };
+    let outputs: HashSet<String> = g.output.iter().filter_map(|o| o.name.clone()).collect();
+    let mut inits: HashMap<String, TensorProto> =
+        g.initializer.iter().map(|t| (t.name.clone().unwrap_or_default(), t.clone())).collect();
+    let mut removed = vec![false; g.node.len()];
+    let mut added: Vec<TensorProto> = vec![];
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for (i, n) in g.node.iter().enumerate() {
+            if removed[i] || n.output.len() != 1 || outputs.contains(&n.output[0]) {
+                continue;
+            }
+            let op = n.op_type.as_deref().unwrap_or("");
+            if !matches!(op, "Identity" | "Cast" | "Transpose" | "Unsqueeze" | "Squeeze" | "Reshape") {
+                continue;
+            }
+            let Some(src) = n.input.first().and_then(|x| inits.get(x)) else { continue };
+            if !is_float(src) {
+                continue;
+            }
+            let Ok(data) = to_f32(src) else { continue };
+            let dims = src.dims.clone();
+            let int_input = |slot: usize| n.input.get(slot).and_then(|x| inits.get(x)).and_then(|t| oto_onnx::tensor::to_i64(t).ok());
+            let folded: Option<(Vec<i64>, Vec<f32>)> = match op {
+                "Identity" => Some((dims, data)),
+                "Cast" if oto_onnx::attr::int(n, "to") == Some(oto_onnx::tensor::FLOAT as i64) => Some((dims, data)),
+                "Transpose" => {
+                    let perm: Vec<usize> = oto_onnx::attr::ints(n, "perm")
+                        .map(|p| p.iter().map(|&x| x as usize).collect())
+                        .unwrap_or_else(|| (0..dims.len()).rev().collect());
+                    (perm.len() == dims.len()).then(|| transpose(&dims, &data, &perm))
+                }
+                "Unsqueeze" | "Squeeze" => {
+                    let axes = oto_onnx::attr::ints(n, "axes").or_else(|| int_input(1));
+                    axes.and_then(|a| squeeze_dims(&dims, &a, op == "Unsqueeze")).map(|d| (d, data))
+                }
+                "Reshape" => int_input(1).and_then(|t| reshape_dims(&dims, &t)).map(|d| (d, data)),
+                _ => None,
+            };
+            let Some((new_dims, new_data)) = folded else { continue };
+            if numel(&new_dims) != new_data.len() {
+                continue;
+            }
+            let t = f32_tensor(&n.output[0], &new_dims, &new_data);
+            inits.insert(n.output[0].clone(), t.clone());
+            added.push(t);
+            removed[i] = true;
+            changed = true;
+        }
+    }
+    if added.is_empty() {
+        return;
+    }
+    let mut k = 0;
+    g.node.retain(|_| {
+        k += 1;
+        !removed[k - 1]
+    });
+    let used: HashSet<&String> = g.node.iter().flat_map(|n| n.input.iter()).chain(outputs.iter()).collect();
+    let used: HashSet<String> = used.into_iter().cloned().collect();
+    g.initializer.extend(added);
+    g.initializer.retain(|t| used.contains(t.name.as_deref().unwrap_or("")));
+    g.input.retain(|i| !inits.contains_key(i.name.as_deref().unwrap_or("")) || used.contains(i.name.as_deref().unwrap_or("")));
+}
+
+fn transpose(dims: &[i64], data: &[f32], perm: &[usize]) -> (Vec<i64>, Vec<f32>) {
+    let nd: Vec<i64> = perm.iter().map(|&p| dims[p]).collect();
+    if perm == [1, 0] {
+        let (r, c) = (dims[0] as usize, dims[1] as usize);
+        let mut out = vec![0f32; data.len()];
+        for i in 0..r {
+            for j in 0..c {
+                out[j * r + i] = data[i * c + j];
+            }
+        }
+        return (nd, out);
+    }
+    let st = |d: &[i64]| {
+        let mut s = vec![1usize; d.len()];
+        for i in (0..d.len().saturating_sub(1)).rev() {
+            s[i] = s[i + 1] * d[i + 1] as usize;
+        }
+        s
+    };
+    let (ss, ds) = (st(dims), st(&nd));
+    let mut out = vec![0f32; data.len()];
+    for (flat, o) in out.iter_mut().enumerate() {
+        let mut src = 0;
+        for (a, &p) in perm.iter().enumerate() {
+            src += ((flat / ds[a]) % nd[a] as usize) * ss[p];
+        }
+        *o = data[src];
+    }
+    (nd, out)
+}
+
+fn squeeze_dims(dims: &[i64], axes: &[i64], unsqueeze: bool) -> Option<Vec<i64>> {
+    if unsqueeze {
+        let r = (dims.len() + axes.len()) as i64;
+        let mut ax: Vec<i64> = axes.iter().map(|&a| if a < 0 { a + r } else { a }).collect();
+        ax.sort();
+        let mut out = vec![];
+        let mut it = dims.iter();
+        for i in 0..r {
+            if ax.contains(&i) {
+                out.push(1);
+            } else {
+                out.push(*it.next()?);
+            }
+        }
+        Some(out)
+    } else {
+        let r = dims.len() as i64;
+        let ax: Vec<i64> = axes.iter().map(|&a| if a < 0 { a + r } else { a }).collect();
+        Some(dims.iter().enumerate().filter(|(i, _)| !ax.contains(&(*i as i64))).map(|(_, &d)| d).collect())
+    }
+}
+
+fn reshape_dims(dims: &[i64], target: &[i64]) -> Option<Vec<i64>> {
+    let total: i64 = dims.iter().product();
+    let mut out: Vec<i64> = target.iter().enumerate().map(|(i, &d)| if d == 0 { dims.get(i).copied().unwrap_or(0) } else { d }).collect();
+    let known: i64 = out.iter().filter(|&&d| d != -1).product();
+    if let Some(p) = out.iter().position(|&d| d == -1) {
+        if known == 0 || total % known != 0 {
+            return None;
+        }
+        out[p] = total / known;
+    }
+    (out.iter().product::<i64>() == total).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn transposes_a_matrix() {
+        let (d, v) = transpose(&[2, 3], &[0., 1., 2., 3., 4., 5.], &[1, 0]);
+        assert_eq!(d, vec![3, 2]);
+        assert_eq!(v, vec![0., 3., 1., 4., 2., 5.]);
+    }
+}
