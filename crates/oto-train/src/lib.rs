@@ -4,6 +4,7 @@ pub mod datasets;
 pub mod error;
 pub mod exec;
 pub mod optim;
+pub mod train;
 
 pub use error::TrainError;
 

@@ -785,13 +785,13 @@ fn conv_transpose(s: &ConvSpec, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> R
         match target {
             Some(t) => {
                 let total = (full - t).max(0);
-                // onnxruntime's convention: SAME_UPPER puts the extra pixel at the head.
+                // ONNX spec (and onnxruntime): SAME_UPPER puts the extra pixel at the end.
                 if s.auto_pad == AutoPad::SameUpper {
-                    head[i] = total - total / 2;
-                    tail[i] = total / 2;
-                } else {
                     head[i] = total / 2;
                     tail[i] = total - total / 2;
+                } else {
+                    head[i] = total - total / 2;
+                    tail[i] = total / 2;
                 }
             }
             None => {
