@@ -23,6 +23,9 @@ enum Command {
     Compress(cmd::compress::Args),
     /// Zero a fraction of rows by a criterion (one-shot pruning), then compress and verify
     Prune(cmd::prune::Args),
+    /// Train a network: dense baseline, or DHSPG + compression with --target-sparsity (docs/training.md)
+    #[cfg(feature = "train")]
+    Train(Box<cmd::train::Args>),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +35,8 @@ fn main() -> ExitCode {
         Some(Command::Zoo(z)) => cmd::zoo::run(z),
         Some(Command::Compress(a)) => cmd::compress::run(a),
         Some(Command::Prune(a)) => cmd::prune::run(a),
+        #[cfg(feature = "train")]
+        Some(Command::Train(a)) => cmd::train::run(*a),
         None => cmd::demo::run(),
     };
     match result {

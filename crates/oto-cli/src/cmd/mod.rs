@@ -3,4 +3,6 @@ pub mod analyze;
 pub mod compress;
 pub mod demo;
 pub mod prune;
+#[cfg(feature = "train")]
+pub mod train;
 pub mod zoo;

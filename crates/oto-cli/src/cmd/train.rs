@@ -1,0 +1,203 @@
+//! `oto train`: train a network (dense baseline, or DHSPG + compression with --target-sparsity)
+//! from flags and/or a TOML run file (`--config run.toml`; flags override the file).
+use anyhow::{Context, Result};
+use oto_train::train::{self, DatasetKind, OptimizerKind, ScheduleKind, TrainConfig};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug, Default)]
+pub struct Args {
+    /// The network: zoo:NAME (see `oto zoo list`) or an ONNX file [default: zoo:fmnist_vgg]
+    #[arg(value_name = "MODEL")]
+    pub model_pos: Option<String>,
+    /// Same as the positional MODEL
+    #[arg(long, value_name = "zoo:NAME|FILE.onnx")]
+    pub model: Option<String>,
+    /// TOML run file (keys as in docs/training.md); flags given here override it
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// fashion-mnist | mnist | cifar10 | cifar100 | svhn | imagefolder | sr [default: fashion-mnist]
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Dataset folder (fashion-mnist without --data: the bundled 6k/1k subset)
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Learning rate [default: 0.1 for sgd, 1e-3 for adam/adamw]
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// sgd | adam | adamw
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    #[arg(long)]
+    pub momentum: Option<f64>,
+    #[arg(long)]
+    pub nesterov: bool,
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// step | cosine | constant
+    #[arg(long)]
+    pub schedule: Option<String>,
+    /// Step schedule: decay every N epochs
+    #[arg(long)]
+    pub step_size: Option<usize>,
+    /// Step schedule: decay factor
+    #[arg(long)]
+    pub gamma: Option<f64>,
+    #[arg(long)]
+    pub warmup_epochs: Option<f64>,
+    /// cpu | cuda | cuda:N
+    #[arg(long)]
+    pub device: Option<String>,
+    /// libtorch threads (fix it for bit-exact reproducibility)
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Output folder [default: runs/train]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Continue the run in --out from its last checkpoint
+    #[arg(long)]
+    pub resume: bool,
+    /// Turn training augmentation off
+    #[arg(long)]
+    pub no_augment: bool,
+    /// At most N training batches per epoch (quick runs)
+    #[arg(long, value_name = "N")]
+    pub max_train_batches: Option<usize>,
+    /// auto | bar | plain | quiet
+    #[arg(long)]
+    pub progress: Option<String>,
+    /// Keep these nodes / initializers / op types unpruned (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub keep: Vec<String>,
+    // --- DHSPG (pruning): any of these switches the run to DHSPG + compression ---
+    /// Target group sparsity in (0,1): train with DHSPG, then compress and verify
+    #[arg(long)]
+    pub target_sparsity: Option<f64>,
+    /// Epoch at which pruning starts [default: epochs/5]
+    #[arg(long)]
+    pub start_pruning_epoch: Option<f64>,
+    /// Half-space threshold ε
+    #[arg(long)]
+    pub epsilon: Option<f64>,
+    /// Base push coefficient λ
+    #[arg(long)]
+    pub lmbda: Option<f64>,
+    #[arg(long)]
+    pub lmbda_amplify: Option<f64>,
+    #[arg(long)]
+    pub hat_lmbda_coeff: Option<f64>,
+    /// τ: the partition uses target + τ
+    #[arg(long)]
+    pub tolerance_group_sparsity: Option<f64>,
+    #[arg(long)]
+    pub first_momentum: Option<f64>,
+    #[arg(long)]
+    pub second_momentum: Option<f64>,
+    #[arg(long)]
+    pub dampening: Option<f64>,
+    #[arg(long)]
+    pub group_divisible: Option<usize>,
+    /// l2_norm | l1_norm
+    #[arg(long)]
+    pub weight_decay_type: Option<String>,
+    /// The original's arithmetic (quirks included) instead of oto's exact mode
+    #[arg(long)]
+    pub legacy: bool,
+    /// Epoch by which the target must be reached
+    #[arg(long)]
+    pub pruning_deadline_epoch: Option<f64>,
+    /// Super-resolution: scale, LR patch, batches per epoch
+    #[arg(long)]
+    pub sr_scale: Option<usize>,
+    #[arg(long)]
+    pub sr_patch: Option<usize>,
+    #[arg(long)]
+    pub sr_batches_per_epoch: Option<usize>,
+}
+
+/// The run configuration: defaults ← `--config` file ← flags.
+pub fn config(a: &Args) -> Result<TrainConfig> {
+    let mut c = match &a.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading the run file {}", p.display()))?;
+            TrainConfig::from_toml(&text).with_context(|| format!("{}", p.display()))?
+        }
+        None => TrainConfig::default(),
+    };
+    macro_rules! set {
+        ($($f:ident),*) => { $( if let Some(v) = a.$f.clone() { c.$f = v; } )* };
+    }
+    if let Some(m) = a.model.clone().or(a.model_pos.clone()) {
+        c.model = m;
+    }
+    if let Some(d) = &a.dataset {
+        c.dataset = DatasetKind::parse(d)?;
+    }
+    if let Some(o) = &a.optimizer {
+        c.optimizer = OptimizerKind::parse(o)?;
+    }
+    if let Some(s) = &a.schedule {
+        c.schedule = ScheduleKind::parse(s)?;
+    }
+    if a.data.is_some() {
+        c.data = a.data.clone();
+    }
+    if a.lr.is_some() {
+        c.lr = a.lr;
+    }
+    set!(epochs, batch_size, momentum, weight_decay, step_size, gamma, warmup_epochs, device, threads, seed, out,
+         max_train_batches, progress, sr_scale, sr_patch, sr_batches_per_epoch);
+    if a.nesterov {
+        c.nesterov = true;
+    }
+    if a.resume {
+        c.resume = true;
+    }
+    if a.no_augment {
+        c.augment = false;
+    }
+    c.keep.extend(a.keep.iter().cloned());
+    let d = &mut c.dhspg;
+    macro_rules! dh {
+        ($($f:ident),*) => { $( if a.$f.is_some() { d.$f = a.$f.clone(); } )* };
+    }
+    dh!(target_sparsity, start_pruning_epoch, epsilon, lmbda, lmbda_amplify, hat_lmbda_coeff, tolerance_group_sparsity,
+        first_momentum, second_momentum, dampening, group_divisible, weight_decay_type, pruning_deadline_epoch);
+    if a.legacy {
+        d.legacy = Some(true);
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let c = config(&a)?;
+    let s = train::run(&c)?;
+    print_summary(&s);
+    Ok(())
+}
+
+pub fn print_summary(s: &train::RunSummary) {
+    println!("full model       {}", s.full.describe());
+    if let Some(c) = &s.compressed {
+        println!("compressed model {}", c.describe());
+        if let (Some(pa), Some(ma)) = (s.params_after, s.macs_after) {
+            println!(
+                "params {} -> {} ({:.1}%), MACs {} -> {} ({:.1}%), group sparsity {:.3}",
+                s.params_before,
+                pa,
+                100.0 * pa as f64 / s.params_before.max(1) as f64,
+                s.macs_before,
+                ma,
+                100.0 * ma as f64 / s.macs_before.max(1) as f64,
+                s.group_sparsity.unwrap_or(0.0)
+            );
+        }
+    }
+    println!("outputs in {} ({:.1} s of training)", s.out.display(), s.train_seconds);
+}

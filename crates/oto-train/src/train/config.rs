@@ -1,0 +1,326 @@
+//! Run configuration: every knob of `oto train`, readable from TOML (`--config run.toml`, keys =
+//! the field names below) and overridden by command-line flags. `TrainConfig::default()` is a
+//! run that works with no arguments (the small VGG on the bundled Fashion-MNIST subset).
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+use crate::TrainError;
+
+/// Which data the run reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetKind {
+    FashionMnist,
+    Mnist,
+    Cifar10,
+    Cifar100,
+    Svhn,
+    Imagefolder,
+    Sr,
+}
+
+impl DatasetKind {
+    pub fn parse(s: &str) -> Result<Self, TrainError> {
+        Ok(match s.to_ascii_lowercase().replace('_', "-").as_str() {
+            "fashion-mnist" | "fmnist" | "fashionmnist" => Self::FashionMnist,
+            "mnist" => Self::Mnist,
+            "cifar10" | "cifar-10" => Self::Cifar10,
+            "cifar100" | "cifar-100" => Self::Cifar100,
+            "svhn" => Self::Svhn,
+            "imagefolder" | "image-folder" | "folder" => Self::Imagefolder,
+            "sr" | "super-resolution" => Self::Sr,
+            _ => {
+                return Err(TrainError::Config(format!(
+                    "unknown dataset '{s}'; valid: fashion-mnist, mnist, cifar10, cifar100, svhn, imagefolder, sr"
+                )))
+            }
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::FashionMnist => "fashion-mnist",
+            Self::Mnist => "mnist",
+            Self::Cifar10 => "cifar10",
+            Self::Cifar100 => "cifar100",
+            Self::Svhn => "svhn",
+            Self::Imagefolder => "imagefolder",
+            Self::Sr => "sr",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    Sgd,
+    Adam,
+    Adamw,
+}
+
+impl OptimizerKind {
+    pub fn parse(s: &str) -> Result<Self, TrainError> {
+        match s.to_ascii_lowercase().as_str() {
+            "sgd" => Ok(Self::Sgd),
+            "adam" => Ok(Self::Adam),
+            "adamw" => Ok(Self::Adamw),
+            _ => Err(TrainError::Config(format!("unknown optimizer '{s}'; valid: sgd, adam, adamw"))),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sgd => "sgd",
+            Self::Adam => "adam",
+            Self::Adamw => "adamw",
+        }
+    }
+    /// The usual learning rate of the variant (OTOv2's suggested values).
+    pub fn default_lr(self) -> f64 {
+        match self {
+            Self::Sgd => 0.1,
+            Self::Adam | Self::Adamw => 1e-3,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleKind {
+    /// Constant learning rate (after warm-up).
+    Constant,
+    /// `lr · gamma^⌊epoch / step_size⌋` (or at each of `milestones`).
+    Step,
+    /// Cosine annealing from `lr` to `min_lr` over the epochs after warm-up.
+    Cosine,
+}
+
+impl ScheduleKind {
+    pub fn parse(s: &str) -> Result<Self, TrainError> {
+        match s.to_ascii_lowercase().as_str() {
+            "constant" | "none" => Ok(Self::Constant),
+            "step" => Ok(Self::Step),
+            "cosine" | "cos" => Ok(Self::Cosine),
+            _ => Err(TrainError::Config(format!("unknown schedule '{s}'; valid: step, cosine, constant"))),
+        }
+    }
+}
+
+/// DHSPG hyper-parameters (spec §3.10). `None` = the optimizer's per-variant default
+/// (`DhspgConfig`). Setting `target_sparsity` switches the run to DHSPG + compression.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DhspgOptions {
+    /// Target group sparsity `s` in (0, 1).
+    pub target_sparsity: Option<f64>,
+    /// First epoch of pruning (`start_pruning_steps = epoch × steps per epoch`); default epochs/5.
+    pub start_pruning_epoch: Option<f64>,
+    /// Half-space threshold ε (tutorials: 0.9–0.95).
+    pub epsilon: Option<f64>,
+    pub lmbda: Option<f64>,
+    pub lmbda_amplify: Option<f64>,
+    pub hat_lmbda_coeff: Option<f64>,
+    /// τ: the partition uses `s + τ`.
+    pub tolerance_group_sparsity: Option<f64>,
+    pub first_momentum: Option<f64>,
+    pub second_momentum: Option<f64>,
+    pub dampening: Option<f64>,
+    /// Constant-λ push before this many epochs after the start.
+    pub warm_up_epochs: Option<f64>,
+    pub group_divisible: Option<usize>,
+    pub fixed_zero_groups: Option<bool>,
+    /// `l2_norm` or `l1_norm`.
+    pub weight_decay_type: Option<String>,
+    /// Exact (oto) or legacy (the original's quirks) arithmetic.
+    pub legacy: Option<bool>,
+    /// Epoch by which the target must be reached (zero the smallest rows then); default none.
+    pub pruning_deadline_epoch: Option<f64>,
+}
+
+/// Every setting of a training run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// `zoo:NAME` (built-in model, shaped for the dataset) or a path to an ONNX file.
+    pub model: String,
+    pub dataset: DatasetKind,
+    /// Dataset folder; `None` with fashion-mnist = the bundled subset.
+    pub data: Option<PathBuf>,
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// `None` = the optimizer's usual value (sgd 0.1, adam/adamw 1e-3).
+    pub lr: Option<f64>,
+    pub optimizer: OptimizerKind,
+    pub momentum: f64,
+    pub nesterov: bool,
+    pub weight_decay: f64,
+    pub schedule: ScheduleKind,
+    /// Step schedule: decay every `step_size` epochs (ignored when `milestones` is set).
+    pub step_size: usize,
+    pub milestones: Vec<usize>,
+    pub gamma: f64,
+    pub min_lr: f64,
+    /// Linear warm-up from ~0 to `lr` over these epochs (per step).
+    pub warmup_epochs: f64,
+    /// `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    /// libtorch intra-op threads (0 = libtorch's default).
+    pub threads: usize,
+    /// Data-decoding threads (0 = all cores).
+    pub data_threads: usize,
+    pub seed: u64,
+    /// Output folder.
+    pub out: PathBuf,
+    /// Continue from `<out>/checkpoint.ot`.
+    pub resume: bool,
+    /// Training augmentation (pad + random crop, flips where they make sense).
+    pub augment: bool,
+    /// At most this many training batches per epoch (0 = all): quick runs and benchmarks.
+    pub max_train_batches: usize,
+    /// Evaluation batch size.
+    pub eval_batch_size: usize,
+    /// Write a checkpoint after every epoch.
+    pub checkpoint: bool,
+    /// Progress: `auto` (bar on a terminal, log lines otherwise), `bar`, `plain`, `quiet`.
+    pub progress: String,
+    /// Super-resolution: scale, LR patch size, batches per epoch, training and test sets
+    /// (folders under `data` in the `<set>/HR` layout).
+    pub sr_scale: usize,
+    pub sr_patch: usize,
+    pub sr_batches_per_epoch: usize,
+    pub sr_train_set: String,
+    pub sr_test_set: String,
+    /// Image-folder datasets: square side the images are resized / cropped to.
+    pub image_size: u32,
+    /// Loss label smoothing (classification).
+    pub label_smoothing: f64,
+    /// Clip the global gradient norm (0 = off).
+    pub grad_clip: f64,
+    /// DHSPG (pruning) settings; active when `dhspg.target_sparsity` is set.
+    pub dhspg: DhspgOptions,
+    /// Node names, initializer names or op types kept unpruned.
+    pub keep: Vec<String>,
+    /// Verification tolerance of the compressed model (relative max difference).
+    pub verify_tolerance: f32,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            model: "zoo:fmnist_vgg".into(),
+            dataset: DatasetKind::FashionMnist,
+            data: None,
+            epochs: 5,
+            batch_size: 64,
+            lr: None,
+            optimizer: OptimizerKind::Sgd,
+            momentum: 0.9,
+            nesterov: false,
+            weight_decay: 5e-4,
+            schedule: ScheduleKind::Cosine,
+            step_size: 30,
+            milestones: vec![],
+            gamma: 0.1,
+            min_lr: 0.0,
+            warmup_epochs: 0.0,
+            device: "cpu".into(),
+            threads: 0,
+            data_threads: 0,
+            seed: 0,
+            out: PathBuf::from("runs/train"),
+            resume: false,
+            augment: true,
+            max_train_batches: 0,
+            eval_batch_size: 256,
+            checkpoint: true,
+            progress: "auto".into(),
+            sr_scale: 2,
+            sr_patch: 48,
+            sr_batches_per_epoch: 100,
+            sr_train_set: "T91".into(),
+            sr_test_set: "Set5".into(),
+            image_size: 64,
+            label_smoothing: 0.0,
+            grad_clip: 0.0,
+            dhspg: DhspgOptions::default(),
+            keep: vec![],
+            verify_tolerance: 1e-4,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Parses a TOML run file (unknown keys are errors, naming the key).
+    pub fn from_toml(text: &str) -> Result<Self, TrainError> {
+        toml::from_str(text).map_err(|e| TrainError::Config(format!("run file: {e}")))
+    }
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+    pub fn lr(&self) -> f64 {
+        self.lr.unwrap_or(self.optimizer.default_lr())
+    }
+    pub fn pruning(&self) -> bool {
+        self.dhspg.target_sparsity.is_some()
+    }
+    /// Checks ranges; errors say which setting and what is allowed.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::Config(m));
+        if self.epochs == 0 {
+            return bad("epochs must be at least 1".into());
+        }
+        if self.batch_size == 0 || self.eval_batch_size == 0 {
+            return bad("batch_size and eval_batch_size must be at least 1".into());
+        }
+        let lr = self.lr();
+        if !(lr.is_finite() && lr > 0.0) {
+            return bad(format!("lr must be a positive number, got {lr}"));
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return bad(format!("momentum must be in [0, 1), got {}", self.momentum));
+        }
+        if self.nesterov && self.momentum == 0.0 {
+            return bad("nesterov needs a momentum > 0".into());
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return bad(format!("weight_decay must be >= 0, got {}", self.weight_decay));
+        }
+        if self.warmup_epochs < 0.0 || self.warmup_epochs > self.epochs as f64 {
+            return bad(format!("warmup_epochs must be in [0, epochs], got {}", self.warmup_epochs));
+        }
+        if self.schedule == ScheduleKind::Step && self.step_size == 0 && self.milestones.is_empty() {
+            return bad("the step schedule needs step_size >= 1 or milestones".into());
+        }
+        if let Some(s) = self.dhspg.target_sparsity {
+            if !(s > 0.0 && s < 1.0) {
+                return bad(format!("target sparsity must be in (0, 1), got {s}"));
+            }
+        }
+        if let Some(e) = self.dhspg.start_pruning_epoch {
+            if e < 0.0 || e >= self.epochs as f64 {
+                return bad(format!("start_pruning_epoch must be in [0, epochs), got {e}"));
+            }
+        }
+        if !matches!(self.progress.as_str(), "auto" | "bar" | "plain" | "quiet") {
+            return bad(format!("progress must be auto, bar, plain or quiet, got '{}'", self.progress));
+        }
+        Ok(())
+    }
+    /// The settings that must match for `--resume` to continue the same run.
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "model={} dataset={} data={:?} batch={} opt={} lr={} momentum={} nesterov={} wd={} seed={} pruning={:?} max_batches={} augment={}",
+            self.model,
+            self.dataset.name(),
+            self.data,
+            self.batch_size,
+            self.optimizer.name(),
+            self.lr(),
+            self.momentum,
+            self.nesterov,
+            self.weight_decay,
+            self.seed,
+            self.dhspg.target_sparsity,
+            self.max_train_batches,
+            self.augment
+        )
+    }
+}

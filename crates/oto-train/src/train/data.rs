@@ -1,0 +1,199 @@
+//! Building the training and test streams of a run from its configuration.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::config::{DatasetKind, TrainConfig};
+use crate::datasets::{
+    self, Augment, CifarLabel, DataError, DataLoader, Dataset, FolderTransform, ImageFolder, LoaderConfig,
+    Normalize, SrDataset, SrTrainConfig,
+};
+use crate::TrainError;
+
+/// What the network computes, which fixes the loss and the metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskKind {
+    /// Cross-entropy; top-1 / top-5 accuracy.
+    Classification,
+    /// L1 loss; PSNR on the Y channel (border of `scale` pixels shaved).
+    SuperResolution { scale: usize },
+}
+
+/// The data of a run.
+pub enum RunData {
+    Classification { train: DataLoader, test: DataLoader, num_classes: usize, shape: [usize; 3] },
+    SuperResolution { train: Arc<SrDataset>, train_cfg: SrTrainConfig, test: Arc<SrDataset> },
+}
+
+impl RunData {
+    pub fn task(&self) -> TaskKind {
+        match self {
+            RunData::Classification { .. } => TaskKind::Classification,
+            RunData::SuperResolution { test, .. } => TaskKind::SuperResolution { scale: test.scale() },
+        }
+    }
+    /// Training steps per epoch (after `max_train_batches`).
+    pub fn steps_per_epoch(&self, max_batches: usize) -> usize {
+        let n = match self {
+            RunData::Classification { train, .. } => train.batches_per_epoch(),
+            RunData::SuperResolution { train_cfg, .. } => train_cfg.batches_per_epoch,
+        };
+        if max_batches > 0 {
+            n.min(max_batches)
+        } else {
+            n
+        }
+    }
+    /// `[C, H, W]` of the network input (classification) and the class count.
+    pub fn input_shape(&self) -> Option<[usize; 3]> {
+        match self {
+            RunData::Classification { shape, .. } => Some(*shape),
+            RunData::SuperResolution { .. } => None,
+        }
+    }
+    pub fn num_classes(&self) -> Option<usize> {
+        match self {
+            RunData::Classification { num_classes, .. } => Some(*num_classes),
+            RunData::SuperResolution { .. } => None,
+        }
+    }
+    pub fn train_len(&self) -> usize {
+        match self {
+            RunData::Classification { train, .. } => train.dataset().len(),
+            RunData::SuperResolution { train, .. } => train.len(),
+        }
+    }
+    pub fn test_len(&self) -> usize {
+        match self {
+            RunData::Classification { test, .. } => test.dataset().len(),
+            RunData::SuperResolution { test, .. } => test.len(),
+        }
+    }
+}
+
+fn require_dir(p: &Path, what: &str) -> Result<(), TrainError> {
+    if !p.is_dir() {
+        return Err(TrainError::Data(DataError::NotFound {
+            path: p.into(),
+            what: format!("{what} folder does not exist; pass the dataset folder with --data DIR"),
+        }));
+    }
+    Ok(())
+}
+
+/// The dataset folder: `--data`, or `<datasets root>/<usual name>` when that exists.
+fn data_dir(c: &TrainConfig) -> Result<PathBuf, TrainError> {
+    if let Some(d) = &c.data {
+        require_dir(d, "the dataset")?;
+        return Ok(d.clone());
+    }
+    let guess = match c.dataset {
+        DatasetKind::Cifar10 => "cifar-10",
+        DatasetKind::Cifar100 => "cifar-100",
+        DatasetKind::Svhn => "svhn",
+        DatasetKind::Mnist => "mnist",
+        DatasetKind::Imagefolder => "tiny-imagenet-10",
+        DatasetKind::Sr => "super-resolution",
+        DatasetKind::FashionMnist => "fashion-mnist",
+    };
+    let p = datasets::datasets_root().join(guess);
+    if p.is_dir() {
+        Ok(p)
+    } else {
+        Err(TrainError::Config(format!(
+            "dataset {} needs --data DIR (nothing at {})",
+            c.dataset.name(),
+            p.display()
+        )))
+    }
+}
+
+/// Loads the datasets of `c` and makes the loaders.
+pub fn load(c: &TrainConfig) -> Result<RunData, TrainError> {
+    let bs = c.batch_size;
+    let ebs = c.eval_batch_size;
+    let seed = c.seed;
+    let threads = c.data_threads;
+    let mk = |train: Arc<dyn Dataset>, test: Arc<dyn Dataset>, aug: Augment, norm: Normalize| -> Result<RunData, TrainError> {
+        let s0 = test.get(0)?;
+        let shape = [s0.channels, s0.height, s0.width];
+        let num_classes = train.num_classes();
+        let aug = if c.augment { aug } else { Augment::none() };
+        let train = DataLoader::new(
+            train,
+            LoaderConfig::train(bs).with_augment(aug).with_normalize(norm.clone()).with_seed(seed).with_threads(threads),
+        )?;
+        let test = DataLoader::new(test, LoaderConfig::eval(ebs).with_normalize(norm).with_threads(threads))?;
+        Ok(RunData::Classification { train, test, num_classes, shape })
+    };
+    let flip = Augment { pad: 0, crop: None, random_crop: false, hflip: true };
+    match c.dataset {
+        DatasetKind::FashionMnist => {
+            let (tr, te) = match &c.data {
+                None => (datasets::fashion_mnist_mini(true)?, datasets::fashion_mnist_mini(false)?),
+                Some(d) => {
+                    require_dir(d, "the Fashion-MNIST")?;
+                    let mut tr = datasets::load_mnist_dir(d, true)?;
+                    let mut te = datasets::load_mnist_dir(d, false)?;
+                    tr.num_classes = 10;
+                    te.num_classes = 10;
+                    (tr, te)
+                }
+            };
+            mk(Arc::new(tr), Arc::new(te), flip, Normalize::fashion_mnist())
+        }
+        DatasetKind::Mnist => {
+            let d = data_dir(c)?;
+            let (mut tr, mut te) = (datasets::load_mnist_dir(&d, true)?, datasets::load_mnist_dir(&d, false)?);
+            tr.num_classes = 10;
+            te.num_classes = 10;
+            mk(Arc::new(tr), Arc::new(te), Augment::pad_crop(2), Normalize::mnist())
+        }
+        DatasetKind::Cifar10 => {
+            let d = data_dir(c)?;
+            let tr = datasets::load_cifar10_dir(&d, true)?;
+            let te = datasets::load_cifar10_dir(&d, false)?;
+            mk(Arc::new(tr), Arc::new(te), Augment::cifar(), Normalize::cifar10())
+        }
+        DatasetKind::Cifar100 => {
+            let d = data_dir(c)?;
+            let tr = datasets::load_cifar100_dir(&d, true, CifarLabel::Fine)?;
+            let te = datasets::load_cifar100_dir(&d, false, CifarLabel::Fine)?;
+            mk(Arc::new(tr), Arc::new(te), Augment::cifar(), Normalize::cifar100())
+        }
+        DatasetKind::Svhn => {
+            let d = data_dir(c)?;
+            let tr = datasets::load_svhn_mat(&d.join("train_32x32.mat"))?;
+            let te = datasets::load_svhn_mat(&d.join("test_32x32.mat"))?;
+            mk(Arc::new(tr), Arc::new(te), Augment::pad_crop(2), Normalize::svhn())
+        }
+        DatasetKind::Imagefolder => {
+            let d = data_dir(c)?;
+            let t = FolderTransform::fixed(c.image_size, c.image_size);
+            let tr = ImageFolder::open(&d.join("train"), t.clone())?;
+            let classes = tr.classes().to_vec();
+            let val = ["val", "test"].iter().map(|n| d.join(n)).find(|p| p.is_dir()).ok_or_else(|| {
+                TrainError::Config(format!("{}: no val/ or test/ folder next to train/", d.display()))
+            })?;
+            let ann = [val.join("val_annotations.txt"), d.join("val_annotations.txt")].into_iter().find(|p| p.is_file());
+            let te = match ann {
+                Some(a) => {
+                    let imgs = if val.join("images").is_dir() { val.join("images") } else { val.clone() };
+                    ImageFolder::from_annotations(&imgs, &a, &classes, t)?
+                }
+                None => ImageFolder::open_with_classes(&val, &classes, t)?,
+            };
+            let aug = Augment { pad: c.image_size as usize / 8, crop: None, random_crop: true, hflip: true };
+            mk(Arc::new(tr), Arc::new(te), aug, Normalize::imagenet())
+        }
+        DatasetKind::Sr => {
+            let d = data_dir(c)?;
+            let train = Arc::new(SrDataset::open_set(&d, &c.sr_train_set, c.sr_scale)?);
+            let test = Arc::new(SrDataset::open_set(&d, &c.sr_test_set, c.sr_scale)?);
+            let mut train_cfg = SrTrainConfig::new(c.sr_patch, bs, c.sr_batches_per_epoch);
+            train_cfg.augment = c.augment;
+            train_cfg.seed = seed;
+            train_cfg.threads = threads;
+            Ok(RunData::SuperResolution { train, train_cfg, test })
+        }
+    }
+}

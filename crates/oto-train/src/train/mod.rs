@@ -1,0 +1,280 @@
+//! Training runs: the loop (classification with cross-entropy and top-1/top-5, super-resolution
+//! with L1 and Y-channel PSNR), LR schedules with warm-up, evaluation every epoch, progress,
+//! metrics (JSONL + PNG), atomic checkpoints with exact resume, the trained model as ONNX, and
+//! the OTOv2 pipeline (DHSPG → compressed ONNX → verification → report).
+//!
+//! Entry points: [`run`] (what `oto train` and `oto` with no arguments call), the pieces in
+//! [`trainer`] for a custom loop, and [`api`] (OTO's three calls: analyse → optimizer → construct).
+pub mod api;
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+pub mod metrics;
+pub mod optimizers;
+pub mod progress;
+pub mod report;
+pub mod schedule;
+pub mod trainer;
+
+pub use config::{DatasetKind, DhspgOptions, OptimizerKind, ScheduleKind, TrainConfig};
+pub use data::{RunData, TaskKind};
+pub use metrics::EpochRecord;
+pub use trainer::{evaluate, EvalResult};
+
+use std::path::{Path, PathBuf};
+use tch::Device;
+
+use crate::exec::Executor;
+use crate::optim::Optimizer;
+use crate::TrainError;
+use oto_graph::{Dim, Graph};
+
+/// What a finished run reports.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RunSummary {
+    pub out: PathBuf,
+    pub epochs: usize,
+    pub history: Vec<EpochRecord>,
+    /// Test metrics of the trained (full) model.
+    pub full: EvalResult,
+    /// Pipeline runs: test metrics of the compressed model, and the model sizes.
+    pub compressed: Option<EvalResult>,
+    pub params_before: u64,
+    pub params_after: Option<u64>,
+    pub macs_before: u64,
+    pub macs_after: Option<u64>,
+    pub group_sparsity: Option<f64>,
+    pub verify_max_rel: Option<f32>,
+    pub train_seconds: f64,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+}
+
+/// `cpu`, `cuda`, `cuda:N`.
+pub fn parse_device(s: &str) -> Result<Device, TrainError> {
+    let s = s.trim().to_ascii_lowercase();
+    let dev = match s.as_str() {
+        "cpu" => Device::Cpu,
+        "cuda" | "gpu" => Device::Cuda(0),
+        _ => match s.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) {
+            Some(n) => Device::Cuda(n),
+            None => return Err(TrainError::Config(format!("unknown device '{s}'; valid: cpu, cuda, cuda:N"))),
+        },
+    };
+    if let Device::Cuda(n) = dev {
+        let count = tch::Cuda::device_count() as usize;
+        if count == 0 {
+            return Err(TrainError::Config(format!(
+                "device '{s}': CUDA is not available (no GPU, or libtorch without CUDA; build oto-train with --features cuda)"
+            )));
+        }
+        if n >= count {
+            return Err(TrainError::Config(format!("device '{s}': only {count} CUDA device(s)")));
+        }
+    }
+    Ok(dev)
+}
+
+/// Loads the network of `cfg`: `zoo:NAME` (built for the data's input shape and class count,
+/// seeded with `cfg.seed`) or an ONNX file. Super-resolution models get symbolic spatial input
+/// dimensions so that full test images of any size can be evaluated.
+pub fn load_model(cfg: &TrainConfig, data: &RunData) -> Result<Graph, TrainError> {
+    let model = if let Some(name) = cfg.model.strip_prefix("zoo:") {
+        let input_shape = match data {
+            RunData::Classification { shape, .. } => Some(*shape),
+            RunData::SuperResolution { .. } => Some([3, cfg.sr_patch, cfg.sr_patch]),
+        };
+        let zc = oto_zoo::ZooConfig {
+            input_shape,
+            num_classes: data.num_classes(),
+            seed: cfg.seed,
+            ..Default::default()
+        };
+        oto_zoo::build(name, &zc).map_err(|e| TrainError::Config(format!("--model {}: {e}", cfg.model)))?
+    } else {
+        let p = Path::new(&cfg.model);
+        if !p.is_file() {
+            return Err(TrainError::Config(format!(
+                "--model {}: no such file (give an ONNX file or zoo:NAME; `oto zoo list` shows the names)",
+                cfg.model
+            )));
+        }
+        oto_onnx::load_model(p).map_err(|e| TrainError::Config(format!("--model {}: {e}", cfg.model)))?
+    };
+    let mut g = Graph::from_model_unchecked(model)?;
+    if g.inputs.len() != 1 {
+        return Err(TrainError::Config(format!("the model must have exactly one input, it has {}", g.inputs.len())));
+    }
+    let input = g.value(g.inputs[0]).name.clone();
+    if let RunData::SuperResolution { .. } = data {
+        let mut g2 = g.clone();
+        let sym = vec![Dim::Sym("N".into()), Dim::Known(3), Dim::Sym("H".into()), Dim::Sym("W".into())];
+        if g2.set_input_shape(&input, sym).is_ok() && g2.infer_shapes().is_ok() {
+            return Ok(g2);
+        }
+    } else if let Some([c, h, w]) = data.input_shape() {
+        if let Some(s) = g.shape(g.inputs[0]) {
+            let want = [c as i64, h as i64, w as i64];
+            let ok = s.len() == 4 && s[1..].iter().zip(want).all(|(d, w)| d.known().is_none_or(|d| d == w));
+            if !ok {
+                return Err(TrainError::Config(format!(
+                    "the model's input '{input}' is {} but the dataset's images are [N, {c}, {h}, {w}]",
+                    oto_graph::ir::fmt_shape(s)
+                )));
+            }
+        }
+    }
+    g.infer_shapes()?;
+    Ok(g)
+}
+
+/// The optimizer of the run: DHSPG when `cfg.dhspg.target_sparsity` is set, else the baseline.
+pub fn build_optimizer(
+    cfg: &TrainConfig,
+    exec: &Executor,
+    graph: &Graph,
+    analysis: &oto_graph::zig::Analysis,
+    steps_per_epoch: usize,
+) -> Result<Box<dyn Optimizer>, TrainError> {
+    if cfg.pruning() {
+        api::dhspg_for(cfg, exec, graph, analysis, steps_per_epoch)
+    } else {
+        optimizers::dense(cfg, exec.params())
+    }
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
+    TrainError::Io { path: path.display().to_string(), source: std::io::Error::other(e.to_string()) }
+}
+
+/// Sets libtorch's threads and seed. On the CPU, a run is bit-for-bit reproducible for a given
+/// seed and thread count (see docs/training.md, "Determinism").
+pub fn setup_runtime(cfg: &TrainConfig) {
+    if cfg.threads > 0 {
+        tch::set_num_threads(cfg.threads as i32);
+        tch::set_num_interop_threads(1);
+    }
+    tch::manual_seed(cfg.seed as i64);
+}
+
+/// Runs a whole job (see the module docs): train (resuming if asked), write the trained model,
+/// metrics and plots, and for pruning runs the compressed model, manifest and report.
+pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
+    cfg.validate()?;
+    let out = cfg.out.clone();
+    std::fs::create_dir_all(&out).map_err(|e| TrainError::Io { path: out.display().to_string(), source: e })?;
+    setup_runtime(cfg);
+    let device = parse_device(&cfg.device)?;
+    let mut progress = progress::Progress::new(progress::Mode::from_setting(&cfg.progress));
+    let data = data::load(cfg)?;
+    let mut graph = load_model(cfg, &data)?;
+    let analysis = oto_graph::zig::analyze_with(&graph, &oto_graph::zig::AnalyzeOptions { keep: cfg.keep.clone() });
+    let mut exec = Executor::new(&graph, &analysis.trainable, device)?;
+    let spe = data.steps_per_epoch(cfg.max_train_batches);
+    let mut opt = build_optimizer(cfg, &exec, &graph, &analysis, spe)?;
+    let sched = schedule::LrSchedule::from_config(cfg, spe);
+    let ck_path = out.join("checkpoint.ot");
+    let cfg_path = out.join("config.toml");
+    oto_onnx::write_atomic(&cfg_path, cfg.to_toml().as_bytes()).map_err(|e| io_err(&cfg_path, e))?;
+
+    let (mut start, mut step, mut history) = (0usize, 0usize, Vec::<EpochRecord>::new());
+    if cfg.resume {
+        let ck = checkpoint::load(&ck_path, device)?;
+        if ck.meta.fingerprint != cfg.fingerprint() {
+            return Err(TrainError::Checkpoint {
+                path: ck_path.display().to_string(),
+                reason: format!(
+                    "it was written by a different run; resume needs the same settings.\n  checkpoint: {}\n  now:        {}",
+                    ck.meta.fingerprint,
+                    cfg.fingerprint()
+                ),
+            });
+        }
+        exec.load_named_tensors(&ck.model)?;
+        opt.load_state(&ck.optim)?;
+        start = ck.meta.epoch;
+        step = ck.meta.step;
+        history = ck.meta.history;
+        progress.line(&format!("resuming {} after epoch {start} (step {step})", ck_path.display()));
+    }
+    progress.line(&format!(
+        "training {} on {} ({} train / {} test samples), {} epochs x {spe} steps, {} lr {:.3e}{}, device {:?}",
+        cfg.model,
+        cfg.dataset.name(),
+        data.train_len(),
+        data.test_len(),
+        cfg.epochs,
+        cfg.optimizer.name(),
+        cfg.lr(),
+        cfg.dhspg.target_sparsity.map(|s| format!(", DHSPG target sparsity {s}")).unwrap_or_default(),
+        device
+    ));
+    let metrics_path = out.join("metrics.jsonl");
+    let curves_path = out.join("curves.png");
+    for epoch in start..cfg.epochs {
+        let mut rec = trainer::train_epoch(&exec, opt.as_mut(), &data, cfg, &sched, epoch, &mut step, &mut progress)?;
+        let ev = evaluate(&exec, &data)?;
+        rec.test_loss = Some(ev.loss);
+        rec.test_top1 = ev.top1;
+        rec.test_top5 = ev.top5;
+        rec.test_psnr = ev.psnr;
+        if cfg.pruning() {
+            rec.set_optim(&opt.stats());
+        }
+        progress.line(&rec.summary(cfg.epochs));
+        history.push(rec);
+        metrics::write_jsonl(&metrics_path, &history)?;
+        if let Err(e) = metrics::plot_curves(&curves_path, &history) {
+            progress.line(&format!("warning: could not draw {}: {e}", curves_path.display()));
+        }
+        if cfg.checkpoint {
+            let meta = checkpoint::Meta {
+                format: checkpoint::FORMAT.into(),
+                epoch: epoch + 1,
+                step,
+                seed: cfg.seed,
+                fingerprint: cfg.fingerprint(),
+                history: history.clone(),
+            };
+            checkpoint::save(&ck_path, &meta, &exec.named_tensors(), &opt.state())?;
+        }
+    }
+    if history.is_empty() {
+        return Err(TrainError::Config("no epoch was run".into()));
+    }
+    metrics::write_jsonl(&metrics_path, &history)?;
+    let _ = metrics::plot_curves(&curves_path, &history);
+    let train_seconds: f64 = history.iter().map(|r| r.train_seconds).sum();
+
+    // The trained model: eval-mode BatchNorm with the learned running statistics.
+    exec.write_back(&mut graph)?;
+    let full_path = out.join("full.onnx");
+    let full_model = graph.to_model();
+    oto_onnx::save_model(&full_model, &full_path).map_err(|e| io_err(&full_path, e))?;
+    let full = evaluate(&exec, &data)?;
+    let mut files = vec![full_path, metrics_path, curves_path, cfg_path];
+    if cfg.checkpoint {
+        files.push(ck_path);
+    }
+    let mut summary = RunSummary {
+        out: out.clone(),
+        epochs: cfg.epochs,
+        history: history.clone(),
+        full,
+        compressed: None,
+        params_before: graph.param_count(),
+        params_after: None,
+        macs_before: oto_graph::flops::macs(&graph),
+        macs_after: None,
+        group_sparsity: history.last().and_then(|r| r.group_sparsity),
+        verify_max_rel: None,
+        train_seconds,
+        files,
+    };
+    if cfg.pruning() {
+        report::pipeline_outputs(cfg, &graph, &analysis, &data, device, &mut summary, &progress)?;
+    } else {
+        report::dense_report(cfg, &mut summary)?;
+    }
+    Ok(summary)
+}

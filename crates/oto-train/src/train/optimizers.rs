@@ -1,0 +1,92 @@
+//! Building the optimizer of a run from its configuration: the dense baselines of
+//! [`crate::optim`] (SGD with momentum / Nesterov / weight decay, Adam, AdamW) or DHSPG.
+use super::config::{OptimizerKind, TrainConfig};
+use crate::optim::{
+    Adam, AdamConfig, AdamW, Dhspg, DhspgConfig, Optimizer, Param, Sgd, SgdConfig, SparsityMode, Variant,
+    WeightDecayType,
+};
+use crate::TrainError;
+use oto_graph::zig::Analysis;
+
+/// The dense baseline optimizer of `cfg` over `params`.
+pub fn dense(cfg: &TrainConfig, params: Vec<Param>) -> Result<Box<dyn Optimizer>, TrainError> {
+    Ok(match cfg.optimizer {
+        OptimizerKind::Sgd => Box::new(Sgd::new(
+            params,
+            &SgdConfig {
+                lr: cfg.lr(),
+                momentum: cfg.momentum,
+                dampening: 0.0,
+                nesterov: cfg.nesterov,
+                weight_decay: cfg.weight_decay,
+            },
+        )?),
+        OptimizerKind::Adam => Box::new(Adam::new(
+            params,
+            &AdamConfig { lr: cfg.lr(), weight_decay: cfg.weight_decay, ..Default::default() },
+        )?),
+        OptimizerKind::Adamw => Box::new(AdamW::new(
+            params,
+            &AdamConfig { lr: cfg.lr(), weight_decay: cfg.weight_decay, ..Default::default() },
+        )?),
+    })
+}
+
+/// The DHSPG configuration of a run: per-variant defaults (`DhspgConfig::for_variant`), the
+/// run's baseline settings (lr, SGD momentum / Nesterov, weight decay), then every `dhspg.*`
+/// setting; epochs are converted to steps with `steps_per_epoch`.
+pub fn dhspg_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<DhspgConfig, TrainError> {
+    let v = match cfg.optimizer {
+        OptimizerKind::Sgd => Variant::Sgd,
+        OptimizerKind::Adam => Variant::Adam,
+        OptimizerKind::Adamw => Variant::AdamW,
+    };
+    let o = &cfg.dhspg;
+    let spe = steps_per_epoch.max(1) as f64;
+    let steps = |e: f64| (e * spe).round().max(0.0) as u64;
+    let mut d = DhspgConfig::for_variant(v);
+    d.lr = cfg.lr();
+    d.weight_decay = cfg.weight_decay;
+    if v == Variant::Sgd {
+        d.first_momentum = cfg.momentum;
+        d.nesterov = cfg.nesterov;
+    }
+    d.target_group_sparsity = o.target_sparsity.unwrap_or(d.target_group_sparsity);
+    d.start_pruning_steps = steps(o.start_pruning_epoch.unwrap_or((cfg.epochs as f64 / 5.0).floor()));
+    d.total_steps = Some((cfg.epochs * steps_per_epoch) as u64);
+    if let Some(e) = o.pruning_deadline_epoch {
+        d.pruning_deadline = Some(steps(e));
+    }
+    if let Some(e) = o.warm_up_epochs {
+        d.warm_up_steps = d.start_pruning_steps + steps(e);
+    }
+    macro_rules! set {
+        ($($f:ident => $g:ident),*) => { $( if let Some(x) = o.$f { d.$g = x; } )* };
+    }
+    set!(epsilon => epsilon, lmbda => lmbda, lmbda_amplify => lmbda_amplify, hat_lmbda_coeff => hat_lmbda_coeff,
+         tolerance_group_sparsity => tolerance_group_sparsity, first_momentum => first_momentum,
+         second_momentum => second_momentum, dampening => dampening, group_divisible => group_divisible,
+         fixed_zero_groups => fixed_zero_groups);
+    if let Some(t) = &o.weight_decay_type {
+        d.weight_decay_type = match t.as_str() {
+            "l2_norm" | "l2" => WeightDecayType::L2Norm,
+            "l1_norm" | "l1" => WeightDecayType::L1Norm,
+            _ => return Err(TrainError::Config(format!("weight_decay_type must be l2_norm or l1_norm, got '{t}'"))),
+        };
+    }
+    if o.legacy == Some(true) {
+        d.mode = SparsityMode::Legacy;
+    }
+    d.validate()?;
+    Ok(d)
+}
+
+/// DHSPG over `params` with the rows of `analysis`.
+pub fn dhspg(
+    cfg: &TrainConfig,
+    params: Vec<Param>,
+    analysis: &Analysis,
+    steps_per_epoch: usize,
+) -> Result<Box<dyn Optimizer>, TrainError> {
+    Ok(Box::new(Dhspg::new(params, analysis, dhspg_config(cfg, steps_per_epoch)?)?))
+}

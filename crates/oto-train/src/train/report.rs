@@ -1,0 +1,160 @@
+//! The end of a run: for pruning runs the compressed model, manifest, verification, accuracy of
+//! both models on the test set, sizes and latency, the group picture and `report.md`; for dense
+//! runs a short `report.md`.
+use std::fmt::Write as _;
+use std::path::Path;
+use tch::Device;
+
+use super::config::TrainConfig;
+use super::data::RunData;
+use super::progress::Progress;
+use super::trainer::{evaluate, EvalResult};
+use super::RunSummary;
+use crate::exec::Executor;
+use crate::TrainError;
+use oto_graph::zig::Analysis;
+use oto_graph::Graph;
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
+    TrainError::Io { path: path.display().to_string(), source: std::io::Error::other(e.to_string()) }
+}
+
+fn human(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000_000 => format!("{:.2} G", n as f64 / 1e9),
+        n if n >= 1_000_000 => format!("{:.2} M", n as f64 / 1e6),
+        n if n >= 1_000 => format!("{:.1} k", n as f64 / 1e3),
+        n => n.to_string(),
+    }
+}
+
+fn metric_name(e: &EvalResult) -> &'static str {
+    if e.top1.is_some() {
+        "test top-1 (%)"
+    } else {
+        "test PSNR (dB, Y)"
+    }
+}
+
+fn history_table(s: &RunSummary) -> String {
+    let mut t = String::from("| epoch | lr | train loss | test | group sparsity | zero rows / target | stage |\n|---|---|---|---|---|---|---|\n");
+    for r in &s.history {
+        let _ = writeln!(
+            t,
+            "| {} | {:.3e} | {:.4} | {} | {} | {} | {} |",
+            r.epoch,
+            r.lr,
+            r.train_loss,
+            r.headline().map(|v| format!("{v:.2}")).unwrap_or_default(),
+            r.group_sparsity.map(|v| format!("{v:.3}")).unwrap_or_default(),
+            match (r.zero_rows, r.target_zero_rows) {
+                (Some(z), Some(t)) => format!("{z} / {t}"),
+                _ => String::new(),
+            },
+            r.stage.clone().unwrap_or_default()
+        );
+    }
+    t
+}
+
+/// `report.md` of a dense run.
+pub fn dense_report(cfg: &TrainConfig, s: &mut RunSummary) -> Result<(), TrainError> {
+    let mut md = format!("# oto train: {} on {}\n\n", cfg.model, cfg.dataset.name());
+    let _ = writeln!(md, "- {}: **{:.2}**", metric_name(&s.full), s.full.headline());
+    let _ = writeln!(md, "- params {}, MACs {} per sample", human(s.params_before), human(s.macs_before));
+    let _ = writeln!(md, "- training time {:.1} s\n\n![curves](curves.png)\n\n{}", s.train_seconds, history_table(s));
+    let p = s.out.join("report.md");
+    oto_onnx::write_atomic(&p, md.as_bytes()).map_err(|e| io_err(&p, e))?;
+    s.files.push(p);
+    Ok(())
+}
+
+/// Compress, verify, measure and report (pruning runs).
+pub fn pipeline_outputs(
+    cfg: &TrainConfig,
+    full: &Graph,
+    analysis: &Analysis,
+    data: &RunData,
+    device: Device,
+    s: &mut RunSummary,
+    progress: &Progress,
+) -> Result<(), TrainError> {
+    let out = s.out.clone();
+    let c = super::api::construct_from(full, analysis, &out, cfg.verify_tolerance)?;
+    progress.line(&format!(
+        "compressed: removed {} of {} prunable rows; params {} -> {}, MACs {} -> {}; verified (max rel. diff {:.2e})",
+        c.removed_rows,
+        c.prunable_rows,
+        human(c.params_before),
+        human(c.params_after),
+        human(c.macs_before),
+        human(c.macs_after),
+        c.max_rel_diff
+    ));
+    for w in &c.warnings {
+        progress.line(&format!("note: {w}"));
+    }
+    let cexec = Executor::new(&c.compressed, &[], device)?;
+    let cev = evaluate(&cexec, data)?;
+    progress.line(&format!("full model:       {}", s.full.describe()));
+    progress.line(&format!("compressed model: {}", cev.describe()));
+    let lat = |g: &Graph| oto_verify::median_latency(&g.to_model(), 1, 20).ok().map(|d| d.as_secs_f64() * 1e3);
+    let (lat_full, lat_comp) = (lat(full), lat(&c.compressed));
+    let svg_path = out.join("groups.svg");
+    oto_onnx::write_atomic(&svg_path, oto_graph::viz::svg(full, analysis).as_bytes()).map_err(|e| io_err(&svg_path, e))?;
+
+    let target = cfg.dhspg.target_sparsity.unwrap_or(0.0);
+    let mut md = format!("# oto: {} on {} (DHSPG, target group sparsity {target})\n\n", cfg.model, cfg.dataset.name());
+    let _ = writeln!(md, "| | full (trained) | compressed |\n|---|---|---|");
+    let _ = writeln!(md, "| {} | {:.2} | {:.2} |", metric_name(&s.full), s.full.headline(), cev.headline());
+    if let (Some(a), Some(b)) = (s.full.top5, cev.top5) {
+        let _ = writeln!(md, "| test top-5 (%) | {a:.2} | {b:.2} |");
+    }
+    let _ = writeln!(md, "| test loss | {:.4} | {:.4} |", s.full.loss, cev.loss);
+    let _ = writeln!(
+        md,
+        "| params | {} | {} ({:.1}%) |",
+        human(c.params_before),
+        human(c.params_after),
+        100.0 * c.params_after as f64 / c.params_before.max(1) as f64
+    );
+    let _ = writeln!(
+        md,
+        "| MACs / sample | {} | {} ({:.1}%) |",
+        human(c.macs_before),
+        human(c.macs_after),
+        100.0 * c.macs_after as f64 / c.macs_before.max(1) as f64
+    );
+    let f = |v: Option<f64>| v.map(|v| format!("{v:.3} ms")).unwrap_or_else(|| "n/a".into());
+    let _ = writeln!(md, "| latency (tract, batch 1, median of 20) | {} | {} |", f(lat_full), f(lat_comp));
+    let _ = writeln!(
+        md,
+        "\nGroup sparsity: **{:.3}** ({} of {} prunable rows removed). Verification (tract, random inputs): max relative \
+         output difference {:.2e} (tolerance {:.0e}).\n",
+        c.group_sparsity(),
+        c.removed_rows,
+        c.prunable_rows,
+        c.max_rel_diff,
+        cfg.verify_tolerance
+    );
+    for w in &c.warnings {
+        let _ = writeln!(md, "- note: {w}");
+    }
+    let _ = writeln!(
+        md,
+        "\nFiles: `full.onnx`, `compressed.onnx`, `manifest.json`, `metrics.jsonl`, `curves.png`, `groups.svg`, \
+         `checkpoint.ot`, `config.toml`.\n\n## Curves\n\n![curves](curves.png)\n\n## Groups\n\n![groups](groups.svg)\n\n## Epochs\n\n{}\n\
+         Training time {:.1} s.\n",
+        history_table(s),
+        s.train_seconds
+    );
+    let rp = out.join("report.md");
+    oto_onnx::write_atomic(&rp, md.as_bytes()).map_err(|e| io_err(&rp, e))?;
+    s.compressed = Some(cev);
+    s.params_after = Some(c.params_after);
+    s.macs_after = Some(c.macs_after);
+    s.group_sparsity = Some(c.group_sparsity());
+    s.verify_max_rel = Some(c.max_rel_diff);
+    s.files.extend([c.compressed_path, c.manifest_path, svg_path, rp]);
+    Ok(())
+}

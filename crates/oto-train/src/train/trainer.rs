@@ -1,0 +1,270 @@
+//! The training loop: forward / loss / backward / optimizer step over one epoch, evaluation on
+//! the test set, and the per-step learning-rate schedule. Used by [`super::run`] and usable on
+//! its own with any [`Optimizer`].
+use std::time::Instant;
+use tch::{Kind, Tensor};
+
+use super::config::TrainConfig;
+use super::data::{RunData, TaskKind};
+use super::metrics::EpochRecord;
+use super::progress::Progress;
+use super::schedule::LrSchedule;
+use crate::exec::Executor;
+use crate::optim::{Optimizer, Param};
+use crate::TrainError;
+
+/// Test-set metrics.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EvalResult {
+    pub loss: f64,
+    /// Percent (classification).
+    pub top1: Option<f64>,
+    pub top5: Option<f64>,
+    /// dB on the Y channel (super-resolution).
+    pub psnr: Option<f64>,
+    pub samples: usize,
+}
+
+impl EvalResult {
+    /// Top-1 (%) or PSNR (dB).
+    pub fn headline(&self) -> f64 {
+        self.top1.or(self.psnr).unwrap_or(f64::NAN)
+    }
+    pub fn describe(&self) -> String {
+        match (self.top1, self.psnr) {
+            (Some(a), _) => format!("top-1 {a:.2}%, top-5 {:.2}%, loss {:.4}", self.top5.unwrap_or(f64::NAN), self.loss),
+            (_, Some(p)) => format!("PSNR {p:.3} dB (Y), L1 {:.5}", self.loss),
+            _ => format!("loss {:.4}", self.loss),
+        }
+    }
+}
+
+/// Cross-entropy (with optional label smoothing) on logits `[N, K]`.
+pub fn cross_entropy(logits: &Tensor, labels: &Tensor, smoothing: f64) -> Tensor {
+    let logp = logits.log_softmax(-1, Kind::Float);
+    let nll = -logp.gather(1, &labels.unsqueeze(1), false).squeeze_dim(1);
+    let nll = nll.mean(Kind::Float);
+    if smoothing > 0.0 {
+        let uniform = -logp.mean_dim(-1, false, Kind::Float).mean(Kind::Float);
+        nll * (1.0 - smoothing) + uniform * smoothing
+    } else {
+        nll
+    }
+}
+
+/// Number of rows whose label is among the top-`k` logits.
+pub fn topk_correct(logits: &Tensor, labels: &Tensor, k: i64) -> i64 {
+    let k = k.min(logits.size()[1]);
+    let (_, idx) = logits.topk(k, -1, true, true);
+    idx.eq_tensor(&labels.unsqueeze(1)).any_dim(1, false).sum(Kind::Int64).int64_value(&[])
+}
+
+/// PSNR (dB) on the Y channel (ITU-R BT.601, as in the SR literature), `sr`/`hr` `[1,3,H,W]` in
+/// [0,1], `shave` pixels removed at every border; the output is clamped and rounded to 8 bits.
+pub fn psnr_y(sr: &Tensor, hr: &Tensor, shave: i64) -> f64 {
+    let q = |t: &Tensor| (t.clamp(0.0, 1.0) * 255.0).round() / 255.0;
+    let y = |t: &Tensor| {
+        let t = q(t);
+        let w = Tensor::from_slice(&[65.481f32, 128.553, 24.966]).to_device(t.device()).view([1, 3, 1, 1]);
+        (t * w).sum_dim_intlist(1, false, Kind::Float) + 16.0
+    };
+    let (a, b) = (y(sr), y(hr));
+    let s = a.size();
+    let (h, w) = (s[1], s[2]);
+    let crop = |t: &Tensor| {
+        if h > 2 * shave && w > 2 * shave {
+            t.narrow(1, shave, h - 2 * shave).narrow(2, shave, w - 2 * shave)
+        } else {
+            t.shallow_clone()
+        }
+    };
+    let mse = (crop(&a) - crop(&b)).square().mean(Kind::Double).double_value(&[]) / (255.0 * 255.0);
+    if mse <= 0.0 {
+        return 100.0;
+    }
+    10.0 * (1.0 / mse).log10()
+}
+
+/// Evaluates `exec` (inference mode) on the test set of `data`.
+pub fn evaluate(exec: &Executor, data: &RunData) -> Result<EvalResult, TrainError> {
+    tch::no_grad(|| match data {
+        RunData::Classification { test, .. } => {
+            let (mut loss, mut c1, mut c5, mut n) = (0.0f64, 0i64, 0i64, 0usize);
+            for b in test.epoch(0) {
+                let b = b?;
+                let labels = b.labels.to_device(exec.device());
+                let out = exec.forward(&[b.images], false)?;
+                let logits = out.into_iter().next().ok_or_else(|| TrainError::Config("the model has no output".into()))?;
+                let bs = labels.size()[0] as usize;
+                check_logits(&logits, bs)?;
+                loss += cross_entropy(&logits, &labels, 0.0).double_value(&[]) * bs as f64;
+                c1 += topk_correct(&logits, &labels, 1);
+                c5 += topk_correct(&logits, &labels, 5);
+                n += bs;
+            }
+            let nf = n.max(1) as f64;
+            Ok(EvalResult {
+                loss: loss / nf,
+                top1: Some(100.0 * c1 as f64 / nf),
+                top5: Some(100.0 * c5 as f64 / nf),
+                psnr: None,
+                samples: n,
+            })
+        }
+        RunData::SuperResolution { test, .. } => {
+            let (mut loss, mut psnr, mut n) = (0.0, 0.0, 0usize);
+            let shave = test.scale() as i64;
+            for b in test.test_batches() {
+                let hr = b.hr.to_device(exec.device());
+                let out = exec.forward(&[b.lr], false)?;
+                let sr = out.into_iter().next().ok_or_else(|| TrainError::Config("the model has no output".into()))?;
+                if sr.size() != hr.size() {
+                    return Err(TrainError::Config(format!(
+                        "the model outputs {:?} for a test image whose HR size is {:?}; check --sr-scale",
+                        sr.size(),
+                        hr.size()
+                    )));
+                }
+                loss += (&sr - &hr).abs().mean(Kind::Float).double_value(&[]);
+                psnr += psnr_y(&sr, &hr, shave);
+                n += 1;
+            }
+            let nf = n.max(1) as f64;
+            Ok(EvalResult { loss: loss / nf, top1: None, top5: None, psnr: Some(psnr / nf), samples: n })
+        }
+    })
+}
+
+fn check_logits(logits: &Tensor, bs: usize) -> Result<(), TrainError> {
+    let s = logits.size();
+    if s.len() != 2 || s[0] as usize != bs {
+        return Err(TrainError::Config(format!(
+            "a classification model must output [N, classes] logits, got {s:?} for a batch of {bs}"
+        )));
+    }
+    Ok(())
+}
+
+/// Clips the global L2 norm of the gradients to `max`.
+fn clip_grad_norm(params: &[Param], max: f64) {
+    tch::no_grad(|| {
+        let grads: Vec<Tensor> = params.iter().map(|p| p.tensor.grad()).filter(|g| g.defined()).collect();
+        if grads.is_empty() {
+            return;
+        }
+        let total: f64 = grads.iter().map(|g| g.square().sum(Kind::Double).double_value(&[])).sum::<f64>().sqrt();
+        if total > max {
+            let s = max / (total + 1e-6);
+            for mut g in grads {
+                let _ = g.f_mul_scalar_(s);
+            }
+        }
+    });
+}
+
+fn zero_grads(params: &mut [Param]) {
+    for p in params.iter_mut() {
+        let mut g = p.tensor.grad();
+        if g.defined() {
+            let _ = tch::no_grad(|| g.f_zero_());
+        }
+    }
+}
+
+/// One training epoch (`epoch` 0-based). Returns the epoch's record (without test metrics).
+#[allow(clippy::too_many_arguments)]
+pub fn train_epoch(
+    exec: &Executor,
+    opt: &mut dyn Optimizer,
+    data: &RunData,
+    cfg: &TrainConfig,
+    sched: &LrSchedule,
+    epoch: usize,
+    step: &mut usize,
+    progress: &mut Progress,
+) -> Result<EpochRecord, TrainError> {
+    let mut params = exec.params();
+    let steps = data.steps_per_epoch(cfg.max_train_batches);
+    // Per-epoch seed of libtorch's generator (dropout etc.): an epoch is a pure function of
+    // (weights, optimizer state, seed, epoch), which makes --resume exact.
+    tch::manual_seed(cfg.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64) as i64);
+    progress.start_epoch(epoch + 1, cfg.epochs, steps);
+    let t0 = Instant::now();
+    let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0i64, 0usize);
+    let mut lr = opt.lr();
+    let mut run_step = |i: usize, x: Tensor, target: Tensor, progress: &mut Progress| -> Result<(), TrainError> {
+        lr = sched.lr_at(*step);
+        opt.set_lr(lr);
+        let out = exec.forward(&[x], true)?;
+        let y = out.into_iter().next().ok_or_else(|| TrainError::Config("the model has no output".into()))?;
+        let target = target.to_device(exec.device());
+        let bs = target.size()[0] as usize;
+        let loss = match data.task() {
+            TaskKind::Classification => {
+                check_logits(&y, bs)?;
+                correct += tch::no_grad(|| topk_correct(&y, &target, 1));
+                cross_entropy(&y, &target, cfg.label_smoothing)
+            }
+            TaskKind::SuperResolution { .. } => {
+                if y.size() != target.size() {
+                    return Err(TrainError::Config(format!(
+                        "the model outputs {:?} but the HR patches are {:?}; check --sr-scale",
+                        y.size(),
+                        target.size()
+                    )));
+                }
+                (&y - &target).abs().mean(Kind::Float)
+            }
+        };
+        let lv = loss.double_value(&[]);
+        if !lv.is_finite() {
+            return Err(TrainError::NonFiniteLoss { value: lv, epoch: epoch + 1, step: *step + 1 });
+        }
+        zero_grads(&mut params);
+        loss.backward();
+        if cfg.grad_clip > 0.0 {
+            clip_grad_norm(&params, cfg.grad_clip);
+        }
+        opt.step()?;
+        *step += 1;
+        loss_sum += lv * bs as f64;
+        seen += bs;
+        let el = t0.elapsed().as_secs_f64().max(1e-9);
+        progress.step(i + 1, steps, || {
+            let mut m = format!("loss {:.4}", loss_sum / seen as f64);
+            if data.task() == TaskKind::Classification {
+                m += &format!(" acc {:.1}%", 100.0 * correct as f64 / seen as f64);
+            }
+            m + &format!(" {:.0}/s", seen as f64 / el)
+        });
+        Ok(())
+    };
+    match data {
+        RunData::Classification { train, .. } => {
+            for (i, b) in train.epoch(epoch as u64).take(steps).enumerate() {
+                let b = b?;
+                run_step(i, b.images, b.labels, progress)?;
+            }
+        }
+        RunData::SuperResolution { train, train_cfg, .. } => {
+            for (i, b) in train.train_batches(train_cfg, epoch as u64)?.take(steps).enumerate() {
+                let b = b?;
+                run_step(i, b.lr, b.hr, progress)?;
+            }
+        }
+    }
+    // The last gradients are not needed any more (frees memory before evaluation).
+    zero_grads(&mut params);
+    progress.end_epoch();
+    let secs = t0.elapsed().as_secs_f64();
+    Ok(EpochRecord {
+        epoch: epoch + 1,
+        step: *step,
+        lr,
+        train_loss: loss_sum / seen.max(1) as f64,
+        train_acc: (data.task() == TaskKind::Classification).then(|| 100.0 * correct as f64 / seen.max(1) as f64),
+        train_seconds: secs,
+        samples_per_second: seen as f64 / secs.max(1e-9),
+        ..Default::default()
+    })
+}
