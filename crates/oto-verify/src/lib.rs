@@ -97,7 +97,19 @@ pub struct Runner {
 impl Runner {
     /// Loads `model` into tract with the given concrete input shapes and optimizes it.
     pub fn new(model: &ModelProto, inputs: &[InputSpec]) -> Result<Runner> {
-        let bytes = oto_onnx::encode_model(model);
+        Runner::with_options(model, inputs, true)
+    }
+
+    /// Like [`Runner::new`]; `optimize = false` skips tract's optimizer (faster to build, slower
+    /// to run: good for one-off equivalence checks of small inputs).
+    pub fn with_options(model: &ModelProto, inputs: &[InputSpec], optimize: bool) -> Result<Runner> {
+        // value_info is only a hint; tract does its own inference and mis-reads some exporters'
+        // hints (the dynamo exporter lists initializers there), so it gets the graph without it.
+        let mut model = model.clone();
+        if let Some(g) = model.graph.as_mut() {
+            g.value_info.clear();
+        }
+        let bytes = oto_onnx::encode_model(&model);
         let mut m = tract_onnx::onnx()
             .model_for_read(&mut bytes.as_slice())
             .map_err(|e| anyhow!("tract cannot load the model: {e:?}"))?;
@@ -107,7 +119,11 @@ impl Runner {
                 .map_err(|e| anyhow!("tract rejects shape {:?} for input '{}': {e:?}", s.shape, s.name))?;
         }
         let typed = m.into_typed().map_err(|e| anyhow!("tract cannot type the model: {e:?}"))?;
-        let opt = typed.into_optimized().map_err(|e| anyhow!("tract cannot optimize the model: {e:?}"))?;
+        let opt = if optimize {
+            typed.into_optimized().map_err(|e| anyhow!("tract cannot optimize the model: {e:?}"))?
+        } else {
+            typed
+        };
         let output_names = opt.output_outlets()?.iter().map(|o| opt.node(o.node).name.clone()).collect();
         let plan = opt.into_runnable().map_err(|e| anyhow!("tract cannot plan the model: {e:?}"))?;
         Ok(Runner { plan, inputs: inputs.to_vec(), output_names })
@@ -226,14 +242,19 @@ pub fn diff_outputs(reference: &[TensorF32], candidate: &[TensorF32]) -> Result<
 /// Runs `reference` and `candidate` on the same seeded random inputs (symbolic batch = `batch`)
 /// and compares their outputs. The two models must have the same graph inputs.
 pub fn compare(reference: &ModelProto, candidate: &ModelProto, batch: usize, seed: u64) -> Result<Comparison> {
+    compare_with(reference, candidate, batch, seed, true)
+}
+
+/// [`compare`] with tract's optimizer on or off (off: quicker for many one-off checks).
+pub fn compare_with(reference: &ModelProto, candidate: &ModelProto, batch: usize, seed: u64, optimize: bool) -> Result<Comparison> {
     let specs = input_specs(reference, batch).context("reading the reference model's inputs")?;
     let cspecs = input_specs(candidate, batch).context("reading the candidate model's inputs")?;
     if specs != cspecs {
         bail!("the two models have different inputs: {specs:?} vs {cspecs:?}");
     }
     let inputs = random_inputs(&specs, seed)?;
-    let r = Runner::new(reference, &specs).context("reference model")?.run(&inputs).context("reference model")?;
-    let c = Runner::new(candidate, &specs).context("candidate model")?.run(&inputs).context("candidate model")?;
+    let r = Runner::with_options(reference, &specs, optimize).context("reference model")?.run(&inputs).context("reference model")?;
+    let c = Runner::with_options(candidate, &specs, optimize).context("candidate model")?.run(&inputs).context("candidate model")?;
     Ok(Comparison { outputs: diff_outputs(&r, &c)?, input_shapes: specs.iter().map(|s| s.shape.clone()).collect() })
 }
 
