@@ -78,12 +78,17 @@ fn slices_macs_weight(g: &Graph, c: &compress::Compressed) -> bool {
 /// Compresses `masked` (rows already zeroed), checks it against `masked` in tract, writes both.
 fn check_pair(tag: &str, masked: &Graph, a: &zig::Analysis, expect_rows: &[usize], out: &Path) -> (PathBuf, PathBuf) {
     let c = compress::compress(masked, a, &CompressOptions::default()).unwrap_or_else(|e| panic!("{tag}: {e}"));
-    assert!(c.warnings.is_empty(), "{tag}: {:?}", c.warnings);
-    assert_eq!(c.removed_rows, expect_rows, "{tag}: removed rows differ from the zeroed ones");
+    // rows are only kept back (with a warning) when removing them would empty a value
+    assert!(c.warnings.iter().all(|w| w.contains("would lose all")), "{tag}: {:?}", c.warnings);
+    if c.warnings.is_empty() {
+        assert_eq!(c.removed_rows, expect_rows, "{tag}: removed rows differ from the zeroed ones");
+    } else {
+        assert!(c.removed_rows.iter().all(|r| expect_rows.contains(r)), "{tag}");
+    }
     let (full, small) = (masked.to_model(), c.graph.to_model());
-    let cmp = oto_verify::compare(&full, &small, 2, 7).unwrap_or_else(|e| panic!("{tag}: {e:#}"));
+    let cmp = oto_verify::compare_with(&full, &small, 2, 7, false).unwrap_or_else(|e| panic!("{tag}: {e:#}"));
     assert!(cmp.passes(TOL), "{tag}: compressed != zeroed full: max abs {:e}, rel {:e}, {:?}", cmp.max_abs(), cmp.max_rel(), cmp.outputs);
-    if !expect_rows.is_empty() {
+    if !c.removed_rows.is_empty() {
         assert!(c.manifest.params_after < c.manifest.params_before, "{tag}: params did not drop");
     }
     if slices_macs_weight(masked, &c) {
@@ -134,7 +139,18 @@ fn zoo_each_group_alone() {
         let g = load(e.name, 5);
         let a = zig::analyze(&g);
         let mut n = 0;
-        for gr in &a.groups {
+        // at most MAX_GROUPS groups per model (an even spread) to bound the test time;
+        // densenet121 is the only zoo model above it
+        const MAX_GROUPS: usize = 40;
+        let eligible: Vec<usize> = a
+            .groups
+            .iter()
+            .filter(|gr| gr.rows.len() >= 2 && gr.prunable_rows(&a).any(|r| a.rows[r].has_params))
+            .map(|gr| gr.id)
+            .collect();
+        let stride = eligible.len().div_ceil(MAX_GROUPS).max(1);
+        for gid in eligible.iter().copied().step_by(stride) {
+            let gr = &a.groups[gid];
             let rows: Vec<usize> = gr.prunable_rows(&a).filter(|&r| a.rows[r].has_params).collect();
             if rows.is_empty() || gr.rows.len() < 2 {
                 continue;
@@ -154,7 +170,7 @@ fn zoo_each_group_alone() {
             }
             n += 1;
         }
-        println!("{:20} groups checked {:4} ({:.1}s)", e.name, n, t0.elapsed().as_secs_f32());
+        println!("{:20} groups checked {:4} of {:4} ({:.1}s)", e.name, n, eligible.len(), t0.elapsed().as_secs_f32());
     }
     python_check(dir.path(), &pairs);
 }
