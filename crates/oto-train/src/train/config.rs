@@ -171,6 +171,9 @@ pub struct TrainConfig {
     pub out: PathBuf,
     /// Continue from `<out>/checkpoint.ot`.
     pub resume: bool,
+    /// Stop (as if interrupted) after this many epochs, leaving the checkpoint for `resume`;
+    /// the final outputs are not written. For time-sliced jobs and tests.
+    pub stop_after_epoch: Option<usize>,
     /// Training augmentation (pad + random crop, flips where they make sense).
     pub augment: bool,
     /// At most this many training batches per epoch (0 = all): quick runs and benchmarks.
@@ -227,6 +230,7 @@ impl Default for TrainConfig {
             seed: 0,
             out: PathBuf::from("runs/train"),
             resume: false,
+            stop_after_epoch: None,
             augment: true,
             max_train_batches: 0,
             eval_batch_size: 256,

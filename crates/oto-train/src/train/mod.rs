@@ -152,7 +152,6 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
 pub fn setup_runtime(cfg: &TrainConfig) {
     if cfg.threads > 0 {
         tch::set_num_threads(cfg.threads as i32);
-        tch::set_num_interop_threads(1);
     }
     tch::manual_seed(cfg.seed as i64);
 }
@@ -212,6 +211,33 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
     let metrics_path = out.join("metrics.jsonl");
     let curves_path = out.join("curves.png");
     for epoch in start..cfg.epochs {
+        if cfg.stop_after_epoch.is_some_and(|k| epoch >= k) {
+            progress.line(&format!("stopping after epoch {epoch} as asked; continue with --resume"));
+            let last = history.last().cloned().unwrap_or_default();
+            let full = EvalResult {
+                loss: last.test_loss.unwrap_or(f64::NAN),
+                top1: last.test_top1,
+                top5: last.test_top5,
+                psnr: last.test_psnr,
+                samples: data.test_len(),
+            };
+            let train_seconds = history.iter().map(|r| r.train_seconds).sum();
+            return Ok(RunSummary {
+                out: out.clone(),
+                epochs: epoch,
+                history,
+                full,
+                compressed: None,
+                params_before: graph.param_count(),
+                params_after: None,
+                macs_before: oto_graph::flops::macs(&graph),
+                macs_after: None,
+                group_sparsity: None,
+                verify_max_rel: None,
+                train_seconds,
+                files: vec![ck_path, metrics_path, curves_path, cfg_path],
+            });
+        }
         let mut rec = trainer::train_epoch(&exec, opt.as_mut(), &data, cfg, &sched, epoch, &mut step, &mut progress)?;
         let ev = evaluate(&exec, &data)?;
         rec.test_loss = Some(ev.loss);

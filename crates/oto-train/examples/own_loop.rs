@@ -1,0 +1,76 @@
+//! OTO's three calls from your own training loop (the library API):
+//!
+//! 1. `Oto::new(graph)` — analyse the network into zero-invariant groups;
+//! 2. `oto.dhspg(..)` — the DHSPG optimizer, used like any optimizer in *your* loop;
+//! 3. `oto.construct(..)` — the trained full model and the compressed one (verified), as ONNX.
+//!
+//! Run: `cargo run -p oto-train --release --example own_loop [OUT_DIR]`
+use oto_train::datasets::{fashion_mnist_mini, DataLoader, LoaderConfig, Normalize};
+use oto_train::train::{api::Oto, trainer, TrainConfig};
+use std::sync::Arc;
+use tch::{Device, Kind};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let out = std::env::args().nth(1).unwrap_or_else(|| "runs/own_loop".into());
+    tch::manual_seed(0);
+
+    // Any ONNX network works (oto_graph::Graph::load("model.onnx")); here a zoo model.
+    let model = oto_zoo::build("fmnist_vgg", &oto_zoo::ZooConfig::default())?;
+    let graph = oto_graph::Graph::from_model(model)?;
+
+    // 1. analyse
+    let oto = Oto::new(graph);
+    println!("{} prunable rows in {} groups", oto.analysis.prunable_rows(), oto.analysis.groups.len());
+    let exec = oto.executor(Device::Cpu)?;
+
+    // Your data.
+    let train = DataLoader::new(
+        Arc::new(fashion_mnist_mini(true)?),
+        LoaderConfig::train(64).with_normalize(Normalize::fashion_mnist()),
+    )?;
+    let epochs = 3;
+    let steps_per_epoch = train.batches_per_epoch();
+
+    // 2. the optimizer: DHSPG with target group sparsity 0.5, pruning from epoch 1.
+    let mut cfg = TrainConfig { epochs, lr: Some(0.05), ..Default::default() };
+    cfg.dhspg.target_sparsity = Some(0.5);
+    cfg.dhspg.start_pruning_epoch = Some(1.0);
+    let mut opt = oto.dhspg(&cfg, &exec, steps_per_epoch)?;
+
+    // Your loop: forward, loss, backward, step.
+    let params = exec.params();
+    for epoch in 0..epochs {
+        let mut last = 0.0;
+        for batch in train.epoch(epoch as u64) {
+            let b = batch?;
+            let logits = exec.forward(&[b.images], true)?.remove(0);
+            let loss = logits.cross_entropy_for_logits(&b.labels);
+            for p in &params {
+                let mut g = p.tensor.grad();
+                if g.defined() {
+                    let _ = tch::no_grad(|| g.zero_());
+                }
+            }
+            loss.backward();
+            opt.step()?;
+            last = loss.double_value(&[]);
+        }
+        let s = opt.stats();
+        println!("epoch {} loss {last:.4} group sparsity {:.3}", epoch + 1, s.group_sparsity.unwrap_or(0.0));
+    }
+    let _ = Kind::Float;
+
+    // 3. construct: full.onnx, compressed.onnx (+ manifest.json), verified to give the same outputs.
+    let c = oto.construct(&exec, std::path::Path::new(&out), 1e-4)?;
+    println!(
+        "removed {} of {} rows: params {} -> {}, MACs {} -> {}; max output difference {:.1e}",
+        c.removed_rows, c.prunable_rows, c.params_before, c.params_after, c.macs_before, c.macs_after, c.max_rel_diff
+    );
+    // The test accuracy of both models with the executor (helper from the trainer module).
+    let test = DataLoader::new(Arc::new(fashion_mnist_mini(false)?), LoaderConfig::eval(256).with_normalize(Normalize::fashion_mnist()))?;
+    let data = oto_train::train::RunData::Classification { train, test, num_classes: 10, shape: [1, 28, 28] };
+    let full = trainer::evaluate(&exec, &data)?;
+    let comp = trainer::evaluate(&oto_train::exec::Executor::new(&c.compressed, &[], Device::Cpu)?, &data)?;
+    println!("full: {}\ncompressed: {}", full.describe(), comp.describe());
+    Ok(())
+}
