@@ -1,6 +1,285 @@
-//! (being written)
-#[derive(clap::Args)]
-pub struct Args {}
-pub fn run(_a: Args) -> anyhow::Result<()> {
-    anyhow::bail!("not available yet")
+//! `oto compress MODEL.onnx -o SMALL.onnx`: remove the exactly-zero prunable rows (after DHSPG
+//! training), write the compressed model atomically, then prove it: run the full model and the
+//! compressed one with tract on seeded random inputs and compare (docs/compress.md).
+//!
+//! The shared pipeline ([`write_and_verify`], [`Report`]) is also used by `oto prune`.
+use anyhow::{bail, Context, Result};
+use oto_graph::compress::{self, CompressOptions, Compressed};
+use oto_graph::{zig, Graph};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The trained ONNX model (rows driven to exactly zero, e.g. by DHSPG)
+    pub model: PathBuf,
+    /// Where to write the compressed model
+    #[arg(short, long, value_name = "SMALL.onnx")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Options shared by `oto compress` and `oto prune`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Common {
+    /// Write the manifest (kept indices per sliced tensor; docs/manifest-schema.md)
+    #[arg(long, value_name = "M.json")]
+    pub manifest: Option<PathBuf>,
+    /// Write the report (params, MACs, latency, removed rows) as JSON
+    #[arg(long, value_name = "R.json")]
+    pub report: Option<PathBuf>,
+    /// Skip the runtime proof (full vs compressed in tract)
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Largest accepted relative difference max|Δ| / max|y_full|
+    #[arg(long, default_value_t = 1e-4, value_name = "T", allow_negative_numbers = true)]
+    pub tolerance: f32,
+    /// Runs per model for the median latency (0 = skip timing)
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub latency_runs: usize,
+    /// Print only errors and the final line
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let g = load(&a.model)?;
+    let an = zig::analyze(&g);
+    let c = compress::compress(&g, &an, &CompressOptions::default())
+        .with_context(|| format!("compressing {}", a.model.display()))?;
+    let mut report = Report::new(&a.model, &a.output, &g, &an, &c);
+    write_and_verify(&g, &c, &a.output, &a.common, &mut report, None)
+}
+
+/// Loads and shape-infers a model with an error that says what to do.
+pub fn load(path: &Path) -> Result<Graph> {
+    if !path.exists() {
+        bail!("model file '{}' does not exist", path.display());
+    }
+    let model = oto_onnx::load_model(path)
+        .with_context(|| format!("cannot read '{}' as an ONNX model (is it a .onnx file written by an ONNX exporter?)", path.display()))?;
+    Graph::from_model(model).with_context(|| format!("'{}': the graph is malformed; fix or re-export the model", path.display()))
+}
+
+/// Removes the files it holds unless disarmed (no half-written results on failure).
+struct Cleanup(Vec<PathBuf>);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// The report of one compression, printed as a table and written as JSON.
+pub struct Report {
+    pub json: Value,
+    layers: Vec<(String, String, u64, u64, u64, u64)>,
+}
+
+fn node_params(g: &Graph, n: usize) -> u64 {
+    g.nodes[n]
+        .inputs
+        .iter()
+        .flatten()
+        .filter(|&&v| g.value(v).is_initializer)
+        .filter_map(|&v| g.init(v))
+        .map(|t| oto_onnx::tensor::numel(&t.dims) as u64)
+        .sum()
+}
+
+impl Report {
+    pub fn new(input: &Path, output: &Path, full: &Graph, an: &zig::Analysis, c: &Compressed) -> Report {
+        let small = &c.graph;
+        let mut layers = vec![];
+        for (i, n) in full.nodes.iter().enumerate() {
+            let (pb, pa) = (node_params(full, i), node_params(small, i));
+            let (mb, ma) = (oto_graph::flops::node_macs(full, i), oto_graph::flops::node_macs(small, i));
+            if pb + mb > 0 {
+                layers.push((n.name.clone(), n.op.clone(), pb, pa, mb, ma));
+            }
+        }
+        let m = &c.manifest;
+        let json = json!({
+            "schema_version": 1,
+            "input": input.display().to_string(),
+            "output": output.display().to_string(),
+            "rows": { "total": an.rows.len(), "prunable": an.prunable_rows(), "removed": c.removed_rows.len() },
+            "params": { "before": m.params_before, "after": m.params_after },
+            "macs": { "before": m.macs_before, "after": m.macs_after },
+            "layers": layers.iter().map(|(n, op, pb, pa, mb, ma)| json!({
+                "node": n, "op": op, "params_before": pb, "params_after": pa, "macs_before": mb, "macs_after": ma
+            })).collect::<Vec<_>>(),
+            "groups": m.groups,
+            "warnings": c.warnings,
+            "verify": Value::Null,
+            "latency_ms": Value::Null,
+        });
+        Report { json, layers }
+    }
+
+    pub fn print(&self) {
+        println!("{:<40} {:<14} {:>12} {:>12} {:>14} {:>14}", "layer", "op", "params", "params'", "MACs", "MACs'");
+        for (n, op, pb, pa, mb, ma) in &self.layers {
+            let mark = if pa != pb || ma != mb { "*" } else { " " };
+            println!("{:<40} {:<14} {:>12} {:>12} {:>14} {:>14}{mark}", trunc(n, 40), op, pb, pa, mb, ma);
+        }
+        let j = &self.json;
+        let pct = |a: &Value, b: &Value| {
+            let (a, b) = (a.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0));
+            if a > 0.0 { 100.0 * (1.0 - b / a) } else { 0.0 }
+        };
+        println!(
+            "{:<40} {:<14} {:>12} {:>12} {:>14} {:>14}",
+            "TOTAL", "", j["params"]["before"], j["params"]["after"], j["macs"]["before"], j["macs"]["after"]
+        );
+        println!(
+            "params -{:.1}%, MACs -{:.1}%; rows removed {} of {} prunable ({} total) in {} group(s)",
+            pct(&j["params"]["before"], &j["params"]["after"]),
+            pct(&j["macs"]["before"], &j["macs"]["after"]),
+            j["rows"]["removed"],
+            j["rows"]["prunable"],
+            j["rows"]["total"],
+            j["groups"].as_array().map(|a| a.len()).unwrap_or(0)
+        );
+        if let Some(groups) = j["groups"].as_array() {
+            for gr in groups.iter().take(30) {
+                println!(
+                    "  group {:>4}: removed {:>4} of {:>4} rows  [{}]",
+                    gr["group"],
+                    gr["removed_rows"].as_array().map(|a| a.len()).unwrap_or(0),
+                    gr["rows"],
+                    gr["sources"].as_array().and_then(|s| s.first()).and_then(|s| s.as_str()).unwrap_or("")
+                );
+            }
+            if groups.len() > 30 {
+                println!("  ... {} more groups (see --report)", groups.len() - 30);
+            }
+        }
+    }
+}
+
+fn trunc(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("…{}", s.chars().rev().take(n - 1).collect::<Vec<_>>().into_iter().rev().collect::<String>())
+    }
+}
+
+/// The venv Python (for the optional onnxruntime timing), if present.
+fn python() -> Option<PathBuf> {
+    let p = std::env::var_os("OTO_PYTHON").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".venv/bin/python"));
+    p.exists().then_some(p)
+}
+
+const ORT_TIMING: &str = r#"
+import sys, time, json
+import numpy as np, onnxruntime as ort
+res = {}
+for key, path in (("full", sys.argv[1]), ("compressed", sys.argv[2])):
+    o = ort.SessionOptions(); o.intra_op_num_threads = 1
+    s = ort.InferenceSession(path, o, providers=["CPUExecutionProvider"])
+    feeds = {i.name: np.random.default_rng(0).standard_normal([1 if not isinstance(d, int) else d for d in i.shape]).astype(np.float32) for i in s.get_inputs()}
+    s.run(None, feeds)
+    ts = []
+    for _ in range(int(sys.argv[3])):
+        t = time.perf_counter(); s.run(None, feeds); ts.append(time.perf_counter() - t)
+    res[key] = sorted(ts)[len(ts) // 2] * 1e3
+print(json.dumps(res))
+"#;
+
+fn ort_latency(full: &Path, small: &Path, runs: usize) -> Option<Value> {
+    let py = python()?;
+    let out = std::process::Command::new(py).arg("-c").arg(ORT_TIMING).arg(full).arg(small).arg(runs.to_string()).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+fn write_text(path: &Path, text: &str, what: &str) -> Result<()> {
+    oto_onnx::write_atomic(path, text.as_bytes()).with_context(|| format!("cannot write the {what} to '{}'", path.display()))
+}
+
+/// Writes the compressed model (and manifest/report), then verifies the written file against
+/// `full` (the zeroed full model). On any failure nothing written is left behind.
+/// `full_path`: where `full` is already on disk (for the optional onnxruntime timing).
+pub fn write_and_verify(full: &Graph, c: &Compressed, output: &Path, o: &Common, report: &mut Report, full_path: Option<&Path>) -> Result<()> {
+    for w in &c.warnings {
+        eprintln!("warning: {w}");
+    }
+    let small = c.graph.to_model();
+    let mut guard = Cleanup(vec![]);
+    oto_onnx::save_model(&small, output).with_context(|| format!("cannot write the compressed model to '{}'", output.display()))?;
+    guard.0.push(output.to_path_buf());
+    let full_model = full.to_model();
+    if !o.no_verify {
+        let written = oto_onnx::load_model(output).with_context(|| format!("re-reading '{}'", output.display()))?;
+        let cmp = oto_verify::compare(&full_model, &written, 2, 0).context("running the full and compressed models in tract")?;
+        let (abs, rel) = (cmp.max_abs(), cmp.max_rel());
+        report.json["verify"] = json!({
+            "engine": "tract", "batch": 2, "seed": 0, "input_shapes": cmp.input_shapes,
+            "max_abs": abs, "max_rel": rel, "tolerance": o.tolerance, "passed": cmp.passes(o.tolerance),
+        });
+        println!("verify (tract, batch 2): max |Δ| = {abs:.3e}, relative = {rel:.3e} (tolerance {:e})", o.tolerance);
+        if !cmp.passes(o.tolerance) {
+            bail!(
+                "the compressed model differs from the full model (max |Δ| {abs:.3e}, relative {rel:.3e} > {:e}{}); '{}' was removed. \
+                 This is a bug in oto — please report it with the model; --no-verify keeps the output for inspection",
+                o.tolerance,
+                if cmp.shapes_match() { "" } else { ", output shapes differ" },
+                output.display()
+            );
+        }
+    }
+    if o.latency_runs > 0 {
+        let tf = oto_verify::median_latency(&full_model, 1, o.latency_runs).context("timing the full model in tract")?;
+        let ts = oto_verify::median_latency(&small, 1, o.latency_runs).context("timing the compressed model in tract")?;
+        let mut lat = json!({
+            "batch": 1, "runs": o.latency_runs,
+            "tract_full": tf.as_secs_f64() * 1e3, "tract_compressed": ts.as_secs_f64() * 1e3,
+        });
+        let tmp;
+        let fp = match full_path {
+            Some(p) => Some(p.to_path_buf()),
+            None => {
+                tmp = tempfile::tempdir().ok();
+                tmp.as_ref().and_then(|d| {
+                    let p = d.path().join("full.onnx");
+                    oto_onnx::save_model(&full_model, &p).ok().map(|_| p)
+                })
+            }
+        };
+        if let Some(ort) = fp.and_then(|fp| ort_latency(&fp, output, o.latency_runs)) {
+            lat["onnxruntime_full"] = ort["full"].clone();
+            lat["onnxruntime_compressed"] = ort["compressed"].clone();
+        }
+        report.json["latency_ms"] = lat;
+    }
+    if let Some(m) = &o.manifest {
+        write_text(m, &c.manifest.to_json(), "manifest")?;
+        guard.0.push(m.clone());
+    }
+    if let Some(r) = &o.report {
+        write_text(r, &serde_json::to_string_pretty(&report.json)?, "report")?;
+        guard.0.push(r.clone());
+    }
+    if !o.quiet {
+        report.print();
+        if let Some(l) = report.json["latency_ms"].as_object() {
+            let f = |k: &str| l.get(k).and_then(|v| v.as_f64()).map(|v| format!("{v:.2} ms")).unwrap_or("-".into());
+            println!(
+                "latency (median, batch 1): tract {} -> {}; onnxruntime {} -> {}",
+                f("tract_full"),
+                f("tract_compressed"),
+                f("onnxruntime_full"),
+                f("onnxruntime_compressed")
+            );
+        }
+    }
+    guard.0.clear();
+    println!("wrote {}", output.display());
+    Ok(())
 }
