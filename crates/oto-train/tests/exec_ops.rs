@@ -1,4 +1,5 @@
 //! Executor forward (eval mode) against onnxruntime, op by op, on small hand-built graphs.
+#![allow(clippy::vec_init_then_push)]
 mod exec_common;
 use exec_common::*;
 use oto_onnx::attr::{a_float, a_int, a_ints, a_string, a_tensor, node};

@@ -940,7 +940,7 @@ fn resize(s: &ResizeSpec, xs: &[Option<&Tensor>]) -> R<Tensor> {
     if changed.is_empty() {
         return Ok(x.shallow_clone());
     }
-    let spatial_only = changed.iter().all(|&a| a >= 2) && rank >= 3 && rank <= 5;
+    let spatial_only = changed.iter().all(|&a| a >= 2) && (3..=5).contains(&rank);
     let nd = rank.saturating_sub(2);
     let sp_scales = |i: usize| -> Option<f64> {
         if sizes.is_none() && scales.is_some() {
