@@ -47,9 +47,20 @@ impl<'g> State<'g> {
             self.unprunable(e, reason);
         }
     }
+    /// Attaches `map` (element of every index along `axis`) of initializer `tensor`. A tensor
+    /// attached twice on the same axis (weight sharing, or an exporter's de-duplication of equal
+    /// initializers) ties the two maps position by position: it is sliced once, so both uses
+    /// must keep the same indices.
     pub fn member(&mut self, tensor: ValueId, axis: usize, kind: MemberKind, map: Vec<ElemId>) {
         if kind != MemberKind::SliceOnly {
             self.params.insert(tensor);
+        }
+        let prev: Vec<Vec<ElemId>> =
+            self.members.iter().filter(|m| m.tensor == tensor && m.axis == axis && m.map.len() == map.len()).map(|m| m.map.clone()).collect();
+        for p in prev {
+            for (a, b) in p.iter().zip(&map) {
+                self.uf.union(*a, *b);
+            }
         }
         self.members.push(Member { tensor, axis, kind, node: self.nid, map });
     }

@@ -189,14 +189,9 @@ fn stem_outputs(st: &mut State, w: ValueId, n_out: usize) -> Vec<Slot> {
     s
 }
 
-/// A consumer slice of `w` along `axis`; a weight used by several consumers ties their inputs.
+/// A consumer slice of `w` along `axis` (a weight used by several consumers ties their inputs,
+/// see [`State::member`]).
 fn consumer(st: &mut State, w: ValueId, axis: usize, map: Vec<ElemId>) {
-    if let Some(prev) = st.members.iter().find(|m| m.tensor == w && m.axis == axis && m.kind == MemberKind::Consumer) {
-        let prev = prev.map.clone();
-        for (a, b) in prev.iter().zip(&map) {
-            st.uf.union(*a, *b);
-        }
-    }
     st.member(w, axis, MemberKind::Consumer, map);
 }
 

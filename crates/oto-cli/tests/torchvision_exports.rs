@@ -1,0 +1,51 @@
+//! Real PyTorch exports (torchvision resnet18, densenet121, mobilenet_v2, convnext_tiny) through
+//! both exporters must analyse with no unknown op and prune exactly: `oto prune` verifies with
+//! tract, and onnxruntime + the ONNX checker verify independently.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn python() -> PathBuf {
+    let p = std::env::var_os("OTO_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"));
+    assert!(p.exists(), "{} not found: run scripts/setup.sh first (it installs torch, torchvision, onnx, onnxruntime)", p.display());
+    p
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("spawn");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
+    text
+}
+
+#[test]
+fn torchvision_models_from_both_exporters_prune_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let py = python();
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py");
+    run(Command::new(&py).arg(here.join("export_torchvision.py")).arg(dir.path()));
+    let oto = env!("CARGO_BIN_EXE_oto");
+    let mut pairs = vec![];
+    for model in ["resnet18", "densenet121", "mobilenet_v2", "convnext_tiny"] {
+        for exporter in ["ts", "dynamo"] {
+            let src = dir.path().join(format!("{model}_{exporter}.onnx"));
+            let report = run(Command::new(oto).arg("analyze").arg(&src));
+            assert!(!report.contains("unknown_op"), "{model} ({exporter}): unknown op in\n{report}");
+            let full = dir.path().join(format!("{model}_{exporter}_masked.onnx"));
+            let small = dir.path().join(format!("{model}_{exporter}_small.onnx"));
+            let out = run(Command::new(oto)
+                .args(["prune", "--sparsity", "0.5", "--criterion", "magnitude"])
+                .arg(&src)
+                .arg("-o")
+                .arg(&small)
+                .arg("--masked")
+                .arg(&full));
+            assert!(small.exists() && full.exists(), "{model} ({exporter}): no output\n{out}");
+            pairs.push(full);
+            pairs.push(small);
+        }
+    }
+    let text = run(Command::new(&py).arg(here.join("check_pruned.py")).args(&pairs));
+    println!("{text}");
+}
