@@ -7,7 +7,7 @@ pub enum TrainError {
     Graph(#[from] oto_graph::GraphError),
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
-    #[error("node '{node}': operator {op} is not supported by the training engine; supported ops are listed in docs/training.md")]
+    #[error("node '{node}': operator {op} is not supported by the training engine; supported ops are listed in docs/training-engine.md")]
     UnsupportedOp { op: String, node: String },
     #[error("node '{node}' ({op}): {reason}")]
     Op { node: String, op: String, reason: String },
