@@ -11,7 +11,7 @@
 pub fn demo_config() -> oto_train::train::TrainConfig {
     let mut c = oto_train::train::TrainConfig {
         model: "zoo:fmnist_vgg".into(),
-        epochs: 4,
+        epochs: 6,
         batch_size: 64,
         out: "runs/demo".into(),
         ..Default::default()
