@@ -229,15 +229,17 @@ fn finish(mut st: State) -> Analysis {
     }
     for gr in groups.iter_mut() {
         gr.reasons.sort();
+        let mut have: std::collections::HashSet<NodeId> = gr.nodes.iter().copied().collect();
         for &mi in &gr.members {
             let nid = st.members[mi].node;
-            if !gr.nodes.contains(&nid) {
+            if have.insert(nid) {
                 gr.nodes.push(nid);
             }
         }
         gr.nodes.sort();
     }
     let trainable: Vec<ValueId> = st.params.iter().copied().collect();
+    let member_tensors: std::collections::HashSet<ValueId> = st.members.iter().map(|m| m.tensor).collect();
     let frozen = g
         .values
         .iter()
@@ -246,7 +248,7 @@ fn finish(mut st: State) -> Analysis {
             v.is_initializer
                 && v.init.as_ref().is_some_and(|t| oto_onnx::tensor::is_float(t) && oto_onnx::tensor::numel(&t.dims) > 1)
                 && !st.params.contains(i)
-                && !st.members.iter().any(|m| m.tensor == *i)
+                && !member_tensors.contains(i)
         })
         .map(|(i, _)| i)
         .collect();
