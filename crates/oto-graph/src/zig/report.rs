@@ -185,11 +185,11 @@ impl Report {
     /// Builds the report of analysis `a` of graph `g`; `name` names the model (e.g. its file).
     pub fn new(g: &Graph, a: &Analysis, name: &str) -> Report {
         let tmpl = g.model_template();
-        let gp = tmpl.graph.clone().unwrap_or_default();
+        let gp = tmpl.graph.as_ref();
         let tinfo = |id: usize| TensorInfo { name: g.value(id).name.clone(), shape: g.shape(id).map(|s| fmt_shape(s)) };
         let model = ModelInfo {
             name: name.to_string(),
-            graph_name: gp.name.clone().unwrap_or_default(),
+            graph_name: gp.and_then(|gp| gp.name.clone()).unwrap_or_default(),
             producer: tmpl.producer_name.clone().unwrap_or_default(),
             ir_version: tmpl.ir_version.unwrap_or(0),
             opset: g.opset,
@@ -213,19 +213,58 @@ impl Report {
             let axis_size = m.map.len();
             let numel: u64 = shape.iter().map(|&d| d.max(0) as u64).product();
             let per_index = if axis_size > 0 { numel / axis_size as u64 } else { 0 };
-            let mut by_group: HashMap<usize, Vec<Vec<usize>>> = HashMap::new();
-            for (i, &e) in m.map.iter().enumerate() {
-                let r = a.elem_row[e];
-                let row = &a.rows[r];
-                if m.kind.in_row() && row.prunable() {
+            for &e in &m.map {
+                let r = &a.rows[a.elem_row[e]];
+                if m.kind.in_row() && r.prunable() {
                     prunable_params += per_index;
                 }
-                let gid = row.group;
-                let lists = by_group.entry(gid).or_insert_with(|| vec![vec![]; a.groups[gid].rows.len()]);
-                lists[row_pos[r]].push(i);
             }
-            let mut seen = std::collections::HashSet::new();
-            let repeated = !m.map.iter().all(|e| seen.insert(*e));
+            // fast path: one group, row i ↔ index i (a stem's own weight, its BN, ...)
+            let first_group = m.map.first().map(|&e| a.rows[a.elem_row[e]].group);
+            if let Some(gid) = first_group {
+                let identity = a.groups[gid].rows.len() == axis_size
+                    && m.map.iter().enumerate().all(|(i, &e)| {
+                        let r = a.elem_row[e];
+                        a.rows[r].group == gid && row_pos[r] == i
+                    });
+                if identity {
+                    member_reports.insert(
+                        (mi, gid),
+                        MemberReport {
+                            tensor: v.name.clone(),
+                            shape,
+                            axis: m.axis,
+                            kind: m.kind,
+                            node: g.nodes[m.node].name.clone(),
+                            view: "identity",
+                            index: IndexMap::Identity("identity"),
+                        },
+                    );
+                    continue;
+                }
+            }
+            // per touched group (usually few, in runs): per-row index lists
+            let mut by_group: Vec<(usize, Vec<Vec<usize>>)> = vec![];
+            let mut last = usize::MAX;
+            for (i, &e) in m.map.iter().enumerate() {
+                let r = a.elem_row[e];
+                let gid = a.rows[r].group;
+                if last >= by_group.len() || by_group[last].0 != gid {
+                    last = match by_group.iter().position(|(g2, _)| *g2 == gid) {
+                        Some(p) => p,
+                        None => {
+                            by_group.push((gid, vec![vec![]; a.groups[gid].rows.len()]));
+                            by_group.len() - 1
+                        }
+                    };
+                }
+                by_group[last].1[row_pos[r]].push(i);
+            }
+            let repeated = {
+                let mut sorted = m.map.clone();
+                sorted.sort_unstable();
+                sorted.windows(2).any(|w| w[0] == w[1])
+            };
             for (gid, per_row) in by_group {
                 let touched: Vec<Vec<usize>> = per_row.iter().filter(|r| !r.is_empty()).cloned().collect();
                 let all_rows = touched.len() == per_row.len();
@@ -296,9 +335,14 @@ impl Report {
         Report { schema_version: SCHEMA_VERSION, model, summary, groups, frozen: a.frozen.iter().map(|&v| tinfo(v)).collect() }
     }
 
-    /// Pretty JSON.
+    /// JSON with objects indented and arrays of plain values on one line (index maps stay small).
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+        let mut buf = Vec::with_capacity(1 << 16);
+        let mut ser = serde_json::Serializer::with_formatter(&mut buf, Layout::default());
+        match self.serialize(&mut ser) {
+            Ok(()) => String::from_utf8(buf).unwrap_or_default(),
+            Err(e) => format!("{{\"error\": \"{e}\"}}"),
+        }
     }
 
     /// A human-readable summary: totals, the unprunable groups with their reasons, frozen constants.
@@ -345,6 +389,81 @@ impl Report {
     }
 }
 
+/// serde_json formatter: objects one key per line, indented by nesting; arrays inline unless they
+/// hold objects (then one object per line).
+#[derive(Default)]
+struct Layout {
+    /// Open containers: (is_object, has_entries).
+    stack: Vec<(bool, bool)>,
+}
+
+impl Layout {
+    fn newline<W: ?Sized + std::io::Write>(&self, w: &mut W, depth: usize) -> std::io::Result<()> {
+        w.write_all(b"\n")?;
+        for _ in 0..depth {
+            w.write_all(b"  ")?;
+        }
+        Ok(())
+    }
+}
+
+impl serde_json::ser::Formatter for Layout {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.stack.push((false, false));
+        w.write_all(b"[")
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        let (_, had_objects) = self.stack.pop().unwrap_or((false, false));
+        if had_objects {
+            self.newline(w, self.stack.len())?;
+        }
+        w.write_all(b"]")
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        if let Some(top) = self.stack.last_mut() {
+            if !top.0 {
+                top.1 = true;
+                let depth = self.stack.len();
+                self.newline(w, depth)?;
+            }
+        }
+        self.stack.push((true, false));
+        w.write_all(b"{")
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        let (_, had_keys) = self.stack.pop().unwrap_or((true, false));
+        if had_keys {
+            self.newline(w, self.stack.len())?;
+        }
+        w.write_all(b"}")
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        if !first {
+            w.write_all(b",")?;
+        }
+        if let Some(top) = self.stack.last_mut() {
+            top.1 = true;
+        }
+        self.newline(w, self.stack.len())
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// 1234567 → "1.23M".
 pub fn human(x: f64) -> String {
     for (div, suf) in [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")] {
@@ -376,5 +495,22 @@ mod tests {
         assert_eq!(classify(&[vec![0, 1], vec![2, 3]], 4, false), "block");
         assert_eq!(classify(&[vec![0, 1], vec![2, 3]], 4, true), "expanded");
         assert_eq!(classify(&[vec![0, 2], vec![1, 3]], 4, false), "strided");
+    }
+    #[test]
+    fn json_layout() {
+        #[derive(Serialize)]
+        struct T {
+            a: Vec<Vec<[usize; 3]>>,
+            b: Vec<OpRef>,
+            c: Option<String>,
+            e: Vec<u8>,
+        }
+        let t = T { a: vec![vec![[0, 4, 1]]], b: vec![OpRef { name: "x".into(), op: "Conv".into() }], c: None, e: vec![] };
+        let mut buf = vec![];
+        t.serialize(&mut serde_json::Serializer::with_formatter(&mut buf, Layout::default())).unwrap();
+        let s = String::from_utf8(buf).unwrap();
+        assert_eq!(s, "{\n  \"a\": [[[0, 4, 1]]],\n  \"b\": [\n    {\n      \"name\": \"x\",\n      \"op\": \"Conv\"\n    }\n  ],\n  \"c\": null,\n  \"e\": []\n}");
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["a"][0][0][1], 4);
     }
 }
