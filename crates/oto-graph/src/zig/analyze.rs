@@ -23,6 +23,8 @@ pub(crate) struct State<'g> {
     pub ids: Vec<Option<IdTensor>>,
     /// First element of the output channels of a stem weight already seen (weight sharing).
     pub weight_elems: HashMap<ValueId, ElemId>,
+    /// Members by (tensor, axis), to tie repeated attachments without a scan.
+    pub member_index: HashMap<(ValueId, usize), Vec<usize>>,
     pub params: BTreeSet<ValueId>,
     pub nid: NodeId,
 }
@@ -55,13 +57,16 @@ impl<'g> State<'g> {
         if kind != MemberKind::SliceOnly {
             self.params.insert(tensor);
         }
-        let prev: Vec<Vec<ElemId>> =
-            self.members.iter().filter(|m| m.tensor == tensor && m.axis == axis && m.map.len() == map.len()).map(|m| m.map.clone()).collect();
-        for p in prev {
-            for (a, b) in p.iter().zip(&map) {
-                self.uf.union(*a, *b);
+        let same = self.member_index.entry((tensor, axis)).or_default();
+        for &mi in same.iter() {
+            let prev = &self.members[mi].map;
+            if prev.len() == map.len() {
+                for (a, b) in prev.iter().zip(&map) {
+                    self.uf.union(*a, *b);
+                }
             }
         }
+        same.push(self.members.len());
         self.members.push(Member { tensor, axis, kind, node: self.nid, map });
     }
     /// Checks zero propagation at an exit: every N slot's element becomes unprunable.
@@ -91,6 +96,7 @@ pub fn analyze_with(g: &Graph, opts: &AnalyzeOptions) -> Analysis {
         members: vec![],
         ids: vec![None; g.values.len()],
         weight_elems: HashMap::new(),
+        member_index: HashMap::new(),
         params: BTreeSet::new(),
         nid: 0,
     };
