@@ -55,6 +55,19 @@ pub struct Value {
 }
 
 impl Value {
+    /// A value with nothing known about it yet.
+    pub fn new(name: &str) -> Value {
+        Value {
+            name: name.into(),
+            dtype: 0,
+            shape: None,
+            producer: None,
+            consumers: vec![],
+            init: None,
+            is_initializer: false,
+            folded: None,
+        }
+    }
     pub fn rank(&self) -> Option<usize> {
         self.shape.as_ref().map(|s| s.len())
     }
@@ -168,16 +181,7 @@ impl Graph {
     /// Adds a fresh value (used by rewrites); the name must be new.
     pub fn add_value(&mut self, name: &str) -> ValueId {
         let id = self.values.len();
-        self.values.push(Value {
-            name: name.into(),
-            dtype: 0,
-            shape: None,
-            producer: None,
-            consumers: vec![],
-            init: None,
-            is_initializer: false,
-            folded: None,
-        });
+        self.values.push(Value::new(name));
         self.by_name.insert(name.into(), id);
         id
     }

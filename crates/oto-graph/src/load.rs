@@ -24,19 +24,6 @@ pub(crate) fn declared(vi: &ValueInfoProto) -> (i32, Option<Shape>) {
     (tt.elem_type.unwrap_or(0), shape)
 }
 
-fn new_value(name: &str) -> Value {
-    Value {
-        name: name.into(),
-        dtype: 0,
-        shape: None,
-        producer: None,
-        consumers: vec![],
-        init: None,
-        is_initializer: false,
-        folded: None,
-    }
-}
-
 impl Graph {
     /// Builds the IR (weight-only ops folded, see [`crate::fold`]; no shape inference yet — see
     /// [`Graph::from_model`] for the full load).
@@ -54,7 +41,7 @@ impl Graph {
         let mut origin: HashMap<usize, String> = HashMap::new();
         fn add(values: &mut Vec<Value>, by_name: &mut HashMap<String, usize>, name: &str) -> usize {
             let id = values.len();
-            values.push(new_value(name));
+            values.push(Value::new(name));
             by_name.insert(name.into(), id);
             id
         }
