@@ -183,21 +183,21 @@ pub fn run(a: Args) -> Result<()> {
 }
 
 pub fn print_summary(s: &train::RunSummary) {
-    println!("full model       {}", s.full.describe());
-    if let Some(c) = &s.compressed {
-        println!("compressed model {}", c.describe());
-        if let (Some(pa), Some(ma)) = (s.params_after, s.macs_after) {
-            println!(
-                "params {} -> {} ({:.1}%), MACs {} -> {} ({:.1}%), group sparsity {:.3}",
-                s.params_before,
-                pa,
-                100.0 * pa as f64 / s.params_before.max(1) as f64,
-                s.macs_before,
-                ma,
-                100.0 * ma as f64 / s.macs_before.max(1) as f64,
-                s.group_sparsity.unwrap_or(0.0)
-            );
-        }
+    // a pipeline run has already printed both models' test results while writing its report
+    if s.compressed.is_none() {
+        println!("full model       {}", s.full.describe());
+    }
+    if let (Some(_), Some(pa), Some(ma)) = (&s.compressed, s.params_after, s.macs_after) {
+        println!(
+            "params {} -> {} ({:.1}%), MACs {} -> {} ({:.1}%), group sparsity {:.3}",
+            s.params_before,
+            pa,
+            100.0 * pa as f64 / s.params_before.max(1) as f64,
+            s.macs_before,
+            ma,
+            100.0 * ma as f64 / s.macs_before.max(1) as f64,
+            s.group_sparsity.unwrap_or(0.0)
+        );
     }
     println!("outputs in {} ({:.1} s of training)", s.out.display(), s.train_seconds);
 }
