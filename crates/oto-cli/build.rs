@@ -1,73 +1,22 @@
-//! With feature `train` (oto-train, libtorch): bakes an rpath to `<libtorch>/lib` into `oto`
-//! (tests, examples, bins), so nothing needs LD_LIBRARY_PATH at run time.
-//!
-//! Search order: `$LIBTORCH` (set by the user, or by the workspace `.cargo/config.toml`
-//! `[env]` table, which points at `.venv/libtorch`, a symlink made by `scripts/setup.sh`),
-//! then `<workspace>/.venv/libtorch`, then `<workspace>/.venv/lib/python3*/site-packages/torch`.
-use std::path::{Path, PathBuf};
-
-fn candidates(workspace: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(p) = std::env::var("LIBTORCH") {
-        if !p.is_empty() {
-            out.push(PathBuf::from(p));
-        }
-    }
-    let venv = workspace.join(".venv");
-    out.push(venv.join("libtorch"));
-    if let Ok(rd) = std::fs::read_dir(venv.join("lib")) {
-        let mut pys: Vec<PathBuf> = rd
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("python3"))
-            })
-            .collect();
-        pys.sort();
-        for py in pys {
-            out.push(py.join("site-packages").join("torch"));
-        }
-    }
-    out
-}
-
+//! With feature `train`: bakes an rpath to libtorch's `lib/` into `oto` (and its tests), so
+//! nothing needs LD_LIBRARY_PATH at run time. oto-train's build script finds libtorch and hands
+//! the directory over as `DEP_OTO_LIBTORCH_LIBDIR` (its `links = "oto_libtorch"` key).
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    println!("cargo:rerun-if-env-changed=DEP_OTO_LIBTORCH_LIBDIR");
     if std::env::var_os("CARGO_FEATURE_TRAIN").is_none() {
         return;
     }
-    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
-    let workspace = manifest
-        .parent()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or(manifest.clone());
-    let found = candidates(&workspace)
-        .into_iter()
-        .find(|p| p.join("lib").is_dir());
-    match found {
-        Some(dir) => {
-            // Canonicalise so the rpath survives the symlink being re-made elsewhere.
-            let dir = dir.canonicalize().unwrap_or(dir);
-            let lib = dir.join("lib");
-            println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
-            if std::env::var_os("CARGO_FEATURE_CUDA").is_some() {
-                println!("cargo:rustc-link-search=native={}", lib.display());
-                println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
-                println!("cargo:rustc-link-arg=-ltorch_cuda");
-                println!("cargo:rustc-link-arg=-Wl,--as-needed");
-            }
-        }
-        None => {
-            println!(
-                "cargo:warning=oto-cli (feature train): libtorch not found (looked at $LIBTORCH, {}/.venv/libtorch, \
-                 {}/.venv/lib/python3*/site-packages/torch). Run scripts/setup.sh first.",
-                workspace.display(),
-                workspace.display()
-            );
-        }
+    let Some(lib) = std::env::var_os("DEP_OTO_LIBTORCH_LIBDIR") else {
+        return; // oto-train already warned that libtorch was not found
+    };
+    let lib = std::path::PathBuf::from(lib);
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+    if std::env::var_os("DEP_OTO_LIBTORCH_CUDA").is_some() {
+        // keep libtorch_cuda although no symbol of it is referenced directly (--as-needed)
+        println!("cargo:rustc-link-search=native={}", lib.display());
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
+        println!("cargo:rustc-link-arg=-ltorch_cuda");
+        println!("cargo:rustc-link-arg=-Wl,--as-needed");
     }
 }

@@ -1,6 +1,10 @@
 //! Finds libtorch and bakes an rpath to `<libtorch>/lib` into every binary of this crate
 //! (tests, examples, bins), so nothing needs LD_LIBRARY_PATH at run time.
 //!
+//! It also hands the directory to dependents (`links = "oto_libtorch"`: their build scripts read
+//! `DEP_OTO_LIBTORCH_LIBDIR`, and `DEP_OTO_LIBTORCH_CUDA` when the `cuda` feature is on), so
+//! `oto-cli` bakes the same rpath without repeating this search.
+//!
 //! Search order: `$LIBTORCH` (set by the user, or by the workspace `.cargo/config.toml`
 //! `[env]` table, which points at `.venv/libtorch`, a symlink made by `scripts/setup.sh`),
 //! then `<workspace>/.venv/libtorch`, then `<workspace>/.venv/lib/python3*/site-packages/torch`.
@@ -51,7 +55,9 @@ fn main() {
             let dir = dir.canonicalize().unwrap_or(dir);
             let lib = dir.join("lib");
             println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+            println!("cargo:libdir={}", lib.display());
             if std::env::var_os("CARGO_FEATURE_CUDA").is_some() {
+                println!("cargo:cuda=1");
                 println!("cargo:rustc-link-search=native={}", lib.display());
                 println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
                 println!("cargo:rustc-link-arg=-ltorch_cuda");
