@@ -118,6 +118,9 @@ pub struct Args {
     pub sr_patch: Option<usize>,
     #[arg(long)]
     pub sr_batches_per_epoch: Option<usize>,
+    /// imagefolder: side of the square training/test images after resize/crop [default: 64]
+    #[arg(long, value_name = "PX")]
+    pub image_size: Option<u32>,
 }
 
 /// The run configuration: defaults ← `--config` file ← flags.
@@ -151,7 +154,7 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
         c.lr = a.lr;
     }
     set!(epochs, batch_size, momentum, weight_decay, step_size, gamma, warmup_epochs, device, threads, seed, out,
-         max_train_batches, progress, sr_scale, sr_patch, sr_batches_per_epoch);
+         max_train_batches, progress, sr_scale, sr_patch, sr_batches_per_epoch, image_size);
     if a.nesterov {
         c.nesterov = true;
     }

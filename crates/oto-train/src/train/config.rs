@@ -308,6 +308,37 @@ impl TrainConfig {
         }
         Ok(())
     }
+    /// Settings that are accepted but have no effect in this run (printed at its start): the
+    /// original silently ignores them, which misleads users copying its recipes (spec §7.3).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = vec![];
+        let d = &self.dhspg;
+        let l1 = matches!(d.weight_decay_type.as_deref(), Some("l1_norm" | "l1"));
+        if l1 && self.optimizer != OptimizerKind::Adamw {
+            w.push(format!(
+                "weight_decay_type = l1_norm only changes DHSPG's decoupled (adamw) weight decay; with {} it has no effect",
+                self.optimizer.name()
+            ));
+        }
+        if self.optimizer != OptimizerKind::Sgd && (self.nesterov || d.dampening.is_some()) {
+            w.push(format!("nesterov / dampening are SGD settings; they have no effect with {}", self.optimizer.name()));
+        }
+        let dhspg_only = d.start_pruning_epoch.is_some()
+            || d.epsilon.is_some()
+            || d.lmbda.is_some()
+            || d.lmbda_amplify.is_some()
+            || d.hat_lmbda_coeff.is_some()
+            || d.tolerance_group_sparsity.is_some()
+            || d.warm_up_epochs.is_some()
+            || d.group_divisible.is_some()
+            || d.weight_decay_type.is_some()
+            || d.legacy.is_some()
+            || d.pruning_deadline_epoch.is_some();
+        if d.target_sparsity.is_none() && dhspg_only {
+            w.push("DHSPG settings are given but no target sparsity: this is a dense run and they are ignored".into());
+        }
+        w
+    }
     /// The settings that must match for `--resume` to continue the same run.
     pub fn fingerprint(&self) -> String {
         format!(
@@ -326,5 +357,27 @@ impl TrainConfig {
             self.max_train_batches,
             self.augment
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_without_effect_are_warned_about() {
+        let mut c = TrainConfig::default();
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        c.dhspg.weight_decay_type = Some("l1_norm".into());
+        c.dhspg.target_sparsity = Some(0.5);
+        let w = c.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("l1_norm") && w[0].contains("sgd"), "{w:?}");
+        c.optimizer = OptimizerKind::Adamw;
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        c.dhspg.target_sparsity = None;
+        assert!(c.warnings().iter().any(|w| w.contains("dense run")));
+        c.nesterov = true;
+        assert!(c.warnings().iter().any(|w| w.contains("nesterov")));
     }
 }

@@ -169,6 +169,18 @@ where
     Ok(())
 }
 
+/// The target group sparsity per epoch, in the units of `group_sparsity` (rows scaled by the
+/// achieved ratio, since the target is counted in rows).
+fn target_series(records: &[EpochRecord]) -> Vec<(f64, f64)> {
+    records
+        .iter()
+        .filter_map(|r| {
+            let (z, t, s) = (r.zero_rows?, r.target_zero_rows?, r.group_sparsity?);
+            (z > 0 && t > 0).then(|| (r.epoch as f64, s * t as f64 / z as f64))
+        })
+        .collect()
+}
+
 /// Draws the curves of a run into a PNG: loss, test metric, and (when pruning) group sparsity.
 pub fn plot_curves(path: &Path, records: &[EpochRecord]) -> Result<(), TrainError> {
     use plotters::prelude::*;
@@ -205,13 +217,7 @@ pub fn plot_curves(path: &Path, records: &[EpochRecord]) -> Result<(), TrainErro
             .map_err(err)?;
         }
         if pruning {
-            let tgt: Vec<(f64, f64)> = records
-                .iter()
-                .filter_map(|r| {
-                    let (z, t, s) = (r.zero_rows?, r.target_zero_rows?, r.group_sparsity?);
-                    (z > 0 && t > 0).then(|| (r.epoch as f64, s * t as f64 / z as f64))
-                })
-                .collect();
+            let tgt = target_series(records);
             panel(
                 &areas[2],
                 "group sparsity",
@@ -219,6 +225,37 @@ pub fn plot_curves(path: &Path, records: &[EpochRecord]) -> Result<(), TrainErro
             )
             .map_err(err)?;
         }
+        root.present().map_err(|e| err(e.to_string()))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| TrainError::Io { path: path.display().to_string(), source: e })
+}
+
+/// Dense vs OTO on one picture (the benchmark campaign, docs/benchmarks.md): the test metric
+/// (top-1 or PSNR) of both runs per epoch, and the OTO run's group sparsity against its target.
+pub fn plot_comparison(path: &Path, title: &str, dense: &[EpochRecord], oto: &[EpochRecord]) -> Result<(), TrainError> {
+    use plotters::prelude::*;
+    register_font();
+    let tmp = path.with_extension("png.tmp.png");
+    let err = |e: String| TrainError::Io { path: path.display().to_string(), source: std::io::Error::other(e) };
+    {
+        let root = BitMapBackend::new(&tmp, (920, 400)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let (top, body) = root.split_vertically(28);
+        top.draw(&Text::new(title.to_string(), (10, 6), ("sans-serif", 18).into_font())).map_err(|e| err(e.to_string()))?;
+        let areas = body.split_evenly((1, 2));
+        let headline = |r: &EpochRecord| r.test_top1.or(r.test_psnr);
+        let ep = |rs: &[EpochRecord], f: &dyn Fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
+            rs.iter().filter_map(|r| f(r).map(|v| (r.epoch as f64, v))).collect()
+        };
+        let what = if dense.iter().chain(oto).any(|r| r.test_psnr.is_some()) { "test PSNR (dB, Y)" } else { "test top-1 (%)" };
+        panel(&areas[0], what, &[("dense", ep(dense, &headline), BLUE), ("oto (DHSPG)", ep(oto, &headline), RED)]).map_err(err)?;
+        let tgt = target_series(oto);
+        panel(
+            &areas[1],
+            "group sparsity (oto)",
+            &[("achieved", ep(oto, &|r| r.group_sparsity), RGBColor(140, 0, 160)), ("target", tgt, BLACK)],
+        )
+        .map_err(err)?;
         root.present().map_err(|e| err(e.to_string()))?;
     }
     std::fs::rename(&tmp, path).map_err(|e| TrainError::Io { path: path.display().to_string(), source: e })

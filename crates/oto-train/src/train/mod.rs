@@ -45,6 +45,9 @@ pub struct RunSummary {
     pub macs_after: Option<u64>,
     pub group_sparsity: Option<f64>,
     pub verify_max_rel: Option<f32>,
+    /// tract latency (batch 1, median of 20) of the full and of the compressed model, in ms.
+    pub latency_ms_before: Option<f64>,
+    pub latency_ms_after: Option<f64>,
     pub train_seconds: f64,
     /// Files written.
     pub files: Vec<PathBuf>,
@@ -208,6 +211,9 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
         cfg.dhspg.target_sparsity.map(|s| format!(", DHSPG target sparsity {s}")).unwrap_or_default(),
         device
     ));
+    for w in cfg.warnings() {
+        progress.line(&format!("warning: {w}"));
+    }
     let metrics_path = out.join("metrics.jsonl");
     let curves_path = out.join("curves.png");
     for epoch in start..cfg.epochs {
@@ -234,6 +240,8 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
                 macs_after: None,
                 group_sparsity: None,
                 verify_max_rel: None,
+                latency_ms_before: None,
+                latency_ms_after: None,
                 train_seconds,
                 files: vec![ck_path, metrics_path, curves_path, cfg_path],
             });
@@ -294,13 +302,17 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
         macs_after: None,
         group_sparsity: history.last().and_then(|r| r.group_sparsity),
         verify_max_rel: None,
+        latency_ms_before: None,
+        latency_ms_after: None,
         train_seconds,
         files,
     };
     if cfg.pruning() {
         report::pipeline_outputs(cfg, &graph, &analysis, &data, device, &mut summary, &progress)?;
     } else {
+        summary.latency_ms_before = report::latency_ms(&graph);
         report::dense_report(cfg, &mut summary)?;
     }
+    report::write_summary_json(cfg, &mut summary)?;
     Ok(summary)
 }

@@ -57,11 +57,50 @@ fn history_table(s: &RunSummary) -> String {
     t
 }
 
+/// Median latency of `g` in tract (batch 1, 20 runs), in ms; `None` if tract cannot run it.
+pub fn latency_ms(g: &Graph) -> Option<f64> {
+    oto_verify::median_latency(&g.to_model(), 1, 20).ok().map(|d| d.as_secs_f64() * 1e3)
+}
+
+/// `summary.json`: the run's headline numbers, machine-readable (the benchmark campaign,
+/// `scripts/bench_oto.sh`, collects these). Keys are documented in docs/training.md.
+pub fn write_summary_json(cfg: &TrainConfig, s: &mut RunSummary) -> Result<(), TrainError> {
+    let steps = s.history.last().map(|r| r.step).unwrap_or(0);
+    let v = serde_json::json!({
+        "model": cfg.model,
+        "dataset": cfg.dataset.name(),
+        "epochs": s.epochs,
+        "steps": steps,
+        "batch_size": cfg.batch_size,
+        "target_sparsity": cfg.dhspg.target_sparsity,
+        "train_seconds": s.train_seconds,
+        "step_ms": if steps > 0 { s.train_seconds * 1e3 / steps as f64 } else { f64::NAN },
+        "full": s.full,
+        "compressed": s.compressed,
+        "params_before": s.params_before,
+        "params_after": s.params_after,
+        "macs_before": s.macs_before,
+        "macs_after": s.macs_after,
+        "latency_ms_before": s.latency_ms_before,
+        "latency_ms_after": s.latency_ms_after,
+        "group_sparsity": s.group_sparsity,
+        "verify_max_rel_diff": s.verify_max_rel,
+    });
+    let p = s.out.join("summary.json");
+    let text = serde_json::to_string_pretty(&v).map_err(|e| io_err(&p, e))?;
+    oto_onnx::write_atomic(&p, text.as_bytes()).map_err(|e| io_err(&p, e))?;
+    s.files.push(p);
+    Ok(())
+}
+
 /// `report.md` of a dense run.
 pub fn dense_report(cfg: &TrainConfig, s: &mut RunSummary) -> Result<(), TrainError> {
     let mut md = format!("# oto train: {} on {}\n\n", cfg.model, cfg.dataset.name());
     let _ = writeln!(md, "- {}: **{:.2}**", metric_name(&s.full), s.full.headline());
     let _ = writeln!(md, "- params {}, MACs {} per sample", human(s.params_before), human(s.macs_before));
+    if let Some(l) = s.latency_ms_before {
+        let _ = writeln!(md, "- latency (tract, batch 1, median of 20) {l:.3} ms");
+    }
     let _ = writeln!(md, "- training time {:.1} s\n\n![curves](curves.png)\n\n{}", s.train_seconds, history_table(s));
     let p = s.out.join("report.md");
     oto_onnx::write_atomic(&p, md.as_bytes()).map_err(|e| io_err(&p, e))?;
@@ -98,8 +137,7 @@ pub fn pipeline_outputs(
     let cev = evaluate(&cexec, data)?;
     progress.line(&format!("full model:       {}", s.full.describe()));
     progress.line(&format!("compressed model: {}", cev.describe()));
-    let lat = |g: &Graph| oto_verify::median_latency(&g.to_model(), 1, 20).ok().map(|d| d.as_secs_f64() * 1e3);
-    let (lat_full, lat_comp) = (lat(full), lat(&c.compressed));
+    let (lat_full, lat_comp) = (latency_ms(full), latency_ms(&c.compressed));
     let svg_path = out.join("groups.svg");
     oto_onnx::write_atomic(&svg_path, oto_graph::viz::svg(full, analysis).as_bytes()).map_err(|e| io_err(&svg_path, e))?;
 
@@ -155,6 +193,8 @@ pub fn pipeline_outputs(
     s.macs_after = Some(c.macs_after);
     s.group_sparsity = Some(c.group_sparsity());
     s.verify_max_rel = Some(c.max_rel_diff);
+    s.latency_ms_before = lat_full;
+    s.latency_ms_after = lat_comp;
     s.files.extend([c.compressed_path, c.manifest_path, svg_path, rp]);
     Ok(())
 }

@@ -1,0 +1,93 @@
+//! Collects the benchmark campaign (`scripts/bench_oto.sh`) into a Markdown table and one
+//! dense-vs-oto picture per experiment.
+//!
+//!     cargo run --release -p oto-train --example bench_report -- RUNS_DIR OUT_DIR
+//!
+//! RUNS_DIR holds one folder per experiment with `dense/` and `oto/` runs of `oto train` (each with
+//! `summary.json` and `metrics.jsonl`). Writes `OUT_DIR/results.md` and `OUT_DIR/<experiment>.png`.
+use oto_train::train::metrics::{plot_comparison, read_jsonl};
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+fn summary(dir: &Path) -> Option<Value> {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).ok()?).ok()
+}
+
+fn f(v: &Value) -> Option<f64> {
+    v.as_f64()
+}
+
+/// Top-1 (%) or PSNR (dB) of `full` / `compressed`.
+fn headline(v: &Value) -> Option<f64> {
+    f(&v["top1"]).or_else(|| f(&v["psnr"]))
+}
+
+fn opt(v: Option<f64>, prec: usize) -> String {
+    v.map(|x| format!("{x:.prec$}")).unwrap_or_else(|| "—".into())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [runs, out] = args.as_slice() else {
+        return Err("usage: bench_report RUNS_DIR OUT_DIR".into());
+    };
+    let (runs, out) = (PathBuf::from(runs), PathBuf::from(out));
+    std::fs::create_dir_all(&out)?;
+    let mut exps: Vec<PathBuf> = std::fs::read_dir(&runs)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("dense/summary.json").exists() || p.join("oto/summary.json").exists())
+        .collect();
+    exps.sort();
+    let mut md = String::from(
+        "| experiment | target s | achieved s | dense | oto full | oto compressed | Δ vs dense | FLOPs kept | params kept | latency dense → oto (ms) | step ms dense / oto (overhead) | max rel. diff |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for e in &exps {
+        let name = e.file_name().unwrap().to_string_lossy().to_string();
+        let (d, o) = (summary(&e.join("dense")), summary(&e.join("oto")));
+        let dense = d.as_ref().and_then(|d| headline(&d["full"]));
+        let full = o.as_ref().and_then(|o| headline(&o["full"]));
+        let comp = o.as_ref().and_then(|o| headline(&o["compressed"]));
+        let ratio = |a: &str, b: &str| {
+            let o = o.as_ref()?;
+            Some(100.0 * f(&o[a])? / f(&o[b])?)
+        };
+        let step_d = d.as_ref().and_then(|d| f(&d["step_ms"]));
+        let step_o = o.as_ref().and_then(|o| f(&o["step_ms"]));
+        let overhead = match (step_d, step_o) {
+            (Some(a), Some(b)) => format!("{a:.0} / {b:.0} ({:+.1}%)", 100.0 * (b / a - 1.0)),
+            _ => "—".into(),
+        };
+        let lat = format!(
+            "{} → {}",
+            opt(d.as_ref().and_then(|d| f(&d["latency_ms_before"])), 2),
+            opt(o.as_ref().and_then(|o| f(&o["latency_ms_after"])), 2)
+        );
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {} | {} | {} | {} | {} | {}% | {}% | {lat} | {overhead} | {} |",
+            opt(o.as_ref().and_then(|o| f(&o["target_sparsity"])), 2),
+            opt(o.as_ref().and_then(|o| f(&o["group_sparsity"])), 3),
+            opt(dense, 2),
+            opt(full, 2),
+            opt(comp, 2),
+            match (dense, comp) {
+                (Some(a), Some(b)) => format!("{:+.2}", b - a),
+                _ => "—".into(),
+            },
+            opt(ratio("macs_after", "macs_before"), 1),
+            opt(ratio("params_after", "params_before"), 1),
+            o.as_ref().and_then(|o| f(&o["verify_max_rel_diff"])).map(|x| format!("{x:.1e}")).unwrap_or_else(|| "—".into()),
+        );
+        let hist = |sub: &str| read_jsonl(&e.join(sub).join("metrics.jsonl")).unwrap_or_default();
+        let title = o.as_ref().or(d.as_ref()).map(|v| format!("{name}: {} on {}", v["model"].as_str().unwrap_or(""), v["dataset"].as_str().unwrap_or(""))).unwrap_or(name.clone());
+        plot_comparison(&out.join(format!("{name}.png")), &title, &hist("dense"), &hist("oto"))?;
+    }
+    let p = out.join("results.md");
+    std::fs::write(&p, &md)?;
+    print!("{md}");
+    eprintln!("wrote {} and {} pictures", p.display(), exps.len());
+    Ok(())
+}

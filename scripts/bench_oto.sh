@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Benchmark campaign (docs/benchmarks.md): every experiment trains the same network twice with
+# identical settings (data, epochs, batch, optimizer, schedule, seed) — once dense, once with
+# DHSPG to a target group sparsity (then compressed and verified) — and the two are compared:
+# accuracy (or PSNR), FLOPs and params kept, tract latency, step time (DHSPG overhead).
+#
+#   scripts/bench_oto.sh [--only NAME[,NAME..]] [--out runs/bench] [--data ../shared/datasets]
+#                        [--threads N] [--fresh] [--publish] [--list]
+#
+# CPU scale: the epochs and steps per epoch below are sized for a 2-core machine (the whole
+# campaign ≈ 1 hour); they are far from the paper's 300-epoch GPU recipes, so absolute accuracies
+# are low — the comparison dense vs oto at equal budget is the point. Finished runs are kept and
+# skipped (re-running continues the campaign); --fresh starts over. --publish copies the table and
+# pictures into docs/benchmarks/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${OTO_DATA:-../shared/datasets} OUT=runs/bench ONLY="" THREADS=$(nproc) FRESH=0 PUBLISH=0 LIST=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --only) ONLY=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    --data) DATA=$2; shift 2 ;;
+    --threads) THREADS=$2; shift 2 ;;
+    --fresh) FRESH=1; shift ;;
+    --publish) PUBLISH=1; shift ;;
+    --list) LIST=1; shift ;;
+    *) echo "unknown argument $1 (see the header of $0)" >&2; exit 2 ;;
+  esac
+done
+
+# name | target sparsity | oto train arguments (shared by the dense and the oto run)
+MODELS="$OUT/models"
+# name | target sparsity | oto train arguments (shared by the dense and the oto run). Models
+# marked @NAME:ARGS are exported first with `oto zoo export NAME ARGS` (smaller widths for CPU).
+EXPERIMENTS=(
+  "fmnist_vgg|0.5|zoo:fmnist_vgg --dataset fashion-mnist --data $DATA/fashion-mnist --epochs 6 --batch-size 64 --max-train-batches 200"
+  "resnet20_cifar10|0.5|zoo:resnet20 --dataset cifar10 --data $DATA/cifar-10 --epochs 8 --batch-size 128 --max-train-batches 40"
+  "vgg16_bn_w025_cifar10|0.79|@vgg16_bn:--width 0.25 --dataset cifar10 --data $DATA/cifar-10 --epochs 8 --batch-size 128 --max-train-batches 60"
+  "carn_x2_set5|0.6|zoo:carn_x2 --dataset sr --data $DATA/super-resolution --sr-scale 2 --sr-patch 24 --sr-batches-per-epoch 25 --epochs 8 --batch-size 16 --optimizer adam --lr 5e-4"
+  "densenet_bc_tinyimagenet10|0.5|zoo:densenet_bc --dataset imagefolder --data $DATA/tiny-imagenet-10 --image-size 32 --epochs 5 --batch-size 64 --max-train-batches 30"
+  "resnet56_cifar10|0.5|zoo:resnet56 --dataset cifar10 --data $DATA/cifar-10 --epochs 5 --batch-size 128 --max-train-batches 30"
+)
+
+if [ "$LIST" = 1 ]; then
+  for e in "${EXPERIMENTS[@]}"; do IFS='|' read -r n s a <<<"$e"; echo "$n (target $s): oto train $a"; done
+  exit 0
+fi
+cargo build -q --release -p oto-cli -p oto-train --bin oto --example bench_report
+OTO=target/release/oto
+mkdir -p "$OUT"
+selected() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
+for e in "${EXPERIMENTS[@]}"; do
+  IFS='|' read -r name target args <<<"$e"
+  selected "$name" || continue
+  if [[ "$args" == @* ]]; then
+    spec=${args%% --dataset*}; rest=${args#"$spec"}; zoo=${spec#@}; zname=${zoo%%:*}; zargs=${zoo#*:}
+    model="$MODELS/$name.onnx"
+    mkdir -p "$MODELS"
+    # shellcheck disable=SC2086
+    [ -f "$model" ] || "$OTO" zoo export "$zname" $zargs -o "$model" >/dev/null
+    args="$model$rest"
+  fi
+  for mode in dense oto; do
+    dir="$OUT/$name/$mode"
+    if [ "$FRESH" = 1 ]; then rm -rf "$dir"; fi
+    if [ -f "$dir/summary.json" ]; then echo "[bench] $name/$mode: done (kept; --fresh to redo)"; continue; fi
+    extra=()
+    [ "$mode" = oto ] && extra=(--target-sparsity "$target")
+    echo "[bench] $name/$mode: oto train $args ${extra[*]} --threads $THREADS --seed 0 --out $dir"
+    mkdir -p "$dir"
+    t0=$(date +%s)
+    # shellcheck disable=SC2086
+    if ! "$OTO" train $args "${extra[@]}" --threads "$THREADS" --seed 0 --progress plain --out "$dir" > "$dir.log" 2>&1; then
+      echo "[bench] $name/$mode FAILED (log: $dir.log):" >&2; tail -5 "$dir.log" >&2; exit 1
+    fi
+    echo "[bench] $name/$mode: $(( $(date +%s) - t0 )) s; $(tail -1 "$dir.log")"
+  done
+done
+target/release/examples/bench_report "$OUT" "$OUT/report"
+if [ "$PUBLISH" = 1 ]; then
+  mkdir -p docs/benchmarks
+  cp "$OUT"/report/*.png "$OUT/report/results.md" docs/benchmarks/
+  echo "[bench] copied the table and pictures to docs/benchmarks/"
+fi
