@@ -26,6 +26,9 @@ enum Command {
     /// Train a network: dense baseline, or DHSPG + compression with --target-sparsity (docs/training.md)
     #[cfg(feature = "train")]
     Train(Box<cmd::train::Args>),
+    /// Test-set metrics of an ONNX model (a run's full.onnx / compressed.onnx): top-1/top-5/loss or PSNR
+    #[cfg(feature = "train")]
+    Eval(cmd::eval::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +40,8 @@ fn main() -> ExitCode {
         Some(Command::Prune(a)) => cmd::prune::run(a),
         #[cfg(feature = "train")]
         Some(Command::Train(a)) => cmd::train::run(*a),
+        #[cfg(feature = "train")]
+        Some(Command::Eval(a)) => cmd::eval::run(a),
         None => cmd::demo::run(),
     };
     match result {

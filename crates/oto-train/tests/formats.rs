@@ -1,25 +1,13 @@
 //! Every format on small files written by the test itself, plus the loader and bad input.
-use std::io::Write;
+//! The format writers are shared with `train_datasets.rs` (`common_formats/`).
+mod common_formats;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use common_formats::*;
 use oto_train::datasets::*;
 use tch::Kind;
-
-fn gz(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
-}
-
-fn idx_bytes(dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut v = vec![0, 0, 8, dims.len() as u8];
-    for d in dims {
-        v.extend_from_slice(&d.to_be_bytes());
-    }
-    v.extend_from_slice(data);
-    v
-}
 
 /// 10 images 4x3, pixel value = 10*i + position%7, label = i % 3.
 fn tiny_idx(dir: &Path, prefix: &str, gzip: bool) {
@@ -86,12 +74,6 @@ fn idx_bad_inputs() {
     assert!(load_idx(&t.path().join("i"), &t.path().join("l")).is_err());
 }
 
-fn cifar_record(label: &[u8], seed: u8) -> Vec<u8> {
-    let mut r = label.to_vec();
-    r.extend((0..3072).map(|k| (k as u8).wrapping_mul(seed)));
-    r
-}
-
 #[test]
 fn cifar10_and_100() {
     let t = tempfile::tempdir().unwrap();
@@ -143,56 +125,6 @@ fn cifar_bad_inputs() {
 }
 
 // ---- MAT v5 -------------------------------------------------------------------------------
-
-#[allow(clippy::manual_is_multiple_of)] // rust-version 1.85 predates is_multiple_of
-fn pad8(v: &mut Vec<u8>) {
-    while v.len() % 8 != 0 {
-        v.push(0);
-    }
-}
-fn element(ty: u32, data: &[u8]) -> Vec<u8> {
-    let mut v = Vec::new();
-    if data.len() <= 4 && ty != 14 {
-        v.extend_from_slice(&(((data.len() as u32) << 16) | ty).to_le_bytes());
-        v.extend_from_slice(data);
-        pad8(&mut v);
-        return v;
-    }
-    v.extend_from_slice(&ty.to_le_bytes());
-    v.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    v.extend_from_slice(data);
-    pad8(&mut v);
-    v
-}
-/// A miMATRIX element: class code, dims, name, real data stored as type `ty`.
-fn matrix(class: u8, dims: &[i32], name: &str, ty: u32, data: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    body.extend(element(6, &[class, 0, 0, 0, 0, 0, 0, 0]));
-    body.extend(element(5, &dims.iter().flat_map(|d| d.to_le_bytes()).collect::<Vec<_>>()));
-    body.extend(element(1, name.as_bytes()));
-    body.extend(element(ty, data));
-    element(14, &body)
-}
-fn mat_file(elements: &[Vec<u8>]) -> Vec<u8> {
-    let mut h = b"MATLAB 5.0 MAT-file, written by the oto-train test".to_vec();
-    h.resize(116, b' ');
-    h.extend_from_slice(&[0; 8]);
-    h.extend_from_slice(&0x0100u16.to_le_bytes());
-    h.extend_from_slice(b"IM");
-    for e in elements {
-        h.extend_from_slice(e);
-    }
-    h
-}
-fn compressed(el: &[u8]) -> Vec<u8> {
-    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-    z.write_all(el).unwrap();
-    let d = z.finish().unwrap();
-    let mut v = 15u32.to_le_bytes().to_vec();
-    v.extend_from_slice(&(d.len() as u32).to_le_bytes());
-    v.extend_from_slice(&d);
-    v
-}
 
 /// SVHN-like: X uint8 [H=2, W=3, 3, N=2] column-major; y double [2,1] = [10, 4].
 fn svhn_like(compress: bool) -> Vec<u8> {
@@ -293,15 +225,6 @@ fn mat_bad_inputs() {
 }
 
 // ---- image folders ------------------------------------------------------------------------
-
-fn write_png(p: &Path, w: u32, h: u32, val: u8, gray: bool) {
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    if gray {
-        image::GrayImage::from_fn(w, h, |x, y| image::Luma([val.wrapping_add((x + y) as u8)])).save(p).unwrap();
-    } else {
-        image::RgbImage::from_fn(w, h, |x, y| image::Rgb([val, x as u8, y as u8])).save(p).unwrap();
-    }
-}
 
 #[test]
 fn image_folder_classes_transform_and_annotations() {

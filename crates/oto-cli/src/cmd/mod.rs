@@ -2,6 +2,8 @@
 pub mod analyze;
 pub mod compress;
 pub mod demo;
+#[cfg(feature = "train")]
+pub mod eval;
 pub mod prune;
 #[cfg(feature = "train")]
 pub mod train;
