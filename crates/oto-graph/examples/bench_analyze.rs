@@ -1,10 +1,13 @@
 //! Speed of the ZIG analysis against parsing, per zoo model and on synthetic 10,000+-node graphs.
 //!
-//!     cargo run --release -p oto-graph --example bench_analyze [-- --quick] [--only=NAME] [MODEL.onnx ...]
+//!     cargo run --release -p oto-graph --example bench_analyze [-- --quick] [--only=NAME] [--profile=SECS] [MODEL.onnx ...]
 //!
 //! parse = protobuf decode + IR build + shape inference (`decode_model` + `Graph::from_model`);
 //! analysis = `zig::analyze`; report = `Report::new` (the JSON report's data). Times are the
-//! minimum over several repetitions. The target is analysis <= parse.
+//! minimum over repetitions: parse and analysis are timed interleaved, at least 5 rounds and until
+//! 1 s has passed (`--quick`: 3 rounds / 0.1 s), so sub-millisecond graphs get hundreds of rounds;
+//! the `xN` column is the number of rounds. The target is analysis <= parse.
+//! `--profile=SECS` only runs the analysis in a loop, for `perf record`.
 use oto_graph::zig::{self, report::Report};
 use oto_graph::Graph;
 use oto_onnx::attr::{a_int, a_ints, node};
@@ -121,6 +124,28 @@ fn dense_chain(blocks: usize, layers: usize, c: i64, growth: i64) -> ModelProto 
     g.finish(&x, c, "dense_chain")
 }
 
+/// Minimum time of `parse` and `analyze`, measured interleaved (so both see the same machine
+/// load) over at least `min_reps` rounds and until `budget` has passed (sub-millisecond graphs get
+/// hundreds of rounds, the minimum of which is stable), at most `max_reps` rounds. Dropping the
+/// results is not timed.
+fn min_interleaved<A, B>(cfg: &Cfg, mut fa: impl FnMut() -> A, mut fb: impl FnMut() -> B) -> (Duration, Duration, usize) {
+    let (mut ta, mut tb) = (Duration::MAX, Duration::MAX);
+    let start = Instant::now();
+    let mut rounds = 0;
+    while rounds < cfg.max_reps && (rounds < cfg.min_reps || start.elapsed() < cfg.budget) {
+        let t = Instant::now();
+        let a = fa();
+        ta = ta.min(t.elapsed());
+        drop(a);
+        let t = Instant::now();
+        let b = fb();
+        tb = tb.min(t.elapsed());
+        drop(b);
+        rounds += 1;
+    }
+    (ta, tb, rounds)
+}
+
 fn min_time<T>(reps: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
     let mut best = Duration::MAX;
     let mut last = None;
@@ -133,17 +158,38 @@ fn min_time<T>(reps: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
     (best, last.unwrap())
 }
 
-fn bench(name: &str, bytes: &[u8], reps: usize) {
-    let (t_parse, g) = min_time(reps, || {
+struct Cfg {
+    min_reps: usize,
+    max_reps: usize,
+    budget: Duration,
+    /// `--profile=SECS`: only run the analysis in a loop (for `perf record`).
+    profile: Option<f64>,
+}
+
+fn bench(name: &str, bytes: &[u8], cfg: &Cfg) {
+    let parse = || {
         let m = oto_onnx::decode_model(bytes, name, None).expect("decode");
         Graph::from_model(m).expect("load")
-    });
-    let (t_an, a) = min_time(reps, || zig::analyze(&g));
+    };
+    let g = parse();
+    if let Some(secs) = cfg.profile {
+        let t = Instant::now();
+        let mut n = 0;
+        while t.elapsed().as_secs_f64() < secs {
+            std::hint::black_box(zig::analyze(&g));
+            n += 1;
+        }
+        println!("{name}: {n} analyses in {secs} s");
+        return;
+    }
+    let a = zig::analyze(&g);
+    let (t_parse, t_an, rounds) = min_interleaved(cfg, parse, || zig::analyze(&g));
+    let reps = cfg.min_reps.min(5);
     let (t_rep, r) = min_time(reps, || Report::new(&g, &a, name));
     let (t_json, json_len) = min_time(reps, || r.to_json().len());
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
-        "{:22} {:>6} nodes {:>6} members {:>8} slots {:>8.1} MB | parse {:>8.2} ms | analysis {:>8.2} ms | ratio {:>5.2} | report {:>7.2} ms json {:>7.2} ms ({:.1} MB) | groups {:>5} rows {:>6}",
+        "{:22} {:>6} nodes {:>6} members {:>8} slots {:>8.1} MB | parse {:>8.3} ms | analysis {:>8.3} ms | ratio {:>5.2} | x{:<4} | report {:>7.2} ms json {:>7.2} ms ({:.1} MB) | groups {:>5} rows {:>6}",
         name,
         g.nodes.len(),
         a.members.len(),
@@ -152,6 +198,7 @@ fn bench(name: &str, bytes: &[u8], reps: usize) {
         ms(t_parse),
         ms(t_an),
         ms(t_an) / ms(t_parse),
+        rounds,
         ms(t_rep),
         ms(t_json),
         json_len as f64 / 1e6,
@@ -166,11 +213,16 @@ fn main() {
     let only: Option<String> = args.iter().find_map(|a| a.strip_prefix("--only=").map(String::from));
     let want = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
     let files: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
-    let reps = if quick { 1 } else { 5 };
+    let profile: Option<f64> = args.iter().find_map(|a| a.strip_prefix("--profile=").and_then(|v| v.parse().ok()));
+    let cfg = if quick {
+        Cfg { min_reps: 3, max_reps: 200, budget: Duration::from_millis(100), profile }
+    } else {
+        Cfg { min_reps: 5, max_reps: 2000, budget: Duration::from_millis(1000), profile }
+    };
     if !files.is_empty() {
         for f in files {
             let bytes = std::fs::read(f).unwrap_or_else(|e| panic!("{f}: {e}"));
-            bench(f, &bytes, reps);
+            bench(f, &bytes, &cfg);
         }
         return;
     }
@@ -179,14 +231,14 @@ fn main() {
             continue;
         }
         let m = oto_zoo::build(e.name, &Default::default()).expect("zoo");
-        bench(e.name, &oto_onnx::encode_model(&m), reps);
+        bench(e.name, &oto_onnx::encode_model(&m), &cfg);
     }
     let blocks = if quick { 500 } else { 2600 };
     if want("synthetic_residual") {
-        bench("synthetic_residual", &oto_onnx::encode_model(&residual_chain(blocks, 16)), reps.min(3));
+        bench("synthetic_residual", &oto_onnx::encode_model(&residual_chain(blocks, 16)), &cfg);
     }
     let blocks = if quick { 60 } else { 300 };
     if want("synthetic_dense") {
-        bench("synthetic_dense", &oto_onnx::encode_model(&dense_chain(blocks, 8, 16, 8)), reps.min(3));
+        bench("synthetic_dense", &oto_onnx::encode_model(&dense_chain(blocks, 8, 16, 8)), &cfg);
     }
 }

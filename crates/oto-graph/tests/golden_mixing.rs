@@ -247,3 +247,24 @@ fn unknown_op_without_shape() {
     let c = n.analyze();
     c.expect(&[exp(&["c1.w"], 4, Some("unknown_op:Foo")), exp(&["c2.w"], 4, None)]);
 }
+
+/// A Gemm fed by a value whose shape an unknown op left unknown (Foo → … → Flatten → Gemm): the
+/// Gemm reports `unknown_rank` for its input, not `gemm_transA` (it has no transA).
+#[test]
+fn gemm_after_shapeless_op_reports_unknown_rank() {
+    let mut n = Net::new();
+    n.input("x", &[N, 3, 8, 8]);
+    let c1 = n.conv("c1", "x", 3, 4, 3, 1);
+    n.node("Foo", "foo", &[&c1], &["foo"], vec![]);
+    let c2 = n.conv("c2", "foo", 4, 4, 3, 1);
+    n.head("fc", &c2, 4, 2);
+    n.output("fc");
+    let c = n.analyze();
+    let all = c.all_reasons();
+    assert!(all.iter().any(|r| r == "unknown_rank"), "{all:?}\n{}", c.dump());
+    assert!(!all.iter().any(|r| r == "gemm_transA"), "{all:?}\n{}", c.dump());
+    // the Flatten without shapes and the Gemm consuming it: one group, both reasons
+    let gr = c.a.groups.iter().find(|g| g.reasons.iter().any(|r| r == "unknown_rank")).unwrap();
+    assert_eq!(gr.reasons, vec!["dynamic_spatial", "unknown_rank"], "{}", c.dump());
+    c.expect(&[exp(&["c1.w"], 4, Some("unknown_op:Foo")), exp(&["fc.w"], 2, Some("reaches_output"))]);
+}

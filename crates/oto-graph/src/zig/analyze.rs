@@ -4,7 +4,8 @@ use super::ids::{IdTensor, Slot};
 use super::uf::UnionFind;
 use super::{Analysis, ElemId, Group, Member, MemberKind, Row, Source};
 use crate::ir::{Graph, NodeId, ValueId};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
+use std::rc::Rc;
 
 /// Options of the analysis.
 #[derive(Clone, Debug, Default)]
@@ -16,16 +17,26 @@ pub struct AnalyzeOptions {
 pub(crate) struct State<'g> {
     pub g: &'g Graph,
     pub uf: UnionFind,
-    pub reasons: Vec<Vec<String>>,
+    /// Interned reason codes (`reason_id` gives the index).
+    reason_names: Vec<String>,
+    reason_index: HashMap<String, u32>,
+    /// (element, reason id) marks, in order; repeats are removed in `finish`.
+    marks: Vec<(ElemId, u32)>,
+    /// Last reason marked on each element (`u32::MAX`: none), to skip immediate repeats.
+    last_mark: Vec<u32>,
+    /// Reason id of `not_zero_preserving:<node>` per node (`u32::MAX`: not interned yet).
+    taint_reason: Vec<u32>,
     pub zero_const: Vec<bool>,
     pub sources: Vec<Source>,
     pub members: Vec<Member>,
-    pub ids: Vec<Option<IdTensor>>,
+    /// Channel ids per value; shared (not copied) where an op passes its input through.
+    pub ids: Vec<Option<Rc<IdTensor>>>,
     /// First element of the output channels of a stem weight already seen (weight sharing).
-    pub weight_elems: HashMap<ValueId, ElemId>,
-    /// Members by (tensor, axis), to tie repeated attachments without a scan.
-    pub member_index: HashMap<(ValueId, usize), Vec<usize>>,
-    pub params: BTreeSet<ValueId>,
+    pub weight_elems: Vec<Option<ElemId>>,
+    /// Members of every tensor, to tie repeated attachments without a scan.
+    member_index: Vec<Vec<usize>>,
+    /// Trainable parameters (by value id).
+    params: Vec<bool>,
     pub nid: NodeId,
 }
 
@@ -33,21 +44,40 @@ impl<'g> State<'g> {
     /// Creates `n` fresh elements for a new channel space.
     pub fn fresh(&mut self, node: Option<NodeId>, what: &str, n: usize) -> Vec<Slot> {
         let first = self.uf.add(n);
-        self.reasons.extend((0..n).map(|_| vec![]));
-        self.zero_const.extend((0..n).map(|_| false));
+        self.last_mark.resize(first + n, u32::MAX);
+        self.zero_const.resize(first + n, false);
         self.sources.push(Source { node, what: what.into(), first, count: n });
         (first..first + n).map(Slot::z).collect()
     }
-    pub fn unprunable(&mut self, e: ElemId, reason: &str) {
-        let r = &mut self.reasons[e];
-        if !r.iter().any(|x| x == reason) {
-            r.push(reason.to_string());
+    /// The id of an interned reason code.
+    pub fn reason_id(&mut self, reason: &str) -> u32 {
+        if let Some(&r) = self.reason_index.get(reason) {
+            return r;
+        }
+        let r = self.reason_names.len() as u32;
+        self.reason_names.push(reason.to_string());
+        self.reason_index.insert(reason.to_string(), r);
+        r
+    }
+    fn mark(&mut self, e: ElemId, r: u32) {
+        if self.last_mark[e] != r {
+            self.last_mark[e] = r;
+            self.marks.push((e, r));
         }
     }
+    pub fn unprunable(&mut self, e: ElemId, reason: &str) {
+        let r = self.reason_id(reason);
+        self.mark(e, r);
+    }
     pub fn unprunable_all(&mut self, t: &IdTensor, reason: &str) {
-        for e in t.elems() {
-            self.unprunable(e, reason);
+        let r = self.reason_id(reason);
+        for s in &t.slots {
+            self.mark(s.e, r);
         }
+    }
+    /// Marks `v` as a trainable parameter.
+    pub fn param(&mut self, v: ValueId) {
+        self.params[v] = true;
     }
     /// Attaches `map` (element of every index along `axis`) of initializer `tensor`. A tensor
     /// attached twice on the same axis (weight sharing, or an exporter's de-duplication of equal
@@ -55,13 +85,13 @@ impl<'g> State<'g> {
     /// must keep the same indices.
     pub fn member(&mut self, tensor: ValueId, axis: usize, kind: MemberKind, map: Vec<ElemId>) {
         if kind != MemberKind::SliceOnly {
-            self.params.insert(tensor);
+            self.params[tensor] = true;
         }
-        let same = self.member_index.entry((tensor, axis)).or_default();
+        let same = &mut self.member_index[tensor];
         for &mi in same.iter() {
-            let prev = &self.members[mi].map;
-            if prev.len() == map.len() {
-                for (a, b) in prev.iter().zip(&map) {
+            let prev = &self.members[mi];
+            if prev.axis == axis && prev.map.len() == map.len() {
+                for (a, b) in prev.map.iter().zip(&map) {
                     self.uf.union(*a, *b);
                 }
             }
@@ -71,11 +101,15 @@ impl<'g> State<'g> {
     }
     /// Checks zero propagation at an exit: every N slot's element becomes unprunable.
     pub fn exit(&mut self, t: &IdTensor) {
-        for s in t.slots.clone() {
+        for s in &t.slots {
             if s.taint != 0 {
-                let n = &self.g.nodes[(s.taint - 1) as usize];
-                let reason = format!("not_zero_preserving:{}", n.name);
-                self.unprunable(s.e, &reason);
+                let n = (s.taint - 1) as usize;
+                let mut r = self.taint_reason[n];
+                if r == u32::MAX {
+                    r = self.reason_id(&format!("not_zero_preserving:{}", self.g.nodes[n].name));
+                    self.taint_reason[n] = r;
+                }
+                self.mark(s.e, r);
             }
         }
     }
@@ -90,14 +124,18 @@ pub fn analyze_with(g: &Graph, opts: &AnalyzeOptions) -> Analysis {
     let mut st = State {
         g,
         uf: UnionFind::default(),
-        reasons: vec![],
+        reason_names: vec![],
+        reason_index: HashMap::new(),
+        marks: vec![],
+        last_mark: vec![],
+        taint_reason: vec![u32::MAX; g.nodes.len()],
         zero_const: vec![],
         sources: vec![],
         members: vec![],
         ids: vec![None; g.values.len()],
-        weight_elems: HashMap::new(),
-        member_index: HashMap::new(),
-        params: BTreeSet::new(),
+        weight_elems: vec![None; g.values.len()],
+        member_index: vec![Vec::new(); g.values.len()],
+        params: vec![false; g.values.len()],
         nid: 0,
     };
     for &i in &g.inputs {
@@ -119,7 +157,7 @@ pub fn analyze_with(g: &Graph, opts: &AnalyzeOptions) -> Analysis {
             }
         };
         st.unprunable_all(&t, "graph_input");
-        st.ids[i] = Some(t);
+        st.ids[i] = Some(Rc::new(t));
     }
     for nid in 0..g.nodes.len() {
         st.nid = nid;
@@ -144,23 +182,32 @@ pub fn analyze_with(g: &Graph, opts: &AnalyzeOptions) -> Analysis {
 fn finish(mut st: State) -> Analysis {
     let g = st.g;
     let ne = st.uf.len();
+    const NONE: usize = usize::MAX;
     // rows = classes of elements, numbered by their first element
-    let mut root_row: HashMap<usize, usize> = HashMap::new();
+    let mut root_row = vec![NONE; ne];
     let mut elem_row = vec![0; ne];
-    let mut rows: Vec<Row> = vec![];
+    let mut row_len: Vec<usize> = vec![];
     for e in 0..ne {
         let r = st.uf.find(e);
-        let id = *root_row.entry(r).or_insert_with(|| {
-            rows.push(Row { id: rows.len(), group: 0, elems: vec![], reasons: vec![], has_params: false });
-            rows.len() - 1
-        });
-        elem_row[e] = id;
-        rows[id].elems.push(e);
-        for reason in &st.reasons[e] {
-            if !rows[id].reasons.contains(reason) {
-                rows[id].reasons.push(reason.clone());
-            }
+        if root_row[r] == NONE {
+            root_row[r] = row_len.len();
+            row_len.push(0);
         }
+        elem_row[e] = root_row[r];
+        row_len[root_row[r]] += 1;
+    }
+    let mut rows: Vec<Row> = row_len
+        .iter()
+        .enumerate()
+        .map(|(id, &n)| Row { id, group: 0, elems: Vec::with_capacity(n), reasons: vec![], has_params: false })
+        .collect();
+    for (e, &r) in elem_row.iter().enumerate() {
+        rows[r].elems.push(e);
+    }
+    // reason ids per row, ordered by name and deduplicated
+    let mut row_rids: Vec<Vec<u32>> = vec![Vec::new(); rows.len()];
+    for &(e, r) in &st.marks {
+        row_rids[elem_row[e]].push(r);
     }
     for m in &st.members {
         if m.kind.in_row() {
@@ -169,11 +216,25 @@ fn finish(mut st: State) -> Analysis {
             }
         }
     }
-    for r in rows.iter_mut() {
-        if !r.has_params && r.reasons.is_empty() {
-            r.reasons.push("no_params".into());
+    let no_params = st.reason_id("no_params");
+    let names = &st.reason_names;
+    let mut by_name: Vec<u32> = (0..names.len() as u32).collect();
+    by_name.sort_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
+    let mut name_rank = vec![0u32; names.len()];
+    for (k, &r) in by_name.iter().enumerate() {
+        name_rank[r as usize] = k as u32;
+    }
+    let sort_rids = |rids: &mut Vec<u32>| {
+        rids.sort_unstable_by_key(|&r| name_rank[r as usize]);
+        rids.dedup();
+    };
+    let to_names = |rids: &[u32]| -> Vec<String> { rids.iter().map(|&r| names[r as usize].clone()).collect() };
+    for (r, rids) in rows.iter_mut().zip(row_rids.iter_mut()) {
+        if !r.has_params && rids.is_empty() {
+            rids.push(no_params);
         }
-        r.reasons.sort();
+        sort_rids(rids);
+        r.reasons = to_names(rids);
     }
     // groups: union of sources that share a row
     let mut elem_source = vec![0; ne];
@@ -189,75 +250,75 @@ fn finish(mut st: State) -> Analysis {
             suf.union(elem_source[w[0]], elem_source[w[1]]);
         }
     }
-    let mut root_group: HashMap<usize, usize> = HashMap::new();
+    let mut root_group = vec![NONE; st.sources.len()];
     let mut groups: Vec<Group> = vec![];
     let mut source_group = vec![0; st.sources.len()];
     for si in 0..st.sources.len() {
         let r = suf.find(si);
-        let gid = *root_group.entry(r).or_insert_with(|| {
+        if root_group[r] == NONE {
+            root_group[r] = groups.len();
             groups.push(Group { id: groups.len(), rows: vec![], sources: vec![], members: vec![], nodes: vec![], reasons: vec![] });
-            groups.len() - 1
-        });
+        }
+        let gid = root_group[r];
         source_group[si] = gid;
         groups[gid].sources.push(si);
     }
-    for r in rows.iter_mut() {
+    let mut group_rids: Vec<Vec<u32>> = vec![Vec::new(); groups.len()];
+    for (r, rids) in rows.iter_mut().zip(&row_rids) {
         let gid = source_group[elem_source[r.elems[0]]];
         r.group = gid;
         groups[gid].rows.push(r.id);
-        for reason in &r.reasons {
-            if !groups[gid].reasons.contains(reason) {
-                groups[gid].reasons.push(reason.clone());
+        group_rids[gid].extend_from_slice(rids);
+    }
+    for (gr, rids) in groups.iter_mut().zip(group_rids.iter_mut()) {
+        sort_rids(rids);
+        gr.reasons = to_names(rids);
+    }
+    // members and nodes per group; `stamp[gid]` = last member / node that touched the group
+    let mut stamp = vec![NONE; groups.len()];
+    for (mi, m) in st.members.iter().enumerate() {
+        for &e in &m.map {
+            let gid = rows[elem_row[e]].group;
+            if stamp[gid] != mi {
+                stamp[gid] = mi;
+                groups[gid].members.push(mi);
             }
         }
     }
-    for (mi, m) in st.members.iter().enumerate() {
-        let mut seen = BTreeSet::new();
-        for &e in &m.map {
-            seen.insert(rows[elem_row[e]].group);
-        }
-        for gid in seen {
-            groups[gid].members.push(mi);
-        }
-    }
+    stamp.fill(NONE);
     for (nid, n) in g.nodes.iter().enumerate() {
-        let mut seen = BTreeSet::new();
         for o in n.outputs.iter().flatten() {
             if let Some(t) = &st.ids[*o] {
-                for e in t.elems() {
-                    seen.insert(rows[elem_row[e]].group);
+                for s in &t.slots {
+                    let gid = rows[elem_row[s.e]].group;
+                    if stamp[gid] != nid {
+                        stamp[gid] = nid;
+                        groups[gid].nodes.push(nid);
+                    }
                 }
             }
         }
-        for gid in seen {
-            groups[gid].nodes.push(nid);
-        }
     }
     for gr in groups.iter_mut() {
-        gr.reasons.sort();
-        let mut have: std::collections::HashSet<NodeId> = gr.nodes.iter().copied().collect();
         for &mi in &gr.members {
-            let nid = st.members[mi].node;
-            if have.insert(nid) {
-                gr.nodes.push(nid);
-            }
+            gr.nodes.push(st.members[mi].node);
         }
-        gr.nodes.sort();
+        gr.nodes.sort_unstable();
+        gr.nodes.dedup();
     }
-    let trainable: Vec<ValueId> = st.params.iter().copied().collect();
-    let member_tensors: std::collections::HashSet<ValueId> = st.members.iter().map(|m| m.tensor).collect();
+    let trainable: Vec<ValueId> = (0..g.values.len()).filter(|&v| st.params[v]).collect();
     let frozen = g
         .values
         .iter()
         .enumerate()
         .filter(|(i, v)| {
             v.is_initializer
+                && !st.params[*i]
+                && st.member_index[*i].is_empty()
                 && v.init.as_ref().is_some_and(|t| oto_onnx::tensor::is_float(t) && oto_onnx::tensor::numel(&t.dims) > 1)
-                && !st.params.contains(i)
-                && !member_tensors.contains(i)
         })
         .map(|(i, _)| i)
         .collect();
-    let _ = &mut st;
-    Analysis { sources: st.sources, members: st.members, rows, groups, elem_row, value_ids: st.ids, trainable, frozen }
+    let value_ids = st.ids.into_iter().map(|t| t.map(Rc::unwrap_or_clone)).collect();
+    Analysis { sources: st.sources, members: st.members, rows, groups, elem_row, value_ids, trainable, frozen }
 }

@@ -7,6 +7,7 @@ use super::{ElemId, MemberKind};
 use crate::ir::{NodeId, ValueId};
 use crate::shape::fold::norm_axis;
 use crate::shape::ops::slice_bounds;
+use std::rc::Rc;
 
 /// Unary ops with f(0) = 0: a zero channel stays exactly zero.
 const ZERO_PRESERVING: &[&str] = &[
@@ -82,8 +83,10 @@ pub(crate) fn apply(st: &mut State, nid: NodeId) {
 
 // ---------------------------------------------------------------- helpers
 
-fn node<'a>(st: &'a State<'_>) -> &'a crate::ir::Node {
-    &st.g.nodes[st.nid]
+/// The current node (borrowed from the graph, not from `st`, so `st` stays mutable).
+fn node<'g>(st: &State<'g>) -> &'g crate::ir::Node {
+    let g: &'g crate::ir::Graph = st.g;
+    &g.nodes[st.nid]
 }
 fn taint_here(st: &State) -> u32 {
     st.nid as u32 + 1
@@ -91,7 +94,8 @@ fn taint_here(st: &State) -> u32 {
 fn input(st: &State, slot: usize) -> Option<ValueId> {
     node(st).input(slot)
 }
-fn input_ids(st: &State, slot: usize) -> Option<IdTensor> {
+/// The ids of input `slot` (shared, not copied).
+fn input_ids(st: &State, slot: usize) -> Option<Rc<IdTensor>> {
     input(st, slot).and_then(|v| st.ids[v].clone())
 }
 fn out_rank(st: &State, slot: usize) -> Option<usize> {
@@ -106,9 +110,9 @@ fn is_const(st: &State, v: ValueId) -> bool {
 fn const_scalar(st: &State, slot: usize) -> Option<f32> {
     input(st, slot).and_then(|v| st.g.const_f32(v)).and_then(|d| (d.len() == 1).then(|| d[0]))
 }
-fn set_out(st: &mut State, slot: usize, t: IdTensor) {
+fn set_out(st: &mut State, slot: usize, t: impl Into<Rc<IdTensor>>) {
     if let Some(o) = node(st).output(slot) {
-        st.ids[o] = Some(t);
+        st.ids[o] = Some(t.into());
     }
 }
 fn slots_of(t: &IdTensor) -> Vec<ElemId> {
@@ -140,12 +144,16 @@ fn channel_vec(st: &mut State, t: &IdTensor, axis: usize, size: usize) -> IdTens
 /// Copies input 0's ids to output 0, setting the taint if non-zero.
 fn pass(st: &mut State, taint: u32) {
     let Some(t) = input_ids(st, 0) else { return };
-    set_out(st, 0, if taint != 0 { t.with_taint(taint) } else { t });
+    if taint != 0 {
+        set_out(st, 0, Rc::unwrap_or_clone(t).with_taint(taint))
+    } else {
+        set_out(st, 0, t)
+    }
 }
 
 /// Marks every data input's elements unprunable and gives each output fresh unprunable channels.
 fn unknown(st: &mut State, reason: &str) {
-    let n = node(st).clone();
+    let n = node(st);
     for slot in 0..n.inputs.len() {
         if let Some(t) = input_ids(st, slot) {
             st.unprunable_all(&t, reason);
@@ -155,7 +163,7 @@ fn unknown(st: &mut State, reason: &str) {
 }
 
 fn fresh_outputs(st: &mut State, reason: &str) {
-    let n = node(st).clone();
+    let n = node(st);
     for (slot, o) in n.outputs.iter().enumerate() {
         let Some(o) = *o else { continue };
         let v = st.g.value(o);
@@ -178,14 +186,14 @@ fn fresh_outputs(st: &mut State, reason: &str) {
 
 /// Output channels of a stem: fresh elements, or the same elements when the weight is shared.
 fn stem_outputs(st: &mut State, w: ValueId, n_out: usize) -> Vec<Slot> {
-    if let Some(&first) = st.weight_elems.get(&w) {
+    if let Some(first) = st.weight_elems[w] {
         if first + n_out <= st.uf.len() {
             return (first..first + n_out).map(Slot::z).collect();
         }
     }
     let what = format!("{} '{}'", node(st).op, node(st).name);
     let s = st.fresh(Some(st.nid), &what, n_out);
-    st.weight_elems.insert(w, s[0].e);
+    st.weight_elems[w] = Some(s[0].e);
     s
 }
 
@@ -198,8 +206,14 @@ fn consumer(st: &mut State, w: ValueId, axis: usize, map: Vec<ElemId>) {
 /// Attaches a constant input whose values vary along channel axes of output 0 as a member.
 /// Returns false when the constant is channel-independent (scalar or broadcast over channels).
 fn per_channel_const(st: &mut State, slot: usize, kind: MemberKind) -> bool {
-    let (Some(c), Some(o)) = (input(st, slot), node(st).output(0)) else { return false };
-    let (Some(out), Some(cshape)) = (st.ids[o].clone(), static_shape(st, c)) else { return false };
+    let Some(out) = node(st).output(0).and_then(|o| st.ids[o].clone()) else { return false };
+    per_channel_const_of(st, slot, kind, &out)
+}
+
+/// [`per_channel_const`] against the given ids of output 0.
+fn per_channel_const_of(st: &mut State, slot: usize, kind: MemberKind, out: &IdTensor) -> bool {
+    let (Some(c), Some(_)) = (input(st, slot), node(st).output(0)) else { return false };
+    let Some(cshape) = static_shape(st, c) else { return false };
     if cshape.len() > out.rank() {
         return false;
     }
@@ -208,12 +222,12 @@ fn per_channel_const(st: &mut State, slot: usize, kind: MemberKind) -> bool {
     match axes.as_slice() {
         [] => false,
         [i] => {
-            let v = channel_vec(st, &out, off + i, cshape[*i]);
+            let v = channel_vec(st, out, off + i, cshape[*i]);
             st.member(c, *i, kind, slots_of(&v));
             true
         }
         _ => {
-            st.unprunable_all(&out, "const_over_channels");
+            st.unprunable_all(out, "const_over_channels");
             true
         }
     }
@@ -222,7 +236,7 @@ fn per_channel_const(st: &mut State, slot: usize, kind: MemberKind) -> bool {
 // ---------------------------------------------------------------- stems
 
 fn conv(st: &mut State, transpose: bool) {
-    let n = node(st).clone();
+    let n = node(st);
     let (Some(w), Some(o)) = (input(st, 1), n.output(0)) else { return unknown(st, "conv_without_weight") };
     let Some(ws) = static_shape(st, w).filter(|_| is_const(st, w)) else { return unknown(st, "dynamic_weight") };
     let rank = out_rank(st, 0).unwrap_or(ws.len());
@@ -279,15 +293,15 @@ fn conv(st: &mut State, transpose: bool) {
         let t = IdTensor::along(rank, 1, out_slots.clone());
         st.unprunable_all(&t, "grouped_conv");
     }
-    st.params.insert(w);
+    st.param(w);
     if let Some(b) = b {
-        st.params.insert(b);
+        st.param(b);
     }
-    st.ids[o] = Some(IdTensor::along(rank, 1, out_slots));
+    st.ids[o] = Some(Rc::new(IdTensor::along(rank, 1, out_slots)));
 }
 
 fn gemm(st: &mut State) {
-    let n = node(st).clone();
+    let n = node(st);
     let Some(b) = input(st, 1).filter(|&b| is_const(st, b)) else { return activation_product(st) };
     let Some(bs) = static_shape(st, b).filter(|s| s.len() == 2) else { return unknown(st, "gemm_weight_rank") };
     let ta = n.attr_int("transA").unwrap_or(0) != 0;
@@ -295,7 +309,16 @@ fn gemm(st: &mut State) {
     let (k, nout) = if tb { (bs[1], bs[0]) } else { (bs[0], bs[1]) };
     if let Some(a) = input_ids(st, 0) {
         if ta || a.rank() != 2 {
-            st.unprunable_all(&a, "gemm_transA");
+            // transA, or an input that is not a plain [batch, k] matrix; the rank is unknown when
+            // an upstream op left its output without a shape
+            let reason = if ta {
+                "gemm_transA"
+            } else if input(st, 0).and_then(|x| st.g.value(x).rank()).is_none() {
+                "unknown_rank"
+            } else {
+                "gemm_input_rank"
+            };
+            st.unprunable_all(&a, reason);
         } else {
             let x = channel_vec(st, &a, 1, k);
             st.exit(&x);
@@ -307,7 +330,7 @@ fn gemm(st: &mut State) {
     st.member(b, if tb { 0 } else { 1 }, MemberKind::Producer, map.clone());
     let mut taint = 0;
     if let Some(c) = input(st, 2) {
-        st.params.insert(c);
+        st.param(c);
         match static_shape(st, c) {
             Some(cs) if cs.last().copied() == Some(nout) && nout > 1 && cs.iter().rev().skip(1).all(|&d| d == 1) => {
                 st.member(c, cs.len() - 1, MemberKind::Producer, map)
@@ -319,7 +342,7 @@ fn gemm(st: &mut State) {
             }
         }
     }
-    st.params.insert(b);
+    st.param(b);
     let t = IdTensor::along(2, 1, outs).with_taint(taint);
     set_out(st, 0, t);
 }
@@ -338,7 +361,7 @@ fn matmul(st: &mut State) {
         }
         let outs = stem_outputs(st, b, bs[1]);
         st.member(b, 1, MemberKind::Producer, outs.iter().map(|s| s.e).collect());
-        st.params.insert(b);
+        st.param(b);
         set_out(st, 0, IdTensor::along(rank, rank - 1, outs));
     } else if is_const(st, a) {
         unknown(st, "matmul_const_left")
@@ -357,7 +380,7 @@ fn activation_product(st: &mut State) {
 /// BatchNorm / InstanceNorm (`blocks == 1` per channel) and GroupNorm (`blocks` = num_groups):
 /// the norm's scale and bias are in the row, so the output of a zeroed row is exactly zero.
 fn channel_norm(st: &mut State, num_groups: usize) {
-    let n = node(st).clone();
+    let n = node(st);
     let Some(t) = input_ids(st, 0) else { return };
     let Some(c) = input(st, 0).and_then(|x| st.g.value(x).dim(1)).map(|c| c as usize) else {
         return unknown(st, "norm_unknown_channels");
@@ -379,7 +402,8 @@ fn channel_norm(st: &mut State, num_groups: usize) {
     for slot in 1..n.inputs.len() {
         let Some(p) = input(st, slot) else { continue };
         let kind = if n.op == "BatchNormalization" && slot >= 3 { MemberKind::SliceOnly } else { MemberKind::Accessory };
-        let len = static_shape(st, p).map(|s| s.iter().product::<usize>()).unwrap_or(0);
+        let ps = static_shape(st, p);
+        let len = ps.as_ref().map(|s| s.iter().product::<usize>()).unwrap_or(0);
         let map: Vec<ElemId> = if len == c {
             slots_of(&x)
         } else if is_gn && len == num_groups && c % num_groups == 0 {
@@ -388,20 +412,19 @@ fn channel_norm(st: &mut State, num_groups: usize) {
             st.unprunable_all(&x, "norm_param_shape");
             continue;
         };
-        if static_shape(st, p).is_some_and(|s| s.len() == 1) {
+        if ps.is_some_and(|s| s.len() == 1) {
             st.member(p, 0, kind, map);
         } else {
             st.unprunable_all(&x, "norm_param_shape");
         }
     }
-    let rank = t.rank();
-    let mut out = IdTensor::along(rank, 1, x.slots.clone()).with_taint(0);
+    let mut out = IdTensor::along(t.rank(), 1, x.slots).with_taint(0);
     out.chan[1] = true;
     set_out(st, 0, out);
 }
 
 fn layer_norm(st: &mut State) {
-    let n = node(st).clone();
+    let n = node(st);
     let Some(t) = input_ids(st, 0) else { return };
     let rank = t.rank();
     let Some(axis) = norm_axis(n.attr_int("axis").unwrap_or(-1), rank) else { return unknown(st, "bad_axis") };
@@ -410,7 +433,7 @@ fn layer_norm(st: &mut State) {
         set_out(st, 0, t);
         for slot in [1, 2] {
             if let Some(p) = input(st, slot) {
-                st.params.insert(p);
+                st.param(p);
             }
         }
         per_channel_const(st, 1, MemberKind::Accessory);
@@ -419,17 +442,17 @@ fn layer_norm(st: &mut State) {
     }
     for slot in [1, 2] {
         if let Some(p) = input(st, slot) {
-            st.params.insert(p);
+            st.param(p);
         }
     }
     let taint = if input(st, 2).is_some() { taint_here(st) } else { 0 };
-    set_out(st, 0, t.with_taint(taint));
+    set_out(st, 0, Rc::unwrap_or_clone(t).with_taint(taint));
 }
 
 // ---------------------------------------------------------------- element-wise
 
 fn elementwise(st: &mut State) {
-    let n = node(st).clone();
+    let n = node(st);
     let op = n.op.as_str();
     let Some(rank) = out_rank(st, 0) else { return };
     let slots: Vec<usize> = if op == "Where" { vec![1, 2] } else { (0..n.inputs.len()).collect() };
@@ -446,37 +469,52 @@ fn elementwise(st: &mut State) {
             dims[a] = dims[a].max(t.dims[a]);
         }
     }
-    let covering: Vec<(usize, IdTensor)> = data.iter().filter(|(_, t)| full(t)).map(|(s, t)| (*s, t.expand(&dims))).collect();
-    if covering.is_empty() {
+    // operands whose channel axes cover the output's (the others are partial)
+    let covers: Vec<bool> = data.iter().map(|(_, t)| full(t)).collect();
+    if !covers.contains(&true) {
         // operands carry channels on different axes: no per-channel correspondence to keep
         return unknown(st, "channel_axes_mismatch");
     }
-    let partial = data.len() - covering.len();
+    let covering_slot = |slot: usize| data.iter().zip(&covers).any(|((s, _), &c)| c && *s == slot);
+    let partial = covers.iter().filter(|&&c| !c).count();
     let compare = matches!(op, "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "Mod");
     let here = taint_here(st);
+    let div_like = matches!(op, "Div" | "Pow" | "Mod");
     // denominators / exponents carrying the channel: zeroing the row divides by zero
-    if matches!(op, "Div" | "Pow" | "Mod") && covering.iter().any(|(s, _)| *s == 1) {
+    if div_like && covering_slot(1) {
         for (_, t) in &data {
             st.unprunable_all(t, &format!("not_zero_preserving:{}", n.name));
         }
     }
-    let numerator_ok = !matches!(op, "Div" | "Pow" | "Mod") || covering.iter().any(|(s, _)| *s == 0);
-    let mut out = covering[0].1.clone();
+    let is_mul = op == "Mul";
+    let numerator_ok = !div_like || covering_slot(0);
+    let mut covering = data
+        .into_iter()
+        .zip(covers)
+        .filter(|(_, c)| *c)
+        .map(|((s, t), _)| (s, if t.dims == dims { t } else { t.expand(&dims) }));
+    // the first covering operand is the output's starting point; the others are tied to it
+    let (s0, mut out) = covering.next().unwrap();
+    let rest: Vec<(usize, IdTensor)> = covering.collect();
     for i in 0..out.slots.len() {
-        let mut any_z = false;
-        let mut all_z = true;
-        for (s, t) in &covering {
+        let z0 = out.slots[i].taint == 0;
+        let counts0 = !(div_like && s0 != 0);
+        let mut any_z = counts0 && z0;
+        let mut all_z = !counts0 || z0;
+        for (s, t) in &rest {
             st.uf.union(out.slots[i].e, t.slots[i].e);
             let z = t.slots[i].taint == 0;
-            if !(matches!(op, "Div" | "Pow" | "Mod") && *s != 0) {
+            if !(div_like && *s != 0) {
                 any_z |= z;
                 all_z &= z;
             }
         }
-        let zero = match op {
-            "Mul" => any_z,
-            "Div" | "Pow" | "Mod" => numerator_ok && all_z,
-            _ => all_z && partial == 0,
+        let zero = if is_mul {
+            any_z
+        } else if div_like {
+            numerator_ok && all_z
+        } else {
+            all_z && partial == 0
         };
         out.slots[i].taint = if zero && !compare { 0 } else { here };
     }
@@ -488,22 +526,20 @@ fn elementwise(st: &mut State) {
         if st.ids[v].is_some() {
             continue;
         }
-        set_out(st, 0, out.clone());
         let is_num = s == 0 || !matches!(op, "Div" | "Pow" | "Mod");
         if is_const(st, v) {
             let kind = match op {
                 "Add" | "Sub" | "Mul" | "Sum" => MemberKind::Accessory,
                 _ => MemberKind::SliceOnly,
             };
-            let per_channel = per_channel_const(st, s, kind);
-            let zero = st.g.const_f32(v).is_some_and(|d| d.iter().all(|&x| x == 0.0));
-            let positive = st.g.const_f32(v).is_some_and(|d| d.iter().all(|&x| x > 0.0));
+            let per_channel = per_channel_const_of(st, s, kind, &out);
+            let all = |f: fn(f32) -> bool| st.g.const_f32(v).is_some_and(|d| d.iter().all(|&x| f(x)));
             taint_all |= match op {
                 "Mul" => false,
                 "Div" if s == 1 => false,
-                "Pow" if s == 1 => !positive,
+                "Pow" if s == 1 => !all(|x| x > 0.0),
                 "Add" | "Sub" | "Sum" if per_channel => false,
-                _ => !zero,
+                _ => !all(|x| x == 0.0),
             };
         } else if !(op == "Mul" || !is_num) {
             taint_all = true; // a foreign operand that does not vanish with the row
@@ -518,7 +554,7 @@ fn elementwise(st: &mut State) {
 // ---------------------------------------------------------------- index transforms
 
 fn concat(st: &mut State) {
-    let n = node(st).clone();
+    let n = node(st);
     let Some(rank) = out_rank(st, 0) else { return };
     let Some(axis) = norm_axis(n.attr_int("axis").unwrap_or(0), rank) else { return };
     let parts: Vec<Option<IdTensor>> = (0..n.inputs.len()).map(|s| input_ids(st, s).map(|t| t.align(rank))).collect();
@@ -593,7 +629,7 @@ fn constant_channels(st: &mut State, v: ValueId, rank: usize, axis: usize, size:
 }
 
 fn split(st: &mut State) {
-    let n = node(st).clone();
+    let n = node(st);
     let Some(t) = input_ids(st, 0) else { return };
     let Some(axis) = norm_axis(n.attr_int("axis").unwrap_or(0), t.rank()) else { return };
     let mut start = 0;
@@ -607,7 +643,7 @@ fn split(st: &mut State) {
             if idx.iter().any(|&i| i >= t.dims[axis]) {
                 return unknown(st, "split_on_channel_axis");
             }
-            t.index(axis, &idx)
+            Rc::new(t.index(axis, &idx))
         } else {
             t.clone()
         };
@@ -616,7 +652,7 @@ fn split(st: &mut State) {
 }
 
 fn slice(st: &mut State) {
-    let n = node(st).clone();
+    let n = node(st);
     let Some(t) = input_ids(st, 0) else { return };
     let x = input(st, 0).unwrap();
     let Some(xs) = static_shape(st, x).or_else(|| Some(t.dims.clone())) else { return };
@@ -635,7 +671,7 @@ fn slice(st: &mut State) {
     };
     let axes: Vec<i64> = ints(3, "axes").unwrap_or_else(|| (0..starts.len() as i64).collect());
     let steps: Vec<i64> = if st.g.opset < 10 { vec![1; axes.len()] } else { ints(4, "").unwrap_or_else(|| vec![1; axes.len()]) };
-    let mut out = t.clone();
+    let mut out = IdTensor::clone(&t);
     for (k, &a) in axes.iter().enumerate() {
         let Some(a) = norm_axis(a, t.rank()) else { return unknown(st, "bad_axis") };
         if !t.chan[a] {
@@ -670,7 +706,7 @@ fn slice(st: &mut State) {
 }
 
 fn gather(st: &mut State) {
-    let n = node(st).clone();
+    let n = node(st);
     let Some(t) = input_ids(st, 0) else { return };
     let Some(axis) = norm_axis(n.attr_int("axis").unwrap_or(0), t.rank()) else { return };
     let Some(orank) = out_rank(st, 0) else { return };
@@ -683,7 +719,7 @@ fn gather(st: &mut State) {
         let Some(idx) = idx else { return unknown(st, "split_on_channel_axis") };
         t.index(axis, &idx)
     } else {
-        t.clone()
+        IdTensor::clone(&t)
     };
     // replace `axis` by idx_rank axes
     let mut dims = picked.dims[..axis].to_vec();
@@ -718,7 +754,7 @@ fn reshape(st: &mut State) {
 }
 
 fn expand(st: &mut State) {
-    let n = node(st).clone();
+    let n = node(st);
     let Some(t) = input_ids(st, 0) else { return };
     let (Some(o), Some(rank)) = (n.output(0), out_rank(st, 0)) else { return };
     let t = t.align(rank);
@@ -740,7 +776,7 @@ fn expand(st: &mut State) {
 }
 
 fn pad(st: &mut State) {
-    let n = node(st).clone();
+    let n = node(st);
     let Some(t) = input_ids(st, 0) else { return };
     let rank = t.rank();
     let pads = n.attr_ints("pads").or_else(|| input(st, 1).and_then(|v| st.g.const_i64(v)));
@@ -754,7 +790,7 @@ fn pad(st: &mut State) {
     }
     let mode = n.attr_string("mode").unwrap_or_else(|| "constant".into());
     let value = n.attr_float("value").or_else(|| const_scalar(st, 2)).unwrap_or(0.0);
-    let mut out = t.clone();
+    let mut out = IdTensor::clone(&t);
     let mut spatial_nonzero = false;
     for (k, &a) in axes.iter().enumerate() {
         let (b, e) = (pads[k], pads[k + axes.len()]);
@@ -803,7 +839,7 @@ fn spatial(st: &mut State, _from: usize) {
     let Some(t) = input_ids(st, 0) else { return };
     let (Some(x), Some(o)) = (input(st, 0), node(st).output(0)) else { return };
     let (is, os) = (st.g.shape(x).cloned().unwrap_or_default(), st.g.shape(o).cloned().unwrap_or_default());
-    let mut out = t;
+    let mut out = Rc::unwrap_or_clone(t);
     for a in 2..out.rank() {
         let changed = is.get(a) != os.get(a) || os.get(a).is_none();
         if out.chan[a] && changed {
@@ -827,17 +863,24 @@ fn resize(st: &mut State) {
     spatial(st, 0)
 }
 
-fn depth_to_space(st: &mut State) {
-    let n = node(st).clone();
-    let Some(t) = input_ids(st, 0) else { return };
-    let b = n.attr_int("blocksize").unwrap_or(1).max(1) as usize;
+/// Shared prologue of DepthToSpace/SpaceToDepth: the input rank, the block size, the channel
+/// count and the input's channel vector (`None` after marking the op unknown, or without ids).
+fn block_rearrange_input(st: &mut State) -> Option<(usize, usize, usize, IdTensor)> {
+    let t = input_ids(st, 0)?;
+    let b = node(st).attr_int("blocksize").unwrap_or(1).max(1) as usize;
     let Some(c) = input(st, 0).and_then(|x| st.g.value(x).dim(1)).map(|c| c as usize) else {
-        return unknown(st, "depth_to_space");
+        unknown(st, "depth_to_space");
+        return None;
     };
     let x = channel_vec(st, &t, 1, c);
+    Some((t.rank(), b, c, x))
+}
+
+fn depth_to_space(st: &mut State) {
+    let Some((rank, b, c, x)) = block_rearrange_input(st) else { return };
     let r2 = b * b;
     let co = c / r2;
-    let crd = n.attr_string("mode").as_deref() == Some("CRD");
+    let crd = node(st).attr_string("mode").as_deref() == Some("CRD");
     let mut outs = vec![];
     for oc in 0..co {
         let src: Vec<usize> = (0..r2).map(|k| if crd { oc * r2 + k } else { k * co + oc }).collect();
@@ -850,23 +893,17 @@ fn depth_to_space(st: &mut State) {
         }
         outs.push(Slot { e: x.slots[src[0]].e, taint });
     }
-    set_out(st, 0, IdTensor::along(t.rank(), 1, outs));
+    set_out(st, 0, IdTensor::along(rank, 1, outs));
 }
 
 fn space_to_depth(st: &mut State) {
-    let n = node(st).clone();
-    let Some(t) = input_ids(st, 0) else { return };
-    let b = n.attr_int("blocksize").unwrap_or(1).max(1) as usize;
-    let Some(c) = input(st, 0).and_then(|x| st.g.value(x).dim(1)).map(|c| c as usize) else {
-        return unknown(st, "depth_to_space");
-    };
-    let x = channel_vec(st, &t, 1, c);
+    let Some((rank, b, c, x)) = block_rearrange_input(st) else { return };
     let outs: Vec<Slot> = (0..b * b * c).map(|i| x.slots[i % c]).collect();
-    set_out(st, 0, IdTensor::along(t.rank(), 1, outs));
+    set_out(st, 0, IdTensor::along(rank, 1, outs));
 }
 
 fn softmax(st: &mut State) {
-    let n = node(st).clone();
+    let n = node(st);
     let Some(t) = input_ids(st, 0) else { return };
     let default_axis = if st.g.opset >= 13 { -1 } else { 1 };
     let Some(axis) = norm_axis(n.attr_int("axis").unwrap_or(default_axis), t.rank()) else { return };
@@ -875,11 +912,11 @@ fn softmax(st: &mut State) {
         st.unprunable_all(&t, if n.op == "LpNormalization" { "reduce_over_channels" } else { "softmax_over_channels" });
     }
     let taint = taint_here(st);
-    set_out(st, 0, t.with_taint(taint));
+    set_out(st, 0, Rc::unwrap_or_clone(t).with_taint(taint));
 }
 
 fn reduce(st: &mut State) {
-    let n = node(st).clone();
+    let n = node(st);
     let Some(t) = input_ids(st, 0) else { return };
     let rank = t.rank();
     let keep = n.attr_int("keepdims").unwrap_or(1) != 0;
@@ -906,7 +943,7 @@ fn reduce(st: &mut State) {
         let orank = out_rank(st, 0).unwrap_or(0);
         return set_out(st, 0, IdTensor::scalar(orank, s[0]));
     }
-    let mut out = t.clone();
+    let mut out = IdTensor::clone(&t);
     for &a in &axes {
         if out.dims[a] > 1 {
             out.tie_along(a, &mut st.uf);
