@@ -1,12 +1,13 @@
 //! Compressed ≡ zeroed full, on every zoo model (OTOv2 spec §5.2):
 //! * one-shot pruning at sparsities 0.1 / 0.5 / 0.9 (random rows, two seeds; magnitude once),
-//! * every prunable group alone (a random non-empty proper subset of its rows),
+//! * every prunable group alone, all of them (a random non-empty proper subset of its rows),
 //! * the empty removal set gives a bit-identical model.
 //!
-//! Each pair is run in tract (oto-verify, batch 2, seeded inputs) and must agree within 1e-4
-//! relative (max|Δ| / max|y_full|); MACs must strictly drop whenever a Conv/Gemm/MatMul weight is
-//! sliced. All written pairs then go through one Python process: the ONNX checker (full) on the
-//! compressed model and onnxruntime on both models.
+//! Each pair is run in tract (oto-verify, seeded inputs; batch 2 for the sweep, batch 1 for the
+//! groups alone) and must agree within 1e-4 relative (max|Δ| / max|y_full|); MACs must strictly
+//! drop whenever a Conv/Gemm/MatMul weight is sliced. The sweep's pairs and three groups-alone
+//! pairs per model then go through one Python process: the ONNX checker (full) on the compressed
+//! model and onnxruntime on both models (batch 2).
 use oto_graph::compress::{self, CompressOptions, Criterion, Removal};
 use oto_graph::{zig, Graph};
 use std::collections::BTreeSet;
@@ -14,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 const TOL: f32 = 1e-4;
+
+/// Time spent in tract comparisons (to report how the test time splits).
+static TRACT_NS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Small configurations so the whole file stays fast in debug builds.
 fn cfg(name: &str, seed: u64) -> oto_zoo::ZooConfig {
@@ -75,8 +79,9 @@ fn slices_macs_weight(g: &Graph, c: &compress::Compressed) -> bool {
     })
 }
 
-/// Compresses `masked` (rows already zeroed), checks it against `masked` in tract, writes both.
-fn check_pair(tag: &str, masked: &Graph, a: &zig::Analysis, expect_rows: &[usize], out: &Path) -> (PathBuf, PathBuf) {
+/// Compresses `masked` (rows already zeroed), checks it against `masked` in tract at `batch`,
+/// and writes both when `out` is given (for the onnxruntime pass).
+fn check_pair(tag: &str, masked: &Graph, a: &zig::Analysis, expect_rows: &[usize], batch: usize, out: Option<&Path>) -> Option<(PathBuf, PathBuf)> {
     let c = compress::compress(masked, a, &CompressOptions::default()).unwrap_or_else(|e| panic!("{tag}: {e}"));
     // rows are only kept back (with a warning) when removing them would empty a value
     assert!(c.warnings.iter().all(|w| w.contains("would lose all")), "{tag}: {:?}", c.warnings);
@@ -86,19 +91,22 @@ fn check_pair(tag: &str, masked: &Graph, a: &zig::Analysis, expect_rows: &[usize
         assert!(c.removed_rows.iter().all(|r| expect_rows.contains(r)), "{tag}");
     }
     let (full, small) = (masked.to_model(), c.graph.to_model());
-    let cmp = oto_verify::compare_with(&full, &small, 2, 7, false).unwrap_or_else(|e| panic!("{tag}: {e:#}"));
+    let t = Instant::now();
+    let cmp = oto_verify::compare_with(&full, &small, batch, 7, false).unwrap_or_else(|e| panic!("{tag}: {e:#}"));
     assert!(cmp.passes(TOL), "{tag}: compressed != zeroed full: max abs {:e}, rel {:e}, {:?}", cmp.max_abs(), cmp.max_rel(), cmp.outputs);
+    TRACT_NS.fetch_add(t.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
     if !c.removed_rows.is_empty() {
         assert!(c.manifest.params_after < c.manifest.params_before, "{tag}: params did not drop");
     }
     if slices_macs_weight(masked, &c) {
         assert!(c.manifest.macs_after < c.manifest.macs_before, "{tag}: MACs did not drop ({})", c.manifest.macs_before);
     }
+    let out = out?;
     let fp = out.join(format!("{tag}_full.onnx"));
     let sp = out.join(format!("{tag}_small.onnx"));
     oto_onnx::save_model(&full, &fp).unwrap();
     oto_onnx::save_model(&small, &sp).unwrap();
-    (fp, sp)
+    Some((fp, sp))
 }
 
 #[test]
@@ -123,38 +131,39 @@ fn zoo_sparsity_sweep() {
                 assert_eq!(sel.rows.len(), sel.requested, "{}: {sel:?}", e.name);
             }
             let tag = format!("{}_{s}_{}", e.name, match crit { Criterion::Random { seed } => format!("r{seed}"), _ => "mag".into() });
-            pairs.push(check_pair(&tag, &masked, &a, &sel.rows, dir.path()));
+            pairs.extend(check_pair(&tag, &masked, &a, &sel.rows, 2, Some(dir.path())));
         }
         println!("{:20} rows {:5} prunable {:5} ({:.1}s)", e.name, a.rows.len(), a.prunable_rows(), t0.elapsed().as_secs_f32());
     }
     python_check(dir.path(), &pairs);
 }
 
+/// Every prunable group of every zoo model, removed alone (no cap): one compression and one tract
+/// comparison (batch 1: the batch axis is never a channel axis, and the sweep above runs batch 2)
+/// per group; the first, middle and last group of each model also through the ONNX checker and
+/// onnxruntime (batch 2).
 #[test]
 fn zoo_each_group_alone() {
     let dir = tempfile::tempdir().unwrap();
     let mut pairs = vec![];
+    let mut total = 0;
+    let only = std::env::var("OTO_ZOO_ONLY").unwrap_or_default(); // e.g. "densenet121,resnet50"
     for e in oto_zoo::list() {
+        if !only.is_empty() && !only.split(',').any(|o| o == e.name) {
+            continue;
+        }
         let t0 = Instant::now();
         let g = load(e.name, 5);
         let a = zig::analyze(&g);
-        let mut n = 0;
-        // at most MAX_GROUPS groups per model (an even spread) to bound the test time;
-        // densenet121 is the only zoo model above it
-        const MAX_GROUPS: usize = 40;
         let eligible: Vec<usize> = a
             .groups
             .iter()
             .filter(|gr| gr.rows.len() >= 2 && gr.prunable_rows(&a).any(|r| a.rows[r].has_params))
             .map(|gr| gr.id)
             .collect();
-        let stride = eligible.len().div_ceil(MAX_GROUPS).max(1);
-        for gid in eligible.iter().copied().step_by(stride) {
+        for (n, &gid) in eligible.iter().enumerate() {
             let gr = &a.groups[gid];
             let rows: Vec<usize> = gr.prunable_rows(&a).filter(|&r| a.rows[r].has_params).collect();
-            if rows.is_empty() || gr.rows.len() < 2 {
-                continue;
-            }
             // a random non-empty proper subset of the group's rows
             let h = splitmix(gr.id as u64 ^ 0xabcdef);
             let k = 1 + (h as usize) % rows.len().min(gr.rows.len() - 1);
@@ -164,14 +173,17 @@ fn zoo_each_group_alone() {
             pick.sort_unstable();
             let masked = compress::zero_rows(&g, &a, &pick).unwrap();
             let tag = format!("{}_g{}", e.name, gr.id);
-            let p = check_pair(&tag, &masked, &a, &pick, dir.path());
-            if n < 3 {
-                pairs.push(p); // a few per model through onnxruntime (tract checked all)
-            }
-            n += 1;
+            // every pair in tract at batch 1; the first, middle and last group of each model also
+            // through the ONNX checker and onnxruntime (a Python session per model costs more
+            // than the tract check)
+            let ort = n == 0 || n == eligible.len() / 2 || n + 1 == eligible.len();
+            pairs.extend(check_pair(&tag, &masked, &a, &pick, 1, ort.then_some(dir.path())));
         }
-        println!("{:20} groups checked {:4} of {:4} ({:.1}s)", e.name, n, eligible.len(), t0.elapsed().as_secs_f32());
+        total += eligible.len();
+        let tract = TRACT_NS.swap(0, std::sync::atomic::Ordering::Relaxed) as f32 * 1e-9;
+        println!("{:20} groups checked {:4} (all prunable) ({:.1}s, tract {tract:.1}s)", e.name, eligible.len(), t0.elapsed().as_secs_f32());
     }
+    println!("{total} groups removed alone");
     python_check(dir.path(), &pairs);
 }
 

@@ -38,7 +38,7 @@ pub struct GroupRemoval {
 pub struct Rewrite {
     pub node: String,
     /// Attribute name or constant role (`group`, `split`, `starts`, `ends`, `indices`, `pads`,
-    /// `shape`, `sizes`, `num_groups`).
+    /// `shape`, `sizes`, `num_groups`; training → inference: `training_mode`, `outputs`, `is_test`).
     pub what: String,
     pub old: Vec<i64>,
     pub new: Vec<i64>,

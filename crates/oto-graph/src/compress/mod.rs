@@ -6,8 +6,15 @@
 //! indices (once per `(tensor, axis)`), rewrites attributes and shape constants that encode channel
 //! counts (Conv `group`, Split sizes, Slice bounds, Gather indices, Pad pads, Reshape/Expand/Resize
 //! shapes, GroupNormalization `num_groups`), re-runs shape inference and checks that every value's
-//! channel axes have exactly the kept sizes. Node and tensor names, the opset, the metadata and the
-//! graph inputs/outputs are unchanged. Removing nothing returns the input graph untouched.
+//! channel axes have exactly the kept sizes. Training-mode BatchNormalization and Dropout are
+//! converted to inference form (`training`). Node and tensor names, the opset, the metadata and the
+//! graph inputs/outputs are unchanged. Removing nothing from a graph in inference form returns it
+//! untouched.
+//!
+//! Cost: the output graph is built in one pass that copies each unsliced initializer once and
+//! takes the sliced ones as built (the template keeps no node or initializer data: `to_model`
+//! rebuilds both); kept positions are computed once per value; shapes are re-inferred only
+//! downstream of what changed.
 //!
 //! A kept zero row never changes the output, so whenever a removal cannot be expressed (a value
 //! would lose all its channels, a kept set would not be rectangular) the affected rows are kept
@@ -16,6 +23,7 @@ mod manifest;
 mod rewrite;
 mod select;
 pub mod tensor;
+mod training;
 
 pub use manifest::{GroupRemoval, KeptAxis, Manifest, Rewrite, SlicedTensor, MANIFEST_SCHEMA_VERSION};
 pub use select::{masked, prune, row_norms, select_rows, zero_rows, Criterion, Selection};
@@ -98,17 +106,27 @@ pub(crate) fn kept_positions(t: &IdTensor, kept_row: &dyn Fn(usize) -> bool, ele
         .collect()
 }
 
+/// Kept flags per position of every channel axis of every value that loses a slot (`None` for
+/// values that lose nothing and for non-channel axes). Computed once per compression.
+pub(crate) type KeptMap = Vec<Option<Vec<Option<Vec<bool>>>>>;
+
 /// Final kept-row decision: starts from `removed`, then keeps rows until no value loses all
-/// positions of a channel axis and every value's kept set is rectangular.
-fn settle(a: &Analysis, g: &Graph, removed: &mut BTreeSet<RowId>, warnings: &mut Vec<String>) {
+/// positions of a channel axis and every value's kept set is rectangular. Returns the kept
+/// positions of the final decision (from its last, clean pass).
+fn settle(a: &Analysis, g: &Graph, removed: &mut BTreeSet<RowId>, warnings: &mut Vec<String>) -> KeptMap {
+    let mut gone = vec![false; a.rows.len()];
+    for &r in removed.iter() {
+        gone[r] = true;
+    }
     loop {
         let mut restore: BTreeSet<RowId> = BTreeSet::new();
+        let mut kept: KeptMap = vec![None; a.value_ids.len()];
         for (v, t) in a.value_ids.iter().enumerate() {
             let Some(t) = t else { continue };
-            if t.slots.iter().all(|s| !removed.contains(&a.elem_row[s.e])) {
+            if t.slots.iter().all(|s| !gone[a.elem_row[s.e]]) {
                 continue;
             }
-            let kept_row = |r: usize| !removed.contains(&r);
+            let kept_row = |r: usize| !gone[r];
             let kp = kept_positions(t, &kept_row, &a.elem_row);
             for (ax, k) in kp.iter().enumerate() {
                 let Some(k) = k else { continue };
@@ -131,7 +149,7 @@ fn settle(a: &Analysis, g: &Graph, removed: &mut BTreeSet<RowId>, warnings: &mut
             // rectangular: a removed slot must sit on some removed position
             for (f, s) in t.slots.iter().enumerate() {
                 let r = a.elem_row[s.e];
-                if !removed.contains(&r) {
+                if !gone[r] {
                     continue;
                 }
                 let all_kept = kp.iter().enumerate().all(|(ax, k)| match k {
@@ -152,13 +170,78 @@ fn settle(a: &Analysis, g: &Graph, removed: &mut BTreeSet<RowId>, warnings: &mut
             if !restore.is_empty() {
                 break;
             }
+            kept[v] = Some(kp);
         }
         if restore.is_empty() {
-            return;
+            return kept;
         }
         for r in restore {
             removed.remove(&r);
+            gone[r] = false;
         }
+    }
+}
+
+/// A copy of `g` for the compressed model: tensors in `replace` are taken from there instead of
+/// being copied, and the template keeps only the names of its initializers and no nodes (both
+/// are rebuilt from the IR by `to_model`, so their contents would be dead copies).
+fn lean_clone(g: &Graph, mut replace: HashMap<ValueId, oto_onnx::pb::TensorProto>) -> Graph {
+    let values = g
+        .values
+        .iter()
+        .enumerate()
+        .map(|(id, v)| crate::ir::Value {
+            name: v.name.clone(),
+            dtype: v.dtype,
+            shape: v.shape.clone(),
+            producer: v.producer,
+            consumers: v.consumers.clone(),
+            init: match replace.remove(&id) {
+                Some(t) => Some(t),
+                None => v.init.clone(),
+            },
+            is_initializer: v.is_initializer,
+            folded: v.folded.clone(),
+        })
+        .collect();
+    let m = &g.template;
+    let template = oto_onnx::pb::ModelProto {
+        ir_version: m.ir_version,
+        opset_import: m.opset_import.clone(),
+        producer_name: m.producer_name.clone(),
+        producer_version: m.producer_version.clone(),
+        domain: m.domain.clone(),
+        model_version: m.model_version,
+        doc_string: m.doc_string.clone(),
+        metadata_props: m.metadata_props.clone(),
+        training_info: m.training_info.clone(),
+        functions: m.functions.clone(),
+        configuration: m.configuration.clone(),
+        graph: m.graph.as_ref().map(|gp| oto_onnx::pb::GraphProto {
+            node: vec![],
+            initializer: gp
+                .initializer
+                .iter()
+                .map(|t| oto_onnx::pb::TensorProto { name: t.name.clone(), dims: t.dims.clone(), data_type: t.data_type, ..Default::default() })
+                .collect(),
+            sparse_initializer: gp.sparse_initializer.clone(),
+            name: gp.name.clone(),
+            doc_string: gp.doc_string.clone(),
+            input: gp.input.clone(),
+            output: gp.output.clone(),
+            value_info: gp.value_info.clone(),
+            quantization_annotation: gp.quantization_annotation.clone(),
+            metadata_props: gp.metadata_props.clone(),
+        }),
+    };
+    Graph {
+        nodes: g.nodes.clone(),
+        values,
+        by_name: g.by_name.clone(),
+        inputs: g.inputs.clone(),
+        outputs: g.outputs.clone(),
+        opset: g.opset,
+        template,
     }
 }
 
@@ -177,21 +260,25 @@ pub fn compress(g: &Graph, a: &Analysis, opts: &CompressOptions) -> Result<Compr
             r.clone()
         }
     };
-    settle(a, g, &mut removed, &mut warnings);
+    let kept = settle(a, g, &mut removed, &mut warnings);
     let mut manifest = Manifest::new(g, a, &removed);
-    if removed.is_empty() {
+    let training = training::has_training_structure(g);
+    if removed.is_empty() && !training {
         manifest.warnings = warnings.clone();
-        return Ok(Compressed { graph: g.clone(), removed_rows: vec![], manifest, warnings });
+        return Ok(Compressed { graph: lean_clone(g, HashMap::new()), removed_rows: vec![], manifest, warnings });
     }
-    let kept_row = |r: usize| !removed.contains(&r);
-    let mut out = g.clone();
+    let mut gone = vec![false; a.rows.len()];
+    for &r in &removed {
+        gone[r] = true;
+    }
+    let kept_row = |r: usize| !gone[r];
 
     // 1. slice member tensors, once per (tensor, axis), in axis order per tensor
     let mut plan: BTreeMap<ValueId, BTreeMap<usize, Vec<usize>>> = BTreeMap::new();
     let mut origin: HashMap<(ValueId, usize), usize> = HashMap::new();
     for (mi, m) in a.members.iter().enumerate() {
-        let keep: Vec<usize> = (0..m.map.len()).filter(|&i| kept_row(a.elem_row[m.map[i]])).collect();
         let entry = plan.entry(m.tensor).or_default();
+        let keep: Vec<usize> = (0..m.map.len()).filter(|&i| kept_row(a.elem_row[m.map[i]])).collect();
         match entry.get(&m.axis) {
             Some(prev) if *prev != keep => {
                 let other = &a.members[origin[&(m.tensor, m.axis)]];
@@ -210,55 +297,139 @@ pub fn compress(g: &Graph, a: &Analysis, opts: &CompressOptions) -> Result<Compr
             }
         }
     }
+    let mut sliced: HashMap<ValueId, oto_onnx::pb::TensorProto> = HashMap::new();
     for (&v, axes) in &plan {
         let orig = g.init(v).ok_or_else(|| no_init(g, v))?;
-        let mut t = orig.clone();
+        let mut t: Option<oto_onnx::pb::TensorProto> = None;
         let mut kept_axes = vec![];
         for (&axis, keep) in axes {
-            let n = t.dims.get(axis).copied().unwrap_or(0) as usize;
+            let cur = t.as_ref().unwrap_or(orig);
+            let n = cur.dims.get(axis).copied().unwrap_or(0) as usize;
             if keep.len() == n {
                 continue;
             }
-            t = tensor::slice_axis(&t, axis, keep)?;
+            t = Some(tensor::slice_axis(cur, axis, keep)?);
             kept_axes.push(KeptAxis { axis, kept: keep.clone() });
         }
-        if kept_axes.is_empty() {
-            continue;
-        }
+        let Some(t) = t else { continue };
         manifest.tensors.push(SlicedTensor {
             name: g.value(v).name.clone(),
             original_shape: orig.dims.clone(),
             new_shape: t.dims.clone(),
             axes: kept_axes,
         });
+        sliced.insert(v, t);
+    }
+    let mut dirty: Vec<ValueId> = sliced.keys().copied().collect();
+    let mut out = lean_clone(g, sliced);
+    for &v in &dirty {
+        let t = out.values[v].init.take().expect("sliced tensors are set");
         rewrite::set_const(&mut out, v, t);
     }
 
-    // 2. attributes and shape constants
-    let mut rw = rewrite::Rewriter { g: &mut out, a, removed: &removed, log: &mut manifest.rewrites };
+    // 2. attributes and shape constants; training-only structure to inference form
+    let mut rw = rewrite::Rewriter { g: &mut out, a, kept: &kept, log: &mut manifest.rewrites, dirty: &mut dirty };
     for nid in 0..g.nodes.len() {
         rw.node(nid)?;
     }
+    if training {
+        training::to_inference(&mut out, &mut manifest.rewrites)?;
+    }
 
-    // 3. shapes
-    out.infer_shapes()?;
-    check_shapes(g, &out, a, &removed)?;
+    // 3. shapes: re-inferred downstream of what changed
+    reinfer(g, &mut out, &dirty)?;
+    check_shapes(g, &out, a, &kept)?;
     rewrite::refresh_template_inputs(&mut out);
     manifest.warnings = warnings.clone();
     manifest.finish(g, &out);
     Ok(Compressed { graph: out, removed_rows: removed.into_iter().collect(), manifest, warnings })
 }
 
+/// Re-runs shape inference on the nodes downstream of a change: a node is re-inferred when it
+/// differs from its original in `g` (inputs or attributes) or reads a value whose constant data,
+/// shape, type or folded contents changed. Equivalent to [`Graph::infer_shapes`] on the whole
+/// graph (every other node sees exactly the inputs it saw at load), without its cost on the
+/// untouched part.
+fn reinfer(g: &Graph, out: &mut Graph, dirty_values: &[ValueId]) -> Result<()> {
+    let mut dirty = vec![false; out.values.len()];
+    for &v in dirty_values {
+        dirty[v] = true;
+    }
+    for v in g.values.len()..out.values.len() {
+        dirty[v] = true; // fresh constants
+    }
+    // constants that changed: refresh their folded contents as the loader does
+    for (v, d) in dirty.iter().enumerate() {
+        let val = &mut out.values[v];
+        if let (true, Some(t), true) = (*d, &val.init, val.folded.is_none()) {
+            if !oto_onnx::tensor::is_float(t) && oto_onnx::tensor::numel(&t.dims) <= 64 {
+                val.folded = oto_onnx::tensor::to_i64(t).ok().map(|x| x.into_iter().map(crate::ir::Dim::Known).collect());
+            }
+        }
+    }
+    let mut declared: Option<HashMap<String, (i32, Option<crate::ir::Shape>)>> = None;
+    for nid in 0..out.nodes.len() {
+        let (n0, n1) = (&g.nodes[nid], &out.nodes[nid]);
+        let changed = n1.inputs.iter().flatten().any(|&v| dirty[v])
+            || n1.inputs != n0.inputs
+            || n1.outputs != n0.outputs
+            || n1.proto.attribute != n0.proto.attribute;
+        if !changed {
+            continue;
+        }
+        let outs = crate::shape::ops::infer(out, nid)?;
+        let out_ids = out.nodes[nid].outputs.clone();
+        for (slot, o) in out_ids.into_iter().enumerate() {
+            let Some(o) = o else { continue };
+            let info = outs.get(slot).cloned().unwrap_or_default();
+            if out.values[o].init.is_some() {
+                // a Constant node: its data (and shape) were set by the rewrite
+                continue;
+            }
+            let (mut shape, mut dtype) = (info.shape, info.dtype);
+            if shape.is_none() || dtype == 0 {
+                let decl = declared.get_or_insert_with(|| declared_map(out));
+                if let Some(d) = decl.get(&out.values[o].name) {
+                    shape = shape.or_else(|| d.1.clone());
+                    if dtype == 0 {
+                        dtype = d.0;
+                    }
+                }
+            }
+            let v = &mut out.values[o];
+            if v.shape != shape || v.dtype != dtype || v.folded != info.folded {
+                v.shape = shape;
+                v.dtype = dtype;
+                v.folded = info.folded;
+                dirty[o] = true;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Shapes and types declared in `value_info` and the graph outputs (the fallback of ops without
+/// a shape rule), as [`Graph::infer_shapes`] reads them.
+fn declared_map(g: &Graph) -> HashMap<String, (i32, Option<crate::ir::Shape>)> {
+    g.template
+        .graph
+        .as_ref()
+        .map(|gp| gp.value_info.iter().chain(gp.output.iter()))
+        .into_iter()
+        .flatten()
+        .map(|vi| (vi.name.clone().unwrap_or_default(), crate::load::declared(vi)))
+        .collect()
+}
+
 /// Every channel axis of every value must have exactly its kept size.
-fn check_shapes(g: &Graph, out: &Graph, a: &Analysis, removed: &BTreeSet<RowId>) -> Result<()> {
-    let kept_row = |r: usize| !removed.contains(&r);
+fn check_shapes(g: &Graph, out: &Graph, a: &Analysis, kept: &KeptMap) -> Result<()> {
     for (v, t) in a.value_ids.iter().enumerate() {
-        let Some(t) = t else { continue };
+        let (Some(t), Some(Some(kp))) = (t, kept.get(v)) else { continue };
         let Some(shape) = out.shape(v) else { continue };
         if shape.len() != t.rank() {
             continue;
         }
-        for (ax, k) in kept_positions(t, &kept_row, &a.elem_row).into_iter().enumerate() {
+        for (ax, k) in kp.iter().enumerate() {
             let Some(k) = k else { continue };
             let want = k.iter().filter(|&&x| x).count() as i64;
             if k.len() <= 1 || g.value(v).dim(ax) != Some(k.len() as i64) {

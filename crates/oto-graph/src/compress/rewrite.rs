@@ -6,14 +6,13 @@
 //! computed shape (`Concat` of pieces, as exporters emit for `x.view(N, -1, ...)`) is rewritten in
 //! its constant piece.
 use super::manifest::Rewrite;
-use super::kept_positions;
+use super::KeptMap;
 use crate::error::{GraphError, Result};
 use crate::ir::{Dim, Graph, NodeId, ValueId};
 use crate::shape::fold::norm_axis;
 use crate::shape::ops::slice_bounds;
-use crate::zig::{Analysis, RowId};
+use crate::zig::Analysis;
 use oto_onnx::pb::TensorProto;
-use std::collections::BTreeSet;
 
 /// Replaces the constant data of `v` (initializer or Constant-node output).
 pub(crate) fn set_const(g: &mut Graph, v: ValueId, t: TensorProto) {
@@ -77,8 +76,11 @@ fn int_tensor(like: Option<&TensorProto>, dims: &[i64], data: &[i64]) -> TensorP
 pub(crate) struct Rewriter<'a> {
     pub g: &'a mut Graph,
     pub a: &'a Analysis,
-    pub removed: &'a BTreeSet<RowId>,
+    /// Kept positions of the values that lose channels (see [`super::KeptMap`]).
+    pub kept: &'a KeptMap,
     pub log: &'a mut Vec<Rewrite>,
+    /// Values whose constant data this rewriter replaced (for the shape re-inference).
+    pub dirty: &'a mut Vec<ValueId>,
 }
 
 impl Rewriter<'_> {
@@ -94,10 +96,8 @@ impl Rewriter<'_> {
         if size as usize != t.dims[axis] {
             return None;
         }
-        let removed = self.removed;
-        let kp = kept_positions(t, &|r| !removed.contains(&r), &self.a.elem_row);
-        let k = kp[axis].clone()?;
-        k.iter().any(|&x| !x).then_some(k)
+        let k = self.kept.get(v)?.as_ref()?[axis].as_ref()?;
+        k.iter().any(|&x| !x).then(|| k.clone())
     }
 
     fn err(&self, nid: NodeId, what: String) -> GraphError {
@@ -180,6 +180,7 @@ impl Rewriter<'_> {
                 self.repoint(nid, slot, &val.name, t);
             } else {
                 set_const(self.g, v, t);
+                self.dirty.push(v);
             }
             return Ok(());
         }
@@ -217,6 +218,10 @@ impl Rewriter<'_> {
     }
 
     pub fn node(&mut self, nid: NodeId) -> Result<()> {
+        const OPS: &[&str] = &["Conv", "GroupNormalization", "Split", "Slice", "Gather", "Pad", "Reshape", "Expand", "Resize"];
+        if !OPS.contains(&self.g.nodes[nid].op.as_str()) {
+            return Ok(());
+        }
         let n = self.g.nodes[nid].clone();
         let opset = self.g.opset;
         let rank_of = |g: &Graph, v: Option<ValueId>| v.and_then(|v| g.value(v).rank());

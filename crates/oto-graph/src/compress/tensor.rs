@@ -35,6 +35,27 @@ fn terr(t: &TensorProto, reason: String) -> GraphError {
     GraphError::Other(format!("tensor '{}': {reason}", t.name.clone().unwrap_or_default()))
 }
 
+/// A copy of `t` without its data (the data fields are filled by the caller).
+fn header(t: &TensorProto) -> TensorProto {
+    TensorProto {
+        dims: t.dims.clone(),
+        data_type: t.data_type,
+        segment: t.segment.clone(),
+        float_data: vec![],
+        int32_data: vec![],
+        string_data: vec![],
+        int64_data: vec![],
+        name: t.name.clone(),
+        doc_string: t.doc_string.clone(),
+        raw_data: None,
+        external_data: t.external_data.clone(),
+        data_location: t.data_location,
+        double_data: vec![],
+        uint64_data: vec![],
+        metadata_props: t.metadata_props.clone(),
+    }
+}
+
 /// Keeps indices `keep` (ascending) along `axis`; dtype and storage form are preserved.
 pub fn slice_axis(t: &TensorProto, axis: usize, keep: &[usize]) -> Result<TensorProto> {
     if axis >= t.dims.len() {
@@ -45,7 +66,7 @@ pub fn slice_axis(t: &TensorProto, axis: usize, keep: &[usize]) -> Result<Tensor
         return Err(terr(t, format!("index {bad} out of range for axis {axis} of size {n}")));
     }
     let numel = outer * n * inner;
-    let mut out = t.clone();
+    let mut out = header(t);
     out.dims[axis] = keep.len() as i64;
     let dt = t.data_type.unwrap_or(0);
     if let Some(raw) = &t.raw_data {
@@ -71,6 +92,9 @@ pub fn slice_axis(t: &TensorProto, axis: usize, keep: &[usize]) -> Result<Tensor
     typed!(int64_data);
     typed!(double_data);
     typed!(uint64_data);
+    if !t.string_data.is_empty() {
+        return Err(terr(t, "string tensors cannot be sliced".into()));
+    }
     Ok(out)
 }
 
@@ -124,8 +148,24 @@ pub fn slice_sumsq(t: &TensorProto, axis: usize) -> Result<Vec<f64>> {
 
 /// Whether every slice along `axis` is exactly zero (NaN counts as non-zero).
 pub fn slice_is_zero(t: &TensorProto, axis: usize) -> Result<Vec<bool>> {
-    let data = oto_onnx::tensor::to_f32(t).map_err(GraphError::from)?;
     let (outer, n, inner) = split_dims(&t.dims, axis);
+    // float32 stored raw (what exporters write): test the bytes in place, no conversion copy
+    if let (Some(raw), Some(oto_onnx::tensor::FLOAT)) = (&t.raw_data, t.data_type) {
+        if raw.len() == outer * n * inner * 4 {
+            let mut out = vec![true; n];
+            for o in 0..outer {
+                for (k, z) in out.iter_mut().enumerate() {
+                    if *z {
+                        let s = (o * n + k) * inner * 4;
+                        // +0.0 and -0.0 are zero; anything else (NaN included) is not
+                        *z = raw[s..s + inner * 4].chunks_exact(4).all(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) & 0x7fff_ffff == 0);
+                    }
+                }
+            }
+            return Ok(out);
+        }
+    }
+    let data = oto_onnx::tensor::to_f32(t).map_err(GraphError::from)?;
     let mut out = vec![true; n];
     for o in 0..outer {
         for (k, z) in out.iter_mut().enumerate() {
@@ -156,6 +196,11 @@ mod tests {
         let mut t = f32_tensor("w", &[3, 2], &[1., 2., 3., 4., 5., 6.]);
         zero_slices(&mut t, 0, &[1]).unwrap();
         assert_eq!(slice_is_zero(&t, 0).unwrap(), vec![false, true, false]);
+        let mut m = f32_tensor("m", &[2, 2], &[-0.0, 0.0, 1.0, f32::NAN]);
+        assert_eq!(slice_is_zero(&m, 0).unwrap(), vec![true, false]);
+        m.raw_data = None;
+        m.float_data = vec![-0.0, 0.0, 0.0, f32::NAN];
+        assert_eq!(slice_is_zero(&m, 0).unwrap(), vec![true, false]);
         assert_eq!(slice_sumsq(&t, 0).unwrap(), vec![5.0, 0.0, 61.0]);
     }
 }

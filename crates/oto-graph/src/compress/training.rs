@@ -1,0 +1,125 @@
+//! Training-only structure → inference form (OTOv2 spec §4.2 step 6).
+//!
+//! * **BatchNormalization in training mode** — opset ≥ 14 `training_mode = 1`, or (opset 7–13)
+//!   the optional outputs `mean, var, saved_mean, saved_var` present, or (opset < 7) `is_test = 0`:
+//!   the attribute is removed (`is_test` set to 1) and the extra outputs are dropped. An extra
+//!   output read by another node or declared as a graph output cannot be dropped: that is an error
+//!   (re-export the model in eval mode).
+//! * **Dropout in training mode** — opset ≥ 12 with a `training_mode` input that is not the
+//!   constant `false`: the input is removed (Dropout is then the identity, its optional mask all
+//!   true); opset < 7 `is_test = 0`: set to 1.
+//!
+//! Inference-mode BatchNormalization normalises with the running statistics, so the converted
+//! model computes the eval-mode function of the trained network, which is what a compressed
+//! model is for.
+use super::manifest::Rewrite;
+use crate::error::{GraphError, Result};
+use crate::ir::{Graph, NodeId};
+
+/// What has to change on node `nid` (None: already in inference form).
+enum Fix {
+    /// BatchNormalization: remove `training_mode` (when set), drop outputs 1.., set `is_test`.
+    Bn { training_mode: bool, extra_outputs: bool, is_test: bool },
+    /// Dropout: remove input 2 (`training_mode`) and/or set `is_test`.
+    Dropout { drop_input: bool, is_test: bool },
+}
+
+fn fix_of(g: &Graph, nid: NodeId) -> Option<Fix> {
+    let n = &g.nodes[nid];
+    if !(n.domain.is_empty() || n.domain == "ai.onnx") {
+        return None;
+    }
+    let is_test = g.opset < 7 && n.attr_int("is_test").unwrap_or(0) == 0;
+    match n.op.as_str() {
+        "BatchNormalization" => {
+            let training_mode = n.attr_int("training_mode").unwrap_or(0) != 0;
+            let extra_outputs = n.outputs.iter().skip(1).any(|o| o.is_some());
+            (training_mode || extra_outputs || is_test).then_some(Fix::Bn { training_mode, extra_outputs, is_test })
+        }
+        "Dropout" => {
+            let drop_input = g.opset >= 12
+                && n.input(2).is_some_and(|v| g.const_i64(v).map(|x| x.iter().any(|&b| b != 0)).unwrap_or(true));
+            (drop_input || is_test).then_some(Fix::Dropout { drop_input, is_test })
+        }
+        _ => None,
+    }
+}
+
+/// Whether the graph holds training-only structure that [`to_inference`] would change.
+pub(crate) fn has_training_structure(g: &Graph) -> bool {
+    (0..g.nodes.len()).any(|nid| fix_of(g, nid).is_some())
+}
+
+fn log(g: &Graph, nid: NodeId, what: &str, old: Vec<i64>, new: Vec<i64>, out: &mut Vec<Rewrite>) {
+    out.push(Rewrite { node: g.nodes[nid].name.clone(), what: what.into(), old, new });
+}
+
+/// Converts every training-mode BatchNormalization and Dropout of `g` to inference form.
+pub(crate) fn to_inference(g: &mut Graph, rewrites: &mut Vec<Rewrite>) -> Result<()> {
+    let mut dropped_names = vec![];
+    for nid in 0..g.nodes.len() {
+        let Some(fix) = fix_of(g, nid) else { continue };
+        match fix {
+            Fix::Bn { training_mode, extra_outputs, is_test } => {
+                if extra_outputs {
+                    // every extra output must be unused
+                    for &o in g.nodes[nid].outputs.iter().skip(1).flatten() {
+                        let v = g.value(o);
+                        let reader = v.consumers.first().map(|&(c, _)| format!("node '{}' ({})", g.nodes[c].name, g.nodes[c].op));
+                        let reader = reader.or_else(|| g.outputs.contains(&o).then(|| "a graph output".to_string()));
+                        if let Some(reader) = reader {
+                            let n = &g.nodes[nid];
+                            return Err(GraphError::Other(format!(
+                                "BatchNormalization '{}' is in training mode and its output '{}' (running statistics) is read by {reader}; \
+                                 oto converts training-mode BatchNormalization to inference form, which has no such output — \
+                                 export the model in eval mode (torch: model.eval()) before compressing",
+                                n.name, v.name
+                            )));
+                        }
+                    }
+                    let n_out = g.nodes[nid].outputs.len() as i64;
+                    let extra: Vec<usize> = g.nodes[nid].outputs.iter().skip(1).flatten().copied().collect();
+                    for o in extra {
+                        g.values[o].producer = None;
+                        g.values[o].shape = None;
+                        dropped_names.push(g.values[o].name.clone());
+                    }
+                    g.nodes[nid].outputs.truncate(1);
+                    log(g, nid, "outputs", vec![n_out], vec![1], rewrites);
+                }
+                if training_mode {
+                    let old = g.nodes[nid].attr_int("training_mode").unwrap_or(0);
+                    g.nodes[nid].proto.attribute.retain(|a| a.name.as_deref() != Some("training_mode"));
+                    log(g, nid, "training_mode", vec![old], vec![0], rewrites);
+                }
+                if is_test {
+                    set_is_test(g, nid, rewrites);
+                }
+            }
+            Fix::Dropout { drop_input, is_test } => {
+                if drop_input {
+                    let v = g.nodes[nid].input(2).expect("checked");
+                    let old = g.const_i64(v).unwrap_or_default();
+                    g.values[v].consumers.retain(|&c| c != (nid, 2));
+                    g.nodes[nid].inputs.truncate(2);
+                    log(g, nid, "training_mode", old, vec![], rewrites);
+                }
+                if is_test {
+                    set_is_test(g, nid, rewrites);
+                }
+            }
+        }
+    }
+    if !dropped_names.is_empty() {
+        if let Some(gp) = g.template.graph.as_mut() {
+            gp.value_info.retain(|vi| !dropped_names.iter().any(|d| Some(d.as_str()) == vi.name.as_deref()));
+        }
+    }
+    Ok(())
+}
+
+fn set_is_test(g: &mut Graph, nid: NodeId, rewrites: &mut Vec<Rewrite>) {
+    let old = g.nodes[nid].attr_int("is_test").unwrap_or(0);
+    oto_onnx::attr::set(&mut g.nodes[nid].proto, oto_onnx::attr::a_int("is_test", 1));
+    log(g, nid, "is_test", vec![old], vec![1], rewrites);
+}
