@@ -1,4 +1,4 @@
-//! With feature `train`: bakes an rpath to libtorch's `lib/` into `oto` (and its tests), so
+//! With feature `train`: bakes an rpath to libtorch's `lib/` into `oto-train` (and the tests), so
 //! nothing needs LD_LIBRARY_PATH at run time. oto-train's build script finds libtorch and hands
 //! the directory over as `DEP_OTO_LIBTORCH_LIBDIR` (its `links = "oto_libtorch"` key).
 fn main() {
@@ -15,8 +15,8 @@ fn main() {
     if std::env::var_os("DEP_OTO_LIBTORCH_CUDA").is_some() {
         // keep libtorch_cuda although no symbol of it is referenced directly (--as-needed)
         println!("cargo:rustc-link-search=native={}", lib.display());
-        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
-        println!("cargo:rustc-link-arg=-ltorch_cuda");
-        println!("cargo:rustc-link-arg=-Wl,--as-needed");
+        for a in ["-Wl,--no-as-needed", "-ltorch_cuda", "-Wl,--as-needed"] {
+            println!("cargo:rustc-link-arg-bin=oto-train={a}");
+        }
     }
 }

@@ -1,6 +1,11 @@
 //! `oto`: train once, get a smaller network with the same outputs (OTOv2 in Rust).
 //! A thin CLI over the workspace crates; each subcommand lives in `cmd/<name>.rs`.
+//!
+//! This binary is pure Rust (no libtorch), so `oto analyze | zoo | prune | compress` start
+//! instantly and run anywhere. `oto train`, `oto eval` and `oto` with no arguments (the DHSPG
+//! demo) run the libtorch half, the `oto-train` binary installed next to it (`cmd/forward.rs`).
 mod cmd;
+mod error_chain;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -24,11 +29,9 @@ enum Command {
     /// Zero a fraction of rows by a criterion (one-shot pruning), then compress and verify
     Prune(cmd::prune::Args),
     /// Train a network: dense baseline, or DHSPG + compression with --target-sparsity (docs/training.md)
-    #[cfg(feature = "train")]
-    Train(Box<cmd::train::Args>),
+    Train(cmd::forward::Args),
     /// Test-set metrics of an ONNX model (a run's full.onnx / compressed.onnx): top-1/top-5/loss or PSNR
-    #[cfg(feature = "train")]
-    Eval(cmd::eval::Args),
+    Eval(cmd::forward::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,36 +41,18 @@ fn main() -> ExitCode {
         Some(Command::Zoo(z)) => cmd::zoo::run(z),
         Some(Command::Compress(a)) => cmd::compress::run(a),
         Some(Command::Prune(a)) => cmd::prune::run(a),
-        #[cfg(feature = "train")]
-        Some(Command::Train(a)) => cmd::train::run(*a),
-        #[cfg(feature = "train")]
-        Some(Command::Eval(a)) => cmd::eval::run(a),
-        None => cmd::demo::run(),
+        Some(Command::Train(a)) => cmd::forward::run(Some("train"), a),
+        Some(Command::Eval(a)) => cmd::forward::run(Some("eval"), a),
+        None => match cmd::forward::trainer_exe() {
+            Some(_) => cmd::forward::run(None, cmd::forward::Args::default()),
+            None => cmd::demo::one_shot(),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", error_chain(&e));
+            eprintln!("error: {}", error_chain::error_chain(&e));
             ExitCode::FAILURE
         }
     }
-}
-
-/// `context: cause: cause`, skipping a cause whose text the previous message already contains
-/// (errors that print their source themselves would otherwise repeat it).
-fn error_chain(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    let mut prev = String::new();
-    for c in e.chain() {
-        let m = c.to_string();
-        if !prev.is_empty() && prev.contains(&m) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&m);
-        prev = m;
-    }
-    out
 }

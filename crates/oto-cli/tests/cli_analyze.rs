@@ -140,3 +140,26 @@ fn analyze_malformed_files() {
     let (_, err) = text(&oto(&["analyze", missing.to_str().unwrap()]));
     assert_eq!(err.matches("No such file").count(), 1, "cause printed once: {err}");
 }
+
+/// `oto` itself is libtorch-free: the graph commands run where libtorch is absent, and without
+/// its `oto-train` companion `oto train` says what to build while `oto` alone still runs a demo.
+#[test]
+fn oto_runs_without_libtorch_and_without_oto_train() {
+    #[cfg(target_os = "linux")]
+    {
+        let ldd = Command::new("ldd").arg(env!("CARGO_BIN_EXE_oto")).output();
+        if let Ok(l) = ldd {
+            let libs = String::from_utf8_lossy(&l.stdout);
+            assert!(!libs.contains("libtorch") && !libs.contains("libc10"), "oto links libtorch:\n{libs}");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let lone = dir.path().join("oto");
+    std::fs::copy(env!("CARGO_BIN_EXE_oto"), &lone).unwrap();
+    let o = Command::new(&lone).args(["train", "--epochs", "1"]).output().unwrap();
+    assert_clean_error(&o, &["oto-train", "cargo build --release -p oto-cli"]);
+    let o = Command::new(&lone).current_dir(dir.path()).output().unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(out.contains("one-shot magnitude pruning"), "{out}");
+}

@@ -1,54 +1,13 @@
-//! The main job on built-in defaults (`oto` with no arguments).
-//!
-//! With feature `train` (the default): the whole OTOv2 pipeline on built-in defaults — DHSPG
-//! training of the zoo's `fmnist_vgg` on the bundled Fashion-MNIST subset (6k/1k) to group
-//! sparsity 0.5, then the compressed model, its verification and the report, in `runs/demo`
-//! (see docs/training.md). Without it (`--no-default-features`, no libtorch): analyse the
-//! built-in `fmnist_resnet`, prune it one-shot to 50% by magnitude and build the compressed model.
-
-/// The demo's run configuration (also used by the tests and docs).
-#[cfg(feature = "train")]
-pub fn demo_config() -> oto_train::train::TrainConfig {
-    let mut c = oto_train::train::TrainConfig {
-        model: "zoo:fmnist_vgg".into(),
-        epochs: 6,
-        batch_size: 64,
-        out: "runs/demo".into(),
-        ..Default::default()
-    };
-    c.dhspg.target_sparsity = Some(0.5);
-    c.dhspg.start_pruning_epoch = Some(1.0);
-    c
-}
-
-#[cfg(feature = "train")]
-pub fn run() -> Result<()> {
-    let c = demo_config();
-    println!(
-        "oto: no arguments, so running the built-in demo: DHSPG training of {} on the bundled Fashion-MNIST subset \
-         to group sparsity {}, then compression and verification (output in {}; `oto --help` lists all commands)\n",
-        c.model,
-        c.dhspg.target_sparsity.unwrap_or(0.0),
-        c.out.display()
-    );
-    let s = oto_train::train::run(&c)?;
-    super::train::print_summary(&s);
-    println!("report: {}", c.out.join("report.md").display());
-    Ok(())
-}
-
-#[cfg(not(feature = "train"))]
-pub fn run() -> Result<()> {
-    one_shot()
-}
-
+//! The libtorch-free demo (`oto` with no arguments when the `oto-train` binary is not installed
+//! next to it, e.g. a `--no-default-features` build): analyse the built-in `fmnist_resnet`, prune
+//! it one-shot to 50% by magnitude and build the compressed model. With `oto-train` present, `oto`
+//! with no arguments runs the DHSPG pipeline demo instead (`train_demo.rs`).
 use anyhow::{Context, Result};
 use oto_graph::compress::{self, CompressOptions, Criterion, Removal};
 use oto_graph::zig::{self, report::Report};
 use oto_graph::Graph;
 use super::analyze::out;
 
-#[allow(dead_code)]
 pub fn one_shot() -> Result<()> {
     let name = "fmnist_resnet";
     out(&format!("oto demo: analyse, prune 50% by magnitude and compress the built-in '{name}' (see `oto --help` for all commands)\n\n"));
