@@ -27,6 +27,21 @@ fn opt(v: Option<f64>, prec: usize) -> String {
     v.map(|x| format!("{x:.prec$}")).unwrap_or_else(|| "—".into())
 }
 
+/// Test sets of the extra evaluations in a run folder (`eval_<SET>_compressed.json`).
+fn extra_sets(dir: &Path) -> Vec<String> {
+    let mut sets: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().to_string();
+            n.strip_prefix("eval_").and_then(|r| r.strip_suffix("_compressed.json")).map(str::to_string)
+        })
+        .collect();
+    sets.sort();
+    sets
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [runs, out] = args.as_slice() else {
@@ -81,6 +96,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             opt(ratio("params_after", "params_before"), 1),
             o.as_ref().and_then(|o| f(&o["verify_max_rel_diff"])).map(|x| format!("{x:.1e}")).unwrap_or_else(|| "—".into()),
         );
+        // extra test sets evaluated with `oto eval` (eval_<SET>_{full,compressed}.json)
+        for set in extra_sets(&e.join("oto")) {
+            let ev = |sub: &str, which: &str| -> Option<f64> {
+                let v: Value = serde_json::from_str(&std::fs::read_to_string(e.join(sub).join(format!("eval_{set}_{which}.json"))).ok()?).ok()?;
+                f(&v["top1"]).or_else(|| f(&v["psnr"]))
+            };
+            let (a, b, c) = (ev("dense", "full"), ev("oto", "full"), ev("oto", "compressed"));
+            let delta = match (a, c) {
+                (Some(a), Some(c)) => format!("{:+.2}", c - a),
+                _ => "—".into(),
+            };
+            let _ = writeln!(md, "| {name} on {set} | | | {} | {} | {} | {delta} | | | | | |", opt(a, 2), opt(b, 2), opt(c, 2));
+        }
         let hist = |sub: &str| read_jsonl(&e.join(sub).join("metrics.jsonl")).unwrap_or_default();
         let title = o.as_ref().or(d.as_ref()).map(|v| format!("{name}: {} on {}", v["model"].as_str().unwrap_or(""), v["dataset"].as_str().unwrap_or(""))).unwrap_or(name.clone());
         plot_comparison(&out.join(format!("{name}.png")), &title, &hist("dense"), &hist("oto"))?;
