@@ -78,7 +78,7 @@ fn cuda_matches_cpu_on_zoo_models() {
         let tr = zig::analyze(&g).trainable;
         let ex = Executor::new(&g, &tr, gpu).unwrap();
         let x = Tensor::randn([128, 3, 32, 32], (Kind::Float, gpu));
-        let mut step = || {
+        let step = || {
             let l = ex.forward(&[x.shallow_clone()], true).unwrap().remove(0).square().mean(Kind::Float);
             l.backward();
             for p in ex.params() {
