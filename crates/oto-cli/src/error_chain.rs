@@ -1,4 +1,4 @@
-//! How both binaries print an error: the anyhow chain on one line.
+//! How both binaries end: the anyhow chain of an error on one line, and the exit status.
 
 /// `context: cause: cause`, skipping a cause whose text the previous message already contains
 /// (errors that print their source themselves would otherwise repeat it).
@@ -17,4 +17,15 @@ pub fn error_chain(e: &anyhow::Error) -> String {
         prev = m;
     }
     out
+}
+
+/// The process exit status of a subcommand's result; an error is printed as `error: …`.
+pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", error_chain(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -44,15 +44,9 @@ fn main() -> ExitCode {
         Some(Command::Train(a)) => cmd::forward::run(Some("train"), a),
         Some(Command::Eval(a)) => cmd::forward::run(Some("eval"), a),
         None => match cmd::forward::trainer_exe() {
-            Some(_) => cmd::forward::run(None, cmd::forward::Args::default()),
+            Some(exe) => cmd::forward::exec(&exe, None, &[]),
             None => cmd::demo::one_shot(),
         },
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {}", error_chain::error_chain(&e));
-            ExitCode::FAILURE
-        }
-    }
+    error_chain::exit_code(result)
 }

@@ -32,11 +32,5 @@ fn main() -> ExitCode {
         Some(Command::Eval(a)) => cmd::eval::run(a),
         None => cmd::train_demo::run(),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {}", error_chain::error_chain(&e));
-            ExitCode::FAILURE
-        }
-    }
+    error_chain::exit_code(result)
 }

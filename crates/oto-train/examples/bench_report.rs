@@ -100,7 +100,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for set in extra_sets(&e.join("oto")) {
             let ev = |sub: &str, which: &str| -> Option<f64> {
                 let v: Value = serde_json::from_str(&std::fs::read_to_string(e.join(sub).join(format!("eval_{set}_{which}.json"))).ok()?).ok()?;
-                f(&v["top1"]).or_else(|| f(&v["psnr"]))
+                headline(&v)
             };
             let (a, b, c) = (ev("dense", "full"), ev("oto", "full"), ev("oto", "compressed"));
             let delta = match (a, c) {

@@ -4,7 +4,7 @@
 //! work on machines without libtorch.
 use anyhow::{bail, Result};
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Everything after the subcommand, passed on untouched (`--help` included).
 #[derive(clap::Args, Debug, Default)]
@@ -21,7 +21,7 @@ pub fn trainer_exe() -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
-/// Runs `oto-train [sub] ARGS...` in place of this process (its exit status becomes ours).
+/// Runs `oto-train [sub] ARGS...` in place of this process, or says how to get `oto-train`.
 pub fn run(sub: Option<&str>, a: Args) -> Result<()> {
     let Some(exe) = trainer_exe() else {
         bail!(
@@ -30,8 +30,13 @@ pub fn run(sub: Option<&str>, a: Args) -> Result<()> {
             sub.unwrap_or("")
         );
     };
-    let mut cmd = std::process::Command::new(&exe);
-    cmd.args(sub).args(&a.args);
+    exec(&exe, sub, &a.args)
+}
+
+/// Replaces this process by `exe [sub] args...` (its exit status becomes ours).
+pub fn exec(exe: &Path, sub: Option<&str>, args: &[OsString]) -> Result<()> {
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(sub).args(args);
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
