@@ -66,7 +66,7 @@ fn analyze_writes_json_dot_svg() {
         assert!(out.contains(k), "summary lacks {k}:\n{out}");
     }
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
-    assert_eq!(r["schema_version"], 1);
+    assert_eq!(r["schema_version"], 2);
     assert_eq!(r["model"]["name"], "demonet.onnx");
     for k in ["groups", "prunable_groups", "prunable_channels", "params", "macs"] {
         assert!(r["summary"][k].as_u64().is_some(), "summary.{k}");
@@ -86,6 +86,11 @@ fn analyze_writes_json_dot_svg() {
             }
             if m["index"].is_array() {
                 assert_eq!(m["index"].as_array().unwrap().len() as u64, g["channels"].as_u64().unwrap());
+            } else if m["index"].is_object() {
+                assert_eq!(m["view"], "offset");
+                let k = m["index"]["offset"].as_u64().unwrap();
+                let axis_len = m["shape"][m["axis"].as_u64().unwrap() as usize].as_u64().unwrap();
+                assert!(k + g["channels"].as_u64().unwrap() <= axis_len, "offset map past the axis: {m}");
             } else {
                 assert_eq!(m["index"], "identity");
             }

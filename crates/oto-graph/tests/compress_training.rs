@@ -39,7 +39,7 @@ fn net(opset: i64, training: bool, zero: &[usize]) -> Net {
     let r = n.un("Relu", "relu", "bn");
     n.f("ratio", &[], &[0.5]);
     if training && opset >= 12 {
-        n.inits.push(TensorProto { name: Some("train".into()), dims: vec![], data_type: Some(oto_onnx::tensor::BOOL), raw_data: Some(vec![1]), ..Default::default() });
+        n.inits.push(TensorProto { name: Some("train".into()), dims: vec![], data_type: Some(oto_onnx::tensor::BOOL), raw_data: Some(vec![1].into()), ..Default::default() });
         n.node("Dropout", "drop", &[&r, "ratio", "train"], &["drop"], vec![]);
     } else {
         n.node("Dropout", "drop", &[&r, "ratio"], &["drop"], vec![]);

@@ -2,6 +2,7 @@
 //! target directory which is then renamed, so a failure never leaves a half-written model.
 use crate::error::OnnxError;
 use crate::pb::{tensor_proto::DataLocation, ModelProto, TensorProto};
+use prost::bytes::Bytes;
 use prost::Message;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -9,6 +10,11 @@ use std::path::Path;
 /// Decodes a model from bytes. `what` names the source in errors; `base_dir` is where external
 /// data files are looked up (None: external data is an error).
 pub fn decode_model(bytes: &[u8], what: &str, base_dir: Option<&Path>) -> Result<ModelProto, OnnxError> {
+    decode_model_shared(Bytes::copy_from_slice(bytes), what, base_dir)
+}
+
+/// [`decode_model`] from a shared buffer: tensors' `raw_data` point into `bytes` (no copy).
+pub fn decode_model_shared(bytes: Bytes, what: &str, base_dir: Option<&Path>) -> Result<ModelProto, OnnxError> {
     if bytes.is_empty() {
         return Err(OnnxError::Empty { what: what.into() });
     }
@@ -35,8 +41,28 @@ pub fn decode_model(bytes: &[u8], what: &str, base_dir: Option<&Path>) -> Result
 
 /// Loads a model file, resolving external data relative to the file's directory.
 pub fn load_model(path: &Path) -> Result<ModelProto, OnnxError> {
-    let bytes = std::fs::read(path).map_err(|source| OnnxError::Read { path: path.into(), source })?;
-    decode_model(&bytes, &path.display().to_string(), path.parent())
+    let bytes = read_shared(path).map_err(|source| OnnxError::Read { path: path.into(), source })?;
+    decode_model_shared(bytes, &path.display().to_string(), path.parent())
+}
+
+/// Files at least this large are memory-mapped instead of read.
+const MMAP_MIN_BYTES: u64 = 1 << 20;
+
+/// The file's bytes as a shared buffer. Large files are memory-mapped: the weights are then
+/// neither copied nor even paged in unless a command reads them (analysis reads almost none).
+fn read_shared(path: &Path) -> std::io::Result<Bytes> {
+    let file = std::fs::File::open(path)?;
+    if file.metadata()?.len() >= MMAP_MIN_BYTES {
+        // SAFETY: the map is read-only. oto itself never modifies a file in place (it writes a
+        // temporary file and renames it over the old one, which leaves this mapping intact);
+        // another process truncating the file while oto runs is outside what oto can guard.
+        if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
+            return Ok(Bytes::from_owner(map));
+        }
+    }
+    let mut buf = Vec::new();
+    (&file).read_to_end(&mut buf)?;
+    Ok(Bytes::from(buf))
 }
 
 pub fn encode_model(model: &ModelProto) -> Vec<u8> {
@@ -48,8 +74,33 @@ pub fn save_model(model: &ModelProto, path: &Path) -> Result<(), OnnxError> {
     write_atomic(path, &encode_model(model))
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, with
+/// the data flushed to disk (fsync) before the rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OnnxError> {
+    write_atomic_with(path, true, |f| f.write_all(bytes))
+}
+
+/// Streams an output to `path` atomically (temporary file + rename) without the fsync: still
+/// never half-written when oto or `write` fails, but after a power loss the file may be empty.
+/// For outputs that are cheap to regenerate (analysis reports, pictures): the fsync of a
+/// multi-MB report would cost more than the whole analysis, and streaming avoids holding the
+/// whole text in memory.
+pub fn write_atomic_unsynced(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), OnnxError> {
+    write_atomic_with(path, false, |f| {
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
+        write(&mut w)?;
+        w.flush()
+    })
+}
+
+fn write_atomic_with(
+    path: &Path,
+    sync: bool,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<(), OnnxError> {
     let werr = |source| OnnxError::Write { path: path.into(), source };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -59,8 +110,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OnnxError> {
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
+        write(&mut f)?;
+        if sync {
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {
@@ -102,7 +155,7 @@ fn resolve_external(t: &mut TensorProto, base_dir: Option<&Path>) -> Result<(), 
             f.read_to_end(&mut buf).map_err(|e| xerr(e.to_string()))?;
         }
     }
-    t.raw_data = Some(buf);
+    t.raw_data = Some(buf.into());
     t.external_data.clear();
     t.data_location = None;
     Ok(())

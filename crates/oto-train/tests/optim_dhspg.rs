@@ -297,6 +297,7 @@ fn exact_mode_deadline_forces_the_remaining_rows() {
         start_pruning_steps: 2,
         target_group_sparsity: 0.5,
         pruning_deadline: Some(6),
+        pruning_ramp: false,
         ..DhspgConfig::for_variant(Variant::Sgd)
     };
     let (o, ts, _, hist) = run_toy(cfg, 8);
@@ -306,6 +307,36 @@ fn exact_mode_deadline_forces_the_remaining_rows() {
     assert_eq!(zero_rows(&ts[0], &ts[1]).iter().filter(|&&b| b).count(), 10);
     assert_eq!(hist[7].zero_rows, Some(10));
     assert!(o.events().len() >= 2);
+}
+
+#[test]
+fn exact_mode_ramp_spreads_the_forced_rows_up_to_the_deadline() {
+    assert_eq!((ramp_floor(10, 0, 8), ramp_floor(10, 4, 8), ramp_floor(10, 7, 8), ramp_floor(10, 9, 8)), (0, 5, 8, 10));
+    assert_eq!(ramp_floor(10, 0, 0), 10);
+    // no natural projections (tiny push, ε = 0): the zero count follows ⌊K_s·(t − P)/(D − P)⌋,
+    // P = 2 (partition at the start of step 3), D = 10, K_s = 10
+    let cfg = DhspgConfig {
+        lr: 0.001,
+        lmbda: 1e-6,
+        start_pruning_steps: 2,
+        target_group_sparsity: 0.5,
+        pruning_deadline: Some(10),
+        ..DhspgConfig::for_variant(Variant::Sgd)
+    };
+    assert!(cfg.pruning_ramp, "the ramp is the default");
+    let (o, ts, _, hist) = run_toy(cfg, 12);
+    let z: Vec<usize> = hist.iter().map(|s| s.zero_rows.unwrap()).collect();
+    for t in 3..=10u64 {
+        assert_eq!(z[t as usize - 1], ramp_floor(10, t - 2, 8), "step {t}: zero rows {z:?}");
+    }
+    assert!(z.windows(2).all(|w| w[0] <= w[1]), "zero rows never come back: {z:?}");
+    assert_eq!((z[10], z[11]), (10, 10));
+    assert_eq!(zero_rows(&ts[0], &ts[1]).iter().filter(|&&b| b).count(), 10);
+    let ev = hist[9].event.as_deref().unwrap_or("");
+    assert!(ev.contains("deadline") && ev.contains("2 rows forced") && ev.contains("8 earlier by the ramp"), "{ev}");
+    // the ramp count survives a checkpoint
+    let st = o.state();
+    assert!(st.iter().any(|(k, t)| k == "dhspg.ramp_forced" && t.int64_value(&[]) == 8));
 }
 
 #[test]

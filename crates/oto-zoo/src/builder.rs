@@ -226,7 +226,7 @@ fn raw_f32(name: &str, dims: &[i64], data: &[f32]) -> TensorProto {
         name: Some(name.into()),
         dims: dims.to_vec(),
         data_type: Some(FLOAT),
-        raw_data: Some(bytemuck::cast_slice::<f32, u8>(data).to_vec()),
+        raw_data: Some(bytemuck::cast_slice::<f32, u8>(data).to_vec().into()),
         ..Default::default()
     }
 }

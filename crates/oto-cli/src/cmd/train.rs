@@ -111,6 +111,9 @@ pub struct Args {
     /// Epoch by which the target must be reached
     #[arg(long)]
     pub pruning_deadline_epoch: Option<f64>,
+    /// Exact mode: reach the target gradually up to the deadline (true, default) or all at the deadline (false)
+    #[arg(long, value_name = "BOOL")]
+    pub pruning_ramp: Option<bool>,
     /// Super-resolution: scale, LR patch, batches per epoch
     #[arg(long)]
     pub sr_scale: Option<usize>,
@@ -170,7 +173,8 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
         ($($f:ident),*) => { $( if a.$f.is_some() { d.$f = a.$f.clone(); } )* };
     }
     dh!(target_sparsity, start_pruning_epoch, epsilon, lmbda, lmbda_amplify, hat_lmbda_coeff, tolerance_group_sparsity,
-        first_momentum, second_momentum, dampening, group_divisible, weight_decay_type, pruning_deadline_epoch);
+        first_momentum, second_momentum, dampening, group_divisible, weight_decay_type, pruning_deadline_epoch,
+        pruning_ramp);
     if a.legacy {
         d.legacy = Some(true);
     }

@@ -74,7 +74,7 @@ pub fn slice_axis(t: &TensorProto, axis: usize, keep: &[usize]) -> Result<Tensor
         if raw.len() != numel * es {
             return Err(terr(t, format!("raw_data has {} bytes, expected {}", raw.len(), numel * es)));
         }
-        out.raw_data = Some(slice_vec(raw, outer, n, inner, keep, es));
+        out.raw_data = Some(slice_vec(raw, outer, n, inner, keep, es).into());
         return Ok(out);
     }
     macro_rules! typed {
@@ -105,7 +105,8 @@ pub fn zero_slices(t: &mut TensorProto, axis: usize, idx: &[usize]) -> Result<()
     }
     let (outer, n, inner) = split_dims(&t.dims, axis);
     let dt = t.data_type.unwrap_or(0);
-    if let Some(raw) = t.raw_data.as_mut() {
+    if let Some(shared) = t.raw_data.as_ref() {
+        let mut raw = shared.to_vec(); // raw_data may share the model file's buffer: copy on write
         let es = elem_size(dt).unwrap_or(4);
         for o in 0..outer {
             for &k in idx {
@@ -113,6 +114,7 @@ pub fn zero_slices(t: &mut TensorProto, axis: usize, idx: &[usize]) -> Result<()
                 raw[s..s + inner * es].iter_mut().for_each(|b| *b = 0);
             }
         }
+        t.raw_data = Some(raw.into());
         return Ok(());
     }
     for o in 0..outer {

@@ -4,14 +4,16 @@
 //!
 //! Index maps are given per row: for every member (one axis of one initializer) and every row of
 //! the group, the indices along that axis that belong to the row, compressed into half-open
-//! ranges `[start, end, step]`, or the string `"identity"` when row `i` is exactly index `i`.
+//! ranges `[start, end, step]`, or the string `"identity"` when row `i` is exactly index `i`, or
+//! `{"offset": k}` when row `i` is exactly index `k + i` (a concat input's slice: most of a
+//! DenseNet's members, whose report would otherwise list every row).
 use super::{Analysis, MemberKind};
 use crate::ir::{fmt_shape, Graph};
 use serde::Serialize;
 use std::collections::HashMap;
 
 /// Version of the JSON layout; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -103,29 +105,80 @@ pub struct MemberReport {
     pub index: IndexMap,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
-#[serde(untagged)]
+/// Which indices along a member's axis belong to each row of its group.
+#[derive(Clone, Debug, PartialEq)]
 pub enum IndexMap {
-    Identity(&'static str),
-    Rows(Vec<Vec<[usize; 3]>>),
+    /// Row `i` is index `i` (serialised as the string `"identity"`).
+    Identity,
+    /// Row `i` is index `k + i` (serialised as `{"offset": k}`).
+    Offset(usize),
+    /// Per row, `[start, end, step]` runs (serialised as one list of runs per row). Stored flat
+    /// (row `r`'s runs are `runs[ends[r - 1]..ends[r]]`): a DenseNet report holds thousands of
+    /// rows, and one allocation per row dominated building and dropping the report.
+    Rows { runs: Vec<[usize; 3]>, ends: Vec<usize> },
 }
 
 impl IndexMap {
+    /// The map of explicit per-row index lists (each sorted).
+    pub fn from_rows<R: AsRef<[usize]>>(rows: &[R]) -> IndexMap {
+        let (mut runs, mut ends) = (vec![], Vec::with_capacity(rows.len()));
+        for r in rows {
+            compress_ranges_into(r.as_ref(), &mut runs);
+            ends.push(runs.len());
+        }
+        IndexMap::Rows { runs, ends }
+    }
+    /// The runs of row `r` (empty for an identity or offset map, or a row out of range).
+    pub fn row_runs(&self, r: usize) -> &[[usize; 3]] {
+        match self {
+            IndexMap::Identity | IndexMap::Offset(_) => &[],
+            IndexMap::Rows { runs, ends } => match ends.get(r) {
+                Some(&e) => &runs[if r == 0 { 0 } else { ends[r - 1] }..e],
+                None => &[],
+            },
+        }
+    }
     /// The indices of row `r` (expanded).
     pub fn row(&self, r: usize) -> Vec<usize> {
         match self {
-            IndexMap::Identity(_) => vec![r],
-            IndexMap::Rows(rows) => rows
-                .get(r)
-                .map(|rs| rs.iter().flat_map(|&[s, e, st]| (s..e).step_by(st.max(1))).collect())
-                .unwrap_or_default(),
+            IndexMap::Identity => vec![r],
+            IndexMap::Offset(k) => vec![k + r],
+            IndexMap::Rows { .. } => self.row_runs(r).iter().flat_map(|&[s, e, st]| (s..e).step_by(st.max(1))).collect(),
+        }
+    }
+}
+
+impl Serialize for IndexMap {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        match self {
+            IndexMap::Identity => s.serialize_str("identity"),
+            IndexMap::Offset(k) => {
+                use serde::ser::SerializeMap;
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("offset", k)?;
+                m.end()
+            }
+            IndexMap::Rows { ends, .. } => {
+                let mut seq = s.serialize_seq(Some(ends.len()))?;
+                for r in 0..ends.len() {
+                    seq.serialize_element(self.row_runs(r))?;
+                }
+                seq.end()
+            }
         }
     }
 }
 
 /// Compresses a sorted index list into `[start, end, step]` runs.
 pub fn compress_ranges(idx: &[usize]) -> Vec<[usize; 3]> {
-    let mut out: Vec<[usize; 3]> = vec![];
+    let mut out = vec![];
+    compress_ranges_into(idx, &mut out);
+    out
+}
+
+/// [`compress_ranges`], appending to `out`.
+fn compress_ranges_into(idx: &[usize], out: &mut Vec<[usize; 3]>) {
     let mut i = 0;
     while i < idx.len() {
         let start = idx[i];
@@ -153,11 +206,10 @@ pub fn compress_ranges(idx: &[usize]) -> Vec<[usize; 3]> {
         out.push([start, idx[j] + 1, step]);
         i = j + 1;
     }
-    out
 }
 
 /// Classifies the per-row index sets of one member in one group.
-fn classify(per_row: &[Vec<usize>], axis_size: usize, repeated_elems: bool) -> &'static str {
+fn classify(per_row: &[&[usize]], axis_size: usize, repeated_elems: bool) -> &'static str {
     if per_row.iter().all(|r| r.len() == 1) {
         let first = per_row.first().map(|r| r[0]).unwrap_or(0);
         if per_row.iter().enumerate().all(|(i, r)| r[0] == first + i) {
@@ -237,43 +289,53 @@ impl Report {
                             kind: m.kind,
                             node: g.nodes[m.node].name.clone(),
                             view: "identity",
-                            index: IndexMap::Identity("identity"),
+                            index: IndexMap::Identity,
                         },
                     );
                     continue;
                 }
             }
-            // per touched group (usually few, in runs): per-row index lists
-            let mut by_group: Vec<(usize, Vec<Vec<usize>>)> = vec![];
-            let mut last = usize::MAX;
-            for (i, &e) in m.map.iter().enumerate() {
-                let r = a.elem_row[e];
-                let gid = a.rows[r].group;
-                if last >= by_group.len() || by_group[last].0 != gid {
-                    last = match by_group.iter().position(|(g2, _)| *g2 == gid) {
-                        Some(p) => p,
-                        None => {
-                            by_group.push((gid, vec![vec![]; a.groups[gid].rows.len()]));
-                            by_group.len() - 1
-                        }
-                    };
-                }
-                by_group[last].1[row_pos[r]].push(i);
-            }
+            // every index along the axis as (group, row position in the group, index), sorted:
+            // each group's rows are then consecutive runs of indices (one sort, no per-row lists)
+            let mut keys: Vec<(usize, usize, usize)> = m
+                .map
+                .iter()
+                .enumerate()
+                .map(|(i, &e)| {
+                    let r = a.elem_row[e];
+                    (a.rows[r].group, row_pos[r], i)
+                })
+                .collect();
+            keys.sort_unstable();
             let repeated = {
                 let mut sorted = m.map.clone();
                 sorted.sort_unstable();
                 sorted.windows(2).any(|w| w[0] == w[1])
             };
-            for (gid, per_row) in by_group {
-                let touched: Vec<Vec<usize>> = per_row.iter().filter(|r| !r.is_empty()).cloned().collect();
+            let mut idx: Vec<usize> = Vec::with_capacity(keys.len());
+            let mut bounds: Vec<usize> = vec![];
+            for seg in keys.chunk_by(|x, y| x.0 == y.0) {
+                let gid = seg[0].0;
+                let nrows = a.groups[gid].rows.len();
+                idx.clear();
+                idx.extend(seg.iter().map(|k| k.2));
+                bounds.clear();
+                bounds.resize(nrows + 1, 0);
+                for k in seg {
+                    bounds[k.1 + 1] += 1;
+                }
+                for p in 0..nrows {
+                    bounds[p + 1] += bounds[p];
+                }
+                let per_row: Vec<&[usize]> = (0..nrows).map(|p| &idx[bounds[p]..bounds[p + 1]]).collect();
+                let touched: Vec<&[usize]> = per_row.iter().copied().filter(|r| !r.is_empty()).collect();
                 let all_rows = touched.len() == per_row.len();
                 let view = if all_rows { classify(&per_row, axis_size, repeated) } else { classify(&touched, usize::MAX, repeated) };
                 let view = if !all_rows && view == "identity" { "offset" } else { view };
-                let index = if view == "identity" {
-                    IndexMap::Identity("identity")
-                } else {
-                    IndexMap::Rows(per_row.iter().map(|r| compress_ranges(r)).collect())
+                let index = match view {
+                    "identity" => IndexMap::Identity,
+                    "offset" if all_rows => IndexMap::Offset(per_row[0][0]),
+                    _ => IndexMap::from_rows(&per_row),
                 };
                 member_reports.insert(
                     (mi, gid),
@@ -338,11 +400,17 @@ impl Report {
     /// JSON with objects indented and arrays of plain values on one line (index maps stay small).
     pub fn to_json(&self) -> String {
         let mut buf = Vec::with_capacity(1 << 16);
-        let mut ser = serde_json::Serializer::with_formatter(&mut buf, Layout::default());
-        match self.serialize(&mut ser) {
+        match self.write_json(&mut buf) {
             Ok(()) => String::from_utf8(buf).unwrap_or_default(),
             Err(e) => format!("{{\"error\": \"{e}\"}}"),
         }
+    }
+
+    /// [`Report::to_json`], streamed to `w` (a DenseNet-121 report is 4 MB). `w` should be
+    /// buffered: the serializer writes token by token.
+    pub fn write_json<W: std::io::Write>(&self, w: W) -> std::io::Result<()> {
+        let mut ser = serde_json::Serializer::with_formatter(w, Layout::default());
+        self.serialize(&mut ser).map_err(std::io::Error::other)
     }
 
     /// A human-readable summary: totals, the unprunable groups with their reasons, frozen constants.
@@ -484,17 +552,24 @@ mod tests {
         assert_eq!(compress_ranges(&[0, 1, 2, 10, 11]), vec![[0, 3, 1], [10, 12, 1]]);
         assert_eq!(compress_ranges(&[3]), vec![[3, 4, 1]]);
         assert_eq!(compress_ranges(&[]), Vec::<[usize; 3]>::new());
-        let m = IndexMap::Rows(vec![compress_ranges(&[1, 5, 9]), compress_ranges(&[2, 3])]);
+        let m = IndexMap::from_rows(&[vec![1, 5, 9], vec![2, 3], vec![]]);
         assert_eq!(m.row(0), vec![1, 5, 9]);
         assert_eq!(m.row(1), vec![2, 3]);
+        assert_eq!(m.row(2), Vec::<usize>::new());
+        assert_eq!(m.row(3), Vec::<usize>::new());
+        assert_eq!(serde_json::to_string(&m).unwrap(), "[[[1,10,4]],[[2,4,1]],[]]");
+        assert_eq!(serde_json::to_string(&IndexMap::Identity).unwrap(), "\"identity\"");
+        let o = IndexMap::Offset(48);
+        assert_eq!((o.row(0), o.row(2)), (vec![48], vec![50]));
+        assert_eq!(serde_json::to_string(&o).unwrap(), "{\"offset\":48}");
     }
     #[test]
     fn classification() {
-        assert_eq!(classify(&[vec![0], vec![1]], 2, false), "identity");
-        assert_eq!(classify(&[vec![4], vec![5]], 8, false), "offset");
-        assert_eq!(classify(&[vec![0, 1], vec![2, 3]], 4, false), "block");
-        assert_eq!(classify(&[vec![0, 1], vec![2, 3]], 4, true), "expanded");
-        assert_eq!(classify(&[vec![0, 2], vec![1, 3]], 4, false), "strided");
+        assert_eq!(classify(&[&[0], &[1]], 2, false), "identity");
+        assert_eq!(classify(&[&[4], &[5]], 8, false), "offset");
+        assert_eq!(classify(&[&[0, 1], &[2, 3]], 4, false), "block");
+        assert_eq!(classify(&[&[0, 1], &[2, 3]], 4, true), "expanded");
+        assert_eq!(classify(&[&[0, 2], &[1, 3]], 4, false), "strided");
     }
     #[test]
     fn json_layout() {

@@ -249,7 +249,7 @@ impl Checked {
             .unwrap_or_else(|| panic!("group {gid} has no {kind:?} member '{tensor}'\n{}", self.dump()));
         let rows = (0..gr.channels).map(|r| m.index.row(r)).collect();
         let view = m.view.to_string();
-        if let IndexMap::Identity(_) = m.index {
+        if let IndexMap::Identity = m.index {
             assert_eq!(view, "identity");
         }
         (view, rows)

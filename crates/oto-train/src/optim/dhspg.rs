@@ -83,6 +83,11 @@ pub struct DhspgConfig {
     pub mode: SparsityMode,
     /// Exact mode: step at which the remaining `K_s − Z` rows are forced to zero.
     pub pruning_deadline: Option<u64>,
+    /// Exact mode: spread the forced zeroing from the partition to the deadline — at step `t` at
+    /// least `⌊K_s·(t − P)/(deadline − P)⌋` rows are zero, the lagging ones forced like at the
+    /// deadline, a few per step, so the network adapts in between (gradual pruning). `false`:
+    /// everything still missing is forced at the deadline in one step.
+    pub pruning_ramp: bool,
     /// Total training steps, if known: default deadline = `S + max(1, total_steps / 4)`.
     pub total_steps: Option<u64>,
 }
@@ -129,6 +134,7 @@ impl DhspgConfig {
             adam_init: AdamInit::Original,
             mode: SparsityMode::Exact,
             pruning_deadline: None,
+            pruning_ramp: true,
             total_steps: None,
         }
     }
@@ -255,6 +261,15 @@ pub fn adaptive_lambda(ip: f64, nx: f64, nd2: f64, lmbda: f64, amplify: f64, hat
     }
 }
 
+/// Exact-mode ramp: zero rows required after `done` of `span` steps from the partition to the
+/// deadline, `⌊K_s · done / span⌋` (linear; `K_s` at the deadline).
+pub fn ramp_floor(k_s: usize, done: u64, span: u64) -> usize {
+    if span == 0 || done >= span {
+        return k_s;
+    }
+    ((k_s as u128 * done as u128) / span as u128) as usize
+}
+
 /// The largest total ≤ `target` reachable as Σ z_G with, per group (n_G rows, p_G rows in G_p),
 /// `z_G ∈ {0} ∪ {z ≤ p_G : (n_G − z) mod q = 0}` (exact-mode `K_s` adjusted for divisibility).
 pub fn reachable_target(target: usize, groups: &[(usize, usize)], q: usize) -> usize {
@@ -297,6 +312,8 @@ pub struct Dhspg {
     /// Exact-mode target `K_s` (set at partition).
     k_s: usize,
     deadline_done: bool,
+    /// Rows forced to zero by the ramp before the deadline.
+    ramp_forced: usize,
     stats: OptimStats,
     events: Vec<String>,
 }
@@ -325,6 +342,7 @@ impl Dhspg {
             part_norm: vec![0.0; n],
             k_s,
             deadline_done: false,
+            ramp_forced: 0,
             stats: OptimStats::default(),
             events: vec![],
         };
@@ -566,20 +584,31 @@ impl Optimizer for Dhspg {
                 }
             }
         }
-        // exact-mode deadline
+        // exact-mode deadline, and the ramp towards it: rows still missing are forced to zero
         if c.mode == SparsityMode::Exact && self.partitioned && !self.deadline_done {
             if let Some(dl) = c.deadline() {
-                if t >= dl {
-                    let z_now = (0..n).filter(|&g| mask[g] == 0.0).count();
-                    let budget = self.k_s.saturating_sub(z_now);
-                    let picked = if budget > 0 { self.deadline_pick(&nx, &mask, budget) } else { vec![] };
-                    for &g in &picked {
-                        mask[g] = 0.0;
-                    }
+                let (p, _) = c.schedule();
+                let floor = if t >= dl {
+                    self.k_s
+                } else if c.pruning_ramp && dl > p {
+                    ramp_floor(self.k_s, t.saturating_sub(p), dl - p)
+                } else {
+                    0
+                };
+                let z_now = (0..n).filter(|&g| mask[g] == 0.0).count();
+                let budget = floor.saturating_sub(z_now);
+                let picked = if budget > 0 { self.deadline_pick(&nx, &mask, budget) } else { vec![] };
+                for &g in &picked {
+                    mask[g] = 0.0;
+                }
+                if t < dl {
+                    self.ramp_forced += picked.len();
+                } else {
                     self.deadline_done = true;
                     let msg = format!(
-                        "step {t}: pruning deadline: {} rows forced to zero (smallest ‖x_g‖/‖x_g at partition‖ in G_p); {} of target {} zero rows",
+                        "step {t}: pruning deadline: {} rows forced to zero (smallest ‖x_g‖/‖x_g at partition‖ in G_p), {} earlier by the ramp; {} of target {} zero rows",
                         picked.len(),
+                        self.ramp_forced,
                         z_now + picked.len(),
                         self.k_s
                     );
@@ -691,6 +720,7 @@ impl Optimizer for Dhspg {
         s.push(("dhspg.t".into(), Tensor::from(self.t as i64)));
         s.push(("dhspg.partitioned".into(), Tensor::from(self.partitioned as i64)));
         s.push(("dhspg.deadline_done".into(), Tensor::from(self.deadline_done as i64)));
+        s.push(("dhspg.ramp_forced".into(), Tensor::from(self.ramp_forced as i64)));
         s.push(("dhspg.k_s".into(), Tensor::from(self.k_s as i64)));
         s.push(("dhspg.gp".into(), Tensor::from_slice(&u8s)));
         s.push(("dhspg.partition_norm".into(), Tensor::from_slice(&self.part_norm)));
@@ -708,6 +738,7 @@ impl Optimizer for Dhspg {
         self.t = int("dhspg.t")? as u64;
         self.partitioned = int("dhspg.partitioned")? != 0;
         self.deadline_done = int("dhspg.deadline_done")? != 0;
+        self.ramp_forced = int("dhspg.ramp_forced").unwrap_or(0) as usize; // absent before the ramp existed
         self.k_s = int("dhspg.k_s")? as usize;
         let gp: Vec<u8> = Vec::try_from(find("dhspg.gp").ok_or_else(|| ck("missing 'dhspg.gp'".into()))?).map_err(TrainError::Torch)?;
         let pn: Vec<f64> = Vec::try_from(find("dhspg.partition_norm").ok_or_else(|| ck("missing 'dhspg.partition_norm'".into()))?.to_kind(Kind::Double))

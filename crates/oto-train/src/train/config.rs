@@ -133,6 +133,9 @@ pub struct DhspgOptions {
     pub legacy: Option<bool>,
     /// Epoch by which the target must be reached (zero the smallest rows then); default none.
     pub pruning_deadline_epoch: Option<f64>,
+    /// Exact mode: reach the target gradually from the start to the deadline (default true) or
+    /// force everything still missing at the deadline (false).
+    pub pruning_ramp: Option<bool>,
 }
 
 /// Every setting of a training run.
@@ -333,7 +336,8 @@ impl TrainConfig {
             || d.group_divisible.is_some()
             || d.weight_decay_type.is_some()
             || d.legacy.is_some()
-            || d.pruning_deadline_epoch.is_some();
+            || d.pruning_deadline_epoch.is_some()
+            || d.pruning_ramp.is_some();
         if d.target_sparsity.is_none() && dhspg_only {
             w.push("DHSPG settings are given but no target sparsity: this is a dense run and they are ignored".into());
         }
