@@ -160,3 +160,58 @@ fn resolve_external(t: &mut TensorProto, base_dir: Option<&Path>) -> Result<(), 
     t.data_location = None;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pb::GraphProto;
+    use crate::tensor::f32_tensor;
+
+    fn model_with(numel: usize) -> ModelProto {
+        let data: Vec<f32> = (0..numel).map(|i| i as f32 * 0.5).collect();
+        ModelProto {
+            ir_version: Some(8),
+            graph: Some(GraphProto {
+                name: Some("g".into()),
+                initializer: vec![f32_tensor("w", &[numel as i64], &data), f32_tensor("b", &[2], &[1.0, 2.0])],
+                output: vec![crate::pb::ValueInfoProto { name: Some("w".into()), ..Default::default() }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn mapped_and_read_files_load_the_same_model() {
+        let d = tempfile::tempdir().unwrap();
+        // 3 MiB of weights (memory-mapped) and a tiny model (read into memory)
+        for numel in [3 << 18, 4] {
+            let m = model_with(numel);
+            let p = d.path().join(format!("m{numel}.onnx"));
+            save_model(&m, &p).unwrap();
+            assert_eq!((std::fs::metadata(&p).unwrap().len() >= MMAP_MIN_BYTES), numel > 4);
+            let loaded = load_model(&p).unwrap();
+            assert_eq!(loaded, m);
+            // replacing the file (as oto does: temporary file + rename) leaves the loaded model intact
+            save_model(&model_with(8), &p).unwrap();
+            assert_eq!(loaded, m);
+            assert_eq!(load_model(&p).unwrap(), model_with(8));
+        }
+    }
+
+    #[test]
+    fn streamed_unsynced_write_is_atomic() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("r.json");
+        write_atomic_unsynced(&p, |w| w.write_all(b"{}")).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"{}");
+        // a failing writer leaves the old file and no temporary file behind
+        let e = write_atomic_unsynced(&p, |w| {
+            w.write_all(b"half")?;
+            Err(std::io::Error::other("boom"))
+        });
+        assert!(e.is_err());
+        assert_eq!(std::fs::read(&p).unwrap(), b"{}");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+}
