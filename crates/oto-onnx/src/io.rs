@@ -80,20 +80,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OnnxError> {
     write_atomic_with(path, true, |f| f.write_all(bytes))
 }
 
-/// Streams an output to `path` atomically (temporary file + rename) without the fsync: still
-/// never half-written when oto or `write` fails, but after a power loss the file may be empty.
-/// For outputs that are cheap to regenerate (analysis reports, pictures): the fsync of a
-/// multi-MB report would cost more than the whole analysis, and streaming avoids holding the
-/// whole text in memory.
-pub fn write_atomic_unsynced(
-    path: &Path,
-    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> Result<(), OnnxError> {
-    write_atomic_with(path, false, |f| {
-        let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
-        write(&mut w)?;
-        w.flush()
-    })
+/// [`write_atomic`] without the fsync: still never half-written when oto fails, but after a
+/// power loss the file may be empty. For outputs that are cheap to regenerate (analysis reports,
+/// pictures), where the fsync of a multi-MB report would cost more than the whole analysis.
+pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> Result<(), OnnxError> {
+    write_atomic_with(path, false, |f| f.write_all(bytes))
 }
 
 fn write_atomic_with(
@@ -200,13 +191,13 @@ mod tests {
     }
 
     #[test]
-    fn streamed_unsynced_write_is_atomic() {
+    fn unsynced_write_is_atomic() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("r.json");
-        write_atomic_unsynced(&p, |w| w.write_all(b"{}")).unwrap();
+        write_atomic_unsynced(&p, b"{}").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"{}");
         // a failing writer leaves the old file and no temporary file behind
-        let e = write_atomic_unsynced(&p, |w| {
+        let e = write_atomic_with(&p, false, |w| {
             w.write_all(b"half")?;
             Err(std::io::Error::other("boom"))
         });

@@ -77,18 +77,15 @@ pub fn out(text: &str) {
     let _ = so.write_all(text.as_bytes()).and_then(|_| so.flush());
 }
 
-/// Writes an output to FILE ('-' = stdout) with `write`.
-fn write_out(path: &Path, what: &str, write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) -> Result<()> {
+fn write_out(path: &Path, text: &str, what: &str) -> Result<()> {
     if path.as_os_str() == "-" {
-        use std::io::Write;
-        let mut so = std::io::stdout().lock();
-        // a closed pipe (`oto analyze --json - | head`) is not an error
-        let _ = write(&mut so).and_then(|_| so.write_all(b"\n")).and_then(|_| so.flush());
+        out(text);
+        out("\n");
         return Ok(());
     }
     // unsynced: analysis outputs are regenerated in a fraction of a second; an fsync of a
-    // DenseNet-121 report (4 MB) alone would cost a third of the command's time
-    oto_onnx::write_atomic_unsynced(path, write)
+    // DenseNet-121 report alone would cost a third of the command's time
+    oto_onnx::write_atomic_unsynced(path, text.as_bytes())
         .with_context(|| format!("writing the {what} to {}; check that the directory exists and is writable", path.display()))
 }
 
@@ -114,15 +111,13 @@ pub fn run(a: Args) -> Result<()> {
         out(&format!("time       load {:.1} ms, analysis {:.1} ms\n", t_load.as_secs_f64() * 1e3, t_an.as_secs_f64() * 1e3));
     }
     if let Some(p) = &a.json {
-        // serialized into memory first: token-by-token writes through `dyn Write` cost twice as much
-        let json = report.to_json();
-        write_out(p, "JSON report", |w| w.write_all(json.as_bytes()))?;
+        write_out(p, &report.to_json(), "JSON report")?;
     }
     if let Some(p) = &a.dot {
-        write_out(p, "DOT graph", |w| w.write_all(oto_graph::viz::dot(&g, &an).as_bytes()))?;
+        write_out(p, &oto_graph::viz::dot(&g, &an), "DOT graph")?;
     }
     if let Some(p) = &a.svg {
-        write_out(p, "SVG picture", |w| w.write_all(oto_graph::viz::svg(&g, &an).as_bytes()))?;
+        write_out(p, &oto_graph::viz::svg(&g, &an), "SVG picture")?;
     }
     // The command ends here: skip freeing the graph, analysis and report one allocation at a
     // time (~7 % of a DenseNet-121 `oto analyze`); the OS takes the memory back at exit.

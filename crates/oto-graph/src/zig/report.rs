@@ -400,17 +400,11 @@ impl Report {
     /// JSON with objects indented and arrays of plain values on one line (index maps stay small).
     pub fn to_json(&self) -> String {
         let mut buf = Vec::with_capacity(1 << 16);
-        match self.write_json(&mut buf) {
+        let mut ser = serde_json::Serializer::with_formatter(&mut buf, Layout::default());
+        match self.serialize(&mut ser) {
             Ok(()) => String::from_utf8(buf).unwrap_or_default(),
             Err(e) => format!("{{\"error\": \"{e}\"}}"),
         }
-    }
-
-    /// [`Report::to_json`], streamed to `w` (a DenseNet-121 report is 4 MB). `w` should be
-    /// buffered: the serializer writes token by token.
-    pub fn write_json<W: std::io::Write>(&self, w: W) -> std::io::Result<()> {
-        let mut ser = serde_json::Serializer::with_formatter(w, Layout::default());
-        self.serialize(&mut ser).map_err(std::io::Error::other)
     }
 
     /// A human-readable summary: totals, the unprunable groups with their reasons, frozen constants.
