@@ -471,3 +471,65 @@ fn fmnist_vgg_exact_sparsity_with_synthetic_gradients() {
     assert_eq!(norms.iter().filter(|&&v| v == 0.0).count(), k_s);
     println!("fmnist_vgg: {n} prunable rows, {k_s} zero, events {:?}", o.events());
 }
+
+fn zoo_params(name: &str) -> (Analysis, Vec<Param>) {
+    let model = oto_zoo::build(name, &Default::default()).unwrap();
+    let g = oto_graph::Graph::from_model(model).unwrap();
+    let a = oto_graph::zig::analyze(&g);
+    let params = a
+        .trainable
+        .iter()
+        .map(|&id| {
+            let shape = g.static_shape(id).unwrap();
+            let data = g.const_f32(id).unwrap();
+            Param { name: g.value(id).name.clone(), value_id: id, tensor: Tensor::from_slice(&data).reshape(&shape[..]).set_requires_grad(true) }
+        })
+        .collect();
+    (a, params)
+}
+
+#[test]
+fn multi_tensor_buffer_matches_the_per_tensor_steps() {
+    // resnet20: residual groups (several tensors per row), BN, a final Gemm outside the rows.
+    let (a, p1) = zoo_params("resnet20");
+    let (_, p2) = zoo_params("resnet20");
+    let t1: Vec<Tensor> = p1.iter().map(|p| p.tensor.shallow_clone()).collect();
+    let t2: Vec<Tensor> = p2.iter().map(|p| p.tensor.shallow_clone()).collect();
+    let cfg = DhspgConfig {
+        target_group_sparsity: 0.5,
+        start_pruning_steps: 2,
+        first_momentum: 0.9,
+        epsilon: 0.5,
+        lmbda: 0.05,
+        pruning_deadline: Some(9),
+        ..DhspgConfig::for_variant(Variant::Sgd)
+    };
+    let mut multi = Dhspg::new(p1, &a, DhspgConfig { multi_tensor: Some(true), ..cfg.clone() }).unwrap();
+    let mut single = Dhspg::new(p2, &a, DhspgConfig { multi_tensor: None, ..cfg }).unwrap();
+    assert!(multi.multi_tensor_params() > 10, "most row tensors share the buffer");
+    assert_eq!(single.multi_tensor_params(), 0, "per-tensor by default on the CPU");
+    for step in 0..12 {
+        tch::manual_seed(step);
+        let noise: Vec<Tensor> = t1.iter().map(|t| t.randn_like() * 0.01).collect();
+        set_grads(&t1, &t1.iter().zip(&noise).map(|(t, n)| t.detach() * 0.1 + n).collect::<Vec<_>>());
+        set_grads(&t2, &t2.iter().zip(&noise).map(|(t, n)| t.detach() * 0.1 + n).collect::<Vec<_>>());
+        multi.step().unwrap();
+        single.step().unwrap();
+        if step == 5 {
+            // something re-binds a parameter's storage: the buffer must notice and rebuild
+            let fresh = t1[1].detach().copy();
+            let mut p = t1[1].shallow_clone();
+            p.set_data(&fresh);
+        }
+        assert_eq!(multi.stats().zero_rows, single.stats().zero_rows, "step {step}");
+    }
+    for (x, y) in t1.iter().zip(&t2) {
+        let d = (x - y).abs().max().double_value(&[]);
+        assert!(d <= 1e-5, "tensors differ by {d}");
+        // the zero rows are exactly zero in both
+        assert_eq!(x.eq(0.0).sum(Kind::Int64).int64_value(&[]), y.eq(0.0).sum(Kind::Int64).int64_value(&[]));
+    }
+    let st = multi.stats();
+    assert_eq!(st.zero_rows, Some(multi.target_zero_rows()));
+    assert_eq!(multi.row_norms().iter().filter(|&&v| v == 0.0).count(), multi.target_zero_rows());
+}

@@ -13,6 +13,7 @@
 //!    sums of step 2 (§3.9, fused with the update — no second pass).
 
 use super::baseline::{AdamInit, Direction, DirectionConfig, Variant};
+use super::flat::FlatRows;
 use super::rows::RowLayout;
 use super::{OptimStats, Optimizer, Param};
 use crate::TrainError;
@@ -88,6 +89,12 @@ pub struct DhspgConfig {
     /// deadline, a few per step, so the network adapts in between (gradual pruning). `false`:
     /// everything still missing is forced at the deadline in one step.
     pub pruning_ramp: bool,
+    /// [oto] Multi-tensor form ([`super::flat`]): the single-entry row tensors become views of
+    /// one buffer and the per-row work runs on it in a constant number of kernels (same
+    /// arithmetic, summation order aside). `None` (default): on for CUDA parameters, where a
+    /// small model's step is bound by kernel launches; off on the CPU, whose `index_add_` over
+    /// every element costs more than the per-tensor reductions it replaces.
+    pub multi_tensor: Option<bool>,
     /// Total training steps, if known: default deadline = `S + max(1, total_steps / 4)`.
     pub total_steps: Option<u64>,
 }
@@ -135,6 +142,7 @@ impl DhspgConfig {
             mode: SparsityMode::Exact,
             pruning_deadline: None,
             pruning_ramp: true,
+            multi_tensor: None,
             total_steps: None,
         }
     }
@@ -303,6 +311,8 @@ pub struct Dhspg {
     params: Vec<Param>,
     dir: Direction,
     layout: RowLayout,
+    /// Multi-tensor buffer of the single-entry row tensors (None: per-tensor path only).
+    flat: Option<FlatRows>,
     t: u64,
     partitioned: bool,
     /// `G_p` membership per row.
@@ -330,12 +340,14 @@ impl Dhspg {
         let layout = RowLayout::new(analysis, &params);
         let n = layout.n_rows;
         let dir = Direction::new(cfg.direction(), params.len());
+        let flat = if cfg.multi_tensor.unwrap_or(matches!(layout.device, Device::Cuda(_))) { FlatRows::bind(&layout, &params) } else { None };
         let k_s = (cfg.target_group_sparsity * n as f64).floor() as usize;
         let mut d = Dhspg {
             cfg,
             params,
             dir,
             layout,
+            flat,
             t: 0,
             partitioned: false,
             gp: vec![false; n],
@@ -368,6 +380,10 @@ impl Dhspg {
     }
     pub fn partitioned(&self) -> bool {
         self.partitioned
+    }
+    /// Number of parameters in the multi-tensor buffer (0: per-tensor path only).
+    pub fn multi_tensor_params(&self) -> usize {
+        self.flat.as_ref().map_or(0, |f| f.members.len())
     }
     /// Steps taken.
     pub fn steps(&self) -> u64 {
@@ -493,8 +509,22 @@ impl Optimizer for Dhspg {
             }
             dirs.push(Some(self.dir.direction(i, &p.tensor, &g)));
         }
-        // 2. per-row sums
-        let [xx, xd, dd] = if n > 0 { self.layout.row_sums(&self.params, &dirs) } else { [vec![], vec![], vec![]] };
+        // 2. per-row sums: the flat buffer's in one pass, the other row tensors one by one
+        if self.flat.as_ref().is_some_and(|f| !f.valid(&self.params)) {
+            self.flat = FlatRows::bind(&self.layout, &self.params);
+        }
+        let in_flat = self.flat.as_ref().map(|f| f.in_buffer(self.params.len())).unwrap_or_else(|| vec![false; self.params.len()]);
+        let d_flat = self.flat.as_ref().map(|f| f.cat_dirs(&dirs));
+        let [xx, xd, dd] = if n > 0 {
+            let mut acc = self.layout.sums_acc();
+            if let (Some(f), Some(d)) = (&self.flat, &d_flat) {
+                f.add_row_sums(d, &mut acc);
+            }
+            self.layout.add_row_sums(&self.params, &dirs, Some(&in_flat), &mut acc);
+            self.layout.sums_to_host(&acc)
+        } else {
+            [vec![], vec![], vec![]]
+        };
         let nx: Vec<f64> = xx.iter().map(|v| v.sqrt()).collect();
         let z_pre = xx.iter().filter(|&&v| v == 0.0).count();
         // 3. row logic
@@ -627,8 +657,14 @@ impl Optimizer for Dhspg {
         } else {
             None
         };
+        if let (Some(f), Some(d), Some(fac)) = (&mut self.flat, d_flat, &factors) {
+            f.update(fac, d, lr);
+        }
         for (i, p) in self.params.iter_mut().enumerate() {
             let Some(d) = &dirs[i] else { continue };
+            if in_flat[i] {
+                continue;
+            }
             let ents = &self.layout.param_entries[i];
             if ents.is_empty() {
                 if decoupled {

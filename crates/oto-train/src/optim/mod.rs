@@ -9,6 +9,7 @@ use tch::Tensor;
 
 pub mod baseline;
 pub mod dhspg;
+pub mod flat;
 pub mod rows;
 
 pub use baseline::{Adam, AdamConfig, AdamInit, AdamW, Direction, DirectionConfig, Sgd, SgdConfig, Variant};

@@ -142,9 +142,22 @@ impl RowLayout {
     /// Per-row `[‖x_g‖², ⟨x_g, d_g⟩, ‖d_g‖²]` as a host `Vec` of 3 vectors of length `N`
     /// (f64; one device→host transfer). `dirs[p]` must be defined for every parameter with entries.
     pub fn row_sums(&self, params: &[Param], dirs: &[Option<Tensor>]) -> [Vec<f64>; 3] {
-        let n = self.n_rows;
-        let mut acc = Tensor::zeros([3, n as i64 + 1], (Kind::Double, self.device));
+        let mut acc = self.sums_acc();
+        self.add_row_sums(params, dirs, None, &mut acc);
+        self.sums_to_host(&acc)
+    }
+
+    /// A zero `[3, N + 1]` f64 accumulator for [`Self::add_row_sums`].
+    pub fn sums_acc(&self) -> Tensor {
+        Tensor::zeros([3, self.n_rows as i64 + 1], (Kind::Double, self.device))
+    }
+
+    /// Adds the per-tensor row sums of every entry into `acc`, except parameters flagged in `skip`.
+    pub fn add_row_sums(&self, params: &[Param], dirs: &[Option<Tensor>], skip: Option<&[bool]>, acc: &mut Tensor) {
         for e in &self.entries {
+            if skip.is_some_and(|s| s[e.param]) {
+                continue;
+            }
             let x = &params[e.param].tensor;
             let Some(d) = &dirs[e.param] else { continue };
             let (xx, xd, dd) = (x * x, x * d, d * d);
@@ -159,6 +172,11 @@ impl RowLayout {
             let idx = e.index.to_device(self.device);
             let _ = acc.index_add_(1, &idx, &s);
         }
+    }
+
+    /// The accumulator on the host, as `[‖x_g‖²], [⟨x_g, d_g⟩], [‖d_g‖²]` (dump slot dropped).
+    pub fn sums_to_host(&self, acc: &Tensor) -> [Vec<f64>; 3] {
+        let n = self.n_rows;
         let host: Vec<f64> = Vec::try_from(acc.to_device(Device::Cpu).reshape([-1])).unwrap_or_default();
         let w = n + 1;
         [host[0..n].to_vec(), host[w..w + n].to_vec(), host[2 * w..2 * w + n].to_vec()]
