@@ -5,22 +5,24 @@
 # accuracy (or PSNR), FLOPs and params kept, tract latency, step time (DHSPG overhead).
 #
 #   scripts/bench_oto.sh [--only NAME[,NAME..]] [--out runs/bench] [--data ../shared/datasets]
-#                        [--threads N] [--fresh] [--publish] [--list] [--no-build]
+#                        [--threads N] [--epochs N] [--fresh] [--publish] [--list] [--no-build]
 #
 # CPU scale: the epochs and steps per epoch below are sized for a 2-core machine (the whole
 # campaign ≈ 45 min); they are far from the paper's 300-epoch GPU recipes, so absolute accuracies
 # are low — the comparison dense vs oto at equal budget is the point. Finished runs are kept and
 # skipped (re-running continues the campaign); --fresh starts over. --publish copies the table and
-# pictures into docs/benchmarks/.
+# pictures into docs/benchmarks/. --epochs N overrides every experiment's epoch count (same steps
+# per epoch; pruning starts at N/5 and must finish a quarter of the run later) — use its own --out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${OTO_DATA:-../shared/datasets} OUT=runs/bench ONLY="" THREADS=$(nproc) FRESH=0 PUBLISH=0 LIST=0 BUILD=1
+DATA=${OTO_DATA:-../shared/datasets} OUT=runs/bench ONLY="" THREADS=$(nproc) FRESH=0 PUBLISH=0 LIST=0 BUILD=1 EPOCHS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --only) ONLY=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --data) DATA=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
+    --epochs) EPOCHS=$2; shift 2 ;;
     --fresh) FRESH=1; shift ;;
     --publish) PUBLISH=1; shift ;;
     --list) LIST=1; shift ;;
@@ -43,7 +45,11 @@ EXPERIMENTS=(
 )
 
 if [ "$LIST" = 1 ]; then
-  for e in "${EXPERIMENTS[@]}"; do IFS='|' read -r n s a <<<"$e"; echo "$n (target $s): oto train $a"; done
+  for e in "${EXPERIMENTS[@]}"; do
+    IFS='|' read -r n s a <<<"$e"
+    [ -n "$EPOCHS" ] && a=$(sed -E "s/--epochs [0-9]+/--epochs $EPOCHS/" <<<"$a")
+    echo "$n (target $s): oto train $a"
+  done
   exit 0
 fi
 TARGET=${CARGO_TARGET_DIR:-target}
@@ -54,6 +60,7 @@ selected() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 for e in "${EXPERIMENTS[@]}"; do
   IFS='|' read -r name target args <<<"$e"
   selected "$name" || continue
+  [ -n "$EPOCHS" ] && args=$(sed -E "s/--epochs [0-9]+/--epochs $EPOCHS/" <<<"$args")
   if [[ "$args" == @* ]]; then
     spec=${args%% --dataset*}; rest=${args#"$spec"}; zoo=${spec#@}; zname=${zoo%%:*}; zargs=${zoo#*:}
     model="$MODELS/$name.onnx"

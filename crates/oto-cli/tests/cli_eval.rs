@@ -148,4 +148,10 @@ fn eval_sr_on_the_run_test_set_and_another() {
     assert!(p.is_finite() && p > 0.0, "{ev}"); // 2 training steps: a low but real PSNR
     fails_with(&["eval", full.to_str().unwrap(), "--sr-test-set", "Set99"], "Set99");
     fails_with(&["eval", full.to_str().unwrap(), "--sr-scale", "3"], "--sr-scale");
+    // `oto train` takes the SR sets as flags too (they reach the loader: an unknown set is named)
+    let r = root.to_str().unwrap();
+    let bad = dir.path().join("bad");
+    let o = bad.to_str().unwrap();
+    fails_with(&["train", "zoo:carn_mini", "--dataset", "sr", "--data", r, "--sr-train-set", "T99", "--out", o], "T99");
+    fails_with(&["train", "zoo:carn_mini", "--dataset", "sr", "--data", r, "--sr-test-set", "Set99", "--out", o], "Set99");
 }

@@ -95,9 +95,7 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
     set!(sr_scale => sr_scale, sr_test_set => sr_test_set, image_size => image_size, batch_size => eval_batch_size,
          device => device, threads => threads);
     c.model = a.model.to_string_lossy().into_owned();
-    // Only the test split is evaluated: for super-resolution it also stands in for the training
-    // set, so a folder holding just the test set is enough.
-    c.sr_train_set = c.sr_test_set.clone();
+    // Only the test split is read (`data::load_test`): a folder holding just the test set is enough.
     c.augment = false;
     c.checkpoint = false;
     c.progress = "quiet".into();
@@ -138,7 +136,7 @@ fn describe_set(c: &TrainConfig) -> String {
 pub fn evaluate(c: &TrainConfig) -> Result<EvalResult> {
     train::setup_runtime(c);
     let device = train::parse_device(&c.device)?;
-    let data = train::data::load(c).with_context(|| format!("loading the {} dataset", c.dataset.name()))?;
+    let data = train::data::load_test(c).with_context(|| format!("loading the {} dataset", c.dataset.name()))?;
     let g = train::load_model(c, &data)?;
     let exec = Executor::new(&g, &[], device)?;
     check_classifier(&exec, &data, c.dataset)?;

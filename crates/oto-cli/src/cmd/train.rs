@@ -121,6 +121,12 @@ pub struct Args {
     pub sr_patch: Option<usize>,
     #[arg(long)]
     pub sr_batches_per_epoch: Option<usize>,
+    /// Super-resolution: training set folder under --data [default: T91]
+    #[arg(long, value_name = "NAME")]
+    pub sr_train_set: Option<String>,
+    /// Super-resolution: test set folder under --data [default: Set5]
+    #[arg(long, value_name = "NAME")]
+    pub sr_test_set: Option<String>,
     /// imagefolder: side of the square training/test images after resize/crop [default: 64]
     #[arg(long, value_name = "PX")]
     pub image_size: Option<u32>,
@@ -157,7 +163,7 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
         c.lr = a.lr;
     }
     set!(epochs, batch_size, momentum, weight_decay, step_size, gamma, warmup_epochs, device, threads, seed, out,
-         max_train_batches, progress, sr_scale, sr_patch, sr_batches_per_epoch, image_size);
+         max_train_batches, progress, sr_scale, sr_patch, sr_batches_per_epoch, sr_train_set, sr_test_set, image_size);
     if a.nesterov {
         c.nesterov = true;
     }

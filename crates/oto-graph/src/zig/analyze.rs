@@ -26,7 +26,6 @@ pub(crate) struct State<'g> {
     last_mark: Vec<u32>,
     /// Reason id of `not_zero_preserving:<node>` per node (`u32::MAX`: not interned yet).
     taint_reason: Vec<u32>,
-    pub zero_const: Vec<bool>,
     pub sources: Vec<Source>,
     pub members: Vec<Member>,
     /// Channel ids per value; shared (not copied) where an op passes its input through.
@@ -45,7 +44,6 @@ impl<'g> State<'g> {
     pub fn fresh(&mut self, node: Option<NodeId>, what: &str, n: usize) -> Vec<Slot> {
         let first = self.uf.add(n);
         self.last_mark.resize(first + n, u32::MAX);
-        self.zero_const.resize(first + n, false);
         self.sources.push(Source { node, what: what.into(), first, count: n });
         (first..first + n).map(Slot::z).collect()
     }
@@ -129,7 +127,6 @@ pub fn analyze_with(g: &Graph, opts: &AnalyzeOptions) -> Analysis {
         marks: vec![],
         last_mark: vec![],
         taint_reason: vec![u32::MAX; g.nodes.len()],
-        zero_const: vec![],
         sources: vec![],
         members: vec![],
         ids: vec![None; g.values.len()],

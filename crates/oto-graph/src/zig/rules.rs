@@ -617,9 +617,6 @@ fn constant_channels(st: &mut State, v: ValueId, rank: usize, axis: usize, size:
     let zero = st.g.const_f32(v).is_some_and(|d| d.iter().all(|&x| x == 0.0));
     let what = format!("constant channels of '{}'", node(st).name);
     let s = st.fresh(Some(st.nid), &what, size);
-    for x in &s {
-        st.zero_const[x.e] = zero;
-    }
     let t = IdTensor::along(rank, axis, s);
     if zero {
         t
@@ -812,9 +809,6 @@ fn pad(st: &mut State) {
                 continue;
             }
             let s = st.fresh(Some(st.nid), &what, cnt);
-            for x in &s {
-                st.zero_const[x.e] = value == 0.0;
-            }
             let mut p = IdTensor::along(rank, a, s);
             if value != 0.0 {
                 p = p.with_taint(taint_here(st));

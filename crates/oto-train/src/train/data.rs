@@ -109,6 +109,16 @@ fn data_dir(c: &TrainConfig) -> Result<PathBuf, TrainError> {
 
 /// Loads the datasets of `c` and makes the loaders.
 pub fn load(c: &TrainConfig) -> Result<RunData, TrainError> {
+    load_splits(c, true)
+}
+
+/// Like [`load`] for evaluation only: the training split is not read (the test set stands in
+/// for it, so evaluating a CIFAR model does not decode the 50k training images).
+pub fn load_test(c: &TrainConfig) -> Result<RunData, TrainError> {
+    load_splits(c, false)
+}
+
+fn load_splits(c: &TrainConfig, with_train: bool) -> Result<RunData, TrainError> {
     let bs = c.batch_size;
     let ebs = c.eval_batch_size;
     let seed = c.seed;
@@ -129,11 +139,14 @@ pub fn load(c: &TrainConfig) -> Result<RunData, TrainError> {
     match c.dataset {
         DatasetKind::FashionMnist => {
             let (tr, te) = match &c.data {
-                None => (datasets::fashion_mnist_mini(true)?, datasets::fashion_mnist_mini(false)?),
+                None => {
+                    let te = datasets::fashion_mnist_mini(false)?;
+                    (if with_train { datasets::fashion_mnist_mini(true)? } else { te.clone() }, te)
+                }
                 Some(d) => {
                     require_dir(d, "the Fashion-MNIST")?;
-                    let mut tr = datasets::load_mnist_dir(d, true)?;
                     let mut te = datasets::load_mnist_dir(d, false)?;
+                    let mut tr = if with_train { datasets::load_mnist_dir(d, true)? } else { te.clone() };
                     tr.num_classes = 10;
                     te.num_classes = 10;
                     (tr, te)
@@ -143,27 +156,28 @@ pub fn load(c: &TrainConfig) -> Result<RunData, TrainError> {
         }
         DatasetKind::Mnist => {
             let d = data_dir(c)?;
-            let (mut tr, mut te) = (datasets::load_mnist_dir(&d, true)?, datasets::load_mnist_dir(&d, false)?);
+            let mut te = datasets::load_mnist_dir(&d, false)?;
+            let mut tr = if with_train { datasets::load_mnist_dir(&d, true)? } else { te.clone() };
             tr.num_classes = 10;
             te.num_classes = 10;
             mk(Arc::new(tr), Arc::new(te), Augment::pad_crop(2), Normalize::mnist())
         }
         DatasetKind::Cifar10 => {
             let d = data_dir(c)?;
-            let tr = datasets::load_cifar10_dir(&d, true)?;
             let te = datasets::load_cifar10_dir(&d, false)?;
+            let tr = if with_train { datasets::load_cifar10_dir(&d, true)? } else { te.clone() };
             mk(Arc::new(tr), Arc::new(te), Augment::cifar(), Normalize::cifar10())
         }
         DatasetKind::Cifar100 => {
             let d = data_dir(c)?;
-            let tr = datasets::load_cifar100_dir(&d, true, CifarLabel::Fine)?;
             let te = datasets::load_cifar100_dir(&d, false, CifarLabel::Fine)?;
+            let tr = if with_train { datasets::load_cifar100_dir(&d, true, CifarLabel::Fine)? } else { te.clone() };
             mk(Arc::new(tr), Arc::new(te), Augment::cifar(), Normalize::cifar100())
         }
         DatasetKind::Svhn => {
             let d = data_dir(c)?;
-            let tr = datasets::load_svhn_mat(&d.join("train_32x32.mat"))?;
             let te = datasets::load_svhn_mat(&d.join("test_32x32.mat"))?;
+            let tr = if with_train { datasets::load_svhn_mat(&d.join("train_32x32.mat"))? } else { te.clone() };
             mk(Arc::new(tr), Arc::new(te), Augment::pad_crop(2), Normalize::svhn())
         }
         DatasetKind::Imagefolder => {
@@ -187,8 +201,8 @@ pub fn load(c: &TrainConfig) -> Result<RunData, TrainError> {
         }
         DatasetKind::Sr => {
             let d = data_dir(c)?;
-            let train = Arc::new(SrDataset::open_set(&d, &c.sr_train_set, c.sr_scale)?);
             let test = Arc::new(SrDataset::open_set(&d, &c.sr_test_set, c.sr_scale)?);
+            let train = if with_train { Arc::new(SrDataset::open_set(&d, &c.sr_train_set, c.sr_scale)?) } else { test.clone() };
             let mut train_cfg = SrTrainConfig::new(c.sr_patch, bs, c.sr_batches_per_epoch);
             train_cfg.augment = c.augment;
             train_cfg.seed = seed;
