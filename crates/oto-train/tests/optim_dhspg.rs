@@ -428,12 +428,11 @@ fn state_round_trip_gives_identical_steps() {
 
 // ---------------------------------------------------------------- realistic analysis
 
-#[test]
-fn fmnist_vgg_exact_sparsity_with_synthetic_gradients() {
-    let model = oto_zoo::build("fmnist_vgg", &Default::default()).unwrap();
+fn zoo_params(name: &str) -> (Analysis, Vec<Param>) {
+    let model = oto_zoo::build(name, &Default::default()).unwrap();
     let g = oto_graph::Graph::from_model(model).unwrap();
     let a = oto_graph::zig::analyze(&g);
-    let params: Vec<Param> = a
+    let params = a
         .trainable
         .iter()
         .map(|&id| {
@@ -442,6 +441,12 @@ fn fmnist_vgg_exact_sparsity_with_synthetic_gradients() {
             Param { name: g.value(id).name.clone(), value_id: id, tensor: Tensor::from_slice(&data).reshape(&shape[..]).set_requires_grad(true) }
         })
         .collect();
+    (a, params)
+}
+
+#[test]
+fn fmnist_vgg_exact_sparsity_with_synthetic_gradients() {
+    let (a, params) = zoo_params("fmnist_vgg");
     let ts: Vec<Tensor> = params.iter().map(|p| p.tensor.shallow_clone()).collect();
     let cfg = DhspgConfig {
         variant: Variant::Adam,
@@ -470,22 +475,6 @@ fn fmnist_vgg_exact_sparsity_with_synthetic_gradients() {
     let norms = o.row_norms();
     assert_eq!(norms.iter().filter(|&&v| v == 0.0).count(), k_s);
     println!("fmnist_vgg: {n} prunable rows, {k_s} zero, events {:?}", o.events());
-}
-
-fn zoo_params(name: &str) -> (Analysis, Vec<Param>) {
-    let model = oto_zoo::build(name, &Default::default()).unwrap();
-    let g = oto_graph::Graph::from_model(model).unwrap();
-    let a = oto_graph::zig::analyze(&g);
-    let params = a
-        .trainable
-        .iter()
-        .map(|&id| {
-            let shape = g.static_shape(id).unwrap();
-            let data = g.const_f32(id).unwrap();
-            Param { name: g.value(id).name.clone(), value_id: id, tensor: Tensor::from_slice(&data).reshape(&shape[..]).set_requires_grad(true) }
-        })
-        .collect();
-    (a, params)
 }
 
 #[test]

@@ -513,7 +513,7 @@ impl Optimizer for Dhspg {
         if self.flat.as_ref().is_some_and(|f| !f.valid(&self.params)) {
             self.flat = FlatRows::bind(&self.layout, &self.params);
         }
-        let in_flat = self.flat.as_ref().map(|f| f.in_buffer(self.params.len())).unwrap_or_else(|| vec![false; self.params.len()]);
+        let in_flat = self.flat.as_ref().map(|f| f.in_buffer.clone()).unwrap_or_else(|| vec![false; self.params.len()]);
         let d_flat = self.flat.as_ref().map(|f| f.cat_dirs(&dirs));
         let [xx, xd, dd] = if n > 0 {
             let mut acc = self.layout.sums_acc();

@@ -22,8 +22,8 @@ use tch::{Kind, Tensor};
 pub struct FlatRows {
     /// (parameter index, offset in the buffer, element count), in buffer order.
     pub members: Vec<(usize, i64, i64)>,
-    /// `members[k]`'s row entry (index into `RowLayout::entries`).
-    pub entry_of: Vec<usize>,
+    /// Per parameter: is it in the buffer? (length = number of parameters)
+    pub in_buffer: Vec<bool>,
     /// The buffer every member views.
     pub buf: Tensor,
     /// `[M]` i32 (half the memory of i64): global row id of every buffer element (`N` = not in a prunable row).
@@ -67,21 +67,16 @@ impl FlatRows {
         }
         let elem_row = Tensor::cat(&index, 0);
         let ptrs = members.iter().map(|&(pi, _, _)| params[pi].tensor.data_ptr() as usize).collect();
-        Some(FlatRows { members, entry_of: chosen.iter().map(|c| c.1).collect(), buf, elem_row, ptrs })
+        let mut in_buffer = vec![false; params.len()];
+        for &(pi, _) in &chosen {
+            in_buffer[pi] = true;
+        }
+        Some(FlatRows { members, in_buffer, buf, elem_row, ptrs })
     }
 
     /// True while every member still views the buffer.
     pub fn valid(&self, params: &[Param]) -> bool {
         self.members.iter().zip(&self.ptrs).all(|(&(pi, _, _), &p)| params[pi].tensor.data_ptr() as usize == p)
-    }
-
-    /// Is parameter `pi` in the buffer? (per-parameter flags, length = number of parameters)
-    pub fn in_buffer(&self, n_params: usize) -> Vec<bool> {
-        let mut v = vec![false; n_params];
-        for &(pi, _, _) in &self.members {
-            v[pi] = true;
-        }
-        v
     }
 
     /// The members' directions concatenated in buffer order.
