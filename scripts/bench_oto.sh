@@ -2,10 +2,13 @@
 # Benchmark campaign (docs/benchmarks.md): every experiment trains the same network twice with
 # identical settings (data, epochs, batch, optimizer, schedule, seed) — once dense, once with
 # DHSPG to a target group sparsity (then compressed and verified) — and the two are compared:
-# accuracy (or PSNR), FLOPs and params kept, tract latency, step time (DHSPG overhead).
+# accuracy (or PSNR), FLOPs and params kept, tract latency, step time (DHSPG overhead). A third
+# run, "scratch", re-initialises the compressed architecture (`--reinit`) and trains it dense with
+# the same settings: the control that tells the smaller network's cost from the pruning's.
 #
 #   scripts/bench_oto.sh [--only NAME[,NAME..]] [--out runs/bench] [--data ../shared/datasets]
 #                        [--threads N] [--epochs N] [--fresh] [--publish] [--list] [--no-build]
+#                        [--no-scratch]
 #
 # CPU scale: the epochs and steps per epoch below are sized for a 2-core machine (the whole
 # campaign ≈ 45 min); they are far from the paper's 300-epoch GPU recipes, so absolute accuracies
@@ -15,7 +18,7 @@
 # per epoch; pruning starts at N/5 and must finish a quarter of the run later) — use its own --out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${OTO_DATA:-../shared/datasets} OUT=runs/bench ONLY="" THREADS=$(nproc) FRESH=0 PUBLISH=0 LIST=0 BUILD=1 EPOCHS=""
+DATA=${OTO_DATA:-../shared/datasets} OUT=runs/bench ONLY="" THREADS=$(nproc) FRESH=0 PUBLISH=0 LIST=0 BUILD=1 EPOCHS="" SCRATCH=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --only) ONLY=$2; shift 2 ;;
@@ -27,6 +30,7 @@ while [ $# -gt 0 ]; do
     --publish) PUBLISH=1; shift ;;
     --list) LIST=1; shift ;;
     --no-build) BUILD=0; shift ;;
+    --no-scratch) SCRATCH=0; shift ;;
     *) echo "unknown argument $1 (see the header of $0)" >&2; exit 2 ;;
   esac
 done
@@ -53,7 +57,7 @@ if [ "$LIST" = 1 ]; then
   exit 0
 fi
 TARGET=${CARGO_TARGET_DIR:-target}
-[ "$BUILD" = 1 ] && cargo build -q --release -p oto-cli -p oto-train --bin oto --example bench_report
+[ "$BUILD" = 1 ] && cargo build -q --release -p oto-cli -p oto-train --bin oto --bin oto-train --example bench_report
 OTO=$TARGET/release/oto
 mkdir -p "$OUT"
 selected() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
@@ -69,24 +73,30 @@ for e in "${EXPERIMENTS[@]}"; do
     [ -f "$model" ] || "$OTO" zoo export "$zname" $zargs -o "$model" >/dev/null
     args="$model$rest"
   fi
-  for mode in dense oto; do
+  modes=(dense oto)
+  [ "$SCRATCH" = 1 ] && modes+=(scratch)
+  for mode in "${modes[@]}"; do
     dir="$OUT/$name/$mode"
     if [ "$FRESH" = 1 ]; then rm -rf "$dir"; fi
     if [ -f "$dir/summary.json" ]; then echo "[bench] $name/$mode: done (kept; --fresh to redo)"; continue; fi
-    extra=()
+    extra=() margs=$args
     [ "$mode" = oto ] && extra=(--target-sparsity "$target")
-    echo "[bench] $name/$mode: oto train $args ${extra[*]} --threads $THREADS --seed 0 --out $dir"
+    # scratch: the oto run's compressed architecture, re-initialised, trained dense
+    [ "$mode" = scratch ] && margs="$OUT/$name/oto/compressed.onnx ${args#* }" && extra=(--reinit)
+    echo "[bench] $name/$mode: oto train $margs ${extra[*]} --threads $THREADS --seed 0 --out $dir"
     mkdir -p "$dir"
     t0=$(date +%s)
     # shellcheck disable=SC2086
-    if ! "$OTO" train $args "${extra[@]}" --threads "$THREADS" --seed 0 --progress plain --out "$dir" > "$dir.log" 2>&1; then
+    if ! "$OTO" train $margs "${extra[@]}" --threads "$THREADS" --seed 0 --progress plain --out "$dir" > "$dir.log" 2>&1; then
       echo "[bench] $name/$mode FAILED (log: $dir.log):" >&2; tail -5 "$dir.log" >&2; exit 1
     fi
     echo "[bench] $name/$mode: $(( $(date +%s) - t0 )) s; $(tail -1 "$dir.log")"
   done
   # super-resolution: also PSNR on Set14 (the runs test on Set5)
   if [[ "$args" == *"--dataset sr"* ]]; then
-    for f in dense/full oto/full oto/compressed; do
+    sets=(dense/full oto/full oto/compressed)
+    [ "$SCRATCH" = 1 ] && sets+=(scratch/full)
+    for f in "${sets[@]}"; do
       j="$OUT/$name/${f%/*}/eval_Set14_${f#*/}.json"
       [ -f "$j" ] || "$OTO" eval "$OUT/$name/$f.onnx" --sr-test-set Set14 --json "$j" >/dev/null
     done

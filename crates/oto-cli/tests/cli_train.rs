@@ -56,3 +56,56 @@ fn clear_errors() {
         "lower the learning rate",
     );
 }
+
+/// The float values of initializer `name` in the ONNX file `p`.
+fn weights(p: &std::path::Path, name: &str) -> Vec<f32> {
+    let m = oto_onnx::load_model(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let t = m.graph.unwrap().initializer.into_iter().find(|t| t.name.as_deref() == Some(name)).unwrap();
+    oto_onnx::tensor::to_f32(&t).unwrap()
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn reinit_trains_an_onnx_architecture_from_fresh_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.onnx");
+    let o = oto().args(["zoo", "export", "fmnist_vgg", "--width", "0.5", "--random-stats", "-o"]).arg(&model).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A learning rate of 1e-7 leaves the weights where training started.
+    let train = |extra: &[&str], out: &str| {
+        let out = dir.path().join(out);
+        let o = oto()
+            .arg("train")
+            .arg(&model)
+            .args(["--epochs", "1", "--batch-size", "16", "--max-train-batches", "1", "--lr", "1e-7", "--weight-decay", "0"])
+            .args(["--threads", "1", "--progress", "plain", "--out"])
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{text}");
+        (out.join("full.onnx"), text)
+    };
+    let (kept, text) = train(&[], "kept");
+    assert!(!text.contains("re-drawn"), "{text}");
+    let (fresh, text) = train(&["--reinit", "--seed", "5"], "fresh");
+    assert!(text.contains("initializers re-drawn with seed 5"), "{text}");
+    assert!(!text.contains("warning"), "{text}");
+
+    let (w0, bn0) = ("features.0.0.weight", "features.0.1.weight");
+    let start = weights(&model, w0);
+    assert!(max_diff(&weights(&kept, w0), &start) < 1e-4, "without --reinit training starts from the file's weights");
+    let w = weights(&fresh, w0);
+    assert!(max_diff(&w, &start) > 0.1, "--reinit must draw new weights");
+    // Kaiming fan-out spread of the 16-channel 3x3 conv; BN scale back at 1 (the file's is random).
+    let std = (w.iter().map(|v| v * v).sum::<f32>() / w.len() as f32).sqrt();
+    let want = (2.0f32 / (16.0 * 9.0)).sqrt();
+    assert!((std / want - 1.0).abs() < 0.25, "std {std} vs {want}");
+    assert!(weights(&fresh, bn0).iter().all(|v| (v - 1.0).abs() < 1e-4));
+    assert!(weights(&model, bn0).iter().any(|v| (v - 1.0).abs() > 0.1));
+}

@@ -4,7 +4,10 @@
 //!     cargo run --release -p oto-train --example bench_report -- RUNS_DIR OUT_DIR
 //!
 //! RUNS_DIR holds one folder per experiment with `dense/` and `oto/` runs of `oto train` (each with
-//! `summary.json` and `metrics.jsonl`). Writes `OUT_DIR/results.md` and `OUT_DIR/<experiment>.png`.
+//! `summary.json` and `metrics.jsonl`), and optionally `scratch/`: the compressed architecture
+//! re-initialised and trained dense with the same budget (`oto train … --reinit`), the control
+//! that separates the cost of the smaller network from the cost of pruning it during training.
+//! Writes `OUT_DIR/results.md` and `OUT_DIR/<experiment>.png`.
 use oto_train::train::metrics::{plot_comparison, read_jsonl};
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -56,13 +59,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     exps.sort();
     let mut md = String::from(
-        "| experiment | target s | achieved s | dense | oto full | oto compressed | Δ vs dense | FLOPs kept | params kept | latency dense → oto (ms) | step ms dense / oto (overhead) | max rel. diff |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| experiment | target s | achieved s | dense | oto full | oto compressed | Δ vs dense | scratch | FLOPs kept | params kept | latency dense → oto (ms) | step ms dense / oto (overhead) | max rel. diff |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for e in &exps {
         let name = e.file_name().unwrap().to_string_lossy().to_string();
         let (d, o) = (summary(&e.join("dense")), summary(&e.join("oto")));
         let dense = d.as_ref().and_then(|d| headline(&d["full"]));
+        let scratch = summary(&e.join("scratch")).as_ref().and_then(|s| headline(&s["full"]));
         let full = o.as_ref().and_then(|o| headline(&o["full"]));
         let comp = o.as_ref().and_then(|o| headline(&o["compressed"]));
         let ratio = |a: &str, b: &str| {
@@ -82,7 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         let _ = writeln!(
             md,
-            "| {name} | {} | {} | {} | {} | {} | {} | {}% | {}% | {lat} | {overhead} | {} |",
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {}% | {}% | {lat} | {overhead} | {} |",
             opt(o.as_ref().and_then(|o| f(&o["target_sparsity"])), 2),
             opt(o.as_ref().and_then(|o| f(&o["group_sparsity"])), 3),
             opt(dense, 2),
@@ -92,6 +96,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 (Some(a), Some(b)) => format!("{:+.2}", b - a),
                 _ => "—".into(),
             },
+            opt(scratch, 2),
             opt(ratio("macs_after", "macs_before"), 1),
             opt(ratio("params_after", "params_before"), 1),
             o.as_ref().and_then(|o| f(&o["verify_max_rel_diff"])).map(|x| format!("{x:.1e}")).unwrap_or_else(|| "—".into()),
@@ -103,11 +108,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 headline(&v)
             };
             let (a, b, c) = (ev("dense", "full"), ev("oto", "full"), ev("oto", "compressed"));
+            let sc = ev("scratch", "full");
             let delta = match (a, c) {
                 (Some(a), Some(c)) => format!("{:+.2}", c - a),
                 _ => "—".into(),
             };
-            let _ = writeln!(md, "| {name} on {set} | | | {} | {} | {} | {delta} | | | | | |", opt(a, 2), opt(b, 2), opt(c, 2));
+            let _ = writeln!(md, "| {name} on {set} | | | {} | {} | {} | {delta} | {} | | | | | |", opt(a, 2), opt(b, 2), opt(c, 2), opt(sc, 2));
         }
         let hist = |sub: &str| read_jsonl(&e.join(sub).join("metrics.jsonl")).unwrap_or_default();
         let title = o.as_ref().or(d.as_ref()).map(|v| format!("{name}: {} on {}", v["model"].as_str().unwrap_or(""), v["dataset"].as_str().unwrap_or(""))).unwrap_or(name.clone());

@@ -18,13 +18,33 @@ fn saliency_cosine_and_magnitude() {
     let xx = [25.0, 1.0, 0.0];
     let xd = [25.0, 0.0, 0.0];
     let dd = [25.0, 1.0, 4.0];
-    let s = saliency(&xx, &xd, &dd, &[2, 2, 2], 1e-8, 1e-6);
     let cos = [25.0 / (25.0 + 1e-8), 0.0, 0.0];
-    let inv: Vec<f64> = [2.5, 0.5, 0.0].iter().map(|a| 1.0 / (a + 1e-6)).collect();
-    let ni = inv.iter().map(|v| v * v).sum::<f64>().sqrt();
-    for g in 0..3 {
-        close(s[g], 0.5 * cos[g] / cos[0] + 0.5 * inv[g] / ni, 1e-12);
-    }
+    let check = |s: Vec<f64>, a: [f64; 3]| {
+        let inv: Vec<f64> = a.iter().map(|a| 1.0 / (a + 1e-6)).collect();
+        let ni = inv.iter().map(|v| v * v).sum::<f64>().sqrt();
+        for g in 0..3 {
+            close(s[g], 0.5 * cos[g] / cos[0] + 0.5 * inv[g] / ni, 1e-12);
+        }
+    };
+    // the original's a = ‖x‖/w, and oto's a = ‖x‖/√w
+    check(saliency(&xx, &xd, &dd, &[2, 2, 2], SaliencyMagnitude::PerWidth, 1e-8, 1e-6), [2.5, 0.5, 0.0]);
+    let r2 = 2f64.sqrt();
+    check(saliency(&xx, &xd, &dd, &[2, 2, 2], SaliencyMagnitude::Rms, 1e-8, 1e-6), [5.0 / r2, 1.0 / r2, 0.0]);
+}
+
+#[test]
+fn rms_magnitude_is_width_neutral() {
+    // Two rows with every entry 0.1 and the same cosine, widths 9 and 144 (a 4-conv residual
+    // group, say): RMS scores them alike; the original's per-width mean calls the wide one 4×
+    // smaller, hence more redundant.
+    let (w1, w2) = (9usize, 144usize);
+    let xx = [0.01 * w1 as f64, 0.01 * w2 as f64];
+    let xd = [0.5 * xx[0], 0.5 * xx[1]];
+    let dd = xx; // cosine 0.5 for both
+    let s = saliency(&xx, &xd, &dd, &[w1, w2], SaliencyMagnitude::Rms, 1e-8, 1e-6);
+    close(s[0], s[1], 1e-6); // the cosine's 1e-8 safe-guard aside
+    let s = saliency(&xx, &xd, &dd, &[w1, w2], SaliencyMagnitude::PerWidth, 1e-8, 1e-6);
+    assert!(s[1] > s[0] + 0.1, "{s:?}");
 }
 
 #[test]

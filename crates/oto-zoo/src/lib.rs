@@ -5,6 +5,7 @@
 
 pub mod builder;
 pub mod init;
+pub mod reinit;
 mod models;
 mod ops;
 

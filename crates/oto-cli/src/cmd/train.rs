@@ -65,6 +65,9 @@ pub struct Args {
     /// Turn training augmentation off
     #[arg(long)]
     pub no_augment: bool,
+    /// Re-initialise the ONNX model's weights (seeded by --seed) and train it from scratch
+    #[arg(long)]
+    pub reinit: bool,
     /// At most N training batches per epoch (quick runs)
     #[arg(long, value_name = "N")]
     pub max_train_batches: Option<usize>,
@@ -114,6 +117,9 @@ pub struct Args {
     /// Exact mode: reach the target gradually up to the deadline (true, default) or all at the deadline (false)
     #[arg(long, value_name = "BOOL")]
     pub pruning_ramp: Option<bool>,
+    /// Saliency magnitude term: per_width (the original's, default) or rms (width-neutral)
+    #[arg(long, value_name = "rms|per_width")]
+    pub saliency_magnitude: Option<String>,
     /// Super-resolution: scale, LR patch, batches per epoch
     #[arg(long)]
     pub sr_scale: Option<usize>,
@@ -173,6 +179,9 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
     if a.no_augment {
         c.augment = false;
     }
+    if a.reinit {
+        c.reinit = true;
+    }
     c.keep.extend(a.keep.iter().cloned());
     let d = &mut c.dhspg;
     macro_rules! dh {
@@ -180,7 +189,7 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
     }
     dh!(target_sparsity, start_pruning_epoch, epsilon, lmbda, lmbda_amplify, hat_lmbda_coeff, tolerance_group_sparsity,
         first_momentum, second_momentum, dampening, group_divisible, weight_decay_type, pruning_deadline_epoch,
-        pruning_ramp);
+        pruning_ramp, saliency_magnitude);
     if a.legacy {
         d.legacy = Some(true);
     }

@@ -13,7 +13,7 @@ pub mod flat;
 pub mod rows;
 
 pub use baseline::{Adam, AdamConfig, AdamInit, AdamW, Direction, DirectionConfig, Sgd, SgdConfig, Variant};
-pub use dhspg::{Dhspg, DhspgConfig, SparsityMode, WeightDecayType};
+pub use dhspg::{Dhspg, DhspgConfig, SaliencyMagnitude, SparsityMode, WeightDecayType};
 pub use rows::RowLayout;
 
 /// A trainable tensor (an ONNX initializer) handed to an optimizer.

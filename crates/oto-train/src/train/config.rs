@@ -136,6 +136,9 @@ pub struct DhspgOptions {
     /// Exact mode: reach the target gradually from the start to the deadline (default true) or
     /// force everything still missing at the deadline (false).
     pub pruning_ramp: Option<bool>,
+    /// Saliency magnitude term: `per_width` (the original's ‖x‖/w; default) or `rms` (oto's
+    /// width-neutral ‖x‖/√w, which keeps wide layers wider).
+    pub saliency_magnitude: Option<String>,
 }
 
 /// Every setting of a training run.
@@ -144,6 +147,9 @@ pub struct DhspgOptions {
 pub struct TrainConfig {
     /// `zoo:NAME` (built-in model, shaped for the dataset) or a path to an ONNX file.
     pub model: String,
+    /// Re-draw every weight of an ONNX `model` (seeded with `seed`) and train the architecture from
+    /// scratch, e.g. a compressed model for the "small network from scratch" control.
+    pub reinit: bool,
     pub dataset: DatasetKind,
     /// Dataset folder; `None` with fashion-mnist = the bundled subset.
     pub data: Option<PathBuf>,
@@ -212,6 +218,7 @@ impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             model: "zoo:fmnist_vgg".into(),
+            reinit: false,
             dataset: DatasetKind::FashionMnist,
             data: None,
             epochs: 5,
@@ -337,7 +344,8 @@ impl TrainConfig {
             || d.weight_decay_type.is_some()
             || d.legacy.is_some()
             || d.pruning_deadline_epoch.is_some()
-            || d.pruning_ramp.is_some();
+            || d.pruning_ramp.is_some()
+            || d.saliency_magnitude.is_some();
         if d.target_sparsity.is_none() && dhspg_only {
             w.push("DHSPG settings are given but no target sparsity: this is a dense run and they are ignored".into());
         }

@@ -82,6 +82,16 @@ pub fn parse_device(s: &str) -> Result<Device, TrainError> {
 /// seeded with `cfg.seed`) or an ONNX file. Super-resolution models get symbolic spatial input
 /// dimensions so that full test images of any size can be evaluated.
 pub fn load_model(cfg: &TrainConfig, data: &RunData) -> Result<Graph, TrainError> {
+    Ok(load_model_reinit(cfg, data)?.0)
+}
+
+/// [`load_model`], also returning what `cfg.reinit` re-drew (ONNX files only; zoo models are
+/// freshly drawn anyway).
+pub fn load_model_reinit(
+    cfg: &TrainConfig,
+    data: &RunData,
+) -> Result<(Graph, Option<oto_zoo::reinit::ReinitReport>), TrainError> {
+    let mut reinit = None;
     let model = if let Some(name) = cfg.model.strip_prefix("zoo:") {
         let input_shape = match data {
             RunData::Classification { shape, .. } => Some(*shape),
@@ -102,7 +112,13 @@ pub fn load_model(cfg: &TrainConfig, data: &RunData) -> Result<Graph, TrainError
                 cfg.model
             )));
         }
-        oto_onnx::load_model(p).map_err(|e| TrainError::Config(format!("--model {}: {e}", cfg.model)))?
+        let mut m = oto_onnx::load_model(p).map_err(|e| TrainError::Config(format!("--model {}: {e}", cfg.model)))?;
+        if cfg.reinit {
+            let r = oto_zoo::reinit::reinitialize(&mut m, cfg.seed)
+                .map_err(|e| TrainError::Config(format!("--reinit {}: {e}", cfg.model)))?;
+            reinit = Some(r);
+        }
+        m
     };
     let mut g = Graph::from_model_unchecked(model)?;
     if g.inputs.len() != 1 {
@@ -113,7 +129,7 @@ pub fn load_model(cfg: &TrainConfig, data: &RunData) -> Result<Graph, TrainError
         let mut g2 = g.clone();
         let sym = vec![Dim::Sym("N".into()), Dim::Known(3), Dim::Sym("H".into()), Dim::Sym("W".into())];
         if g2.set_input_shape(&input, sym).is_ok() && g2.infer_shapes().is_ok() {
-            return Ok(g2);
+            return Ok((g2, reinit));
         }
     } else if let Some([c, h, w]) = data.input_shape() {
         if let Some(s) = g.shape(g.inputs[0]) {
@@ -128,7 +144,7 @@ pub fn load_model(cfg: &TrainConfig, data: &RunData) -> Result<Graph, TrainError
         }
     }
     g.infer_shapes()?;
-    Ok(g)
+    Ok((g, reinit))
 }
 
 /// The optimizer of the run: DHSPG when `cfg.dhspg.target_sparsity` is set, else the baseline.
@@ -169,7 +185,13 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
     let device = parse_device(&cfg.device)?;
     let mut progress = progress::Progress::new(progress::Mode::from_setting(&cfg.progress));
     let data = data::load(cfg)?;
-    let mut graph = load_model(cfg, &data)?;
+    let (mut graph, reinit) = load_model_reinit(cfg, &data)?;
+    if let Some(r) = &reinit {
+        progress.line(&format!("--reinit: {} initializers re-drawn with seed {}", r.reset.len(), cfg.seed));
+        if !r.kept.is_empty() {
+            progress.line(&format!("--reinit: warning: no rule for {} (values kept)", r.kept.join(", ")));
+        }
+    }
     let analysis = oto_graph::zig::analyze_with(&graph, &oto_graph::zig::AnalyzeOptions { keep: cfg.keep.clone() });
     let mut exec = Executor::new(&graph, &analysis.trainable, device)?;
     let spe = data.steps_per_epoch(cfg.max_train_batches);

@@ -2,7 +2,7 @@
 //! [`crate::optim`] (SGD with momentum / Nesterov / weight decay, Adam, AdamW) or DHSPG.
 use super::config::{OptimizerKind, TrainConfig};
 use crate::optim::{
-    Adam, AdamConfig, AdamW, Dhspg, DhspgConfig, Optimizer, Param, Sgd, SgdConfig, SparsityMode, Variant,
+    Adam, AdamConfig, AdamW, Dhspg, DhspgConfig, Optimizer, Param, SaliencyMagnitude, Sgd, SgdConfig, SparsityMode, Variant,
     WeightDecayType,
 };
 use crate::TrainError;
@@ -77,6 +77,13 @@ pub fn dhspg_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<DhspgCo
     if o.legacy == Some(true) {
         d.mode = SparsityMode::Legacy;
     }
+    if let Some(m) = &o.saliency_magnitude {
+        d.saliency_magnitude = match m.as_str() {
+            "rms" => SaliencyMagnitude::Rms,
+            "per_width" | "per-width" => SaliencyMagnitude::PerWidth,
+            _ => return Err(TrainError::Config(format!("saliency_magnitude must be rms or per_width, got '{m}'"))),
+        };
+    }
     d.validate()?;
     Ok(d)
 }
@@ -89,4 +96,25 @@ pub fn dhspg(
     steps_per_epoch: usize,
 ) -> Result<Box<dyn Optimizer>, TrainError> {
     Ok(Box::new(Dhspg::new(params, analysis, dhspg_config(cfg, steps_per_epoch)?)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(f: impl FnOnce(&mut TrainConfig)) -> Result<DhspgConfig, TrainError> {
+        let mut c = TrainConfig::default();
+        c.dhspg.target_sparsity = Some(0.5);
+        f(&mut c);
+        dhspg_config(&c, 10)
+    }
+
+    #[test]
+    fn saliency_magnitude_is_the_originals_unless_asked() {
+        assert_eq!(with(|_| {}).unwrap().saliency_magnitude, SaliencyMagnitude::PerWidth);
+        let rms = with(|c| c.dhspg.saliency_magnitude = Some("rms".into())).unwrap();
+        assert_eq!(rms.saliency_magnitude, SaliencyMagnitude::Rms);
+        let e = with(|c| c.dhspg.saliency_magnitude = Some("l2".into())).unwrap_err().to_string();
+        assert!(e.contains("rms or per_width") && e.contains("'l2'"), "{e}");
+    }
 }
