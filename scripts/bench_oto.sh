@@ -11,7 +11,7 @@
 #                        [--no-scratch]
 #
 # CPU scale: the epochs and steps per epoch below are sized for a 2-core machine (the whole
-# campaign ≈ 45 min); they are far from the paper's 300-epoch GPU recipes, so absolute accuracies
+# campaign ≈ 1 h with the scratch runs); they are far from the paper's 300-epoch GPU recipes, so absolute accuracies
 # are low — the comparison dense vs oto at equal budget is the point. Finished runs are kept and
 # skipped (re-running continues the campaign); --fresh starts over. --publish copies the table and
 # pictures into docs/benchmarks/. --epochs N overrides every experiment's epoch count (same steps

@@ -23,7 +23,7 @@ pub struct ReinitReport {
 enum Rule {
     /// Kaiming normal, fan-out, ReLU gain.
     ConvWeight { fan_out: usize },
-    /// Uniform ±1/sqrt(fan_in) (linear weights and all biases).
+    /// Uniform ±1/sqrt(fan_in) ([`Init::linear_weight`]; linear weights and all biases).
     Uniform { fan_in: usize },
     Const(f32),
 }
@@ -37,7 +37,7 @@ pub fn reinitialize(model: &mut ModelProto, seed: u64) -> Result<ReinitReport, S
         .filter(|t| tensor::is_float(t))
         .map(|t| (t.name.clone().unwrap_or_default(), t.dims.clone()))
         .collect();
-    // Which node output feeds which node (for the MatMul → Add bias pattern).
+    // fan-in of every MatMul-with-weight output, for the bias an Add puts on it.
     let mut matmul_fan: HashMap<&str, usize> = HashMap::new();
     let mut rules: Vec<(String, Rule)> = vec![];
     let mut seen: HashSet<String> = HashSet::new();
@@ -65,10 +65,7 @@ pub fn reinitialize(model: &mut ModelProto, seed: u64) -> Result<ReinitReport, S
         let n = tensor::numel(&d);
         let data = match *rule {
             Rule::ConvWeight { fan_out } => init.conv_weight(n, fan_out),
-            Rule::Uniform { fan_in } => {
-                let b = 1.0 / (fan_in.max(1) as f32).sqrt();
-                init.uniform(n, -b, b)
-            }
+            Rule::Uniform { fan_in } => init.linear_weight(n, fan_in),
             Rule::Const(v) => vec![v; n],
         };
         tensor::set_f32(t, &d, &data);
@@ -95,14 +92,9 @@ fn node_rules(node: &NodeProto, dims: &HashMap<String, Vec<i64>>, matmul_fan: &H
         }
     };
     match node.op_type.as_deref().unwrap_or("") {
-        "Conv" => {
-            if let Some(w) = shape(1).filter(|w| w.len() >= 3) {
-                push(1, Rule::ConvWeight { fan_out: w[0].max(1) as usize * prod(&w[2..]) });
-                push(2, Rule::Uniform { fan_in: prod(&w[1..]) });
-            }
-        }
-        "ConvTranspose" => {
-            // Weight [C_in, C_out/groups, k...], as the zoo draws it (fan over C_in).
+        // Conv weight [C_out, C_in/groups, k...]; ConvTranspose [C_in, C_out/groups, k...], whose
+        // fan over dim 0 is the zoo's choice too.
+        "Conv" | "ConvTranspose" => {
             if let Some(w) = shape(1).filter(|w| w.len() >= 3) {
                 push(1, Rule::ConvWeight { fan_out: w[0].max(1) as usize * prod(&w[2..]) });
                 push(2, Rule::Uniform { fan_in: prod(&w[1..]) });
