@@ -81,6 +81,9 @@ pub struct Args {
     /// Target group sparsity in (0,1): train with DHSPG, then compress and verify
     #[arg(long)]
     pub target_sparsity: Option<f64>,
+    /// Instead of --target-sparsity: fraction of the full model's MACs to keep, in (0,1]
+    #[arg(long, value_name = "FRACTION", conflicts_with = "target_sparsity")]
+    pub target_flops: Option<f64>,
     /// Epoch at which pruning starts [default: epochs/5]
     #[arg(long)]
     pub start_pruning_epoch: Option<f64>,
@@ -142,7 +145,8 @@ pub struct Args {
 pub fn config(a: &Args) -> Result<TrainConfig> {
     let mut c = match &a.config {
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading the run file {}", p.display()))?;
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading the run file {}", p.display()))?;
             TrainConfig::from_toml(&text).with_context(|| format!("{}", p.display()))?
         }
         None => TrainConfig::default(),
@@ -168,8 +172,27 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
     if a.lr.is_some() {
         c.lr = a.lr;
     }
-    set!(epochs, batch_size, momentum, weight_decay, step_size, gamma, warmup_epochs, device, threads, seed, out,
-         max_train_batches, progress, sr_scale, sr_patch, sr_batches_per_epoch, sr_train_set, sr_test_set, image_size);
+    set!(
+        epochs,
+        batch_size,
+        momentum,
+        weight_decay,
+        step_size,
+        gamma,
+        warmup_epochs,
+        device,
+        threads,
+        seed,
+        out,
+        max_train_batches,
+        progress,
+        sr_scale,
+        sr_patch,
+        sr_batches_per_epoch,
+        sr_train_set,
+        sr_test_set,
+        image_size
+    );
     if a.nesterov {
         c.nesterov = true;
     }
@@ -187,9 +210,24 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
     macro_rules! dh {
         ($($f:ident),*) => { $( if a.$f.is_some() { d.$f = a.$f.clone(); } )* };
     }
-    dh!(target_sparsity, start_pruning_epoch, epsilon, lmbda, lmbda_amplify, hat_lmbda_coeff, tolerance_group_sparsity,
-        first_momentum, second_momentum, dampening, group_divisible, weight_decay_type, pruning_deadline_epoch,
-        pruning_ramp, saliency_magnitude);
+    dh!(
+        target_sparsity,
+        target_flops,
+        start_pruning_epoch,
+        epsilon,
+        lmbda,
+        lmbda_amplify,
+        hat_lmbda_coeff,
+        tolerance_group_sparsity,
+        first_momentum,
+        second_momentum,
+        dampening,
+        group_divisible,
+        weight_decay_type,
+        pruning_deadline_epoch,
+        pruning_ramp,
+        saliency_magnitude
+    );
     if a.legacy {
         d.legacy = Some(true);
     }
@@ -221,5 +259,9 @@ pub fn print_summary(s: &train::RunSummary) {
             s.group_sparsity.unwrap_or(0.0)
         );
     }
-    println!("outputs in {} ({:.1} s of training)", s.out.display(), s.train_seconds);
+    println!(
+        "outputs in {} ({:.1} s of training)",
+        s.out.display(),
+        s.train_seconds
+    );
 }

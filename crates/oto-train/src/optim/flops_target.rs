@@ -1,0 +1,85 @@
+//! [oto] A FLOPs target for DHSPG: instead of a group sparsity `s`, the user asks for a fraction
+//! of the full model's MACs, and the partition (§3.5) takes as many rows as that needs.
+//!
+//! Rows keep the saliency order of the original; only their *count* is decided here: the smallest
+//! `k` whose top-`k` rows (through [`partition`], so divisibility is respected) leave at most the
+//! budget, found by bisection over `k` with [`RowMacs`] (MACs of the compressed graph predicted
+//! from the removed rows, exact on every zoo model). The pruned set is then fixed at the partition
+//! (τ = 0), so the compressed model's MACs are the predicted ones: within one row of the target.
+use super::dhspg::partition;
+use oto_graph::flops::RowMacs;
+use oto_graph::zig::RowId;
+use std::collections::HashMap;
+
+/// The row count chosen for a FLOPs target.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlopsPick {
+    /// Rows to prune (top-`k` by saliency).
+    pub k: usize,
+    /// The equivalent group sparsity `s` with `⌊s·N⌋ = k`.
+    pub sparsity: f64,
+    /// Predicted MACs per sample after removing them, and of the full model.
+    pub macs: u64,
+    pub full_macs: u64,
+    /// False when even the largest allowed `k` stays above the budget (its MACs are reported).
+    pub reached: bool,
+}
+
+impl FlopsPick {
+    pub fn fraction(&self) -> f64 {
+        self.macs as f64 / self.full_macs.max(1) as f64
+    }
+}
+
+/// `s` with `⌊N·s⌋ = k` in [`partition`]'s floating-point arithmetic.
+pub fn sparsity_for_rows(k: usize, n: usize) -> f64 {
+    (k as f64 + 0.5) / n.max(1) as f64
+}
+
+/// Smallest `k` whose partition leaves MACs ≤ `keep · full` (see the module docs).
+/// `row_ids[g]` = analysis row of global row `g`; `groups`, `q` as in [`partition`].
+pub fn rows_for_flops(
+    score: &[f64],
+    groups: &[(usize, Vec<usize>)],
+    q: usize,
+    row_ids: &[RowId],
+    model: &RowMacs,
+    keep: f64,
+) -> FlopsPick {
+    let n = score.len();
+    let global: HashMap<RowId, usize> = row_ids.iter().enumerate().map(|(g, &r)| (r, g)).collect();
+    let full = model.full();
+    let budget = (keep * full as f64).floor() as u64;
+    let macs_at = |k: usize| {
+        let gp = partition(score, groups, sparsity_for_rows(k, n), 0.0, q);
+        model.macs(&|r| global.get(&r).is_some_and(|&g| gp[g]))
+    };
+    let k_max = (n as f64 * 0.999).floor() as usize; // partition's own cap
+    let pick = |k: usize, macs: u64, reached: bool| FlopsPick {
+        k,
+        sparsity: sparsity_for_rows(k, n),
+        macs,
+        full_macs: full,
+        reached,
+    };
+    let top = macs_at(k_max);
+    if top > budget {
+        return pick(k_max, top, false);
+    }
+    // invariant: macs_at(hi) ≤ budget; answer in (lo, hi]
+    let (mut lo, mut hi, mut hi_macs) = (0usize, k_max, top);
+    let m0 = macs_at(0);
+    if m0 <= budget {
+        return pick(0, m0, true);
+    }
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        let m = macs_at(mid);
+        if m <= budget {
+            (hi, hi_macs) = (mid, m);
+        } else {
+            lo = mid;
+        }
+    }
+    pick(hi, hi_macs, true)
+}
