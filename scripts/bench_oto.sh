@@ -35,9 +35,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-# name | target sparsity | oto train arguments (shared by the dense and the oto run)
 MODELS="$OUT/models"
-# name | target sparsity | oto train arguments (shared by the dense and the oto run). Models
+# name | target | oto train arguments (shared by the dense and the oto run). The target is a group
+# sparsity (--target-sparsity), or flops=F for a share of MACs kept (--target-flops). Models
 # marked @NAME:ARGS are exported first with `oto zoo export NAME ARGS` (smaller widths for CPU).
 EXPERIMENTS=(
   "fmnist_vgg|0.5|zoo:fmnist_vgg --dataset fashion-mnist --data $DATA/fashion-mnist --epochs 6 --batch-size 64 --max-train-batches 200"
@@ -80,7 +80,9 @@ for e in "${EXPERIMENTS[@]}"; do
     if [ "$FRESH" = 1 ]; then rm -rf "$dir"; fi
     if [ -f "$dir/summary.json" ]; then echo "[bench] $name/$mode: done (kept; --fresh to redo)"; continue; fi
     extra=() margs=$args
-    [ "$mode" = oto ] && extra=(--target-sparsity "$target")
+    if [ "$mode" = oto ]; then
+      case "$target" in flops=*) extra=(--target-flops "${target#flops=}") ;; *) extra=(--target-sparsity "$target") ;; esac
+    fi
     # scratch: the oto run's compressed architecture, re-initialised, trained dense
     [ "$mode" = scratch ] && margs="$OUT/$name/oto/compressed.onnx ${args#* }" && extra=(--reinit)
     echo "[bench] $name/$mode: oto train $margs ${extra[*]} --threads $THREADS --seed 0 --out $dir"

@@ -62,7 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     exps.sort();
     let mut md = String::from(
-        "| experiment | target s | achieved s | dense | oto full | oto compressed | Δ vs dense | scratch | FLOPs kept | params kept | latency dense → oto (ms) | step ms dense / oto (overhead) | max rel. diff |\n\
+        "| experiment | target | achieved s | dense | oto full | oto compressed | Δ vs dense | scratch | FLOPs kept | params kept | latency dense → oto (ms) | step ms dense / oto (overhead) | max rel. diff |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for e in &exps {
@@ -92,7 +92,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = writeln!(
             md,
             "| {name} | {} | {} | {} | {} | {} | {} | {} | {}% | {}% | {lat} | {overhead} | {} |",
-            opt(o.as_ref().and_then(|o| f(&o["target_sparsity"])), 2),
+            match o.as_ref().map(|o| (f(&o["target_sparsity"]), f(&o["target_flops"]))) {
+                Some((_, Some(fl))) => format!("FLOPs {:.1}%", 100.0 * fl),
+                Some((Some(s), _)) => format!("s {s:.2}"),
+                _ => "—".into(),
+            },
             opt(o.as_ref().and_then(|o| f(&o["group_sparsity"])), 3),
             opt(dense, 2),
             opt(full, 2),
