@@ -11,11 +11,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "oto",
-    version,
-    about = "Only-Train-Once v2 in Rust: ZIG analysis, DHSPG training and exact compression of ONNX networks"
-)]
+#[command(name = "oto", version, about = "Only-Train-Once v2 in Rust: ZIG analysis, DHSPG training and exact compression of ONNX networks")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

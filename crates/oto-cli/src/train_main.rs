@@ -11,12 +11,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "oto",
-    bin_name = "oto",
-    version,
-    about = "Only-Train-Once v2 in Rust: training (libtorch) subcommands"
-)]
+#[command(name = "oto", bin_name = "oto", version, about = "Only-Train-Once v2 in Rust: training (libtorch) subcommands")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -20,15 +20,7 @@ fn quick_run_with_config_file_and_overrides() {
     let o = oto()
         .args(["train", "--config"])
         .arg(&toml)
-        .args([
-            "--epochs",
-            "1",
-            "--optimizer",
-            "adam",
-            "--lr",
-            "0.002",
-            "--out",
-        ])
+        .args(["--epochs", "1", "--optimizer", "adam", "--lr", "0.002", "--out"])
         .arg(&out)
         .output()
         .unwrap();
@@ -36,31 +28,18 @@ fn quick_run_with_config_file_and_overrides() {
     assert!(o.status.success(), "{text}");
     assert!(text.contains("epoch 1/1"), "{text}");
     assert!(text.contains("adam lr 2.000e-3"), "{text}");
-    for f in [
-        "full.onnx",
-        "metrics.jsonl",
-        "curves.png",
-        "checkpoint.ot",
-        "config.toml",
-        "report.md",
-    ] {
+    for f in ["full.onnx", "metrics.jsonl", "curves.png", "checkpoint.ot", "config.toml", "report.md"] {
         assert!(out.join(f).is_file(), "{f} missing\n{text}");
     }
     let written = std::fs::read_to_string(out.join("config.toml")).unwrap();
-    assert!(
-        written.contains("epochs = 1") && written.contains("epsilon = 0.9"),
-        "{written}"
-    );
+    assert!(written.contains("epochs = 1") && written.contains("epsilon = 0.9"), "{written}");
 }
 
 fn fails_with(args: &[&str], needle: &str) {
     let o = oto().args(args).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "{args:?} should fail");
-    assert!(
-        err.contains(needle),
-        "{args:?}: expected '{needle}' in:\n{err}"
-    );
+    assert!(err.contains(needle), "{args:?}: expected '{needle}' in:\n{err}");
 }
 
 #[test]
@@ -68,49 +47,15 @@ fn clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o");
     let out = out.to_str().unwrap();
-    fails_with(
-        &[
-            "train",
-            "--dataset",
-            "cifar10",
-            "--data",
-            "/no/such/cifar",
-            "--out",
-            out,
-        ],
-        "/no/such/cifar",
-    );
-    fails_with(
-        &["train", "--resume", "--out", out, "--progress", "quiet"],
-        "no checkpoint",
-    );
+    fails_with(&["train", "--dataset", "cifar10", "--data", "/no/such/cifar", "--out", out], "/no/such/cifar");
+    fails_with(&["train", "--resume", "--out", out, "--progress", "quiet"], "no checkpoint");
     fails_with(&["train", "--dataset", "imagenet"], "unknown dataset");
     fails_with(&["train", "--target-sparsity", "2"], "target sparsity");
     fails_with(&["train", "--target-flops", "0"], "target FLOPs");
+    fails_with(&["train", "--target-flops", "0.5", "--target-sparsity", "0.5"], "--target-sparsity");
+    fails_with(&["train", "--target-flops", "0.5", "--legacy"], "exact sparsity mode");
     fails_with(
-        &["train", "--target-flops", "0.5", "--target-sparsity", "0.5"],
-        "--target-sparsity",
-    );
-    fails_with(
-        &["train", "--target-flops", "0.5", "--legacy"],
-        "exact sparsity mode",
-    );
-    fails_with(
-        &[
-            "train",
-            "--lr",
-            "1e9",
-            "--epochs",
-            "1",
-            "--max-train-batches",
-            "30",
-            "--threads",
-            "1",
-            "--out",
-            out,
-            "--progress",
-            "quiet",
-        ],
+        &["train", "--lr", "1e9", "--epochs", "1", "--max-train-batches", "30", "--threads", "1", "--out", out, "--progress", "quiet"],
         "lower the learning rate",
     );
 }
@@ -118,41 +63,20 @@ fn clear_errors() {
 /// The float values of initializer `name` in the ONNX file `p`.
 fn weights(p: &std::path::Path, name: &str) -> Vec<f32> {
     let m = oto_onnx::load_model(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    let t = m
-        .graph
-        .unwrap()
-        .initializer
-        .into_iter()
-        .find(|t| t.name.as_deref() == Some(name))
-        .unwrap();
+    let t = m.graph.unwrap().initializer.into_iter().find(|t| t.name.as_deref() == Some(name)).unwrap();
     oto_onnx::tensor::to_f32(&t).unwrap()
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 #[test]
 fn reinit_trains_an_onnx_architecture_from_fresh_weights() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.onnx");
-    let o = oto()
-        .args([
-            "zoo",
-            "export",
-            "fmnist_vgg",
-            "--width",
-            "0.5",
-            "--random-stats",
-            "-o",
-        ])
-        .arg(&model)
-        .output()
-        .unwrap();
+    let o = oto().args(["zoo", "export", "fmnist_vgg", "--width", "0.5", "--random-stats", "-o"]).arg(&model).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // A learning rate of 1e-7 leaves the weights where training started.
     let train = |extra: &[&str], out: &str| {
@@ -160,25 +84,13 @@ fn reinit_trains_an_onnx_architecture_from_fresh_weights() {
         let o = oto()
             .arg("train")
             .arg(&model)
-            .args([
-                "--epochs",
-                "1",
-                "--batch-size",
-                "16",
-                "--max-train-batches",
-                "1",
-                "--lr",
-                "1e-7",
-                "--weight-decay",
-                "0",
-            ])
+            .args(["--epochs", "1", "--batch-size", "16", "--max-train-batches", "1", "--lr", "1e-7", "--weight-decay", "0"])
             .args(["--threads", "1", "--progress", "plain", "--out"])
             .arg(&out)
             .args(extra)
             .output()
             .unwrap();
-        let text =
-            String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+        let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "{text}");
         (out.join("full.onnx"), text)
     };
@@ -190,10 +102,7 @@ fn reinit_trains_an_onnx_architecture_from_fresh_weights() {
 
     let (w0, bn0) = ("features.0.0.weight", "features.0.1.weight");
     let start = weights(&model, w0);
-    assert!(
-        max_diff(&weights(&kept, w0), &start) < 1e-4,
-        "without --reinit training starts from the file's weights"
-    );
+    assert!(max_diff(&weights(&kept, w0), &start) < 1e-4, "without --reinit training starts from the file's weights");
     let w = weights(&fresh, w0);
     assert!(max_diff(&w, &start) > 0.1, "--reinit must draw new weights");
     // Kaiming fan-out spread of the 16-channel 3x3 conv; BN scale back at 1 (the file's is random).

@@ -7,47 +7,26 @@ fn oto() -> Command {
 }
 
 fn zoo(name: &str, path: &Path) {
-    let cfg = oto_zoo::ZooConfig {
-        randomize_stats: true,
-        seed: 1,
-        ..Default::default()
-    };
+    let cfg = oto_zoo::ZooConfig { randomize_stats: true, seed: 1, ..Default::default() };
     oto_onnx::save_model(&oto_zoo::build(name, &cfg).unwrap(), path).unwrap();
 }
 
 fn run(cmd: &mut Command) -> (bool, String) {
     let out = cmd.output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
 
 #[test]
 fn prune_then_compress_roundtrip() {
     let d = tempfile::tempdir().unwrap();
-    let (m, small, masked, man, rep) = (
-        d.path().join("m.onnx"),
-        d.path().join("s.onnx"),
-        d.path().join("f.onnx"),
-        d.path().join("man.json"),
-        d.path().join("r.json"),
-    );
+    let (m, small, masked, man, rep) =
+        (d.path().join("m.onnx"), d.path().join("s.onnx"), d.path().join("f.onnx"), d.path().join("man.json"), d.path().join("r.json"));
     zoo("resnet20", &m);
     let (ok, text) = run(oto()
         .args(["prune"])
         .arg(&m)
-        .args([
-            "--sparsity",
-            "0.5",
-            "--criterion",
-            "random",
-            "--seed",
-            "3",
-            "-o",
-        ])
+        .args(["--sparsity", "0.5", "--criterion", "random", "--seed", "3", "-o"])
         .arg(&small)
         .arg("--masked")
         .arg(&masked)
@@ -58,42 +37,24 @@ fn prune_then_compress_roundtrip() {
         .args(["--latency-runs", "2"]));
     assert!(ok, "{text}");
     assert!(text.contains("verify (tract, batch 2)"), "{text}");
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&rep).unwrap()).unwrap();
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&rep).unwrap()).unwrap();
     assert!(r["verify"]["passed"].as_bool().unwrap());
     assert!(r["macs"]["after"].as_u64().unwrap() < r["macs"]["before"].as_u64().unwrap());
     assert!(r["latency_ms"]["tract_compressed"].as_f64().unwrap() > 0.0);
     assert_eq!(r["selection"]["zeroed"], r["rows"]["removed"]);
-    let mf: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&man).unwrap()).unwrap();
+    let mf: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&man).unwrap()).unwrap();
     assert_eq!(mf["schema_version"], 1);
     assert!(!mf["tensors"].as_array().unwrap().is_empty());
     // compressing the masked model gives the same small model
     let small2 = d.path().join("s2.onnx");
-    let (ok, text) = run(oto()
-        .arg("compress")
-        .arg(&masked)
-        .arg("-o")
-        .arg(&small2)
-        .args(["--latency-runs", "0"]));
+    let (ok, text) = run(oto().arg("compress").arg(&masked).arg("-o").arg(&small2).args(["--latency-runs", "0"]));
     assert!(ok, "{text}");
-    assert_eq!(
-        std::fs::read(&small).unwrap(),
-        std::fs::read(&small2).unwrap()
-    );
+    assert_eq!(std::fs::read(&small).unwrap(), std::fs::read(&small2).unwrap());
     // in place: the input (≥ 1 MiB) is memory-mapped and replaced by a rename; same result
     assert!(std::fs::metadata(&masked).unwrap().len() >= 1 << 20);
-    let (ok, text) = run(oto()
-        .arg("compress")
-        .arg(&masked)
-        .arg("-o")
-        .arg(&masked)
-        .args(["--latency-runs", "0"]));
+    let (ok, text) = run(oto().arg("compress").arg(&masked).arg("-o").arg(&masked).args(["--latency-runs", "0"]));
     assert!(ok, "{text}");
-    assert_eq!(
-        std::fs::read(&small).unwrap(),
-        std::fs::read(&masked).unwrap()
-    );
+    assert_eq!(std::fs::read(&small).unwrap(), std::fs::read(&masked).unwrap());
 }
 
 #[test]
@@ -101,13 +62,7 @@ fn nonzero_model_compresses_to_itself() {
     let d = tempfile::tempdir().unwrap();
     let (m, s) = (d.path().join("m.onnx"), d.path().join("s.onnx"));
     zoo("demonet", &m);
-    let (ok, text) =
-        run(oto()
-            .arg("compress")
-            .arg(&m)
-            .arg("-o")
-            .arg(&s)
-            .args(["--latency-runs", "0", "-q"]));
+    let (ok, text) = run(oto().arg("compress").arg(&m).arg("-o").arg(&s).args(["--latency-runs", "0", "-q"]));
     assert!(ok, "{text}");
     let resaved = oto_onnx::encode_model(&oto_graph::Graph::load(&m).unwrap().to_model());
     assert_eq!(std::fs::read(&s).unwrap(), resaved);
@@ -126,56 +81,23 @@ fn bad_inputs_fail_cleanly_without_output() {
     assert!(!text.contains("panicked"), "{text}");
     assert!(!out.exists());
     // missing file
-    let (ok, text) = run(oto()
-        .arg("compress")
-        .arg(d.path().join("nope.onnx"))
-        .arg("-o")
-        .arg(&out));
+    let (ok, text) = run(oto().arg("compress").arg(d.path().join("nope.onnx")).arg("-o").arg(&out));
     assert!(!ok && text.contains("does not exist"), "{text}");
     assert!(!out.exists());
     // bad sparsity
     let m = d.path().join("m.onnx");
     zoo("fmnist_vgg", &m);
-    let (ok, text) = run(oto()
-        .arg("prune")
-        .arg(&m)
-        .args(["--sparsity", "1.5", "-o"])
-        .arg(&out));
+    let (ok, text) = run(oto().arg("prune").arg(&m).args(["--sparsity", "1.5", "-o"]).arg(&out));
     assert!(!ok && text.contains("--sparsity"), "{text}");
     assert!(!out.exists());
     // unwritable output directory
-    let (ok, text) = run(oto()
-        .arg("compress")
-        .arg(&m)
-        .arg("-o")
-        .arg(d.path().join("no/such/dir/s.onnx")));
+    let (ok, text) = run(oto().arg("compress").arg(&m).arg("-o").arg(d.path().join("no/such/dir/s.onnx")));
     assert!(!ok && text.contains("cannot write"), "{text}");
     // a failed proof removes the output (a negative tolerance can never pass)
-    let (ok, text) = run(oto()
-        .arg("prune")
-        .arg(&m)
-        .args([
-            "--sparsity",
-            "0.3",
-            "--latency-runs",
-            "0",
-            "--tolerance",
-            "-1",
-            "-o",
-        ])
-        .arg(&out));
-    assert!(
-        !ok && text.contains("differs from the full model"),
-        "{text}"
-    );
+    let (ok, text) = run(oto().arg("prune").arg(&m).args(["--sparsity", "0.3", "--latency-runs", "0", "--tolerance", "-1", "-o"]).arg(&out));
+    assert!(!ok && text.contains("differs from the full model"), "{text}");
     assert!(!out.exists());
     // no temp files left behind
-    let left: Vec<_> = std::fs::read_dir(d.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert!(
-        left.iter().all(|n| !n.to_string_lossy().contains(".tmp")),
-        "{left:?}"
-    );
+    let left: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.iter().all(|n| !n.to_string_lossy().contains(".tmp")), "{left:?}");
 }

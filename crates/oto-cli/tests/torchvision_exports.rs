@@ -14,11 +14,7 @@ fn python() -> PathBuf {
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().expect("spawn");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{cmd:?} failed:\n{text}");
     text
 }
@@ -28,19 +24,14 @@ fn torchvision_models_from_both_exporters_prune_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let py = python();
     let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py");
-    run(Command::new(&py)
-        .arg(here.join("export_torchvision.py"))
-        .arg(dir.path()));
+    run(Command::new(&py).arg(here.join("export_torchvision.py")).arg(dir.path()));
     let oto = env!("CARGO_BIN_EXE_oto");
     let mut pairs = vec![];
     for model in ["resnet18", "densenet121", "mobilenet_v2", "convnext_tiny"] {
         for exporter in ["ts", "dynamo"] {
             let src = dir.path().join(format!("{model}_{exporter}.onnx"));
             let report = run(Command::new(oto).arg("analyze").arg(&src));
-            assert!(
-                !report.contains("unknown_op"),
-                "{model} ({exporter}): unknown op in\n{report}"
-            );
+            assert!(!report.contains("unknown_op"), "{model} ({exporter}): unknown op in\n{report}");
             let full = dir.path().join(format!("{model}_{exporter}_masked.onnx"));
             let small = dir.path().join(format!("{model}_{exporter}_small.onnx"));
             let out = run(Command::new(oto)
@@ -50,16 +41,11 @@ fn torchvision_models_from_both_exporters_prune_exactly() {
                 .arg(&small)
                 .arg("--masked")
                 .arg(&full));
-            assert!(
-                small.exists() && full.exists(),
-                "{model} ({exporter}): no output\n{out}"
-            );
+            assert!(small.exists() && full.exists(), "{model} ({exporter}): no output\n{out}");
             pairs.push(full);
             pairs.push(small);
         }
     }
-    let text = run(Command::new(&py)
-        .arg(here.join("check_pruned.py"))
-        .args(&pairs));
+    let text = run(Command::new(&py).arg(here.join("check_pruned.py")).args(&pairs));
     println!("{text}");
 }

@@ -13,8 +13,8 @@ use oto_graph::Graph;
 use oto_onnx::attr::{a_int, a_ints, node};
 use oto_onnx::pb::{
     tensor_shape_proto::{dimension, Dimension},
-    type_proto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-    TensorShapeProto, TypeProto, ValueInfoProto,
+    type_proto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto,
+    ValueInfoProto,
 };
 use std::time::{Duration, Instant};
 
@@ -23,21 +23,14 @@ fn vi(name: &str, dims: &[i64]) -> ValueInfoProto {
         .iter()
         .map(|&d| Dimension {
             denotation: None,
-            value: Some(if d < 0 {
-                dimension::Value::DimParam("N".into())
-            } else {
-                dimension::Value::DimValue(d)
-            }),
+            value: Some(if d < 0 { dimension::Value::DimParam("N".into()) } else { dimension::Value::DimValue(d) }),
         })
         .collect();
     ValueInfoProto {
         name: Some(name.into()),
         r#type: Some(TypeProto {
             denotation: None,
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(1),
-                shape: Some(TensorShapeProto { dim }),
-            })),
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor { elem_type: Some(1), shape: Some(TensorShapeProto { dim }) })),
         }),
         ..Default::default()
     }
@@ -52,11 +45,8 @@ struct Gen {
 impl Gen {
     fn w(&mut self, name: &str, dims: &[i64]) -> String {
         let n: i64 = dims.iter().product();
-        let data: Vec<f32> = (0..n)
-            .map(|i| ((i * 7919 + self.k as i64) % 97) as f32 * 0.01 - 0.4)
-            .collect();
-        self.inits
-            .push(oto_onnx::tensor::f32_tensor(name, dims, &data));
+        let data: Vec<f32> = (0..n).map(|i| ((i * 7919 + self.k as i64) % 97) as f32 * 0.01 - 0.4).collect();
+        self.inits.push(oto_onnx::tensor::f32_tensor(name, dims, &data));
         name.into()
     }
     fn op(&mut self, op: &str, ins: &[&str], attrs: Vec<oto_onnx::AttributeProto>) -> String {
@@ -70,37 +60,23 @@ impl Gen {
         self.op("Conv", &[x, &w], vec![a_ints("pads", &[k / 2; 4])])
     }
     fn bn(&mut self, x: &str, c: i64) -> String {
-        let names: Vec<String> = ["scale", "bias", "mean", "var"]
-            .iter()
-            .map(|p| format!("bn{}.{p}", self.k))
-            .collect();
+        let names: Vec<String> = ["scale", "bias", "mean", "var"].iter().map(|p| format!("bn{}.{p}", self.k)).collect();
         for n in &names {
             self.w(n, &[c]);
         }
-        let ins: Vec<&str> = std::iter::once(x)
-            .chain(names.iter().map(|s| s.as_str()))
-            .collect();
+        let ins: Vec<&str> = std::iter::once(x).chain(names.iter().map(|s| s.as_str())).collect();
         self.op("BatchNormalization", &ins, vec![])
     }
     fn finish(mut self, x: &str, c: i64, name: &str) -> ModelProto {
         let p = self.op("GlobalAveragePool", &[x], vec![]);
         let f = self.op("Flatten", &[&p], vec![a_int("axis", 1)]);
         let w = self.w("fc.w", &[10, c]);
-        let mut fc = node(
-            "Gemm",
-            "fc",
-            &[&f, &w],
-            &["logits"],
-            vec![a_int("transB", 1)],
-        );
+        let mut fc = node("Gemm", "fc", &[&f, &w], &["logits"], vec![a_int("transB", 1)]);
         fc.name = Some("fc".into());
         self.nodes.push(fc);
         ModelProto {
             ir_version: Some(8),
-            opset_import: vec![OperatorSetIdProto {
-                domain: Some(String::new()),
-                version: Some(17),
-            }],
+            opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(17) }],
             graph: Some(GraphProto {
                 name: Some(name.into()),
                 node: self.nodes,
@@ -116,11 +92,7 @@ impl Gen {
 
 /// `blocks` residual blocks conv → BN → ReLU → Add (4 nodes each).
 fn residual_chain(blocks: usize, c: i64) -> ModelProto {
-    let mut g = Gen {
-        nodes: vec![],
-        inits: vec![],
-        k: 0,
-    };
+    let mut g = Gen { nodes: vec![], inits: vec![], k: 0 };
     let mut x = g.conv("input", 3, c, 3);
     for _ in 0..blocks {
         let y = g.conv(&x, c, c, 3);
@@ -134,11 +106,7 @@ fn residual_chain(blocks: usize, c: i64) -> ModelProto {
 /// DenseNet-like: `blocks` dense blocks of `layers` BN → ReLU → conv(growth) → Concat, each
 /// followed by a BN → ReLU → 1×1 transition back to `c` channels.
 fn dense_chain(blocks: usize, layers: usize, c: i64, growth: i64) -> ModelProto {
-    let mut g = Gen {
-        nodes: vec![],
-        inits: vec![],
-        k: 0,
-    };
+    let mut g = Gen { nodes: vec![], inits: vec![], k: 0 };
     let mut x = g.conv("input", 3, c, 3);
     for _ in 0..blocks {
         let mut ch = c;
@@ -160,11 +128,7 @@ fn dense_chain(blocks: usize, layers: usize, c: i64, growth: i64) -> ModelProto 
 /// load) over at least `min_reps` rounds and until `budget` has passed (sub-millisecond graphs get
 /// hundreds of rounds, the minimum of which is stable), at most `max_reps` rounds. Dropping the
 /// results is not timed.
-fn min_interleaved<A, B>(
-    cfg: &Cfg,
-    mut fa: impl FnMut() -> A,
-    mut fb: impl FnMut() -> B,
-) -> (Duration, Duration, usize) {
+fn min_interleaved<A, B>(cfg: &Cfg, mut fa: impl FnMut() -> A, mut fb: impl FnMut() -> B) -> (Duration, Duration, usize) {
     let (mut ta, mut tb) = (Duration::MAX, Duration::MAX);
     let start = Instant::now();
     let mut rounds = 0;
@@ -246,28 +210,14 @@ fn bench(name: &str, bytes: &[u8], cfg: &Cfg) {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let only: Option<String> = args
-        .iter()
-        .find_map(|a| a.strip_prefix("--only=").map(String::from));
+    let only: Option<String> = args.iter().find_map(|a| a.strip_prefix("--only=").map(String::from));
     let want = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
     let files: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
-    let profile: Option<f64> = args
-        .iter()
-        .find_map(|a| a.strip_prefix("--profile=").and_then(|v| v.parse().ok()));
+    let profile: Option<f64> = args.iter().find_map(|a| a.strip_prefix("--profile=").and_then(|v| v.parse().ok()));
     let cfg = if quick {
-        Cfg {
-            min_reps: 3,
-            max_reps: 200,
-            budget: Duration::from_millis(100),
-            profile,
-        }
+        Cfg { min_reps: 3, max_reps: 200, budget: Duration::from_millis(100), profile }
     } else {
-        Cfg {
-            min_reps: 5,
-            max_reps: 2000,
-            budget: Duration::from_millis(1000),
-            profile,
-        }
+        Cfg { min_reps: 5, max_reps: 2000, budget: Duration::from_millis(1000), profile }
     };
     if !files.is_empty() {
         for f in files {
@@ -277,9 +227,7 @@ fn main() {
         return;
     }
     for e in oto_zoo::list() {
-        if !want(e.name)
-            || (quick && !matches!(e.name, "fmnist_resnet" | "densenet121" | "tiny_transformer"))
-        {
+        if !want(e.name) || (quick && !matches!(e.name, "fmnist_resnet" | "densenet121" | "tiny_transformer")) {
             continue;
         }
         let m = oto_zoo::build(e.name, &Default::default()).expect("zoo");
@@ -287,18 +235,10 @@ fn main() {
     }
     let blocks = if quick { 500 } else { 2600 };
     if want("synthetic_residual") {
-        bench(
-            "synthetic_residual",
-            &oto_onnx::encode_model(&residual_chain(blocks, 16)),
-            &cfg,
-        );
+        bench("synthetic_residual", &oto_onnx::encode_model(&residual_chain(blocks, 16)), &cfg);
     }
     let blocks = if quick { 60 } else { 300 };
     if want("synthetic_dense") {
-        bench(
-            "synthetic_dense",
-            &oto_onnx::encode_model(&dense_chain(blocks, 8, 16, 8)),
-            &cfg,
-        );
+        bench("synthetic_dense", &oto_onnx::encode_model(&dense_chain(blocks, 8, 16, 8)), &cfg);
     }
 }

@@ -38,20 +38,13 @@ fn best(f: &mut dyn FnMut()) -> f64 {
 
 fn main() {
     let only: Vec<String> = std::env::args().skip(1).collect();
-    println!(
-        "{:20} {:>10} {:>10} {:>10} {:>10} {:>8} {:>11}",
-        "model", "params", "load+save", "analyze", "compress", "c/(l+s)", "(a+c)/(l+s)"
-    );
+    println!("{:20} {:>10} {:>10} {:>10} {:>10} {:>8} {:>11}", "model", "params", "load+save", "analyze", "compress", "c/(l+s)", "(a+c)/(l+s)");
     let mut worst: (f64, &str) = (0.0, "");
     for e in oto_zoo::list() {
         if !only.is_empty() && !only.iter().any(|o| o == e.name) {
             continue;
         }
-        let cfg = oto_zoo::ZooConfig {
-            randomize_stats: true,
-            seed: 1,
-            ..Default::default()
-        };
+        let cfg = oto_zoo::ZooConfig { randomize_stats: true, seed: 1, ..Default::default() };
         let m = oto_zoo::build(e.name, &cfg).unwrap();
         let g0 = Graph::from_model(m).unwrap();
         let a0 = zig::analyze(&g0);

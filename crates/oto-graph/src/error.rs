@@ -6,23 +6,11 @@ pub enum GraphError {
     #[error("the graph has a cycle through node '{node}' ({op}); ONNX graphs must be acyclic — re-export the model")]
     Cycle { node: String, op: String },
     #[error("node '{node}' ({op}) reads '{value}', which no node produces and which is neither a graph input nor an initializer (a missing initializer or a dangling edge); re-export the model with its weights")]
-    Dangling {
-        node: String,
-        op: String,
-        value: String,
-    },
+    Dangling { node: String, op: String, value: String },
     #[error("value '{value}' is produced twice (by '{first}' and '{second}'); ONNX requires single assignment")]
-    DoubleAssign {
-        value: String,
-        first: String,
-        second: String,
-    },
+    DoubleAssign { value: String, first: String, second: String },
     #[error("node '{node}' ({op}): {reason}")]
-    Shape {
-        node: String,
-        op: String,
-        reason: String,
-    },
+    Shape { node: String, op: String, reason: String },
     #[error("graph input '{input}': {reason}")]
     Input { input: String, reason: String },
     #[error("{0}")]

@@ -11,15 +11,10 @@ use std::collections::{HashMap, HashSet};
 
 /// Folds Identity / Transpose / Unsqueeze / Squeeze / Reshape / Cast(float) of float initializers.
 pub fn fold_weight_ops(model: &mut ModelProto) {
-    let Some(g) = model.graph.as_mut() else {
-        return;
-    };
+    let Some(g) = model.graph.as_mut() else { return };
     let outputs: HashSet<String> = g.output.iter().filter_map(|o| o.name.clone()).collect();
-    let mut inits: HashMap<String, TensorProto> = g
-        .initializer
-        .iter()
-        .map(|t| (t.name.clone().unwrap_or_default(), t.clone()))
-        .collect();
+    let mut inits: HashMap<String, TensorProto> =
+        g.initializer.iter().map(|t| (t.name.clone().unwrap_or_default(), t.clone())).collect();
     let mut removed = vec![false; g.node.len()];
     let mut added: Vec<TensorProto> = vec![];
     let mut changed = true;
@@ -30,31 +25,19 @@ pub fn fold_weight_ops(model: &mut ModelProto) {
                 continue;
             }
             let op = n.op_type.as_deref().unwrap_or("");
-            if !matches!(
-                op,
-                "Identity" | "Cast" | "Transpose" | "Unsqueeze" | "Squeeze" | "Reshape"
-            ) {
+            if !matches!(op, "Identity" | "Cast" | "Transpose" | "Unsqueeze" | "Squeeze" | "Reshape") {
                 continue;
             }
-            let Some(src) = n.input.first().and_then(|x| inits.get(x)) else {
-                continue;
-            };
+            let Some(src) = n.input.first().and_then(|x| inits.get(x)) else { continue };
             if !is_float(src) {
                 continue;
             }
             let Ok(data) = to_f32(src) else { continue };
             let dims = src.dims.clone();
-            let int_input = |slot: usize| {
-                n.input
-                    .get(slot)
-                    .and_then(|x| inits.get(x))
-                    .and_then(|t| oto_onnx::tensor::to_i64(t).ok())
-            };
+            let int_input = |slot: usize| n.input.get(slot).and_then(|x| inits.get(x)).and_then(|t| oto_onnx::tensor::to_i64(t).ok());
             let folded: Option<(Vec<i64>, Vec<f32>)> = match op {
                 "Identity" => Some((dims, data)),
-                "Cast" if oto_onnx::attr::int(n, "to") == Some(oto_onnx::tensor::FLOAT as i64) => {
-                    Some((dims, data))
-                }
+                "Cast" if oto_onnx::attr::int(n, "to") == Some(oto_onnx::tensor::FLOAT as i64) => Some((dims, data)),
                 "Transpose" => {
                     let perm: Vec<usize> = oto_onnx::attr::ints(n, "perm")
                         .map(|p| p.iter().map(|&x| x as usize).collect())
@@ -63,17 +46,12 @@ pub fn fold_weight_ops(model: &mut ModelProto) {
                 }
                 "Unsqueeze" | "Squeeze" => {
                     let axes = oto_onnx::attr::ints(n, "axes").or_else(|| int_input(1));
-                    axes.and_then(|a| squeeze_dims(&dims, &a, op == "Unsqueeze"))
-                        .map(|d| (d, data))
+                    axes.and_then(|a| squeeze_dims(&dims, &a, op == "Unsqueeze")).map(|d| (d, data))
                 }
-                "Reshape" => int_input(1)
-                    .and_then(|t| reshape_dims(&dims, &t))
-                    .map(|d| (d, data)),
+                "Reshape" => int_input(1).and_then(|t| reshape_dims(&dims, &t)).map(|d| (d, data)),
                 _ => None,
             };
-            let Some((new_dims, new_data)) = folded else {
-                continue;
-            };
+            let Some((new_dims, new_data)) = folded else { continue };
             if numel(&new_dims) != new_data.len() {
                 continue;
             }
@@ -92,20 +70,11 @@ pub fn fold_weight_ops(model: &mut ModelProto) {
         k += 1;
         !removed[k - 1]
     });
-    let used: HashSet<&String> = g
-        .node
-        .iter()
-        .flat_map(|n| n.input.iter())
-        .chain(outputs.iter())
-        .collect();
+    let used: HashSet<&String> = g.node.iter().flat_map(|n| n.input.iter()).chain(outputs.iter()).collect();
     let used: HashSet<String> = used.into_iter().cloned().collect();
     g.initializer.extend(added);
-    g.initializer
-        .retain(|t| used.contains(t.name.as_deref().unwrap_or("")));
-    g.input.retain(|i| {
-        !inits.contains_key(i.name.as_deref().unwrap_or(""))
-            || used.contains(i.name.as_deref().unwrap_or(""))
-    });
+    g.initializer.retain(|t| used.contains(t.name.as_deref().unwrap_or("")));
+    g.input.retain(|i| !inits.contains_key(i.name.as_deref().unwrap_or("")) || used.contains(i.name.as_deref().unwrap_or("")));
 }
 
 fn transpose(dims: &[i64], data: &[f32], perm: &[usize]) -> (Vec<i64>, Vec<f32>) {
@@ -142,10 +111,7 @@ fn transpose(dims: &[i64], data: &[f32], perm: &[usize]) -> (Vec<i64>, Vec<f32>)
 fn squeeze_dims(dims: &[i64], axes: &[i64], unsqueeze: bool) -> Option<Vec<i64>> {
     if unsqueeze {
         let r = (dims.len() + axes.len()) as i64;
-        let mut ax: Vec<i64> = axes
-            .iter()
-            .map(|&a| if a < 0 { a + r } else { a })
-            .collect();
+        let mut ax: Vec<i64> = axes.iter().map(|&a| if a < 0 { a + r } else { a }).collect();
         ax.sort();
         let mut out = vec![];
         let mut it = dims.iter();
@@ -159,33 +125,14 @@ fn squeeze_dims(dims: &[i64], axes: &[i64], unsqueeze: bool) -> Option<Vec<i64>>
         Some(out)
     } else {
         let r = dims.len() as i64;
-        let ax: Vec<i64> = axes
-            .iter()
-            .map(|&a| if a < 0 { a + r } else { a })
-            .collect();
-        Some(
-            dims.iter()
-                .enumerate()
-                .filter(|(i, _)| !ax.contains(&(*i as i64)))
-                .map(|(_, &d)| d)
-                .collect(),
-        )
+        let ax: Vec<i64> = axes.iter().map(|&a| if a < 0 { a + r } else { a }).collect();
+        Some(dims.iter().enumerate().filter(|(i, _)| !ax.contains(&(*i as i64))).map(|(_, &d)| d).collect())
     }
 }
 
 fn reshape_dims(dims: &[i64], target: &[i64]) -> Option<Vec<i64>> {
     let total: i64 = dims.iter().product();
-    let mut out: Vec<i64> = target
-        .iter()
-        .enumerate()
-        .map(|(i, &d)| {
-            if d == 0 {
-                dims.get(i).copied().unwrap_or(0)
-            } else {
-                d
-            }
-        })
-        .collect();
+    let mut out: Vec<i64> = target.iter().enumerate().map(|(i, &d)| if d == 0 { dims.get(i).copied().unwrap_or(0) } else { d }).collect();
     let known: i64 = out.iter().filter(|&&d| d != -1).product();
     if let Some(p) = out.iter().position(|&d| d == -1) {
         if known == 0 || total % known != 0 {

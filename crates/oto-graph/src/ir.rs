@@ -34,13 +34,7 @@ pub type Shape = Vec<Dim>;
 
 /// Formats a shape like `[N, 64, 32, 32]`.
 pub fn fmt_shape(s: &[Dim]) -> String {
-    format!(
-        "[{}]",
-        s.iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
+    format!("[{}]", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "))
 }
 
 #[derive(Clone, Debug)]
@@ -78,10 +72,7 @@ impl Value {
         self.shape.as_ref().map(|s| s.len())
     }
     pub fn dim(&self, axis: usize) -> Option<i64> {
-        self.shape
-            .as_ref()
-            .and_then(|s| s.get(axis))
-            .and_then(|d| d.known())
+        self.shape.as_ref().and_then(|s| s.get(axis)).and_then(|d| d.known())
     }
     pub fn is_const(&self) -> bool {
         self.init.is_some()
@@ -165,24 +156,14 @@ impl Graph {
         if let Some(t) = self.init(id) {
             return oto_onnx::tensor::to_i64(t).ok();
         }
-        self.values[id]
-            .folded
-            .as_ref()?
-            .iter()
-            .map(|d| d.known())
-            .collect()
+        self.values[id].folded.as_ref()?.iter().map(|d| d.known()).collect()
     }
     /// Names of the trainable-looking float initializers, in initializer order.
     pub fn initializer_ids(&self) -> Vec<ValueId> {
         self.template
             .graph
             .as_ref()
-            .map(|g| {
-                g.initializer
-                    .iter()
-                    .filter_map(|t| self.id(t.name.as_deref().unwrap_or("")))
-                    .collect()
-            })
+            .map(|g| g.initializer.iter().filter_map(|t| self.id(t.name.as_deref().unwrap_or(""))).collect())
             .unwrap_or_default()
     }
     /// Total number of elements of all initializers (the usual "params" count).

@@ -5,16 +5,16 @@
 //! order, values with shapes, producers and consumers, and initializers kept as their original
 //! `TensorProto` so that saving is faithful.
 
-pub mod compress;
 pub mod error;
-pub mod flops;
-pub mod fold;
 pub mod ir;
 mod load;
 mod save;
 pub mod shape;
-pub mod viz;
 pub mod zig;
+pub mod flops;
+pub mod fold;
+pub mod compress;
+pub mod viz;
 
 pub use error::{GraphError, Result};
 pub use ir::{Dim, Graph, Node, NodeId, Value, ValueId};

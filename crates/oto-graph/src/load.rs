@@ -7,8 +7,7 @@ use std::collections::HashMap;
 
 /// Shape and element type declared by a ValueInfoProto.
 pub(crate) fn declared(vi: &ValueInfoProto) -> (i32, Option<Shape>) {
-    let Some(type_proto::Value::TensorType(tt)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref())
-    else {
+    let Some(type_proto::Value::TensorType(tt)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
         return (0, None);
     };
     let shape = tt.shape.as_ref().map(|s| {
@@ -30,10 +29,7 @@ impl Graph {
     /// [`Graph::from_model`] for the full load).
     pub fn from_model_unchecked(mut model: ModelProto) -> Result<Graph> {
         crate::fold::fold_weight_ops(&mut model);
-        let gp = model
-            .graph
-            .as_ref()
-            .ok_or_else(|| GraphError::Other("the model has no graph".into()))?;
+        let gp = model.graph.as_ref().ok_or_else(|| GraphError::Other("the model has no graph".into()))?;
         let opset = model
             .opset_import
             .iter()
@@ -107,23 +103,10 @@ impl Graph {
                 }
                 match by_name.get(inp) {
                     Some(&id) => ins.push(Some(id)),
-                    None => {
-                        return Err(GraphError::Dangling {
-                            node: name,
-                            op,
-                            value: inp.clone(),
-                        })
-                    }
+                    None => return Err(GraphError::Dangling { node: name, op, value: inp.clone() }),
                 }
             }
-            nodes.push(Node {
-                name,
-                op,
-                domain: n.domain.clone().unwrap_or_default(),
-                inputs: ins,
-                outputs: outs,
-                proto: n.clone(),
-            });
+            nodes.push(Node { name, op, domain: n.domain.clone().unwrap_or_default(), inputs: ins, outputs: outs, proto: n.clone() });
         }
         let nodes = topo_sort(nodes, values.len())?;
         for (nid, n) in nodes.iter().enumerate() {
@@ -156,15 +139,7 @@ impl Graph {
             })?;
             outputs.push(id);
         }
-        Ok(Graph {
-            nodes,
-            values,
-            by_name,
-            inputs,
-            outputs,
-            opset,
-            template: model,
-        })
+        Ok(Graph { nodes, values, by_name, inputs, outputs, opset, template: model })
     }
 }
 
@@ -216,10 +191,8 @@ fn topo_sort(nodes: Vec<Node>, nvalues: usize) -> Result<Vec<Node>> {
             }
         }
     }
-    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> = (0..nodes.len())
-        .filter(|&i| indeg[i] == 0)
-        .map(std::cmp::Reverse)
-        .collect();
+    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> =
+        (0..nodes.len()).filter(|&i| indeg[i] == 0).map(std::cmp::Reverse).collect();
     let mut order = vec![];
     while let Some(std::cmp::Reverse(i)) = ready.pop() {
         order.push(i);
@@ -232,14 +205,8 @@ fn topo_sort(nodes: Vec<Node>, nvalues: usize) -> Result<Vec<Node>> {
     }
     if order.len() < nodes.len() {
         let stuck = (0..nodes.len()).find(|&i| indeg[i] > 0).unwrap_or(0);
-        return Err(GraphError::Cycle {
-            node: nodes[stuck].name.clone(),
-            op: nodes[stuck].op.clone(),
-        });
+        return Err(GraphError::Cycle { node: nodes[stuck].name.clone(), op: nodes[stuck].op.clone() });
     }
     let mut slots: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();
-    Ok(order
-        .into_iter()
-        .map(|i| slots[i].take().unwrap())
-        .collect())
+    Ok(order.into_iter().map(|i| slots[i].take().unwrap()).collect())
 }

@@ -55,24 +55,16 @@ impl Graph {
             .values
             .iter()
             .filter(|v| v.is_initializer)
-            .filter_map(|v| {
-                v.init.clone().map(|mut t| {
-                    t.name = Some(v.name.clone());
-                    t
-                })
-            })
+            .filter_map(|v| v.init.clone().map(|mut t| {
+                t.name = Some(v.name.clone());
+                t
+            }))
             .collect();
         for vi in g.value_info.iter_mut() {
-            let Some(id) = self.id(vi.name.as_deref().unwrap_or("")) else {
-                continue;
-            };
+            let Some(id) = self.id(vi.name.as_deref().unwrap_or("")) else { continue };
             let v = &self.values[id];
             if let Some(s) = &v.shape {
-                let dtype = if v.dtype != 0 {
-                    v.dtype
-                } else {
-                    crate::load::declared(vi).0
-                };
+                let dtype = if v.dtype != 0 { v.dtype } else { crate::load::declared(vi).0 };
                 *vi = value_info(&v.name, dtype, s);
             }
         }

@@ -34,35 +34,13 @@ fn net(opset: i64, training: bool, zero: &[usize]) -> Net {
         (true, true) => vec!["bn", "bn_running_mean", "bn_running_var"],
         (true, false) => vec!["bn", "bn_mean", "bn_var", "bn_saved_mean", "bn_saved_var"],
     };
-    let attrs = if training && opset >= 14 {
-        vec![a_int("training_mode", 1)]
-    } else {
-        vec![]
-    };
-    n.node(
-        "BatchNormalization",
-        "bn",
-        &[&c1, &s, &b, &m, &v],
-        &outs,
-        attrs,
-    );
+    let attrs = if training && opset >= 14 { vec![a_int("training_mode", 1)] } else { vec![] };
+    n.node("BatchNormalization", "bn", &[&c1, &s, &b, &m, &v], &outs, attrs);
     let r = n.un("Relu", "relu", "bn");
     n.f("ratio", &[], &[0.5]);
     if training && opset >= 12 {
-        n.inits.push(TensorProto {
-            name: Some("train".into()),
-            dims: vec![],
-            data_type: Some(oto_onnx::tensor::BOOL),
-            raw_data: Some(vec![1].into()),
-            ..Default::default()
-        });
-        n.node(
-            "Dropout",
-            "drop",
-            &[&r, "ratio", "train"],
-            &["drop"],
-            vec![],
-        );
+        n.inits.push(TensorProto { name: Some("train".into()), dims: vec![], data_type: Some(oto_onnx::tensor::BOOL), raw_data: Some(vec![1].into()), ..Default::default() });
+        n.node("Dropout", "drop", &[&r, "ratio", "train"], &["drop"], vec![]);
     } else {
         n.node("Dropout", "drop", &[&r, "ratio"], &["drop"], vec![]);
     }
@@ -79,48 +57,23 @@ fn net(opset: i64, training: bool, zero: &[usize]) -> Net {
 
 fn python() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let py = std::env::var_os("OTO_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".venv/bin/python"));
-    assert!(
-        py.exists(),
-        "Python with onnx/onnxruntime not found at {} (set OTO_PYTHON or run scripts/setup.sh)",
-        py.display()
-    );
+    let py = std::env::var_os("OTO_PYTHON").map(PathBuf::from).unwrap_or_else(|| root.join(".venv/bin/python"));
+    assert!(py.exists(), "Python with onnx/onnxruntime not found at {} (set OTO_PYTHON or run scripts/setup.sh)", py.display());
     py
 }
 
 fn ort_check(dir: &Path, pairs: &[(PathBuf, PathBuf)]) {
     let manifest = dir.join("pairs.txt");
-    std::fs::write(
-        &manifest,
-        pairs
-            .iter()
-            .map(|(a, b)| format!("{} {}\n", a.display(), b.display()))
-            .collect::<String>(),
-    )
-    .unwrap();
+    std::fs::write(&manifest, pairs.iter().map(|(a, b)| format!("{} {}\n", a.display(), b.display())).collect::<String>()).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compress_check.py");
-    let out = std::process::Command::new(python())
-        .arg(&script)
-        .arg(&manifest)
-        .arg(TOL.to_string())
-        .output()
-        .expect("cannot run python");
+    let out = std::process::Command::new(python()).arg(&script).arg(&manifest).arg(TOL.to_string()).output().expect("cannot run python");
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "onnx checker / onnxruntime check failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "onnx checker / onnxruntime check failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
 }
 
 fn node<'a>(g: &'a Graph, name: &str) -> &'a oto_graph::Node {
-    g.nodes
-        .iter()
-        .find(|n| n.name == name)
-        .unwrap_or_else(|| panic!("no node {name}"))
+    g.nodes.iter().find(|n| n.name == name).unwrap_or_else(|| panic!("no node {name}"))
 }
 
 /// The compressed model is in inference form and equals the zeroed full model in inference form.
@@ -132,56 +85,25 @@ fn training_mode_bn_and_dropout_become_inference() {
         for zero in [vec![1usize, 4, 6], vec![]] {
             let g = net(opset, true, &zero).graph();
             let a = zig::analyze(&g);
-            let c = compress::compress(&g, &a, &CompressOptions::default())
-                .unwrap_or_else(|e| panic!("opset {opset}: {e}"));
-            assert_eq!(
-                c.removed_rows.len(),
-                zero.len(),
-                "opset {opset}: removed {:?}",
-                c.removed_rows
-            );
+            let c = compress::compress(&g, &a, &CompressOptions::default()).unwrap_or_else(|e| panic!("opset {opset}: {e}"));
+            assert_eq!(c.removed_rows.len(), zero.len(), "opset {opset}: removed {:?}", c.removed_rows);
             let small = &c.graph;
             let bn = node(small, "bn");
             assert_eq!(bn.outputs.len(), 1, "opset {opset}: BN keeps extra outputs");
-            assert_eq!(
-                bn.attr_int("training_mode").unwrap_or(0),
-                0,
-                "opset {opset}: BN still in training mode"
-            );
+            assert_eq!(bn.attr_int("training_mode").unwrap_or(0), 0, "opset {opset}: BN still in training mode");
             let drop = node(small, "drop");
-            assert!(
-                drop.input(2).is_none(),
-                "opset {opset}: Dropout keeps its training_mode input"
-            );
-            assert!(
-                c.manifest
-                    .rewrites
-                    .iter()
-                    .any(|r| r.node == "bn" && r.what == "outputs"),
-                "{:?}",
-                c.manifest.rewrites
-            );
+            assert!(drop.input(2).is_none(), "opset {opset}: Dropout keeps its training_mode input");
+            assert!(c.manifest.rewrites.iter().any(|r| r.node == "bn" && r.what == "outputs"), "{:?}", c.manifest.rewrites);
             if !zero.is_empty() {
-                assert_eq!(
-                    small.static_shape(small.id("bn.scale").unwrap()),
-                    Some(vec![8 - zero.len() as i64])
-                );
+                assert_eq!(small.static_shape(small.id("bn.scale").unwrap()), Some(vec![8 - zero.len() as i64]));
             }
             // the reference: the same zeroed network exported in inference form
             let full = net(opset, false, &zero).model();
             let small_m = small.to_model();
-            let cmp = oto_verify::compare_with(&full, &small_m, 2, 3, false)
-                .unwrap_or_else(|e| panic!("opset {opset}: {e:#}"));
-            assert!(
-                cmp.passes(TOL),
-                "opset {opset}: max rel {:e}",
-                cmp.max_rel()
-            );
+            let cmp = oto_verify::compare_with(&full, &small_m, 2, 3, false).unwrap_or_else(|e| panic!("opset {opset}: {e:#}"));
+            assert!(cmp.passes(TOL), "opset {opset}: max rel {:e}", cmp.max_rel());
             let tag = format!("bn{opset}_{}", zero.len());
-            let (fp, sp) = (
-                dir.path().join(format!("{tag}_full.onnx")),
-                dir.path().join(format!("{tag}_small.onnx")),
-            );
+            let (fp, sp) = (dir.path().join(format!("{tag}_full.onnx")), dir.path().join(format!("{tag}_small.onnx")));
             oto_onnx::save_model(&full, &fp).unwrap();
             oto_onnx::save_model(&small_m, &sp).unwrap();
             pairs.push((fp, sp));
@@ -198,19 +120,9 @@ fn training_mode_bn_and_dropout_become_inference() {
 fn inference_graph_untouched() {
     let g = net(17, false, &[]).graph();
     let a = zig::analyze(&g);
-    let c = compress::compress(
-        &g,
-        &a,
-        &CompressOptions {
-            removal: Removal::Rows(BTreeSet::new()),
-        },
-    )
-    .unwrap();
+    let c = compress::compress(&g, &a, &CompressOptions { removal: Removal::Rows(BTreeSet::new()) }).unwrap();
     assert!(c.manifest.rewrites.is_empty());
-    assert_eq!(
-        oto_onnx::encode_model(&c.graph.to_model()),
-        oto_onnx::encode_model(&g.to_model())
-    );
+    assert_eq!(oto_onnx::encode_model(&c.graph.to_model()), oto_onnx::encode_model(&g.to_model()));
 }
 
 /// A running statistic read by another node (or declared as a graph output) cannot be dropped.
@@ -226,13 +138,8 @@ fn used_running_stats_are_an_error() {
         }
         let g = n.graph();
         let a = zig::analyze(&g);
-        let e = compress::compress(&g, &a, &CompressOptions::default())
-            .expect_err("must refuse")
-            .to_string();
-        assert!(
-            e.contains("training mode") && e.contains("bn_running_mean"),
-            "{e}"
-        );
+        let e = compress::compress(&g, &a, &CompressOptions::default()).expect_err("must refuse").to_string();
+        assert!(e.contains("training mode") && e.contains("bn_running_mean"), "{e}");
     }
 }
 
@@ -262,14 +169,7 @@ fn strided_channel_slice_is_refused_with_a_reason() {
     let c = strided(2).analyze();
     let g1 = c.group("c1.w");
     assert!(!c.prunable(g1), "{}", c.dump());
-    assert!(
-        c.reasons(g1)
-            .iter()
-            .any(|r| r.starts_with("split_on_channel_axis")),
-        "{:?}\n{}",
-        c.reasons(g1),
-        c.dump()
-    );
+    assert!(c.reasons(g1).iter().any(|r| r.starts_with("split_on_channel_axis")), "{:?}\n{}", c.reasons(g1), c.dump());
     let g2 = c.group("c2.w");
     assert!(c.prunable(g2), "{}", c.dump());
     // the prunable group downstream compresses and stays equivalent
@@ -277,19 +177,11 @@ fn strided_channel_slice_is_refused_with_a_reason() {
     let masked = compress::zero_rows(&c.g, &c.a, &rows).unwrap();
     let out = compress::compress(&masked, &c.a, &CompressOptions::default()).unwrap();
     assert_eq!(out.removed_rows, rows);
-    let cmp =
-        oto_verify::compare_with(&masked.to_model(), &out.graph.to_model(), 2, 1, false).unwrap();
+    let cmp = oto_verify::compare_with(&masked.to_model(), &out.graph.to_model(), 2, 1, false).unwrap();
     assert!(cmp.passes(TOL), "max rel {:e}", cmp.max_rel());
     // forcing a refused row is an error
     let r1 = c.a.groups[g1].rows[0];
-    let e = compress::compress(
-        &c.g,
-        &c.a,
-        &CompressOptions {
-            removal: Removal::Rows([r1].into()),
-        },
-    )
-    .expect_err("refused row");
+    let e = compress::compress(&c.g, &c.a, &CompressOptions { removal: Removal::Rows([r1].into()) }).expect_err("refused row");
     assert!(e.to_string().contains("not prunable"), "{e}");
 
     // step 1 on the same axis is an ordinary (prunable) slice, compressed with rewritten bounds
@@ -300,7 +192,6 @@ fn strided_channel_slice_is_refused_with_a_reason() {
     let masked = compress::zero_rows(&c.g, &c.a, &rows).unwrap();
     let out = compress::compress(&masked, &c.a, &CompressOptions::default()).unwrap();
     assert_eq!(out.removed_rows, rows);
-    let cmp =
-        oto_verify::compare_with(&masked.to_model(), &out.graph.to_model(), 2, 1, false).unwrap();
+    let cmp = oto_verify::compare_with(&masked.to_model(), &out.graph.to_model(), 2, 1, false).unwrap();
     assert!(cmp.passes(TOL), "max rel {:e}", cmp.max_rel());
 }

@@ -31,13 +31,7 @@ fn cfg(name: &str, seed: u64) -> oto_zoo::ZooConfig {
         "vgg16_bn" | "resnet56" | "resnet56_a" => (None, Some(0.5)),
         _ => (None, None),
     };
-    oto_zoo::ZooConfig {
-        input_shape: shape,
-        width_mult: width,
-        randomize_stats: true,
-        seed,
-        ..Default::default()
-    }
+    oto_zoo::ZooConfig { input_shape: shape, width_mult: width, randomize_stats: true, seed, ..Default::default() }
 }
 
 fn load(name: &str, seed: u64) -> Graph {
@@ -47,9 +41,7 @@ fn load(name: &str, seed: u64) -> Graph {
 
 fn python() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let py = std::env::var_os("OTO_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".venv/bin/python"));
+    let py = std::env::var_os("OTO_PYTHON").map(PathBuf::from).unwrap_or_else(|| root.join(".venv/bin/python"));
     assert!(
         py.exists(),
         "Python with onnx/onnxruntime not found at {} (set OTO_PYTHON or run scripts/setup.sh to create .venv)",
@@ -62,25 +54,13 @@ fn python() -> PathBuf {
 fn python_check(dir: &Path, pairs: &[(PathBuf, PathBuf)]) {
     let py = python();
     let manifest = dir.join("pairs.txt");
-    let text: String = pairs
-        .iter()
-        .map(|(a, b)| format!("{} {}\n", a.display(), b.display()))
-        .collect();
+    let text: String = pairs.iter().map(|(a, b)| format!("{} {}\n", a.display(), b.display())).collect();
     std::fs::write(&manifest, text).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compress_check.py");
-    let out = std::process::Command::new(&py)
-        .arg(&script)
-        .arg(&manifest)
-        .arg(TOL.to_string())
-        .output()
-        .expect("cannot run python");
+    let out = std::process::Command::new(&py).arg(&script).arg(&manifest).arg(TOL.to_string()).output().expect("cannot run python");
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "onnx checker / onnxruntime check failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "onnx checker / onnxruntime check failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
 }
 
 fn splitmix(mut x: u64) -> u64 {
@@ -95,79 +75,37 @@ fn slices_macs_weight(g: &Graph, c: &compress::Compressed) -> bool {
     c.manifest.tensors.iter().any(|t| {
         let id = g.id(&t.name).unwrap();
         g.value(id).consumers.iter().any(|&(n, slot)| {
-            matches!(
-                g.nodes[n].op.as_str(),
-                "Conv" | "ConvTranspose" | "Gemm" | "MatMul"
-            ) && slot == 1
+            matches!(g.nodes[n].op.as_str(), "Conv" | "ConvTranspose" | "Gemm" | "MatMul") && slot == 1
         })
     })
 }
 
 /// Compresses `masked` (rows already zeroed), checks it against `masked` in tract at `batch`,
 /// and writes both when `out` is given (for the onnxruntime pass).
-fn check_pair(
-    tag: &str,
-    masked: &Graph,
-    a: &zig::Analysis,
-    expect_rows: &[usize],
-    batch: usize,
-    out: Option<&Path>,
-) -> Option<(PathBuf, PathBuf)> {
-    let c = compress::compress(masked, a, &CompressOptions::default())
-        .unwrap_or_else(|e| panic!("{tag}: {e}"));
+fn check_pair(tag: &str, masked: &Graph, a: &zig::Analysis, expect_rows: &[usize], batch: usize, out: Option<&Path>) -> Option<(PathBuf, PathBuf)> {
+    let c = compress::compress(masked, a, &CompressOptions::default()).unwrap_or_else(|e| panic!("{tag}: {e}"));
     // rows are only kept back (with a warning) when removing them would empty a value
-    assert!(
-        c.warnings.iter().all(|w| w.contains("would lose all")),
-        "{tag}: {:?}",
-        c.warnings
-    );
+    assert!(c.warnings.iter().all(|w| w.contains("would lose all")), "{tag}: {:?}", c.warnings);
     if c.warnings.is_empty() {
-        assert_eq!(
-            c.removed_rows, expect_rows,
-            "{tag}: removed rows differ from the zeroed ones"
-        );
+        assert_eq!(c.removed_rows, expect_rows, "{tag}: removed rows differ from the zeroed ones");
     } else {
-        assert!(
-            c.removed_rows.iter().all(|r| expect_rows.contains(r)),
-            "{tag}"
-        );
+        assert!(c.removed_rows.iter().all(|r| expect_rows.contains(r)), "{tag}");
     }
     // the cost model of a FLOPs target predicts the compressed graph's MACs exactly
     let model = oto_graph::flops::RowMacs::new(masked, a);
     assert_eq!(model.full(), c.manifest.macs_before, "{tag}: RowMacs full");
     let gone: BTreeSet<usize> = c.removed_rows.iter().copied().collect();
-    assert_eq!(
-        model.macs(&|r| gone.contains(&r)),
-        c.manifest.macs_after,
-        "{tag}: RowMacs after removal"
-    );
+    assert_eq!(model.macs(&|r| gone.contains(&r)), c.manifest.macs_after, "{tag}: RowMacs after removal");
     let (full, small) = (masked.to_model(), c.graph.to_model());
     let t = Instant::now();
-    let cmp = oto_verify::compare_with(&full, &small, batch, 7, false)
-        .unwrap_or_else(|e| panic!("{tag}: {e:#}"));
-    assert!(
-        cmp.passes(TOL),
-        "{tag}: compressed != zeroed full: max abs {:e}, rel {:e}, {:?}",
-        cmp.max_abs(),
-        cmp.max_rel(),
-        cmp.outputs
-    );
-    TRACT_NS.fetch_add(
-        t.elapsed().as_nanos() as u64,
-        std::sync::atomic::Ordering::Relaxed,
-    );
+    let cmp = oto_verify::compare_with(&full, &small, batch, 7, false).unwrap_or_else(|e| panic!("{tag}: {e:#}"));
+    assert!(cmp.passes(TOL), "{tag}: compressed != zeroed full: max abs {:e}, rel {:e}, {:?}", cmp.max_abs(), cmp.max_rel(), cmp.outputs);
+    TRACT_NS.fetch_add(t.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
     if !c.removed_rows.is_empty() {
-        assert!(
-            c.manifest.params_after < c.manifest.params_before,
-            "{tag}: params did not drop"
-        );
+        assert!(c.manifest.params_after < c.manifest.params_before, "{tag}: params did not drop");
     }
     if slices_macs_weight(masked, &c) {
-        assert!(
-            c.manifest.macs_after < c.manifest.macs_before,
-            "{tag}: MACs did not drop ({})",
-            c.manifest.macs_before
-        );
+        assert!(c.manifest.macs_after < c.manifest.macs_before, "{tag}: MACs did not drop ({})", c.manifest.macs_before);
     }
     let out = out?;
     let fp = out.join(format!("{tag}_full.onnx"));
@@ -198,30 +136,10 @@ fn zoo_sparsity_sweep() {
             if sel.skipped.is_empty() {
                 assert_eq!(sel.rows.len(), sel.requested, "{}: {sel:?}", e.name);
             }
-            let tag = format!(
-                "{}_{s}_{}",
-                e.name,
-                match crit {
-                    Criterion::Random { seed } => format!("r{seed}"),
-                    _ => "mag".into(),
-                }
-            );
-            pairs.extend(check_pair(
-                &tag,
-                &masked,
-                &a,
-                &sel.rows,
-                2,
-                Some(dir.path()),
-            ));
+            let tag = format!("{}_{s}_{}", e.name, match crit { Criterion::Random { seed } => format!("r{seed}"), _ => "mag".into() });
+            pairs.extend(check_pair(&tag, &masked, &a, &sel.rows, 2, Some(dir.path())));
         }
-        println!(
-            "{:20} rows {:5} prunable {:5} ({:.1}s)",
-            e.name,
-            a.rows.len(),
-            a.prunable_rows(),
-            t0.elapsed().as_secs_f32()
-        );
+        println!("{:20} rows {:5} prunable {:5} ({:.1}s)", e.name, a.rows.len(), a.prunable_rows(), t0.elapsed().as_secs_f32());
     }
     python_check(dir.path(), &pairs);
 }
@@ -250,10 +168,7 @@ fn zoo_each_group_alone() {
             .collect();
         for &gid in &eligible {
             let gr = &a.groups[gid];
-            let rows: Vec<usize> = gr
-                .prunable_rows(&a)
-                .filter(|&r| a.rows[r].has_params)
-                .collect();
+            let rows: Vec<usize> = gr.prunable_rows(&a).filter(|&r| a.rows[r].has_params).collect();
             // a random non-empty proper subset of the group's rows
             let h = splitmix(gr.id as u64 ^ 0xabcdef);
             let k = 1 + (h as usize) % rows.len().min(gr.rows.len() - 1);
@@ -269,12 +184,7 @@ fn zoo_each_group_alone() {
         }
         total += eligible.len();
         let tract = TRACT_NS.swap(0, std::sync::atomic::Ordering::Relaxed) as f32 * 1e-9;
-        println!(
-            "{:20} groups checked {:4} (all prunable) ({:.1}s, tract {tract:.1}s)",
-            e.name,
-            eligible.len(),
-            t0.elapsed().as_secs_f32()
-        );
+        println!("{:20} groups checked {:4} (all prunable) ({:.1}s, tract {tract:.1}s)", e.name, eligible.len(), t0.elapsed().as_secs_f32());
     }
     println!("{total} groups removed alone");
     python_check(dir.path(), &pairs);
@@ -286,30 +196,9 @@ fn empty_removal_is_bit_identical() {
         let g = load(e.name, 9);
         let a = zig::analyze(&g);
         let c = compress::compress(&g, &a, &CompressOptions::default()).unwrap();
-        assert!(
-            c.removed_rows.is_empty(),
-            "{}: random weights have zero rows?",
-            e.name
-        );
-        assert_eq!(
-            oto_onnx::encode_model(&c.graph.to_model()),
-            oto_onnx::encode_model(&g.to_model()),
-            "{}",
-            e.name
-        );
-        let c2 = compress::compress(
-            &g,
-            &a,
-            &CompressOptions {
-                removal: Removal::Rows(BTreeSet::new()),
-            },
-        )
-        .unwrap();
-        assert_eq!(
-            oto_onnx::encode_model(&c2.graph.to_model()),
-            oto_onnx::encode_model(&g.to_model()),
-            "{}",
-            e.name
-        );
+        assert!(c.removed_rows.is_empty(), "{}: random weights have zero rows?", e.name);
+        assert_eq!(oto_onnx::encode_model(&c.graph.to_model()), oto_onnx::encode_model(&g.to_model()), "{}", e.name);
+        let c2 = compress::compress(&g, &a, &CompressOptions { removal: Removal::Rows(BTreeSet::new()) }).unwrap();
+        assert_eq!(oto_onnx::encode_model(&c2.graph.to_model()), oto_onnx::encode_model(&g.to_model()), "{}", e.name);
     }
 }

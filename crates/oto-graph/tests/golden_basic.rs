@@ -42,11 +42,7 @@ fn conv_conv() {
     n.head("fc", &c2, 5, 2);
     n.output("fc");
     let c = n.analyze();
-    c.expect(&[
-        exp(&["c1.w", "c1.b"], 6, None),
-        exp(&["c2.w", "c2.b"], 5, None),
-        exp(&["fc.w"], 2, Some("reaches_output")),
-    ]);
+    c.expect(&[exp(&["c1.w", "c1.b"], 6, None), exp(&["c2.w", "c2.b"], 5, None), exp(&["fc.w"], 2, Some("reaches_output"))]);
     let (_, rows) = c.index_rows(c.group("c1.w"), "c2.w", MemberKind::Consumer);
     assert_eq!(rows, (0..6).map(|i| vec![i]).collect::<Vec<_>>());
 }
@@ -72,11 +68,7 @@ fn residual_add() {
     let c = n.analyze();
     c.expect(&[
         exp(&["c1.w"], 8, None),
-        exp(
-            &["c2.w", "bn2.scale", "c3.w", "bn3.bias", "c4.w", "c4.b"],
-            8,
-            None,
-        ),
+        exp(&["c2.w", "bn2.scale", "c3.w", "bn3.bias", "c4.w", "c4.b"], 8, None),
         exp(&["fc.w"], 3, Some("reaches_output")),
     ]);
 }
@@ -121,20 +113,13 @@ fn channel_concat() {
     n.head("fc", &c3, 5, 2);
     n.output("fc");
     let c = n.analyze();
-    c.expect(&[
-        exp(&["a.w", "a.b"], 4, None),
-        exp(&["b.w", "b.b"], 6, None),
-        exp(&["c3.w"], 5, None),
-    ]);
+    c.expect(&[exp(&["a.w", "a.b"], 4, None), exp(&["b.w", "b.b"], 6, None), exp(&["c3.w"], 5, None)]);
     let (ga, gb) = (c.group("a.w"), c.group("b.w"));
     assert_eq!(c.groups_of("bncat.scale"), vec![ga, gb]);
     let (view, rows) = c.index_rows(ga, "bncat.scale", MemberKind::Accessory);
     assert_eq!((view.as_str(), rows[3].clone()), ("offset", vec![3]));
     let (view, rows) = c.index_rows(gb, "bncat.scale", MemberKind::Accessory);
-    assert_eq!(
-        (view.as_str(), rows[0].clone(), rows[5].clone()),
-        ("offset", vec![4], vec![9])
-    );
+    assert_eq!((view.as_str(), rows[0].clone(), rows[5].clone()), ("offset", vec![4], vec![9]));
     let (_, rows) = c.index_rows(gb, "c3.w", MemberKind::Consumer);
     assert_eq!(rows[2], vec![6]);
 }
@@ -146,32 +131,15 @@ fn nested_concat() {
     n.input("x", &[N, 3, 8, 8]);
     let a = n.conv("a", "x", 3, 4, 3, 1);
     let b = n.conv("b", "x", 3, 6, 3, 1);
-    n.node(
-        "Concat",
-        "cat1",
-        &[&a, &b],
-        &["cat1"],
-        vec![a_int("axis", 1)],
-    );
+    n.node("Concat", "cat1", &[&a, &b], &["cat1"], vec![a_int("axis", 1)]);
     let d = n.conv("d", "cat1", 10, 3, 3, 1);
-    n.node(
-        "Concat",
-        "cat2",
-        &["cat1", &d],
-        &["cat2"],
-        vec![a_int("axis", 1)],
-    );
+    n.node("Concat", "cat2", &["cat1", &d], &["cat2"], vec![a_int("axis", 1)]);
     let bn = n.bn("bn", "cat2", 13);
     let c3 = n.conv("c3", &bn, 13, 5, 1, 1);
     n.head("fc", &c3, 5, 2);
     n.output("fc");
     let c = n.analyze();
-    c.expect(&[
-        exp(&["a.w"], 4, None),
-        exp(&["b.w"], 6, None),
-        exp(&["d.w"], 3, None),
-        exp(&["c3.w"], 5, None),
-    ]);
+    c.expect(&[exp(&["a.w"], 4, None), exp(&["b.w"], 6, None), exp(&["d.w"], 3, None), exp(&["c3.w"], 5, None)]);
     let gd = c.group("d.w");
     let (_, rows) = c.index_rows(gd, "bn.scale", MemberKind::Accessory);
     assert_eq!(rows, vec![vec![10], vec![11], vec![12]]);
@@ -218,13 +186,7 @@ fn split_convs_concat() {
     n.input("x", &[N, 3, 8, 8]);
     let c1 = n.conv("c1", "x", 3, 8, 3, 1);
     let sizes = n.i("sizes", &[3, 5]);
-    n.node(
-        "Split",
-        "split",
-        &[&c1, &sizes],
-        &["s0", "s1"],
-        vec![a_int("axis", 1)],
-    );
+    n.node("Split", "split", &[&c1, &sizes], &["s0", "s1"], vec![a_int("axis", 1)]);
     let p = n.conv("p", "s0", 3, 4, 3, 1);
     let q = n.conv("q", "s1", 5, 4, 3, 1);
     n.node("Concat", "cat", &[&p, &q], &["cat"], vec![a_int("axis", 1)]);
@@ -232,19 +194,10 @@ fn split_convs_concat() {
     n.head("fc", &c4, 2, 2);
     n.output("fc");
     let c = n.analyze();
-    c.expect(&[
-        exp(&["c1.w", "c1.b"], 8, None),
-        exp(&["p.w"], 4, None),
-        exp(&["q.w"], 4, None),
-        exp(&["c4.w"], 2, None),
-    ]);
+    c.expect(&[exp(&["c1.w", "c1.b"], 8, None), exp(&["p.w"], 4, None), exp(&["q.w"], 4, None), exp(&["c4.w"], 2, None)]);
     let g1 = c.group("c1.w");
     let (_, rows) = c.index_rows(g1, "q.w", MemberKind::Consumer);
-    assert_eq!(
-        rows[3],
-        vec![0],
-        "row 3 of c1 is channel 0 of the second split"
-    );
+    assert_eq!(rows[3], vec![0], "row 3 of c1 is channel 0 of the second split");
     assert!(rows[0].is_empty());
     let (_, rows) = c.index_rows(g1, "p.w", MemberKind::Consumer);
     assert_eq!(rows[2], vec![2]);
@@ -263,10 +216,7 @@ fn depthwise_multiplier_1() {
     n.head("fc", &c3, 4, 2);
     n.output("fc");
     let c = n.analyze();
-    c.expect(&[
-        exp(&["c1.w", "dw.w", "dw.b", "bn.scale"], 8, None),
-        exp(&["c3.w"], 4, None),
-    ]);
+    c.expect(&[exp(&["c1.w", "dw.w", "dw.b", "bn.scale"], 8, None), exp(&["c3.w"], 4, None)]);
     let (view, _) = c.index_rows(c.group("c1.w"), "dw.w", MemberKind::Accessory);
     assert_eq!(view, "identity");
 }
@@ -282,10 +232,7 @@ fn depthwise_multiplier_2() {
     n.head("fc", &c3, 4, 2);
     n.output("fc");
     let c = n.analyze();
-    c.expect(&[
-        exp(&["c1.w", "dw.w", "dw.b"], 4, None),
-        exp(&["c3.w"], 4, None),
-    ]);
+    c.expect(&[exp(&["c1.w", "dw.w", "dw.b"], 4, None), exp(&["c3.w"], 4, None)]);
     let g = c.group("c1.w");
     let (view, rows) = c.index_rows(g, "dw.w", MemberKind::Accessory);
     assert_eq!((view.as_str(), rows[1].clone()), ("expanded", vec![2, 3]));
@@ -304,16 +251,10 @@ fn grouped_conv_rows_are_conv_groups() {
     n.head("fc", &c3, 4, 2);
     n.output("fc");
     let c = n.analyze();
-    c.expect(&[
-        exp(&["c1.w", "gc.w", "gc.b"], 2, None),
-        exp(&["c3.w"], 4, None),
-    ]);
+    c.expect(&[exp(&["c1.w", "gc.w", "gc.b"], 2, None), exp(&["c3.w"], 4, None)]);
     let g = c.group("c1.w");
     let (view, rows) = c.index_rows(g, "c1.w", MemberKind::Producer);
-    assert_eq!(
-        (view.as_str(), rows[1].clone()),
-        ("block", vec![4, 5, 6, 7])
-    );
+    assert_eq!((view.as_str(), rows[1].clone()), ("block", vec![4, 5, 6, 7]));
     let (_, rows) = c.index_rows(g, "gc.w", MemberKind::Producer);
     assert_eq!(rows[0], vec![0, 1, 2]);
 }
@@ -326,21 +267,9 @@ fn weight_sharing() {
     n.input("x", &[N, 3, 8, 8]);
     let c0 = n.conv("c0", "x", 3, 8, 3, 1);
     let w = n.w("shared.w", &[8, 8, 3, 3]);
-    n.node(
-        "Conv",
-        "s1",
-        &[&c0, &w],
-        &["s1"],
-        vec![a_ints("pads", &[1, 1, 1, 1])],
-    );
+    n.node("Conv", "s1", &[&c0, &w], &["s1"], vec![a_ints("pads", &[1, 1, 1, 1])]);
     let r = n.un("Relu", "r", "s1");
-    n.node(
-        "Conv",
-        "s2",
-        &[&r, &w],
-        &["s2"],
-        vec![a_ints("pads", &[1, 1, 1, 1])],
-    );
+    n.node("Conv", "s2", &[&r, &w], &["s2"], vec![a_ints("pads", &[1, 1, 1, 1])]);
     let c3 = n.conv("c3", "s2", 8, 4, 1, 1);
     n.head("fc", &c3, 4, 2);
     n.output("fc");

@@ -37,10 +37,7 @@ fn clip_away_from_zero_is_not() {
         "clip".into()
     })
     .analyze();
-    c.expect(&[
-        exp(&["c1.w"], 4, Some("not_zero_preserving:clip")),
-        exp(&["c2.w"], 4, None),
-    ]);
+    c.expect(&[exp(&["c1.w"], 4, Some("not_zero_preserving:clip")), exp(&["c2.w"], 4, None)]);
 }
 
 /// GELU, Erf form: x · 0.5 · (1 + Erf(x / √2)).
@@ -75,59 +72,29 @@ fn silu_is_prunable() {
 #[test]
 fn bare_sigmoid_is_not() {
     let c = act_net(|n, x| n.un("Sigmoid", "sig", x)).analyze();
-    c.expect(&[
-        exp(&["c1.w"], 4, Some("not_zero_preserving:sig")),
-        exp(&["c2.w"], 4, None),
-    ]);
+    c.expect(&[exp(&["c1.w"], 4, Some("not_zero_preserving:sig")), exp(&["c2.w"], 4, None)]);
 }
 
 /// Transpose to NHWC → LayerNorm over the last (channel) axis → back.
 #[test]
 fn layernorm_over_channels() {
     let c = act_net(|n, x| {
-        n.node(
-            "Transpose",
-            "to_nhwc",
-            &[x],
-            &["nhwc"],
-            vec![a_ints("perm", &[0, 2, 3, 1])],
-        );
+        n.node("Transpose", "to_nhwc", &[x], &["nhwc"], vec![a_ints("perm", &[0, 2, 3, 1])]);
         let s = n.w("ln.scale", &[4]);
         let b = n.w("ln.bias", &[4]);
-        n.node(
-            "LayerNormalization",
-            "ln",
-            &["nhwc", &s, &b],
-            &["ln"],
-            vec![a_int("axis", -1)],
-        );
-        n.node(
-            "Transpose",
-            "to_nchw",
-            &["ln"],
-            &["nchw"],
-            vec![a_ints("perm", &[0, 3, 1, 2])],
-        );
+        n.node("LayerNormalization", "ln", &["nhwc", &s, &b], &["ln"], vec![a_int("axis", -1)]);
+        n.node("Transpose", "to_nchw", &["ln"], &["nchw"], vec![a_ints("perm", &[0, 3, 1, 2])]);
         "nchw".into()
     })
     .analyze();
-    c.expect(&[
-        exp(&["c1.w", "ln.scale"], 4, Some("layernorm_over_channels")),
-        exp(&["c2.w"], 4, None),
-    ]);
+    c.expect(&[exp(&["c1.w", "ln.scale"], 4, Some("layernorm_over_channels")), exp(&["c2.w"], 4, None)]);
 }
 
 /// LayerNorm over a non-channel axis (the width) is a pass-through of the channel space.
 #[test]
 fn layernorm_over_width_is_passthrough() {
     let c = act_net(|n, x| {
-        n.node(
-            "LayerNormalization",
-            "ln",
-            &[x],
-            &["ln"],
-            vec![a_int("axis", -1)],
-        );
+        n.node("LayerNormalization", "ln", &[x], &["ln"], vec![a_int("axis", -1)]);
         "ln".into()
     })
     .analyze();
@@ -138,32 +105,17 @@ fn layernorm_over_width_is_passthrough() {
 #[test]
 fn decomposed_layernorm() {
     let c = act_net(|n, x| {
-        n.node(
-            "ReduceMean",
-            "mu",
-            &[x],
-            &["mu"],
-            vec![a_ints("axes", &[1]), a_int("keepdims", 1)],
-        );
+        n.node("ReduceMean", "mu", &[x], &["mu"], vec![a_ints("axes", &[1]), a_int("keepdims", 1)]);
         let d = n.bin("Sub", "xc", x, "mu");
         let sq = n.bin("Mul", "sq", &d, &d);
-        n.node(
-            "ReduceMean",
-            "var",
-            &[&sq],
-            &["var"],
-            vec![a_ints("axes", &[1]), a_int("keepdims", 1)],
-        );
+        n.node("ReduceMean", "var", &[&sq], &["var"], vec![a_ints("axes", &[1]), a_int("keepdims", 1)]);
         let eps = n.f("eps", &[], &[1e-5]);
         let ve = n.bin("Add", "ve", "var", &eps);
         let sd = n.un("Sqrt", "sd", &ve);
         n.bin("Div", "ln", &d, &sd)
     })
     .analyze();
-    c.expect(&[
-        exp(&["c1.w"], 4, Some("layernorm_over_channels")),
-        exp(&["c2.w"], 4, None),
-    ]);
+    c.expect(&[exp(&["c1.w"], 4, Some("layernorm_over_channels")), exp(&["c2.w"], 4, None)]);
 }
 
 /// GroupNormalization (opset 18, per-group scale/bias): rows are whole GN groups.
@@ -175,31 +127,15 @@ fn group_norm_rows_are_gn_groups() {
     let c1 = n.conv("c1", "x", 3, 8, 3, 1);
     let s = n.w("gn.scale", &[2]);
     let b = n.w("gn.bias", &[2]);
-    n.node(
-        "GroupNormalization",
-        "gn",
-        &[&c1, &s, &b],
-        &["gn"],
-        vec![a_int("num_groups", 2)],
-    );
+    n.node("GroupNormalization", "gn", &[&c1, &s, &b], &["gn"], vec![a_int("num_groups", 2)]);
     let r = n.un("Relu", "r", "gn");
     let c2 = n.conv("c2", &r, 8, 4, 3, 1);
     n.head("fc", &c2, 4, 2);
     n.output("fc");
     let c = n.analyze();
-    c.expect(&[
-        exp(&["c1.w", "gn.scale", "gn.bias"], 2, None),
-        exp(&["c2.w"], 4, None),
-    ]);
-    let (view, rows) = c.index_rows(
-        c.group("c1.w"),
-        "c1.w",
-        oto_graph::zig::MemberKind::Producer,
-    );
-    assert_eq!(
-        (view.as_str(), rows[1].clone()),
-        ("block", vec![4, 5, 6, 7])
-    );
+    c.expect(&[exp(&["c1.w", "gn.scale", "gn.bias"], 2, None), exp(&["c2.w"], 4, None)]);
+    let (view, rows) = c.index_rows(c.group("c1.w"), "c1.w", oto_graph::zig::MemberKind::Producer);
+    assert_eq!((view.as_str(), rows[1].clone()), ("block", vec![4, 5, 6, 7]));
 }
 
 /// A graph input added into the residual stream: those channels are tied to the input.
@@ -213,10 +149,7 @@ fn graph_input_in_residual() {
     n.head("fc", &c2, 4, 2);
     n.output("fc");
     let c = n.analyze();
-    c.expect(&[
-        exp(&["c1.w"], 4, Some("graph_input")),
-        exp(&["c2.w"], 4, None),
-    ]);
+    c.expect(&[exp(&["c1.w"], 4, Some("graph_input")), exp(&["c2.w"], 4, None)]);
 }
 
 /// Single-head self-attention on [N, T, C] plus an MLP: Q/K/V groups are unprunable (`attention`),
@@ -231,21 +164,9 @@ fn matmul_attention() {
         let w = n.w(&format!("{p}.w"), &[8, 8]);
         n.node("MatMul", p, &["h", &w], &[p], vec![]);
     }
-    n.node(
-        "Transpose",
-        "kt",
-        &["k"],
-        &["kt"],
-        vec![a_ints("perm", &[0, 2, 1])],
-    );
+    n.node("Transpose", "kt", &["k"], &["kt"], vec![a_ints("perm", &[0, 2, 1])]);
     n.node("MatMul", "scores", &["q", "kt"], &["scores"], vec![]);
-    n.node(
-        "Softmax",
-        "attn",
-        &["scores"],
-        &["attn"],
-        vec![a_int("axis", -1)],
-    );
+    n.node("Softmax", "attn", &["scores"], &["attn"], vec![a_int("axis", -1)]);
     n.node("MatMul", "ctx", &["attn", "v"], &["ctx"], vec![]);
     let wo = n.w("o.w", &[8, 8]);
     n.node("MatMul", "o", &["ctx", &wo], &["o"], vec![]);
@@ -254,13 +175,7 @@ fn matmul_attention() {
     let r = n.un("Relu", "act", "fc1");
     let w2 = n.w("fc2.w", &[16, 8]);
     n.node("MatMul", "fc2", &[&r, &w2], &["fc2"], vec![]);
-    n.node(
-        "ReduceMean",
-        "pool",
-        &["fc2"],
-        &["pool"],
-        vec![a_ints("axes", &[1]), a_int("keepdims", 0)],
-    );
+    n.node("ReduceMean", "pool", &["fc2"], &["pool"], vec![a_ints("axes", &[1]), a_int("keepdims", 0)]);
     let wh = n.w("head.w", &[8, 3]);
     n.node("MatMul", "head", &["pool", &wh], &["head"], vec![]);
     n.output("head");
@@ -289,11 +204,7 @@ fn unknown_op() {
     n.head("fc", &c3, 6, 2);
     n.output("fc");
     let c = n.analyze();
-    c.expect(&[
-        exp(&["c1.w"], 4, Some("unknown_op:Foo")),
-        exp(&["c2.w"], 4, None),
-        exp(&["c3.w"], 6, None),
-    ]);
+    c.expect(&[exp(&["c1.w"], 4, Some("unknown_op:Foo")), exp(&["c2.w"], 4, None), exp(&["c3.w"], 6, None)]);
 }
 
 /// A group whose channels are a graph output.
@@ -306,10 +217,7 @@ fn reaches_output() {
     let c2 = n.conv("c2", &r, 4, 5, 3, 1);
     n.output(&c2);
     let c = n.analyze();
-    c.expect(&[
-        exp(&["c1.w"], 4, None),
-        exp(&["c2.w"], 5, Some("reaches_output")),
-    ]);
+    c.expect(&[exp(&["c1.w"], 4, None), exp(&["c2.w"], 5, Some("reaches_output"))]);
 }
 
 /// `--keep` by node name, initializer name and op type.
@@ -317,18 +225,11 @@ fn reaches_output() {
 fn user_keep() {
     let net = act_net(|n, x| n.un("Relu", "r", x));
     for k in ["c1", "c1.w"] {
-        let c = net.analyze_with(&AnalyzeOptions {
-            keep: vec![k.into()],
-        });
+        let c = net.analyze_with(&AnalyzeOptions { keep: vec![k.into()] });
         c.expect(&[exp(&["c1.w"], 4, Some("user")), exp(&["c2.w"], 4, None)]);
     }
-    let c = net.analyze_with(&AnalyzeOptions {
-        keep: vec!["Conv".into()],
-    });
-    c.expect(&[
-        exp(&["c1.w"], 4, Some("user")),
-        exp(&["c2.w"], 4, Some("user")),
-    ]);
+    let c = net.analyze_with(&AnalyzeOptions { keep: vec!["Conv".into()] });
+    c.expect(&[exp(&["c1.w"], 4, Some("user")), exp(&["c2.w"], 4, Some("user"))]);
 }
 
 /// An unknown op whose output shape is unknown: no panic, its consumers still analyse (the
@@ -344,10 +245,7 @@ fn unknown_op_without_shape() {
     n.head("fc", &c3, 6, 2);
     n.output("fc");
     let c = n.analyze();
-    c.expect(&[
-        exp(&["c1.w"], 4, Some("unknown_op:Foo")),
-        exp(&["c2.w"], 4, None),
-    ]);
+    c.expect(&[exp(&["c1.w"], 4, Some("unknown_op:Foo")), exp(&["c2.w"], 4, None)]);
 }
 
 /// A Gemm fed by a value whose shape an unknown op left unknown (Foo → … → Flatten → Gemm): the
@@ -363,30 +261,10 @@ fn gemm_after_shapeless_op_reports_unknown_rank() {
     n.output("fc");
     let c = n.analyze();
     let all = c.all_reasons();
-    assert!(
-        all.iter().any(|r| r == "unknown_rank"),
-        "{all:?}\n{}",
-        c.dump()
-    );
-    assert!(
-        !all.iter().any(|r| r == "gemm_transA"),
-        "{all:?}\n{}",
-        c.dump()
-    );
+    assert!(all.iter().any(|r| r == "unknown_rank"), "{all:?}\n{}", c.dump());
+    assert!(!all.iter().any(|r| r == "gemm_transA"), "{all:?}\n{}", c.dump());
     // the Flatten without shapes and the Gemm consuming it: one group, both reasons
-    let gr =
-        c.a.groups
-            .iter()
-            .find(|g| g.reasons.iter().any(|r| r == "unknown_rank"))
-            .unwrap();
-    assert_eq!(
-        gr.reasons,
-        vec!["dynamic_spatial", "unknown_rank"],
-        "{}",
-        c.dump()
-    );
-    c.expect(&[
-        exp(&["c1.w"], 4, Some("unknown_op:Foo")),
-        exp(&["fc.w"], 2, Some("reaches_output")),
-    ]);
+    let gr = c.a.groups.iter().find(|g| g.reasons.iter().any(|r| r == "unknown_rank")).unwrap();
+    assert_eq!(gr.reasons, vec!["dynamic_spatial", "unknown_rank"], "{}", c.dump());
+    c.expect(&[exp(&["c1.w"], 4, Some("unknown_op:Foo")), exp(&["fc.w"], 2, Some("reaches_output"))]);
 }

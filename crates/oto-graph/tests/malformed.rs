@@ -44,12 +44,7 @@ fn truncated_protobuf() {
     let bytes = oto_onnx::encode_model(&small_model());
     for cut in [bytes.len() / 3, bytes.len() / 2, bytes.len() - 7] {
         let e = load_err(&bytes[..cut], None).unwrap_or_else(|| panic!("cut at {cut} loaded"));
-        assert!(
-            e.contains("not a valid ONNX model")
-                || e.contains("truncated")
-                || e.contains("no node produces"),
-            "{e}"
-        );
+        assert!(e.contains("not a valid ONNX model") || e.contains("truncated") || e.contains("no node produces"), "{e}");
     }
 }
 
@@ -58,9 +53,7 @@ fn not_onnx() {
     let text = b"# just a text file\nhello world, this is not a model\n";
     let e = load_err(text, None).unwrap();
     assert!(e.contains("ONNX"), "{e}");
-    let random: Vec<u8> = (0..4096u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
+    let random: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     let e = load_err(&random, None).unwrap();
     assert!(e.contains("ONNX"), "{e}");
 }
@@ -83,25 +76,15 @@ fn dangling_input() {
     n.bin("Add", "a", "x", "nowhere");
     n.output("a");
     let e = Graph::from_model(n.model()).unwrap_err().to_string();
-    assert!(
-        e.contains("'nowhere'") && e.contains("no node produces"),
-        "{e}"
-    );
+    assert!(e.contains("'nowhere'") && e.contains("no node produces"), "{e}");
 }
 
 #[test]
 fn missing_initializer() {
     let mut m = small_model();
-    m.graph
-        .as_mut()
-        .unwrap()
-        .initializer
-        .retain(|t| t.name.as_deref() != Some("c1.w"));
+    m.graph.as_mut().unwrap().initializer.retain(|t| t.name.as_deref() != Some("c1.w"));
     let e = Graph::from_model(m).unwrap_err().to_string();
-    assert!(
-        e.contains("'c1.w'") && e.contains("missing initializer"),
-        "{e}"
-    );
+    assert!(e.contains("'c1.w'") && e.contains("missing initializer"), "{e}");
 }
 
 #[test]
@@ -130,10 +113,7 @@ fn conv_rank_mismatch() {
         Ok(g) => {
             // if shape inference lets it through, the analysis must still give a reason
             let a = zig::analyze(&g);
-            assert!(
-                a.rows.iter().all(|r| !r.prunable()),
-                "rank-mismatched conv must not be prunable"
-            );
+            assert!(a.rows.iter().all(|r| !r.prunable()), "rank-mismatched conv must not be prunable");
         }
     }
 }
@@ -150,10 +130,7 @@ fn unknown_op_is_reasoned() {
     n.head("fc", &c3, 4, 2);
     n.output("fc");
     let c = n.analyze();
-    c.expect(&[
-        exp(&["c1.w"], 4, Some("unknown_op:MyCustomOp")),
-        exp(&["c2.w"], 4, None),
-    ]);
+    c.expect(&[exp(&["c1.w"], 4, Some("unknown_op:MyCustomOp")), exp(&["c2.w"], 4, None)]);
 }
 
 /// Moves every initializer's data into `file` (external data) and returns the model.
@@ -161,15 +138,8 @@ fn externalise(mut m: ModelProto, dir: &Path, file: &str) -> ModelProto {
     let mut blob = vec![];
     for t in m.graph.as_mut().unwrap().initializer.iter_mut() {
         let raw = t.raw_data.take().unwrap();
-        let kv = |k: &str, v: String| StringStringEntryProto {
-            key: Some(k.into()),
-            value: Some(v),
-        };
-        t.external_data = vec![
-            kv("location", file.into()),
-            kv("offset", blob.len().to_string()),
-            kv("length", raw.len().to_string()),
-        ];
+        let kv = |k: &str, v: String| StringStringEntryProto { key: Some(k.into()), value: Some(v) };
+        t.external_data = vec![kv("location", file.into()), kv("offset", blob.len().to_string()), kv("length", raw.len().to_string())];
         t.data_location = Some(DataLocation::External as i32);
         blob.extend(raw);
     }
@@ -186,23 +156,13 @@ fn missing_external_data_file() {
     assert!(Graph::load(&p).is_ok());
     std::fs::remove_file(dir.path().join("weights.data")).unwrap();
     let e = Graph::load(&p).unwrap_err().to_string();
-    assert!(
-        e.contains("weights.data") && e.contains("keep the .data file next to the model"),
-        "{e}"
-    );
+    assert!(e.contains("weights.data") && e.contains("keep the .data file next to the model"), "{e}");
 }
 
 #[test]
 fn roundtrip_external_data() {
     let dir = tempfile::tempdir().unwrap();
-    let orig = oto_zoo::build(
-        "fmnist_resnet",
-        &oto_zoo::ZooConfig {
-            randomize_stats: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let orig = oto_zoo::build("fmnist_resnet", &oto_zoo::ZooConfig { randomize_stats: true, ..Default::default() }).unwrap();
     let m = externalise(orig.clone(), dir.path(), "w.bin");
     let p = dir.path().join("ext.onnx");
     oto_onnx::save_model(&m, &p).unwrap();
@@ -216,46 +176,19 @@ fn roundtrip_external_data() {
     for (x, y) in a.initializer.iter().zip(&b.initializer) {
         assert_eq!(x.name, y.name);
         assert_eq!(x.dims, y.dims);
-        assert_eq!(
-            oto_onnx::tensor::to_f32(x).unwrap(),
-            oto_onnx::tensor::to_f32(y).unwrap(),
-            "{:?}",
-            x.name
-        );
+        assert_eq!(oto_onnx::tensor::to_f32(x).unwrap(), oto_onnx::tensor::to_f32(y).unwrap(), "{:?}", x.name);
     }
     assert_eq!(a.node, b.node);
 }
 
 #[test]
 fn roundtrip_zoo_models_bytes() {
-    for name in [
-        "fmnist_resnet",
-        "demonet",
-        "resnet20_a",
-        "densenet_bc",
-        "shufflenet_style",
-        "tiny_transformer",
-        "carn_mini",
-        "mobilenet_v2",
-        "stacked_unets",
-    ] {
-        let m = oto_zoo::build(
-            name,
-            &oto_zoo::ZooConfig {
-                input_shape: None,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    for name in ["fmnist_resnet", "demonet", "resnet20_a", "densenet_bc", "shufflenet_style", "tiny_transformer", "carn_mini", "mobilenet_v2", "stacked_unets"] {
+        let m = oto_zoo::build(name, &oto_zoo::ZooConfig { input_shape: None, ..Default::default() }).unwrap();
         let bytes = oto_onnx::encode_model(&m);
         let g = Graph::from_model(oto_onnx::decode_model(&bytes, name, None).unwrap()).unwrap();
         let again = oto_onnx::encode_model(&g.to_model());
-        assert!(
-            again == bytes,
-            "{name}: load + save changes the encoded model ({} vs {} bytes)",
-            again.len(),
-            bytes.len()
-        );
+        assert!(again == bytes, "{name}: load + save changes the encoded model ({} vs {} bytes)", again.len(), bytes.len());
     }
 }
 
@@ -286,8 +219,5 @@ proptest! {
 
 /// 64 cases by default; `OTO_FUZZ_CASES=20000` for a longer run.
 fn fuzz_cases() -> u32 {
-    std::env::var("OTO_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(64)
+    std::env::var("OTO_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64)
 }

@@ -23,11 +23,7 @@ fn zoo_models_analyse_without_unknown_ops() {
             oto_graph::flops::macs(&g),
             reasons
         );
-        assert!(
-            !reasons.iter().any(|r| r.starts_with("unknown_op")),
-            "{}: {reasons:?}",
-            e.name
-        );
+        assert!(!reasons.iter().any(|r| r.starts_with("unknown_op")), "{}: {reasons:?}", e.name);
         assert!(prunable > 0, "{} has no prunable group", e.name);
     }
 }

@@ -9,27 +9,17 @@ use std::path::Path;
 
 /// Decodes a model from bytes. `what` names the source in errors; `base_dir` is where external
 /// data files are looked up (None: external data is an error).
-pub fn decode_model(
-    bytes: &[u8],
-    what: &str,
-    base_dir: Option<&Path>,
-) -> Result<ModelProto, OnnxError> {
+pub fn decode_model(bytes: &[u8], what: &str, base_dir: Option<&Path>) -> Result<ModelProto, OnnxError> {
     decode_model_shared(Bytes::copy_from_slice(bytes), what, base_dir)
 }
 
 /// [`decode_model`] from a shared buffer: tensors' `raw_data` point into `bytes` (no copy).
-pub fn decode_model_shared(
-    bytes: Bytes,
-    what: &str,
-    base_dir: Option<&Path>,
-) -> Result<ModelProto, OnnxError> {
+pub fn decode_model_shared(bytes: Bytes, what: &str, base_dir: Option<&Path>) -> Result<ModelProto, OnnxError> {
     if bytes.is_empty() {
         return Err(OnnxError::Empty { what: what.into() });
     }
-    let mut model = ModelProto::decode(bytes).map_err(|e| OnnxError::Decode {
-        what: what.into(),
-        reason: e.to_string(),
-    })?;
+    let mut model = ModelProto::decode(bytes)
+        .map_err(|e| OnnxError::Decode { what: what.into(), reason: e.to_string() })?;
     let Some(graph) = model.graph.as_mut() else {
         return Err(OnnxError::NoGraph { what: what.into() });
     };
@@ -51,10 +41,7 @@ pub fn decode_model_shared(
 
 /// Loads a model file, resolving external data relative to the file's directory.
 pub fn load_model(path: &Path) -> Result<ModelProto, OnnxError> {
-    let bytes = read_shared(path).map_err(|source| OnnxError::Read {
-        path: path.into(),
-        source,
-    })?;
+    let bytes = read_shared(path).map_err(|source| OnnxError::Read { path: path.into(), source })?;
     decode_model_shared(bytes, &path.display().to_string(), path.parent())
 }
 
@@ -105,18 +92,12 @@ fn write_atomic_with(
     sync: bool,
     write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
 ) -> Result<(), OnnxError> {
-    let werr = |source| OnnxError::Write {
-        path: path.into(),
-        source,
-    };
+    let werr = |source| OnnxError::Write { path: path.into(), source };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -136,48 +117,30 @@ fn resolve_external(t: &mut TensorProto, base_dir: Option<&Path>) -> Result<(), 
     if t.data_location != Some(DataLocation::External as i32) {
         return Ok(());
     }
-    let get = |k: &str| {
-        t.external_data
-            .iter()
-            .find(|e| e.key.as_deref() == Some(k))
-            .and_then(|e| e.value.clone())
-    };
+    let get = |k: &str| t.external_data.iter().find(|e| e.key.as_deref() == Some(k)).and_then(|e| e.value.clone());
     let name = t.name.clone().unwrap_or_default();
     let location = get("location").ok_or_else(|| OnnxError::ExternalData {
         tensor: name.clone(),
         file: "?".into(),
         reason: "no 'location' key".into(),
     })?;
-    let xerr = |reason: String| OnnxError::ExternalData {
-        tensor: name.clone(),
-        file: location.clone(),
-        reason,
-    };
+    let xerr = |reason: String| OnnxError::ExternalData { tensor: name.clone(), file: location.clone(), reason };
     let parse = |k: &str| -> Result<Option<u64>, OnnxError> {
-        get(k)
-            .map(|v| {
-                v.parse::<u64>()
-                    .map_err(|e| xerr(format!("bad '{k}' value '{v}': {e}")))
-            })
-            .transpose()
+        get(k).map(|v| v.parse::<u64>().map_err(|e| xerr(format!("bad '{k}' value '{v}': {e}")))).transpose()
     };
     let offset = parse("offset")?.unwrap_or(0);
     let length = parse("length")?;
     let dir = base_dir.ok_or_else(|| xerr("model was not loaded from a file".into()))?;
     if Path::new(&location).is_absolute() || location.split(['/', '\\']).any(|c| c == "..") {
-        return Err(xerr(
-            "location must be a relative path inside the model's directory".into(),
-        ));
+        return Err(xerr("location must be a relative path inside the model's directory".into()));
     }
     let mut f = std::fs::File::open(dir.join(&location)).map_err(|e| xerr(e.to_string()))?;
-    f.seek(SeekFrom::Start(offset))
-        .map_err(|e| xerr(e.to_string()))?;
+    f.seek(SeekFrom::Start(offset)).map_err(|e| xerr(e.to_string()))?;
     let mut buf = Vec::new();
     match length {
         Some(n) => {
             buf.resize(n as usize, 0);
-            f.read_exact(&mut buf)
-                .map_err(|e| xerr(format!("cannot read {n} bytes at offset {offset}: {e}")))?;
+            f.read_exact(&mut buf).map_err(|e| xerr(format!("cannot read {n} bytes at offset {offset}: {e}")))?;
         }
         None => {
             f.read_to_end(&mut buf).map_err(|e| xerr(e.to_string()))?;
@@ -201,14 +164,8 @@ mod tests {
             ir_version: Some(8),
             graph: Some(GraphProto {
                 name: Some("g".into()),
-                initializer: vec![
-                    f32_tensor("w", &[numel as i64], &data),
-                    f32_tensor("b", &[2], &[1.0, 2.0]),
-                ],
-                output: vec![crate::pb::ValueInfoProto {
-                    name: Some("w".into()),
-                    ..Default::default()
-                }],
+                initializer: vec![f32_tensor("w", &[numel as i64], &data), f32_tensor("b", &[2], &[1.0, 2.0])],
+                output: vec![crate::pb::ValueInfoProto { name: Some("w".into()), ..Default::default() }],
                 ..Default::default()
             }),
             ..Default::default()
@@ -223,10 +180,7 @@ mod tests {
             let m = model_with(numel);
             let p = d.path().join(format!("m{numel}.onnx"));
             save_model(&m, &p).unwrap();
-            assert_eq!(
-                (std::fs::metadata(&p).unwrap().len() >= MMAP_MIN_BYTES),
-                numel > 4
-            );
+            assert_eq!((std::fs::metadata(&p).unwrap().len() >= MMAP_MIN_BYTES), numel > 4);
             let loaded = load_model(&p).unwrap();
             assert_eq!(loaded, m);
             // replacing the file (as oto does: temporary file + rename) leaves the loaded model intact

@@ -15,29 +15,20 @@ pub fn numel(dims: &[i64]) -> usize {
 }
 
 fn terr(t: &TensorProto, reason: impl Into<String>) -> OnnxError {
-    OnnxError::Tensor {
-        tensor: t.name.clone().unwrap_or_default(),
-        reason: reason.into(),
-    }
+    OnnxError::Tensor { tensor: t.name.clone().unwrap_or_default(), reason: reason.into() }
 }
 
 fn check_len(t: &TensorProto, got: usize) -> Result<(), OnnxError> {
     let want = numel(&t.dims);
     if got != want {
-        return Err(terr(
-            t,
-            format!("holds {got} values but its shape {:?} needs {want}", t.dims),
-        ));
+        return Err(terr(t, format!("holds {got} values but its shape {:?} needs {want}", t.dims)));
     }
     Ok(())
 }
 
 fn raw_chunks<const N: usize>(t: &TensorProto, raw: &[u8]) -> Result<Vec<[u8; N]>, OnnxError> {
     if raw.len() % N != 0 {
-        return Err(terr(
-            t,
-            format!("raw_data has {} bytes, not a multiple of {N}", raw.len()),
-        ));
+        return Err(terr(t, format!("raw_data has {} bytes, not a multiple of {N}", raw.len())));
     }
     Ok(raw.chunks_exact(N).map(|c| c.try_into().unwrap()).collect())
 }
@@ -66,27 +57,13 @@ fn f16_to_f32(h: u16) -> f32 {
 pub fn to_f32(t: &TensorProto) -> Result<Vec<f32>, OnnxError> {
     let dt = t.data_type.unwrap_or(0);
     let v: Vec<f32> = match (dt, t.raw_data.as_deref()) {
-        (FLOAT, Some(raw)) => raw_chunks::<4>(t, raw)?
-            .into_iter()
-            .map(f32::from_le_bytes)
-            .collect(),
+        (FLOAT, Some(raw)) => raw_chunks::<4>(t, raw)?.into_iter().map(f32::from_le_bytes).collect(),
         (FLOAT, None) => t.float_data.clone(),
-        (DOUBLE, Some(raw)) => raw_chunks::<8>(t, raw)?
-            .into_iter()
-            .map(|b| f64::from_le_bytes(b) as f32)
-            .collect(),
+        (DOUBLE, Some(raw)) => raw_chunks::<8>(t, raw)?.into_iter().map(|b| f64::from_le_bytes(b) as f32).collect(),
         (DOUBLE, None) => t.double_data.iter().map(|&x| x as f32).collect(),
-        (FLOAT16, Some(raw)) => raw_chunks::<2>(t, raw)?
-            .into_iter()
-            .map(|b| f16_to_f32(u16::from_le_bytes(b)))
-            .collect(),
+        (FLOAT16, Some(raw)) => raw_chunks::<2>(t, raw)?.into_iter().map(|b| f16_to_f32(u16::from_le_bytes(b))).collect(),
         (FLOAT16, None) => t.int32_data.iter().map(|&x| f16_to_f32(x as u16)).collect(),
-        _ => {
-            return Err(terr(
-                t,
-                format!("expected a float tensor, found data type {dt}"),
-            ))
-        }
+        _ => return Err(terr(t, format!("expected a float tensor, found data type {dt}"))),
     };
     check_len(t, v.len())?;
     Ok(v)
@@ -96,23 +73,12 @@ pub fn to_f32(t: &TensorProto) -> Result<Vec<f32>, OnnxError> {
 pub fn to_i64(t: &TensorProto) -> Result<Vec<i64>, OnnxError> {
     let dt = t.data_type.unwrap_or(0);
     let v: Vec<i64> = match (dt, t.raw_data.as_deref()) {
-        (INT64, Some(raw)) => raw_chunks::<8>(t, raw)?
-            .into_iter()
-            .map(i64::from_le_bytes)
-            .collect(),
+        (INT64, Some(raw)) => raw_chunks::<8>(t, raw)?.into_iter().map(i64::from_le_bytes).collect(),
         (INT64, None) => t.int64_data.clone(),
-        (INT32, Some(raw)) => raw_chunks::<4>(t, raw)?
-            .into_iter()
-            .map(|b| i32::from_le_bytes(b) as i64)
-            .collect(),
+        (INT32, Some(raw)) => raw_chunks::<4>(t, raw)?.into_iter().map(|b| i32::from_le_bytes(b) as i64).collect(),
         (INT32, None) | (BOOL, None) => t.int32_data.iter().map(|&x| x as i64).collect(),
         (BOOL, Some(raw)) => raw.iter().map(|&b| b as i64).collect(),
-        _ => {
-            return Err(terr(
-                t,
-                format!("expected an integer tensor, found data type {dt}"),
-            ))
-        }
+        _ => return Err(terr(t, format!("expected an integer tensor, found data type {dt}"))),
     };
     check_len(t, v.len())?;
     Ok(v)
@@ -124,11 +90,7 @@ pub fn is_float(t: &TensorProto) -> bool {
 
 /// A float32 tensor stored as raw little-endian bytes.
 pub fn f32_tensor(name: &str, dims: &[i64], data: &[f32]) -> TensorProto {
-    assert_eq!(
-        numel(dims),
-        data.len(),
-        "f32_tensor '{name}': shape/data mismatch"
-    );
+    assert_eq!(numel(dims), data.len(), "f32_tensor '{name}': shape/data mismatch");
     TensorProto {
         name: Some(name.into()),
         dims: dims.to_vec(),
@@ -140,11 +102,7 @@ pub fn f32_tensor(name: &str, dims: &[i64], data: &[f32]) -> TensorProto {
 
 /// An int64 tensor stored as raw little-endian bytes.
 pub fn i64_tensor(name: &str, dims: &[i64], data: &[i64]) -> TensorProto {
-    assert_eq!(
-        numel(dims),
-        data.len(),
-        "i64_tensor '{name}': shape/data mismatch"
-    );
+    assert_eq!(numel(dims), data.len(), "i64_tensor '{name}': shape/data mismatch");
     TensorProto {
         name: Some(name.into()),
         dims: dims.to_vec(),
@@ -173,12 +131,7 @@ mod tests {
     fn f32_roundtrip_raw_and_typed() {
         let t = f32_tensor("w", &[2, 2], &[1.0, -2.0, 3.5, 0.0]);
         assert_eq!(to_f32(&t).unwrap(), vec![1.0, -2.0, 3.5, 0.0]);
-        let typed = TensorProto {
-            dims: vec![2],
-            data_type: Some(FLOAT),
-            float_data: vec![1.0, 2.0],
-            ..Default::default()
-        };
+        let typed = TensorProto { dims: vec![2], data_type: Some(FLOAT), float_data: vec![1.0, 2.0], ..Default::default() };
         assert_eq!(to_f32(&typed).unwrap(), vec![1.0, 2.0]);
     }
     #[test]

@@ -37,58 +37,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let g = oto_graph::Graph::from_model(model)?;
     let a = oto_graph::zig::analyze(&g);
     let exec = Executor::new(&g, &a.trainable, dev)?;
-    let ts: Vec<Tensor> = exec
-        .params()
-        .iter()
-        .map(|p| p.tensor.shallow_clone())
-        .collect();
+    let ts: Vec<Tensor> = exec.params().iter().map(|p| p.tensor.shallow_clone()).collect();
     let nparams: i64 = ts.iter().map(|t| t.numel() as i64).sum();
     // synthetic gradients
     let set_grads = || {
-        let l = ts
-            .iter()
-            .map(|t| (t * t.randn_like()).sum(Kind::Float))
-            .fold(Tensor::zeros([], (Kind::Float, dev)), |a, b| a + b);
+        let l = ts.iter().map(|t| (t * t.randn_like()).sum(Kind::Float)).fold(Tensor::zeros([], (Kind::Float, dev)), |a, b| a + b);
         l.backward();
     };
     set_grads();
 
-    let mut sgd = Sgd::new(
-        exec.params(),
-        &SgdConfig {
-            lr: 1e-6,
-            momentum: 0.9,
-            ..Default::default()
-        },
-    )?;
+    let mut sgd = Sgd::new(exec.params(), &SgdConfig { lr: 1e-6, momentum: 0.9, ..Default::default() })?;
     let t_sgd = time(dev, iters, || sgd.step().unwrap());
 
     // DHSPG in the pruning stage, tiny lr so that rows do not vanish during the benchmark
     // both forms of the row work: one tensor at a time, and the multi-tensor buffer (default on CUDA)
-    let cfg = DhspgConfig {
-        lr: 1e-6,
-        first_momentum: 0.9,
-        target_group_sparsity: 0.5,
-        epsilon: 0.0,
-        ..DhspgConfig::for_variant(Variant::Sgd)
-    };
-    let mut per = Dhspg::new(
-        exec.params(),
-        &a,
-        DhspgConfig {
-            multi_tensor: Some(false),
-            ..cfg.clone()
-        },
-    )?;
+    let cfg = DhspgConfig { lr: 1e-6, first_momentum: 0.9, target_group_sparsity: 0.5, epsilon: 0.0, ..DhspgConfig::for_variant(Variant::Sgd) };
+    let mut per = Dhspg::new(exec.params(), &a, DhspgConfig { multi_tensor: Some(false), ..cfg.clone() })?;
     let t_per = time(dev, iters, || per.step().unwrap());
-    let mut multi = Dhspg::new(
-        exec.params(),
-        &a,
-        DhspgConfig {
-            multi_tensor: Some(true),
-            ..cfg
-        },
-    )?;
+    let mut multi = Dhspg::new(exec.params(), &a, DhspgConfig { multi_tensor: Some(true), ..cfg })?;
     let t_multi = time(dev, iters, || multi.step().unwrap());
     let st = multi.stats();
 
@@ -105,10 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("SGD step                 {t_sgd:8.3} ms");
     println!("dense train step (b={batch}) {t_train:8.3} ms   (fwd+bwd)");
     let default_multi = matches!(dev, Device::Cuda(_));
-    for (name, t_dh, is_default) in [
-        ("per-tensor", t_per, !default_multi),
-        ("multi-tensor", t_multi, default_multi),
-    ] {
+    for (name, t_dh, is_default) in [("per-tensor", t_per, !default_multi), ("multi-tensor", t_multi, default_multi)] {
         println!(
             "DHSPG step, {name:12} {t_dh:8.3} ms   ({:.2}x SGD step); overhead (DHSPG − SGD) / (train + SGD) = {:.2} %{}",
             t_dh / t_sgd,

@@ -27,8 +27,7 @@ fn headline(v: &Value) -> Option<f64> {
 }
 
 fn opt(v: Option<f64>, prec: usize) -> String {
-    v.map(|x| format!("{x:.prec$}"))
-        .unwrap_or_else(|| "—".into())
+    v.map(|x| format!("{x:.prec$}")).unwrap_or_else(|| "—".into())
 }
 
 /// Test sets of the extra evaluations in a run folder (`eval_<SET>_compressed.json`).
@@ -39,9 +38,7 @@ fn extra_sets(dir: &Path) -> Vec<String> {
         .flatten()
         .filter_map(|e| {
             let n = e.file_name().to_string_lossy().to_string();
-            n.strip_prefix("eval_")
-                .and_then(|r| r.strip_suffix("_compressed.json"))
-                .map(str::to_string)
+            n.strip_prefix("eval_").and_then(|r| r.strip_suffix("_compressed.json")).map(str::to_string)
         })
         .collect();
     sets.sort();
@@ -69,9 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let name = e.file_name().unwrap().to_string_lossy().to_string();
         let (d, o) = (summary(&e.join("dense")), summary(&e.join("oto")));
         let dense = d.as_ref().and_then(|d| headline(&d["full"]));
-        let scratch = summary(&e.join("scratch"))
-            .as_ref()
-            .and_then(|s| headline(&s["full"]));
+        let scratch = summary(&e.join("scratch")).as_ref().and_then(|s| headline(&s["full"]));
         let full = o.as_ref().and_then(|o| headline(&o["full"]));
         let comp = o.as_ref().and_then(|o| headline(&o["compressed"]));
         let ratio = |a: &str, b: &str| {
@@ -108,58 +103,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             opt(scratch, 2),
             opt(ratio("macs_after", "macs_before"), 1),
             opt(ratio("params_after", "params_before"), 1),
-            o.as_ref()
-                .and_then(|o| f(&o["verify_max_rel_diff"]))
-                .map(|x| format!("{x:.1e}"))
-                .unwrap_or_else(|| "—".into()),
+            o.as_ref().and_then(|o| f(&o["verify_max_rel_diff"])).map(|x| format!("{x:.1e}")).unwrap_or_else(|| "—".into()),
         );
         // extra test sets evaluated with `oto eval` (eval_<SET>_{full,compressed}.json)
         for set in extra_sets(&e.join("oto")) {
             let ev = |sub: &str, which: &str| -> Option<f64> {
-                let v: Value = serde_json::from_str(
-                    &std::fs::read_to_string(e.join(sub).join(format!("eval_{set}_{which}.json")))
-                        .ok()?,
-                )
-                .ok()?;
+                let v: Value = serde_json::from_str(&std::fs::read_to_string(e.join(sub).join(format!("eval_{set}_{which}.json"))).ok()?).ok()?;
                 headline(&v)
             };
-            let (a, b, c) = (
-                ev("dense", "full"),
-                ev("oto", "full"),
-                ev("oto", "compressed"),
-            );
+            let (a, b, c) = (ev("dense", "full"), ev("oto", "full"), ev("oto", "compressed"));
             let sc = ev("scratch", "full");
             let delta = match (a, c) {
                 (Some(a), Some(c)) => format!("{:+.2}", c - a),
                 _ => "—".into(),
             };
-            let _ = writeln!(
-                md,
-                "| {name} on {set} | | | {} | {} | {} | {delta} | {} | | | | | |",
-                opt(a, 2),
-                opt(b, 2),
-                opt(c, 2),
-                opt(sc, 2)
-            );
+            let _ = writeln!(md, "| {name} on {set} | | | {} | {} | {} | {delta} | {} | | | | | |", opt(a, 2), opt(b, 2), opt(c, 2), opt(sc, 2));
         }
         let hist = |sub: &str| read_jsonl(&e.join(sub).join("metrics.jsonl")).unwrap_or_default();
-        let title = o
-            .as_ref()
-            .or(d.as_ref())
-            .map(|v| {
-                format!(
-                    "{name}: {} on {}",
-                    v["model"].as_str().unwrap_or(""),
-                    v["dataset"].as_str().unwrap_or("")
-                )
-            })
-            .unwrap_or(name.clone());
-        plot_comparison(
-            &out.join(format!("{name}.png")),
-            &title,
-            &hist("dense"),
-            &hist("oto"),
-        )?;
+        let title = o.as_ref().or(d.as_ref()).map(|v| format!("{name}: {} on {}", v["model"].as_str().unwrap_or(""), v["dataset"].as_str().unwrap_or(""))).unwrap_or(name.clone());
+        plot_comparison(&out.join(format!("{name}.png")), &title, &hist("dense"), &hist("oto"))?;
     }
     let p = out.join("results.md");
     std::fs::write(&p, &md)?;

@@ -12,27 +12,14 @@ use tch::{Device, Kind, Tensor};
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l.to_string())
-        })
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse::<f64>().ok())
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.to_string()))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let get = |k: &str| {
-        args.iter()
-            .position(|a| a == k)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    let get = |k: &str| args.iter().position(|a| a == k).and_then(|i| args.get(i + 1)).cloned();
     let model = get("--model").unwrap_or_else(|| "resnet20".into());
     let batch: i64 = get("--batch").map_or(128, |v| v.parse().unwrap());
     let steps: usize = get("--steps").map_or(20, |v| v.parse().unwrap());
@@ -44,15 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let g = oto_graph::Graph::from_model(oto_zoo::build(&model, &oto_zoo::ZooConfig::default())?)?;
     let an = oto_graph::zig::analyze(&g);
     let exec = Executor::new(&g, &an.trainable, Device::Cpu)?;
-    let mut opt = Sgd::new(
-        exec.params(),
-        &SgdConfig {
-            lr: 0.05,
-            momentum: 0.9,
-            weight_decay: 5e-4,
-            ..Default::default()
-        },
-    )?;
+    let mut opt = Sgd::new(exec.params(), &SgdConfig { lr: 0.05, momentum: 0.9, weight_decay: 5e-4, ..Default::default() })?;
     let params = exec.params();
     let (x, y) = match get("--cifar") {
         Some(dir) => {
@@ -63,10 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 lb.narrow(0, 0, batch),
             )
         }
-        None => (
-            Tensor::randn([batch, 3, 32, 32], (Kind::Float, Device::Cpu)),
-            Tensor::randint(10, [batch], (Kind::Int64, Device::Cpu)),
-        ),
+        None => (Tensor::randn([batch, 3, 32, 32], (Kind::Float, Device::Cpu)), Tensor::randint(10, [batch], (Kind::Int64, Device::Cpu))),
     };
     let mut times = vec![];
     for i in 0..warmup + steps {

@@ -16,9 +16,7 @@ type Error = Box<dyn std::error::Error>;
 
 #[cfg_attr(test, allow(dead_code))]
 fn main() -> Result<(), Error> {
-    let out = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "runs/own_loop".into());
+    let out = std::env::args().nth(1).unwrap_or_else(|| "runs/own_loop".into());
     run(Path::new(&out), 3, None).map(|_| ())
 }
 
@@ -42,11 +40,7 @@ fn run(out: &Path, epochs: usize, max_steps: Option<usize>) -> Result<Outcome, E
 
     // 1. analyse
     let oto = Oto::new(graph);
-    println!(
-        "{} prunable rows in {} groups",
-        oto.analysis.prunable_rows(),
-        oto.analysis.groups.len()
-    );
+    println!("{} prunable rows in {} groups", oto.analysis.prunable_rows(), oto.analysis.groups.len());
     let exec = oto.executor(Device::Cpu)?;
 
     // Your data.
@@ -54,16 +48,10 @@ fn run(out: &Path, epochs: usize, max_steps: Option<usize>) -> Result<Outcome, E
         Arc::new(fashion_mnist_mini(true)?),
         LoaderConfig::train(64).with_normalize(Normalize::fashion_mnist()),
     )?;
-    let steps_per_epoch = max_steps
-        .unwrap_or(usize::MAX)
-        .min(train.batches_per_epoch());
+    let steps_per_epoch = max_steps.unwrap_or(usize::MAX).min(train.batches_per_epoch());
 
     // 2. the optimizer: DHSPG with target group sparsity 0.5, pruning from epoch 1.
-    let mut cfg = TrainConfig {
-        epochs,
-        lr: Some(0.05),
-        ..Default::default()
-    };
+    let mut cfg = TrainConfig { epochs, lr: Some(0.05), ..Default::default() };
     cfg.dhspg.target_sparsity = Some(0.5);
     cfg.dhspg.start_pruning_epoch = Some(1.0);
     let mut opt = oto.dhspg(&cfg, &exec, steps_per_epoch)?;
@@ -87,11 +75,7 @@ fn run(out: &Path, epochs: usize, max_steps: Option<usize>) -> Result<Outcome, E
             last = loss.double_value(&[]);
         }
         let s = opt.stats();
-        println!(
-            "epoch {} loss {last:.4} group sparsity {:.3}",
-            epoch + 1,
-            s.group_sparsity.unwrap_or(0.0)
-        );
+        println!("epoch {} loss {last:.4} group sparsity {:.3}", epoch + 1, s.group_sparsity.unwrap_or(0.0));
     }
 
     // 3. construct: full.onnx, compressed.onnx (+ manifest.json), verified to give the same outputs.
@@ -99,30 +83,13 @@ fn run(out: &Path, epochs: usize, max_steps: Option<usize>) -> Result<Outcome, E
     let c = oto.construct(&exec, out, 1e-4)?;
     println!(
         "removed {} of {} rows: params {} -> {}, MACs {} -> {}; max output difference {:.1e}",
-        c.removed_rows,
-        c.prunable_rows,
-        c.params_before,
-        c.params_after,
-        c.macs_before,
-        c.macs_after,
-        c.max_rel_diff
+        c.removed_rows, c.prunable_rows, c.params_before, c.params_after, c.macs_before, c.macs_after, c.max_rel_diff
     );
     // The test accuracy of both models with the executor (helper from the trainer module).
-    let test = DataLoader::new(
-        Arc::new(fashion_mnist_mini(false)?),
-        LoaderConfig::eval(256).with_normalize(Normalize::fashion_mnist()),
-    )?;
-    let data = oto_train::train::RunData::Classification {
-        train,
-        test,
-        num_classes: 10,
-        shape: [1, 28, 28],
-    };
+    let test = DataLoader::new(Arc::new(fashion_mnist_mini(false)?), LoaderConfig::eval(256).with_normalize(Normalize::fashion_mnist()))?;
+    let data = oto_train::train::RunData::Classification { train, test, num_classes: 10, shape: [1, 28, 28] };
     let full = trainer::evaluate(&exec, &data)?;
-    let comp = trainer::evaluate(
-        &oto_train::exec::Executor::new(&c.compressed, &[], Device::Cpu)?,
-        &data,
-    )?;
+    let comp = trainer::evaluate(&oto_train::exec::Executor::new(&c.compressed, &[], Device::Cpu)?, &data)?;
     println!("full: {}\ncompressed: {}", full.describe(), comp.describe());
     Ok(Outcome {
         group_sparsity: s.group_sparsity.unwrap_or(0.0),
@@ -142,11 +109,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         tch::set_num_threads(2);
         let o = super::run(dir.path(), 2, Some(40)).unwrap();
-        assert!(
-            (o.group_sparsity - 0.5).abs() < 0.02,
-            "group sparsity {}",
-            o.group_sparsity
-        );
+        assert!((o.group_sparsity - 0.5).abs() < 0.02, "group sparsity {}", o.group_sparsity);
         assert!(o.macs.1 < o.macs.0, "MACs {:?}", o.macs);
         assert!(o.max_rel_diff <= 1e-4, "{}", o.max_rel_diff);
         let (a, b) = (o.full.top1.unwrap(), o.compressed.top1.unwrap());

@@ -10,24 +10,13 @@ pub enum TrainError {
     #[error("node '{node}': operator {op} is not supported by the training engine; supported ops are listed in docs/training-engine.md")]
     UnsupportedOp { op: String, node: String },
     #[error("node '{node}' ({op}): {reason}")]
-    Op {
-        node: String,
-        op: String,
-        reason: String,
-    },
+    Op { node: String, op: String, reason: String },
     #[error("the loss became {value} at epoch {epoch}, step {step}; lower the learning rate (--lr) or check the data")]
-    NonFiniteLoss {
-        value: f64,
-        epoch: usize,
-        step: usize,
-    },
+    NonFiniteLoss { value: f64, epoch: usize, step: usize },
     #[error("checkpoint {path}: {reason}")]
     Checkpoint { path: String, reason: String },
     #[error("configuration: {0}")]
     Config(String),
     #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
 }

@@ -25,31 +25,9 @@ fn cuda_matches_cpu_on_zoo_models() {
     let (tol_out, tol_grad, tol_f32) = (1e-8, 1e-7, 5e-3);
     let gpu = Device::Cuda(0);
     let mut failures = vec![];
-    for name in [
-        "resnet20",
-        "mobilenet_v2",
-        "convnext_mini",
-        "carn_mini",
-        "stacked_unets",
-        "tiny_transformer",
-        "densenet_bc",
-        "shufflenet_style",
-        "demonet",
-    ] {
-        let cfg = oto_zoo::ZooConfig {
-            randomize_stats: true,
-            seed: 3,
-            ..Default::default()
-        };
-        let cfg = if name == "mobilenet_v2" {
-            oto_zoo::ZooConfig {
-                input_shape: Some([3, 32, 32]),
-                width_mult: Some(0.5),
-                ..cfg
-            }
-        } else {
-            cfg
-        };
+    for name in ["resnet20", "mobilenet_v2", "convnext_mini", "carn_mini", "stacked_unets", "tiny_transformer", "densenet_bc", "shufflenet_style", "demonet"] {
+        let cfg = oto_zoo::ZooConfig { randomize_stats: true, seed: 3, ..Default::default() };
+        let cfg = if name == "mobilenet_v2" { oto_zoo::ZooConfig { input_shape: Some([3, 32, 32]), width_mult: Some(0.5), ..cfg } } else { cfg };
         let e = oto_zoo::list().iter().find(|e| e.name == name).unwrap();
         let g = Graph::from_model(oto_zoo::build(name, &cfg).unwrap()).unwrap();
         let tr = zig::analyze(&g).trainable;
@@ -58,10 +36,7 @@ fn cuda_matches_cpu_on_zoo_models() {
         let e_f32 = {
             let cpu = Executor::new(&g, &tr, Device::Cpu).unwrap();
             let cu = Executor::new(&g, &tr, gpu).unwrap();
-            let yc = cpu
-                .forward(&[x32.shallow_clone()], false)
-                .unwrap()
-                .remove(0);
+            let yc = cpu.forward(&[x32.shallow_clone()], false).unwrap().remove(0);
             let yg = cu.forward(&[x32.to_device(gpu)], false).unwrap().remove(0);
             assert_eq!(yg.device(), gpu);
             rel(&yg, &yc)
@@ -73,37 +48,17 @@ fn cuda_matches_cpu_on_zoo_models() {
         let yg = cu.forward(&[x.to_device(gpu)], false).unwrap().remove(0);
         assert_eq!(yg.device(), gpu);
         let e_out = rel(&yg, &yc);
-        let lc = cpu
-            .forward(&[x.shallow_clone()], true)
-            .unwrap()
-            .remove(0)
-            .square()
-            .mean(Kind::Double);
-        let lg = cu
-            .forward(&[x.to_device(gpu)], true)
-            .unwrap()
-            .remove(0)
-            .square()
-            .mean(Kind::Double);
+        let lc = cpu.forward(&[x.shallow_clone()], true).unwrap().remove(0).square().mean(Kind::Double);
+        let lg = cu.forward(&[x.to_device(gpu)], true).unwrap().remove(0).square().mean(Kind::Double);
         lc.backward();
         lg.backward();
         // Gradient error per tensor relative to its own scale, floored at 1e-3 of the largest
         // gradient (e.g. a conv bias before a train-mode BN has an exactly-zero true gradient,
         // so both sides are round-off there).
-        let gmax = cpu
-            .params()
-            .iter()
-            .map(|p| p.tensor.grad().abs().max().double_value(&[]))
-            .fold(0.0, f64::max);
+        let gmax = cpu.params().iter().map(|p| p.tensor.grad().abs().max().double_value(&[])).fold(0.0, f64::max);
         let mut e_grad = 0.0f64;
         for (pc, pg) in cpu.params().iter().zip(cu.params()) {
-            let (a, b) = (
-                pg.tensor
-                    .grad()
-                    .to_device(Device::Cpu)
-                    .to_kind(Kind::Double),
-                pc.tensor.grad().to_kind(Kind::Double),
-            );
+            let (a, b) = (pg.tensor.grad().to_device(Device::Cpu).to_kind(Kind::Double), pc.tensor.grad().to_kind(Kind::Double));
             let scale = b.abs().max().double_value(&[]).max(1e-3 * gmax);
             e_grad = e_grad.max((&a - &b).abs().max().double_value(&[]) / scale);
         }
@@ -118,22 +73,13 @@ fn cuda_matches_cpu_on_zoo_models() {
     }
     // Train-step timing (forward + backward), resnet20 batch 128 and mobilenet_v2 (CIFAR) batch 128.
     for name in ["resnet20", "mobilenet_v2"] {
-        let cfg = oto_zoo::ZooConfig {
-            input_shape: Some([3, 32, 32]),
-            seed: 1,
-            ..Default::default()
-        };
+        let cfg = oto_zoo::ZooConfig { input_shape: Some([3, 32, 32]), seed: 1, ..Default::default() };
         let g = Graph::from_model(oto_zoo::build(name, &cfg).unwrap()).unwrap();
         let tr = zig::analyze(&g).trainable;
         let ex = Executor::new(&g, &tr, gpu).unwrap();
         let x = Tensor::randn([128, 3, 32, 32], (Kind::Float, gpu));
         let step = || {
-            let l = ex
-                .forward(&[x.shallow_clone()], true)
-                .unwrap()
-                .remove(0)
-                .square()
-                .mean(Kind::Float);
+            let l = ex.forward(&[x.shallow_clone()], true).unwrap().remove(0).square().mean(Kind::Float);
             l.backward();
             for p in ex.params() {
                 let mut gr = p.tensor.grad();
@@ -152,10 +98,7 @@ fn cuda_matches_cpu_on_zoo_models() {
             step();
         }
         tch::Cuda::synchronize(0);
-        println!(
-            "{name:18} train step (fwd+bwd, batch 128, 32x32): {:.2} ms",
-            t.elapsed().as_secs_f64() * 1e3 / n as f64
-        );
+        println!("{name:18} train step (fwd+bwd, batch 128, 32x32): {:.2} ms", t.elapsed().as_secs_f64() * 1e3 / n as f64);
     }
     assert!(failures.is_empty(), "CUDA/CPU mismatch: {failures:?}");
 }

@@ -20,13 +20,7 @@ fn cfg(name: &str) -> oto_zoo::ZooConfig {
         "vgg16_bn" | "resnet56" | "resnet56_a" => (None, Some(0.5)),
         _ => (None, None),
     };
-    oto_zoo::ZooConfig {
-        input_shape: shape,
-        width_mult: width,
-        randomize_stats: true,
-        seed: 7,
-        ..Default::default()
-    }
+    oto_zoo::ZooConfig { input_shape: shape, width_mult: width, randomize_stats: true, seed: 7, ..Default::default() }
 }
 
 #[test]
@@ -41,10 +35,8 @@ fn zoo_forward_matches_onnxruntime_and_trains() {
         models.push((e.name.to_string(), m, vec![x]));
     }
     let dir = tempfile::tempdir().unwrap();
-    let list: Vec<(String, &ModelProto, Vec<Tensor>)> = models
-        .iter()
-        .map(|(n, m, d)| (n.clone(), m, d.iter().map(|t| t.shallow_clone()).collect()))
-        .collect();
+    let list: Vec<(String, &ModelProto, Vec<Tensor>)> =
+        models.iter().map(|(n, m, d)| (n.clone(), m, d.iter().map(|t| t.shallow_clone()).collect())).collect();
     let refs = ort_outputs(dir.path(), &list);
     let mut failures = vec![];
     for ((name, m, data), r) in models.iter().zip(refs) {
@@ -81,15 +73,9 @@ fn zoo_forward_matches_onnxruntime_and_trains() {
         let loss = y[0].square().mean(Kind::Float);
         loss.backward();
         let lv = loss.double_value(&[]);
-        let missing: Vec<&str> = params
-            .iter()
-            .filter(|p| !p.tensor.grad().defined())
-            .map(|p| p.name.as_str())
-            .collect();
+        let missing: Vec<&str> = params.iter().filter(|p| !p.tensor.grad().defined()).map(|p| p.name.as_str()).collect();
         if !lv.is_finite() || !missing.is_empty() {
-            failures.push(format!(
-                "{name}: train loss {lv}, params without grad: {missing:?}"
-            ));
+            failures.push(format!("{name}: train loss {lv}, params without grad: {missing:?}"));
         }
         println!(
             "{name:20} steps {:4} params {:4} eval rel err {:.2e}  ({:.2}s)",
@@ -99,10 +85,5 @@ fn zoo_forward_matches_onnxruntime_and_trains() {
             t0.elapsed().as_secs_f64()
         );
     }
-    assert!(
-        failures.is_empty(),
-        "{} model(s) failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} model(s) failed:\n{}", failures.len(), failures.join("\n"));
 }

@@ -116,3 +116,16 @@ fn flops_target_picks_the_fewest_rows_that_meet_the_budget() {
         );
     }
 }
+
+#[test]
+fn ramp_goal_removes_the_macs_linearly() {
+    use oto_train::optim::flops_target::ramp_macs_goal;
+    // full 1000, budget 400: 600 to remove over 6 steps
+    assert_eq!(ramp_macs_goal(1000, 400, 0, 6), 1000);
+    assert_eq!(ramp_macs_goal(1000, 400, 1, 6), 900);
+    assert_eq!(ramp_macs_goal(1000, 400, 5, 6), 500);
+    assert_eq!(ramp_macs_goal(1000, 400, 6, 6), 400);
+    assert_eq!(ramp_macs_goal(1000, 400, 9, 6), 400);
+    assert_eq!(ramp_macs_goal(1000, 400, 3, 0), 400); // no span: the deadline itself
+    assert_eq!(ramp_macs_goal(1000, 1000, 3, 6), 1000); // nothing to remove
+}

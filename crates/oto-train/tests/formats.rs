@@ -12,16 +12,10 @@ use tch::Kind;
 /// 10 images 4x3, pixel value = 10*i + position%7, label = i % 3.
 fn tiny_idx(dir: &Path, prefix: &str, gzip: bool) {
     let n = 10u32;
-    let px: Vec<u8> = (0..n as usize * 12)
-        .map(|k| (10 * (k / 12) + (k % 12) % 7) as u8)
-        .collect();
+    let px: Vec<u8> = (0..n as usize * 12).map(|k| (10 * (k / 12) + (k % 12) % 7) as u8).collect();
     let lb: Vec<u8> = (0..n as u8).map(|i| i % 3).collect();
     let (im, la) = (idx_bytes(&[n, 4, 3], &px), idx_bytes(&[n], &lb));
-    let (ext, im, la) = if gzip {
-        (".gz", gz(&im), gz(&la))
-    } else {
-        ("", im, la)
-    };
+    let (ext, im, la) = if gzip { (".gz", gz(&im), gz(&la)) } else { ("", im, la) };
     std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte{ext}")), im).unwrap();
     std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte{ext}")), la).unwrap();
 }
@@ -37,10 +31,7 @@ fn idx_raw_and_gz_agree() {
     let ra = load_mnist_dir(&a, true).unwrap();
     let rb = load_mnist_dir(&b, true).unwrap();
     assert_eq!(ra, rb);
-    assert_eq!(
-        (ra.len(), ra.channels, ra.height, ra.width, ra.num_classes),
-        (10, 1, 4, 3, 3)
-    );
+    assert_eq!((ra.len(), ra.channels, ra.height, ra.width, ra.num_classes), (10, 1, 4, 3, 3));
     assert_eq!(ra.image(2)[..8], [20, 21, 22, 23, 24, 25, 26, 20]);
     assert_eq!(ra.labels[..4], [0, 1, 2, 0]);
     let arr = read_idx(&b.join("train-labels-idx1-ubyte.gz")).unwrap();
@@ -55,30 +46,14 @@ fn idx_bad_inputs() {
     std::fs::write(&p, [1u8, 2, 3, 4, 0, 0, 0, 1, 0]).unwrap();
     let e = read_idx(&p).unwrap_err();
     assert!(matches!(e, DataError::Format { .. }), "{e}");
-    assert!(
-        e.to_string().contains("x.idx") && e.to_string().contains("magic"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("x.idx") && e.to_string().contains("magic"), "{e}");
     // truncated data
     std::fs::write(&p, idx_bytes(&[10, 28, 28], &[0; 100])).unwrap();
     let e = read_idx(&p).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DataError::Truncated {
-                expected: 7856,
-                found: 116,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, DataError::Truncated { expected: 7856, found: 116, .. }), "{e}");
     // truncated header
     std::fs::write(&p, [0u8, 0, 8, 3, 0, 0]).unwrap();
-    assert!(matches!(
-        read_idx(&p).unwrap_err(),
-        DataError::Truncated { .. }
-    ));
+    assert!(matches!(read_idx(&p).unwrap_err(), DataError::Truncated { .. }));
     // corrupt gzip
     let mut g = gz(&idx_bytes(&[4], &[1, 2, 3, 4]));
     g.truncate(g.len() - 6);
@@ -87,16 +62,10 @@ fn idx_bad_inputs() {
     assert!(e.to_string().contains("gzip"), "{e}");
     // unsupported element type
     std::fs::write(&p, [0u8, 0, 0x0D, 1, 0, 0, 0, 1, 0, 0, 0, 0]).unwrap();
-    assert!(matches!(
-        read_idx(&p).unwrap_err(),
-        DataError::Unsupported { .. }
-    ));
+    assert!(matches!(read_idx(&p).unwrap_err(), DataError::Unsupported { .. }));
     // missing file / folder
     let e = read_idx(&t.path().join("nope")).unwrap_err();
-    assert!(
-        matches!(e, DataError::NotFound { .. }) && e.to_string().contains("nope"),
-        "{e}"
-    );
+    assert!(matches!(e, DataError::NotFound { .. }) && e.to_string().contains("nope"), "{e}");
     let e = load_mnist_dir(t.path(), true).unwrap_err();
     assert!(e.to_string().contains("train-images-idx3-ubyte"), "{e}");
     // count mismatch
@@ -115,17 +84,10 @@ fn cifar10_and_100() {
     std::fs::write(t.path().join("data_batch_1.bin"), &b1).unwrap();
     std::fs::write(t.path().join("data_batch_2.bin"), cifar_record(&[9], 7)).unwrap();
     std::fs::write(t.path().join("test_batch.bin"), cifar_record(&[3], 2)).unwrap();
-    std::fs::write(
-        t.path().join("batches.meta.txt"),
-        "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n",
-    )
-    .unwrap();
+    std::fs::write(t.path().join("batches.meta.txt"), "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n").unwrap();
     let d = load_cifar10_dir(t.path(), true).unwrap();
     assert_eq!(d.labels, vec![0, 1, 2, 3, 4, 9]);
-    assert_eq!(
-        (d.channels, d.height, d.width, d.num_classes),
-        (3, 32, 32, 10)
-    );
+    assert_eq!((d.channels, d.height, d.width, d.num_classes), (3, 32, 32, 10));
     assert_eq!(d.image(2)[1], 3); // byte k=1 times seed 3
     assert_eq!(d.image(5)[1024], (1024u32 * 7 % 256) as u8); // first G byte
     assert_eq!(d.class_names.as_ref().unwrap()[9], "j");
@@ -138,10 +100,7 @@ fn cifar10_and_100() {
     let fine = load_cifar100_dir(t.path(), true, CifarLabel::Fine).unwrap();
     let coarse = load_cifar100_dir(t.path(), true, CifarLabel::Coarse).unwrap();
     assert_eq!((fine.labels.clone(), fine.num_classes), (vec![99, 42], 100));
-    assert_eq!(
-        (coarse.labels.clone(), coarse.num_classes),
-        (vec![19, 0], 20)
-    );
+    assert_eq!((coarse.labels.clone(), coarse.num_classes), (vec![19, 0], 20));
     assert_eq!(fine.pixels, coarse.pixels);
     assert_eq!(fine.image(1)[5], 10);
 }
@@ -154,19 +113,13 @@ fn cifar_bad_inputs() {
     b.extend_from_slice(&[0; 100]); // partial record
     std::fs::write(&p, &b).unwrap();
     let e = load_cifar10(&[&p]).unwrap_err();
-    assert!(
-        matches!(e, DataError::Truncated { .. }) && e.to_string().contains("data_batch_1.bin"),
-        "{e}"
-    );
+    assert!(matches!(e, DataError::Truncated { .. }) && e.to_string().contains("data_batch_1.bin"), "{e}");
     std::fs::write(&p, cifar_record(&[200], 1)).unwrap();
     let e = load_cifar10(&[&p]).unwrap_err();
     assert!(e.to_string().contains("label 200"), "{e}");
     std::fs::write(&p, []).unwrap();
     assert!(load_cifar10(&[&p]).is_err());
-    assert!(matches!(
-        load_cifar10(&[t.path().join("missing.bin")]).unwrap_err(),
-        DataError::NotFound { .. }
-    ));
+    assert!(matches!(load_cifar10(&[t.path().join("missing.bin")]).unwrap_err(), DataError::NotFound { .. }));
     let e = load_cifar10_dir(&t.path().join("nodir"), true).unwrap_err();
     assert!(e.to_string().contains("nodir"), "{e}");
 }
@@ -186,10 +139,7 @@ fn svhn_like(compress: bool) -> Vec<u8> {
             }
         }
     }
-    let y: Vec<u8> = [10.0f64, 4.0]
-        .iter()
-        .flat_map(|v| v.to_le_bytes())
-        .collect();
+    let y: Vec<u8> = [10.0f64, 4.0].iter().flat_map(|v| v.to_le_bytes()).collect();
     let mx = matrix(9, &[h as i32, w as i32, 3, n as i32], "X", 2, &x);
     // y: class double but stored compactly as uint8, as MATLAB does
     let my = matrix(6, &[2, 1], "y", 2, &[10, 4]);
@@ -216,7 +166,7 @@ fn mat_v5_and_svhn() {
         let d = load_svhn_mat(&p).unwrap();
         assert_eq!((d.len(), d.channels, d.height, d.width), (2, 3, 2, 3));
         assert_eq!(d.labels, vec![0, 4]); // 10 -> 0
-                                          // image 1, channel 2, row 1, col 2: 100 + 20 + 3 + 2
+        // image 1, channel 2, row 1, col 2: 100 + 20 + 3 + 2
         assert_eq!(d.image(1)[2 * 6 + 3 + 2], 125);
         assert_eq!(d.image(0)[..6], [0, 1, 2, 3, 4, 5]);
     }
@@ -227,22 +177,20 @@ fn mat_fixture_written_by_scipy() {
     // tests/data/svhn_scipy.mat: written by scipy.io.savemat (do_compression=True), see
     // tests/data/make_mat_fixture.py: X uint8 (32,32,3,3) = (r + 2c + 5ch + 7i) % 256, y = [[10],[1],[5]].
     for f in ["svhn_scipy.mat", "svhn_scipy_raw.mat"] {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data")
-            .join(f);
-        let d = load_svhn_mat(&p).unwrap();
-        assert_eq!((d.len(), d.channels, d.height, d.width), (3, 3, 32, 32));
-        assert_eq!(d.labels, vec![0, 1, 5]);
-        for i in 0..3 {
-            for ch in 0..3 {
-                for r in 0..32 {
-                    for c in 0..32 {
-                        let v = d.image(i)[ch * 1024 + r * 32 + c];
-                        assert_eq!(v as usize, (r + 2 * c + 5 * ch + 7 * i) % 256);
-                    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(f);
+    let d = load_svhn_mat(&p).unwrap();
+    assert_eq!((d.len(), d.channels, d.height, d.width), (3, 3, 32, 32));
+    assert_eq!(d.labels, vec![0, 1, 5]);
+    for i in 0..3 {
+        for ch in 0..3 {
+            for r in 0..32 {
+                for c in 0..32 {
+                    let v = d.image(i)[ch * 1024 + r * 32 + c];
+                    assert_eq!(v as usize, (r + 2 * c + 5 * ch + 7 * i) % 256);
                 }
             }
         }
+    }
     }
 }
 
@@ -251,31 +199,18 @@ fn mat_bad_inputs() {
     let t = tempfile::tempdir().unwrap();
     let p = t.path().join("bad.mat");
     std::fs::write(&p, b"short").unwrap();
-    assert!(matches!(
-        read_mat(&p).unwrap_err(),
-        DataError::Truncated { .. }
-    ));
-    let mut v73 =
-        b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: ... HDF5 schema 1.00 .".to_vec();
+    assert!(matches!(read_mat(&p).unwrap_err(), DataError::Truncated { .. }));
+    let mut v73 = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: ... HDF5 schema 1.00 .".to_vec();
     v73.resize(200, 0);
     std::fs::write(&p, &v73).unwrap();
     let e = read_mat(&p).unwrap_err();
-    assert!(
-        matches!(e, DataError::Unsupported { .. }) && e.to_string().contains("v7.3"),
-        "{e}"
-    );
+    assert!(matches!(e, DataError::Unsupported { .. }) && e.to_string().contains("v7.3"), "{e}");
     std::fs::write(&p, vec![b'x'; 200]).unwrap();
-    assert!(matches!(
-        read_mat(&p).unwrap_err(),
-        DataError::Format { .. }
-    ));
+    assert!(matches!(read_mat(&p).unwrap_err(), DataError::Format { .. }));
     let mut f = svhn_like(false);
     f.truncate(f.len() - 20);
     std::fs::write(&p, &f).unwrap();
-    assert!(matches!(
-        read_mat(&p).unwrap_err(),
-        DataError::Truncated { .. }
-    ));
+    assert!(matches!(read_mat(&p).unwrap_err(), DataError::Truncated { .. }));
     let mut f = svhn_like(true);
     let n = f.len();
     for b in &mut f[140..n - 10] {
@@ -284,11 +219,7 @@ fn mat_bad_inputs() {
     std::fs::write(&p, &f).unwrap();
     assert!(read_mat(&p).is_err());
     // valid file without X
-    std::fs::write(
-        &p,
-        mat_file(&[matrix(6, &[1, 1], "z", 9, &1.0f64.to_le_bytes())]),
-    )
-    .unwrap();
+    std::fs::write(&p, mat_file(&[matrix(6, &[1, 1], "z", 9, &1.0f64.to_le_bytes())])).unwrap();
     let e = load_svhn_mat(&p).unwrap_err();
     assert!(e.to_string().contains("'X'"), "{e}");
 }
@@ -314,14 +245,7 @@ fn image_folder_classes_transform_and_annotations() {
     assert_eq!(g.label, 1);
     assert_eq!(g.pixels[..48], g.pixels[48..96]);
 
-    let f2 = ImageFolder::open(
-        &r,
-        FolderTransform {
-            resize: Some(3),
-            crop: Some((2, 2)),
-        },
-    )
-    .unwrap();
+    let f2 = ImageFolder::open(&r, FolderTransform { resize: Some(3), crop: Some((2, 2)) }).unwrap();
     let s = f2.get(0).unwrap();
     assert_eq!((s.height, s.width), (2, 2)); // 8x6 -> 4x3 -> centre 2x2
 
@@ -329,53 +253,28 @@ fn image_folder_classes_transform_and_annotations() {
     let v = t.path().join("val");
     write_png(&v.join("images/val_0.png"), 8, 6, 9, false);
     write_png(&v.join("zebra/val_1.png"), 8, 6, 8, false); // already sorted into class folders
-    std::fs::write(
-        v.join("ann.txt"),
-        "val_0.png\tant\t0\t0\t5\t5\nval_1.png\tzebra\t1\t1\t2\t2\n",
-    )
-    .unwrap();
-    let va = ImageFolder::from_annotations(
-        &v.join("images"),
-        &v.join("ann.txt"),
-        f.classes(),
-        FolderTransform::none(),
-    );
+    std::fs::write(v.join("ann.txt"), "val_0.png\tant\t0\t0\t5\t5\nval_1.png\tzebra\t1\t1\t2\t2\n").unwrap();
+    let va = ImageFolder::from_annotations(&v.join("images"), &v.join("ann.txt"), f.classes(), FolderTransform::none());
     // val_1 is not in images/, only in images/../zebra: lookup is relative to images_dir
     assert!(va.is_err());
-    let va =
-        ImageFolder::from_annotations(&v, &v.join("ann.txt"), f.classes(), FolderTransform::none());
+    let va = ImageFolder::from_annotations(&v, &v.join("ann.txt"), f.classes(), FolderTransform::none());
     assert!(va.is_err()); // val_0 is in v/images, not v/ or v/ant
     std::fs::rename(v.join("images/val_0.png"), v.join("val_0.png")).unwrap();
-    let va =
-        ImageFolder::from_annotations(&v, &v.join("ann.txt"), f.classes(), FolderTransform::none())
-            .unwrap();
-    assert_eq!(
-        va.items().iter().map(|i| i.1).collect::<Vec<_>>(),
-        vec![0, 1]
-    );
+    let va = ImageFolder::from_annotations(&v, &v.join("ann.txt"), f.classes(), FolderTransform::none()).unwrap();
+    assert_eq!(va.items().iter().map(|i| i.1).collect::<Vec<_>>(), vec![0, 1]);
     assert_eq!(va.get(1).unwrap().pixels[0], 8);
 }
 
 #[test]
 fn image_folder_bad_inputs() {
     let t = tempfile::tempdir().unwrap();
-    assert!(matches!(
-        ImageFolder::open(&t.path().join("none"), FolderTransform::none()).unwrap_err(),
-        DataError::NotFound { .. }
-    ));
+    assert!(matches!(ImageFolder::open(&t.path().join("none"), FolderTransform::none()).unwrap_err(), DataError::NotFound { .. }));
     assert!(ImageFolder::open(t.path(), FolderTransform::none()).is_err()); // no classes
     std::fs::create_dir_all(t.path().join("c")).unwrap();
-    std::fs::write(
-        t.path().join("c/broken.jpg"),
-        b"\xff\xd8\xff\xe0 not really a jpeg",
-    )
-    .unwrap();
+    std::fs::write(t.path().join("c/broken.jpg"), b"\xff\xd8\xff\xe0 not really a jpeg").unwrap();
     let f = ImageFolder::open(t.path(), FolderTransform::none()).unwrap();
     let e = f.get(0).unwrap_err();
-    assert!(
-        matches!(e, DataError::Image { .. }) && e.to_string().contains("broken.jpg"),
-        "{e}"
-    );
+    assert!(matches!(e, DataError::Image { .. }) && e.to_string().contains("broken.jpg"), "{e}");
     // the loader reports it as an error item, not a panic
     let dl = DataLoader::new(Arc::new(f), LoaderConfig::eval(4)).unwrap();
     let items: Vec<_> = dl.epoch(0).collect();
@@ -383,25 +282,11 @@ fn image_folder_bad_inputs() {
     assert!(items[0].is_err());
     // unknown class in annotations
     std::fs::write(t.path().join("a.txt"), "broken.jpg\tnope\n").unwrap();
-    let e = ImageFolder::from_annotations(
-        t.path(),
-        &t.path().join("a.txt"),
-        &["c".into()],
-        FolderTransform::none(),
-    )
-    .unwrap_err();
+    let e = ImageFolder::from_annotations(t.path(), &t.path().join("a.txt"), &["c".into()], FolderTransform::none()).unwrap_err();
     assert!(e.to_string().contains("nope"), "{e}");
     // crop larger than the image
     write_png(&t.path().join("d/x.png"), 4, 4, 0, false);
-    let f = ImageFolder::open_with_classes(
-        &t.path().join("."),
-        &["c".into(), "d".into()],
-        FolderTransform {
-            resize: None,
-            crop: Some((8, 8)),
-        },
-    )
-    .unwrap();
+    let f = ImageFolder::open_with_classes(&t.path().join("."), &["c".into(), "d".into()], FolderTransform { resize: None, crop: Some((8, 8)) }).unwrap();
     assert!(f.get(1).is_err());
 }
 
@@ -429,8 +314,7 @@ fn to_vec_i(t: &tch::Tensor) -> Vec<i64> {
 #[test]
 fn loader_eval_order_shapes_normalisation() {
     let ds = Arc::new(ramp_set(10, 3, 4, 5));
-    let cfg =
-        LoaderConfig::eval(4).with_normalize(Normalize::new(&[0.5, 0.0, 0.0], &[0.5, 1.0, 2.0]));
+    let cfg = LoaderConfig::eval(4).with_normalize(Normalize::new(&[0.5, 0.0, 0.0], &[0.5, 1.0, 2.0]));
     let dl = DataLoader::new(ds.clone(), cfg).unwrap();
     assert_eq!(dl.batches_per_epoch(), 3);
     let batches: Vec<Batch> = dl.epoch(0).map(|b| b.unwrap()).collect();
@@ -450,12 +334,7 @@ fn loader_eval_order_shapes_normalisation() {
 #[test]
 fn loader_shuffle_augment_deterministic() {
     let ds = Arc::new(ramp_set(37, 1, 6, 6));
-    let cfg = |threads| {
-        LoaderConfig::train(8)
-            .with_augment(Augment::cifar())
-            .with_seed(7)
-            .with_threads(threads)
-    };
+    let cfg = |threads| LoaderConfig::train(8).with_augment(Augment::cifar()).with_seed(7).with_threads(threads);
     let a = DataLoader::new(ds.clone(), cfg(1)).unwrap();
     let b = DataLoader::new(ds.clone(), cfg(3)).unwrap();
     assert_eq!(a.batches_per_epoch(), 4); // drop_last
@@ -470,16 +349,8 @@ fn loader_shuffle_augment_deterministic() {
     labels.sort();
     labels.dedup();
     assert_eq!(labels.len(), 32);
-    let other: Vec<i64> = a
-        .epoch(4)
-        .flat_map(|b| to_vec_i(&b.unwrap().labels))
-        .collect();
-    assert_ne!(
-        other,
-        ea.iter()
-            .flat_map(|b| to_vec_i(&b.labels))
-            .collect::<Vec<_>>()
-    );
+    let other: Vec<i64> = a.epoch(4).flat_map(|b| to_vec_i(&b.unwrap().labels)).collect();
+    assert_ne!(other, ea.iter().flat_map(|b| to_vec_i(&b.labels)).collect::<Vec<_>>());
     // Pad+crop+flip: every output is a shifted (maybe flipped) copy with zero borders.
     let mut zeros = 0;
     for b in &ea {
@@ -492,58 +363,21 @@ fn loader_shuffle_augment_deterministic() {
 fn augment_semantics() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
     use rand::SeedableRng;
-    let base = Sample {
-        pixels: (1..=9).collect(),
-        channels: 1,
-        height: 3,
-        width: 3,
-        label: 0,
-    };
+    let base = Sample { pixels: (1..=9).collect(), channels: 1, height: 3, width: 3, label: 0 };
     let mut s = base.clone();
-    Augment {
-        pad: 0,
-        crop: None,
-        random_crop: false,
-        hflip: false,
-    }
-    .apply(&mut s, &mut rng)
-    .unwrap();
+    Augment { pad: 0, crop: None, random_crop: false, hflip: false }.apply(&mut s, &mut rng).unwrap();
     assert_eq!(s, base);
     let mut s = base.clone();
-    Augment {
-        pad: 1,
-        crop: Some((5, 5)),
-        random_crop: false,
-        hflip: false,
-    }
-    .apply(&mut s, &mut rng)
-    .unwrap();
-    assert_eq!(
-        s.pixels,
-        vec![0, 0, 0, 0, 0, 0, 1, 2, 3, 0, 0, 4, 5, 6, 0, 0, 7, 8, 9, 0, 0, 0, 0, 0, 0]
-    );
+    Augment { pad: 1, crop: Some((5, 5)), random_crop: false, hflip: false }.apply(&mut s, &mut rng).unwrap();
+    assert_eq!(s.pixels, vec![0, 0, 0, 0, 0, 0, 1, 2, 3, 0, 0, 4, 5, 6, 0, 0, 7, 8, 9, 0, 0, 0, 0, 0, 0]);
     let mut s = base.clone();
-    Augment {
-        pad: 0,
-        crop: Some((2, 3)),
-        random_crop: false,
-        hflip: false,
-    }
-    .apply(&mut s, &mut rng)
-    .unwrap();
+    Augment { pad: 0, crop: Some((2, 3)), random_crop: false, hflip: false }.apply(&mut s, &mut rng).unwrap();
     assert_eq!(s.pixels, vec![1, 2, 3, 4, 5, 6]);
     // flips: over many draws, both the original and the mirror image appear, nothing else
     let (mut plain, mut flipped) = (0, 0);
     for _ in 0..64 {
         let mut s = base.clone();
-        Augment {
-            pad: 0,
-            crop: None,
-            random_crop: true,
-            hflip: true,
-        }
-        .apply(&mut s, &mut rng)
-        .unwrap();
+        Augment { pad: 0, crop: None, random_crop: true, hflip: true }.apply(&mut s, &mut rng).unwrap();
         if s.pixels == base.pixels {
             plain += 1;
         } else {
@@ -553,25 +387,14 @@ fn augment_semantics() {
     }
     assert!(plain > 10 && flipped > 10);
     let mut s = base.clone();
-    assert!(Augment {
-        pad: 0,
-        crop: Some((4, 4)),
-        random_crop: true,
-        hflip: false
-    }
-    .apply(&mut s, &mut rng)
-    .is_err());
+    assert!(Augment { pad: 0, crop: Some((4, 4)), random_crop: true, hflip: false }.apply(&mut s, &mut rng).is_err());
 }
 
 #[test]
 fn loader_config_errors() {
     let ds = Arc::new(ramp_set(4, 3, 2, 2));
     assert!(DataLoader::new(ds.clone(), LoaderConfig::eval(0)).is_err());
-    let dl = DataLoader::new(
-        ds,
-        LoaderConfig::eval(2).with_normalize(Normalize::new(&[0.1, 0.2], &[1.0, 1.0])),
-    )
-    .unwrap();
+    let dl = DataLoader::new(ds, LoaderConfig::eval(2).with_normalize(Normalize::new(&[0.1, 0.2], &[1.0, 1.0]))).unwrap();
     let first = dl.epoch(0).next().unwrap();
     assert!(matches!(first, Err(DataError::Config(_))));
     // dropping a half-consumed epoch does not hang
@@ -601,9 +424,7 @@ fn sr_tree(root: &Path) -> (PathBuf, PathBuf) {
     let hr = root.join("HR");
     let lr = root.join("LR_bicubic/X2");
     for (name, w, h) in [("a", 16u32, 12u32), ("b", 13, 10)] {
-        let img = image::RgbImage::from_fn(w, h, |x, y| {
-            image::Rgb([(x * 15) as u8, (y * 20) as u8, ((x * y) % 256) as u8])
-        });
+        let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 15) as u8, (y * 20) as u8, ((x * y) % 256) as u8]));
         std::fs::create_dir_all(&hr).unwrap();
         img.save(hr.join(format!("{name}.png"))).unwrap();
     }
@@ -641,25 +462,14 @@ fn sr_pairs_bicubic_folder_patches() {
     assert_eq!(test[0].hr.size(), vec![1, 3, 12, 16]);
 
     let ds = Arc::new(fol);
-    let cfg = SrTrainConfig {
-        seed: 3,
-        ..SrTrainConfig::new(4, 5, 3)
-    };
-    let batches: Vec<SrBatch> = ds
-        .train_batches(&cfg, 0)
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let cfg = SrTrainConfig { seed: 3, ..SrTrainConfig::new(4, 5, 3) };
+    let batches: Vec<SrBatch> = ds.train_batches(&cfg, 0).unwrap().map(Result::unwrap).collect();
     assert_eq!(batches.len(), 3);
     assert_eq!(batches[0].lr.size(), vec![5, 3, 4, 4]);
     assert_eq!(batches[0].hr.size(), vec![5, 3, 8, 8]);
     // alignment: bicubic of each HR patch is close to its LR patch (interior, up to border effects)
     // simpler invariant: with augment off, LR patch == stored LR crop, HR patch == stored HR crop
-    let again: Vec<SrBatch> = ds
-        .train_batches(&cfg, 0)
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let again: Vec<SrBatch> = ds.train_batches(&cfg, 0).unwrap().map(Result::unwrap).collect();
     assert_eq!(to_vec_f(&batches[2].hr), to_vec_f(&again[2].hr));
     let big = SrTrainConfig::new(7, 2, 1);
     assert!(ds.train_batches(&big, 0).is_err()); // no LR image is 7x7
@@ -687,10 +497,7 @@ fn sr_patches_are_aligned() {
     .save(lr.join("blocks.png"))
     .unwrap();
     let ds = Arc::new(SrDataset::open(&hr, LrSource::Folder(lr), 2).unwrap());
-    let cfg = SrTrainConfig {
-        augment: true,
-        ..SrTrainConfig::new(3, 16, 2)
-    };
+    let cfg = SrTrainConfig { augment: true, ..SrTrainConfig::new(3, 16, 2) };
     for b in ds.train_batches(&cfg, 1).unwrap() {
         let b = b.unwrap();
         let l = to_vec_f(&b.lr);
@@ -719,19 +526,14 @@ fn sr_bad_inputs() {
     let lr = t.path().join("lr");
     std::fs::create_dir_all(&lr).unwrap();
     for n in ["a", "b"] {
-        image::RgbImage::new(2, 2)
-            .save(lr.join(format!("{n}.png")))
-            .unwrap();
+        image::RgbImage::new(2, 2).save(lr.join(format!("{n}.png"))).unwrap();
     }
     let e = SrDataset::open(&hr, LrSource::Folder(lr), 2).unwrap_err();
     assert!(e.to_string().contains("LR image is 2x2"), "{e}");
     // corrupt HR
     std::fs::write(hr.join("c.png"), b"\x89PNG\r\n\x1a\n garbage").unwrap();
     let e = SrDataset::open(&hr, LrSource::Bicubic, 2).unwrap_err();
-    assert!(
-        matches!(e, DataError::Image { .. }) && e.to_string().contains("c.png"),
-        "{e}"
-    );
+    assert!(matches!(e, DataError::Image { .. }) && e.to_string().contains("c.png"), "{e}");
 }
 
 #[test]

@@ -27,31 +27,9 @@ fn saliency_cosine_and_magnitude() {
         }
     };
     // the original's a = ‖x‖/w, and oto's a = ‖x‖/√w
-    check(
-        saliency(
-            &xx,
-            &xd,
-            &dd,
-            &[2, 2, 2],
-            SaliencyMagnitude::PerWidth,
-            1e-8,
-            1e-6,
-        ),
-        [2.5, 0.5, 0.0],
-    );
+    check(saliency(&xx, &xd, &dd, &[2, 2, 2], SaliencyMagnitude::PerWidth, 1e-8, 1e-6), [2.5, 0.5, 0.0]);
     let r2 = 2f64.sqrt();
-    check(
-        saliency(
-            &xx,
-            &xd,
-            &dd,
-            &[2, 2, 2],
-            SaliencyMagnitude::Rms,
-            1e-8,
-            1e-6,
-        ),
-        [5.0 / r2, 1.0 / r2, 0.0],
-    );
+    check(saliency(&xx, &xd, &dd, &[2, 2, 2], SaliencyMagnitude::Rms, 1e-8, 1e-6), [5.0 / r2, 1.0 / r2, 0.0]);
 }
 
 #[test]
@@ -65,15 +43,7 @@ fn rms_magnitude_is_width_neutral() {
     let dd = xx; // cosine 0.5 for both
     let s = saliency(&xx, &xd, &dd, &[w1, w2], SaliencyMagnitude::Rms, 1e-8, 1e-6);
     close(s[0], s[1], 1e-6); // the cosine's 1e-8 safe-guard aside
-    let s = saliency(
-        &xx,
-        &xd,
-        &dd,
-        &[w1, w2],
-        SaliencyMagnitude::PerWidth,
-        1e-8,
-        1e-6,
-    );
+    let s = saliency(&xx, &xd, &dd, &[w1, w2], SaliencyMagnitude::PerWidth, 1e-8, 1e-6);
     assert!(s[1] > s[0] + 0.1, "{s:?}");
 }
 
@@ -103,10 +73,7 @@ fn partition_k_and_divisibility() {
     let groups = vec![(0usize, vec![0, 1, 2, 3]), (1, vec![4, 5, 6, 7])];
     let score = [9.0, 8.0, 7.0, 6.0, 1.0, 2.0, 3.0, 4.0];
     let gp = partition(&score, &groups, 0.45, 0.0, 1); // K = 3 → rows 0,1,2
-    assert_eq!(
-        gp,
-        vec![true, true, true, false, false, false, false, false]
-    );
+    assert_eq!(gp, vec![true, true, true, false, false, false, false, false]);
 }
 
 #[test]
@@ -118,17 +85,9 @@ fn lambda_window_and_clipping() {
     let l = adaptive_lambda(-0.001, 1.0, 1.000001, lmbda, amp, hat);
     close(l, 0.002, 1e-12);
     // clipped below: amp·L = 1e-4 < λ → λ
-    close(
-        adaptive_lambda(-0.00005, 1.0, 1.0, lmbda, amp, hat),
-        lmbda,
-        1e-12,
-    );
+    close(adaptive_lambda(-0.00005, 1.0, 1.0, lmbda, amp, hat), lmbda, 1e-12);
     // clipped above: amp·L = 0.2 > 10λ = 0.01 (U = 1/0.1 = 10 large)
-    close(
-        adaptive_lambda(-0.1, 1.0, 1.0, lmbda, amp, hat),
-        0.01,
-        1e-12,
-    );
+    close(adaptive_lambda(-0.1, 1.0, 1.0, lmbda, amp, hat), 0.01, 1e-12);
     // λ ≥ U → (L+U)/2 : x = (1,0), d = (-1, 0.1): ip = -1, L = 1, U = 1.01 → amp·L clipped to 0.01 < U... use big λ
     let (ip, nx, nd2) = (-1.0, 1.0, 1.01);
     let lam = adaptive_lambda(ip, nx, nd2, 0.5, 2.0, 10.0); // clip(2, 0.5, 5) = 2 ≥ U = 1.01
@@ -148,58 +107,20 @@ fn exact_target_with_divisibility() {
 #[test]
 fn variant_defaults() {
     let c = DhspgConfig::for_variant(Variant::Sgd);
-    assert_eq!(
-        (c.lmbda, c.lmbda_amplify, c.hat_lmbda_coeff, c.lr),
-        (1e-3, 2.0, 10.0, 0.1)
-    );
+    assert_eq!((c.lmbda, c.lmbda_amplify, c.hat_lmbda_coeff, c.lr), (1e-3, 2.0, 10.0, 0.1));
     let c = DhspgConfig::for_variant(Variant::Adam);
-    assert_eq!(
-        (
-            c.first_momentum,
-            c.second_momentum,
-            c.lmbda,
-            c.lmbda_amplify,
-            c.hat_lmbda_coeff
-        ),
-        (0.9, 0.999, 1e-2, 20.0, 1e3)
-    );
+    assert_eq!((c.first_momentum, c.second_momentum, c.lmbda, c.lmbda_amplify, c.hat_lmbda_coeff), (0.9, 0.999, 1e-2, 20.0, 1e3));
     assert_eq!(c.adam_init, AdamInit::Original);
     let c = DhspgConfig::for_variant(Variant::AdamW);
     assert_eq!(c.weight_decay, 1e-2);
-    assert_eq!(
-        (
-            c.epsilon,
-            c.target_group_sparsity,
-            c.tolerance_group_sparsity,
-            c.group_divisible
-        ),
-        (0.0, 0.5, 0.05, 1)
-    );
+    assert_eq!((c.epsilon, c.target_group_sparsity, c.tolerance_group_sparsity, c.group_divisible), (0.0, 0.5, 0.05, 1));
     assert_eq!(c.schedule(), (0, 0));
-    assert_eq!(
-        DhspgConfig {
-            total_steps: Some(100),
-            start_pruning_steps: 10,
-            ..c.clone()
-        }
-        .deadline(),
-        Some(35)
-    );
+    assert_eq!(DhspgConfig { total_steps: Some(100), start_pruning_steps: 10, ..c.clone() }.deadline(), Some(35));
     // serde round trip, and missing fields take defaults
     let s = serde_json::to_string(&c).unwrap();
     assert_eq!(serde_json::from_str::<DhspgConfig>(&s).unwrap(), c);
-    let p: DhspgConfig = serde_json::from_str(
-        r#"{"variant":"adamw","mode":"legacy","weight_decay_type":"l1_norm"}"#,
-    )
-    .unwrap();
-    assert_eq!(
-        (p.variant, p.mode, p.weight_decay_type),
-        (
-            Variant::AdamW,
-            SparsityMode::Legacy,
-            WeightDecayType::L1Norm
-        )
-    );
+    let p: DhspgConfig = serde_json::from_str(r#"{"variant":"adamw","mode":"legacy","weight_decay_type":"l1_norm"}"#).unwrap();
+    assert_eq!((p.variant, p.mode, p.weight_decay_type), (Variant::AdamW, SparsityMode::Legacy, WeightDecayType::L1Norm));
 }
 
 // ---------------------------------------------------------------- toy analysis
@@ -212,38 +133,16 @@ fn toy_analysis(r: usize, unprunable: &[usize]) -> Analysis {
             id: i,
             group: 0,
             elems: vec![i],
-            reasons: if unprunable.contains(&i) {
-                vec!["reaches_output".into()]
-            } else {
-                vec![]
-            },
+            reasons: if unprunable.contains(&i) { vec!["reaches_output".into()] } else { vec![] },
             has_params: true,
         })
         .collect();
-    let m = |t: usize| Member {
-        tensor: t,
-        axis: 0,
-        kind: MemberKind::Producer,
-        node: 0,
-        map: (0..r).collect(),
-    };
+    let m = |t: usize| Member { tensor: t, axis: 0, kind: MemberKind::Producer, node: 0, map: (0..r).collect() };
     Analysis {
-        sources: vec![Source {
-            node: Some(0),
-            what: "toy".into(),
-            first: 0,
-            count: r,
-        }],
+        sources: vec![Source { node: Some(0), what: "toy".into(), first: 0, count: r }],
         members: vec![m(0), m(1)],
         rows,
-        groups: vec![Group {
-            id: 0,
-            rows: (0..r).collect(),
-            sources: vec![0],
-            members: vec![0, 1],
-            nodes: vec![0],
-            reasons: vec![],
-        }],
+        groups: vec![Group { id: 0, rows: (0..r).collect(), sources: vec![0], members: vec![0, 1], nodes: vec![0], reasons: vec![] }],
         elem_row: (0..r).collect(),
         value_ids: vec![],
         trainable: vec![0, 1],
@@ -253,16 +152,8 @@ fn toy_analysis(r: usize, unprunable: &[usize]) -> Analysis {
 
 fn toy_params(w: &Tensor, b: &Tensor) -> Vec<Param> {
     vec![
-        Param {
-            name: "W".into(),
-            value_id: 0,
-            tensor: w.detach().copy().set_requires_grad(true),
-        },
-        Param {
-            name: "b".into(),
-            value_id: 1,
-            tensor: b.detach().copy().set_requires_grad(true),
-        },
+        Param { name: "W".into(), value_id: 0, tensor: w.detach().copy().set_requires_grad(true) },
+        Param { name: "b".into(), value_id: 1, tensor: b.detach().copy().set_requires_grad(true) },
     ]
 }
 
@@ -274,11 +165,7 @@ fn set_grads(ps: &[Tensor], gs: &[Tensor]) {
             let _ = g.zero_();
         }
     }
-    let l = ps
-        .iter()
-        .zip(gs)
-        .map(|(p, g)| (p * g).sum(Kind::Float))
-        .fold(Tensor::from(0.0f32), |a, b| a + b);
+    let l = ps.iter().zip(gs).map(|(p, g)| (p * g).sum(Kind::Float)).fold(Tensor::from(0.0f32), |a, b| a + b);
     l.backward();
 }
 
@@ -303,11 +190,7 @@ fn half_space_step_matches_hand_computation() {
     };
     let mut o = Dhspg::new(toy_params(&w0, &b0), &a, cfg.clone()).unwrap();
     assert_eq!(o.layout().n_rows, 5);
-    let ts: Vec<Tensor> = o
-        .params()
-        .iter()
-        .map(|p| p.tensor.shallow_clone())
-        .collect();
+    let ts: Vec<Tensor> = o.params().iter().map(|p| p.tensor.shallow_clone()).collect();
     // gradient = c_r · x_r + a perpendicular-ish perturbation, different per row
     let c = Tensor::from_slice(&[8.0f32, 1.0, 6.0, -2.0, 3.0, 9.0]);
     let gw = &w0 * c.unsqueeze(1) + 0.3;
@@ -328,14 +211,7 @@ fn half_space_step_matches_hand_computation() {
         let nx = xx.sqrt();
         let mut exp: Vec<f64> = x.iter().zip(&d).map(|(x, d)| x - 0.1 * d).collect();
         if row < 5 && gp[row] {
-            let lam = adaptive_lambda(
-                xd,
-                nx,
-                dd,
-                cfg.lmbda,
-                cfg.lmbda_amplify,
-                cfg.hat_lmbda_coeff,
-            );
+            let lam = adaptive_lambda(xd, nx, dd, cfg.lmbda, cfg.lmbda_amplify, cfg.hat_lmbda_coeff);
             for (e, xi) in exp.iter_mut().zip(&x) {
                 *e -= 0.1 * lam * xi / (nx + 1e-8);
             }
@@ -362,12 +238,7 @@ fn toy_problem(r: i64, f: i64) -> (Toy, Tensor) {
     tch::manual_seed(7);
     let opts = (Kind::Float, tch::Device::Cpu);
     let wt = Tensor::randn([r, f], opts) + 1.0;
-    let keep = Tensor::from_slice(
-        &(0..r)
-            .map(|i| (i % 2 == 0) as i32 as f32)
-            .collect::<Vec<_>>(),
-    )
-    .unsqueeze(1);
+    let keep = Tensor::from_slice(&(0..r).map(|i| (i % 2 == 0) as i32 as f32).collect::<Vec<_>>()).unsqueeze(1);
     let wt = wt * &keep;
     let u = Tensor::randn([256, r, f], opts);
     let y = (&u * wt.unsqueeze(0)).sum_dim_intlist(&[1i64, 2][..], false, Kind::Float);
@@ -375,8 +246,7 @@ fn toy_problem(r: i64, f: i64) -> (Toy, Tensor) {
 }
 
 fn toy_loss(t: &Toy, w: &Tensor, b: &Tensor) -> Tensor {
-    let pred = (&t.u * w.unsqueeze(0)).sum_dim_intlist(&[1i64, 2][..], false, Kind::Float)
-        + b.sum(Kind::Float) * 0.0;
+    let pred = (&t.u * w.unsqueeze(0)).sum_dim_intlist(&[1i64, 2][..], false, Kind::Float) + b.sum(Kind::Float) * 0.0;
     // the bias rows join the loss through a small ridge so they shrink on irrelevant rows
     (pred - &t.y).square().mean(Kind::Float) + (b.square().sum(Kind::Float)) * 1e-3
 }
@@ -389,11 +259,7 @@ fn run_toy(cfg: DhspgConfig, steps: usize) -> (Dhspg, Vec<Tensor>, Tensor, Vec<O
     let b0 = Tensor::randn([r], (Kind::Float, tch::Device::Cpu)) * 0.3;
     let a = toy_analysis(r as usize, &[]);
     let mut o = Dhspg::new(toy_params(&w0, &b0), &a, cfg).unwrap();
-    let ts: Vec<Tensor> = o
-        .params()
-        .iter()
-        .map(|p| p.tensor.shallow_clone())
-        .collect();
+    let ts: Vec<Tensor> = o.params().iter().map(|p| p.tensor.shallow_clone()).collect();
     let mut hist = vec![];
     for _ in 0..steps {
         for p in &ts {
@@ -427,12 +293,7 @@ fn toy_exact_mode_reaches_exact_target_and_keeps_relevant_rows() {
     let (o, ts, keep, hist) = run_toy(cfg, 400);
     let z = zero_rows(&ts[0], &ts[1]);
     assert_eq!(o.target_zero_rows(), 8);
-    assert_eq!(
-        z.iter().filter(|&&b| b).count(),
-        8,
-        "events {:?}",
-        o.events()
-    );
+    assert_eq!(z.iter().filter(|&&b| b).count(), 8, "events {:?}", o.events());
     let keep = vecf(&keep);
     for (i, &zi) in z.iter().enumerate() {
         if zi {
@@ -462,11 +323,7 @@ fn exact_mode_deadline_forces_the_remaining_rows() {
     let (o, ts, _, hist) = run_toy(cfg, 8);
     assert_eq!(hist[4].zero_rows, Some(0));
     assert_eq!(hist[5].zero_rows, Some(10));
-    assert!(
-        hist[5].event.as_deref().unwrap_or("").contains("deadline"),
-        "{:?}",
-        hist[5]
-    );
+    assert!(hist[5].event.as_deref().unwrap_or("").contains("deadline"), "{:?}", hist[5]);
     assert_eq!(zero_rows(&ts[0], &ts[1]).iter().filter(|&&b| b).count(), 10);
     assert_eq!(hist[7].zero_rows, Some(10));
     assert!(o.events().len() >= 2);
@@ -474,15 +331,7 @@ fn exact_mode_deadline_forces_the_remaining_rows() {
 
 #[test]
 fn exact_mode_ramp_spreads_the_forced_rows_up_to_the_deadline() {
-    assert_eq!(
-        (
-            ramp_floor(10, 0, 8),
-            ramp_floor(10, 4, 8),
-            ramp_floor(10, 7, 8),
-            ramp_floor(10, 9, 8)
-        ),
-        (0, 5, 8, 10)
-    );
+    assert_eq!((ramp_floor(10, 0, 8), ramp_floor(10, 4, 8), ramp_floor(10, 7, 8), ramp_floor(10, 9, 8)), (0, 5, 8, 10));
     assert_eq!(ramp_floor(10, 0, 0), 10);
     // no natural projections (tiny push, ε = 0): the zero count follows ⌊K_s·(t − P)/(D − P)⌋,
     // P = 2 (partition at the start of step 3), D = 10, K_s = 10
@@ -498,50 +347,23 @@ fn exact_mode_ramp_spreads_the_forced_rows_up_to_the_deadline() {
     let (o, ts, _, hist) = run_toy(cfg, 12);
     let z: Vec<usize> = hist.iter().map(|s| s.zero_rows.unwrap()).collect();
     for t in 3..=10u64 {
-        assert_eq!(
-            z[t as usize - 1],
-            ramp_floor(10, t - 2, 8),
-            "step {t}: zero rows {z:?}"
-        );
+        assert_eq!(z[t as usize - 1], ramp_floor(10, t - 2, 8), "step {t}: zero rows {z:?}");
     }
-    assert!(
-        z.windows(2).all(|w| w[0] <= w[1]),
-        "zero rows never come back: {z:?}"
-    );
+    assert!(z.windows(2).all(|w| w[0] <= w[1]), "zero rows never come back: {z:?}");
     assert_eq!((z[10], z[11]), (10, 10));
     assert_eq!(zero_rows(&ts[0], &ts[1]).iter().filter(|&&b| b).count(), 10);
     let ev = hist[9].event.as_deref().unwrap_or("");
-    assert!(
-        ev.contains("deadline")
-            && ev.contains("2 rows forced")
-            && ev.contains("8 earlier by the ramp"),
-        "{ev}"
-    );
+    assert!(ev.contains("deadline") && ev.contains("2 rows forced") && ev.contains("8 earlier by the ramp"), "{ev}");
     // the ramp count survives a checkpoint
     let st = o.state();
-    assert!(st
-        .iter()
-        .any(|(k, t)| k == "dhspg.ramp_forced" && t.int64_value(&[]) == 8));
+    assert!(st.iter().any(|(k, t)| k == "dhspg.ramp_forced" && t.int64_value(&[]) == 8));
 }
 
 #[test]
 fn legacy_mode_projects_all_candidates_and_stops_globally() {
     // aggressive ε: legacy zeroes every candidate at once (may overshoot), exact caps at K_s
-    let base = DhspgConfig {
-        lr: 0.05,
-        start_pruning_steps: 100,
-        target_group_sparsity: 0.2,
-        tolerance_group_sparsity: 0.4,
-        epsilon: 0.999,
-        ..DhspgConfig::for_variant(Variant::Sgd)
-    };
-    let (_, ts, _, hist) = run_toy(
-        DhspgConfig {
-            mode: SparsityMode::Legacy,
-            ..base.clone()
-        },
-        130,
-    );
+    let base = DhspgConfig { lr: 0.05, start_pruning_steps: 100, target_group_sparsity: 0.2, tolerance_group_sparsity: 0.4, epsilon: 0.999, ..DhspgConfig::for_variant(Variant::Sgd) };
+    let (_, ts, _, hist) = run_toy(DhspgConfig { mode: SparsityMode::Legacy, ..base.clone() }, 130);
     let zl = zero_rows(&ts[0], &ts[1]).iter().filter(|&&b| b).count();
     assert!(zl >= 4, "legacy reached {zl}");
     let first = hist.iter().position(|s| s.zero_rows.unwrap() >= 4).unwrap();
@@ -551,13 +373,7 @@ fn legacy_mode_projects_all_candidates_and_stops_globally() {
         assert!(s.lambda_mean.is_none());
         assert_eq!(s.zero_rows, hist[first].zero_rows);
     }
-    let (_, ts, _, hist) = run_toy(
-        DhspgConfig {
-            mode: SparsityMode::Exact,
-            ..base
-        },
-        130,
-    );
+    let (_, ts, _, hist) = run_toy(DhspgConfig { mode: SparsityMode::Exact, ..base }, 130);
     assert_eq!(zero_rows(&ts[0], &ts[1]).iter().filter(|&&b| b).count(), 4);
     assert!(hist.iter().all(|s| s.zero_rows.unwrap() <= 4));
     println!("legacy {zl} zero rows (target 4), exact 4");
@@ -569,17 +385,9 @@ fn unprunable_rows_get_plain_steps_and_zero_rows_stay_zero() {
     let w0 = Tensor::from_slice(&[1.0f32, 2.0, 0.0, 0.0, 3.0, -1.0, 0.5, 0.5]).reshape([4, 2]);
     let b0 = Tensor::from_slice(&[0.1f32, 0.0, 0.2, 0.3]);
     let a = toy_analysis(r, &[3]);
-    let cfg = DhspgConfig {
-        start_pruning_steps: 1000,
-        lr: 0.1,
-        ..DhspgConfig::for_variant(Variant::Sgd)
-    };
+    let cfg = DhspgConfig { start_pruning_steps: 1000, lr: 0.1, ..DhspgConfig::for_variant(Variant::Sgd) };
     let mut o = Dhspg::new(toy_params(&w0, &b0), &a, cfg).unwrap();
-    let ts: Vec<Tensor> = o
-        .params()
-        .iter()
-        .map(|p| p.tensor.shallow_clone())
-        .collect();
+    let ts: Vec<Tensor> = o.params().iter().map(|p| p.tensor.shallow_clone()).collect();
     let gw = Tensor::ones([4, 2], (Kind::Float, tch::Device::Cpu));
     let gb = Tensor::ones([4], (Kind::Float, tch::Device::Cpu));
     set_grads(&ts, &[gw, gb]);
@@ -611,11 +419,7 @@ fn state_round_trip_gives_identical_steps() {
         let b0 = Tensor::randn([r], (Kind::Float, tch::Device::Cpu)) * 0.3;
         let a = toy_analysis(r as usize, &[]);
         let mut o = Dhspg::new(toy_params(&w0, &b0), &a, cfg.clone()).unwrap();
-        let ts: Vec<Tensor> = o
-            .params()
-            .iter()
-            .map(|p| p.tensor.shallow_clone())
-            .collect();
+        let ts: Vec<Tensor> = o.params().iter().map(|p| p.tensor.shallow_clone()).collect();
         let step = |o: &mut Dhspg, ts: &[Tensor]| {
             for p in ts {
                 let mut g = p.grad();
@@ -632,11 +436,7 @@ fn state_round_trip_gives_identical_steps() {
         let st = o.state();
         let mut o2 = Dhspg::new(toy_params(&ts[0], &ts[1]), &a, cfg.clone()).unwrap();
         o2.load_state(&st).unwrap();
-        let ts2: Vec<Tensor> = o2
-            .params()
-            .iter()
-            .map(|p| p.tensor.shallow_clone())
-            .collect();
+        let ts2: Vec<Tensor> = o2.params().iter().map(|p| p.tensor.shallow_clone()).collect();
         for _ in 0..5 {
             step(&mut o, &ts);
             step(&mut o2, &ts2);
@@ -658,13 +458,7 @@ fn zoo_params(name: &str) -> (Analysis, Vec<Param>) {
         .map(|&id| {
             let shape = g.static_shape(id).unwrap();
             let data = g.const_f32(id).unwrap();
-            Param {
-                name: g.value(id).name.clone(),
-                value_id: id,
-                tensor: Tensor::from_slice(&data)
-                    .reshape(&shape[..])
-                    .set_requires_grad(true),
-            }
+            Param { name: g.value(id).name.clone(), value_id: id, tensor: Tensor::from_slice(&data).reshape(&shape[..]).set_requires_grad(true) }
         })
         .collect();
     (a, params)
@@ -689,10 +483,7 @@ fn fmnist_vgg_exact_sparsity_with_synthetic_gradients() {
     tch::manual_seed(0);
     for _ in 0..12 {
         // gradient: pull towards a random target (a noisy quadratic)
-        let gs: Vec<Tensor> = ts
-            .iter()
-            .map(|t| t.detach() * 0.1 + t.randn_like() * 0.01)
-            .collect();
+        let gs: Vec<Tensor> = ts.iter().map(|t| t.detach() * 0.1 + t.randn_like() * 0.01).collect();
         set_grads(&ts, &gs);
         o.step().unwrap();
     }
@@ -703,10 +494,7 @@ fn fmnist_vgg_exact_sparsity_with_synthetic_gradients() {
     // the tensors agree with the accounting: count rows whose slices are all zero
     let norms = o.row_norms();
     assert_eq!(norms.iter().filter(|&&v| v == 0.0).count(), k_s);
-    println!(
-        "fmnist_vgg: {n} prunable rows, {k_s} zero, events {:?}",
-        o.events()
-    );
+    println!("fmnist_vgg: {n} prunable rows, {k_s} zero, events {:?}", o.events());
 }
 
 #[test]
@@ -725,50 +513,15 @@ fn multi_tensor_buffer_matches_the_per_tensor_steps() {
         pruning_deadline: Some(9),
         ..DhspgConfig::for_variant(Variant::Sgd)
     };
-    let mut multi = Dhspg::new(
-        p1,
-        &a,
-        DhspgConfig {
-            multi_tensor: Some(true),
-            ..cfg.clone()
-        },
-    )
-    .unwrap();
-    let mut single = Dhspg::new(
-        p2,
-        &a,
-        DhspgConfig {
-            multi_tensor: None,
-            ..cfg
-        },
-    )
-    .unwrap();
-    assert!(
-        multi.multi_tensor_params() > 10,
-        "most row tensors share the buffer"
-    );
-    assert_eq!(
-        single.multi_tensor_params(),
-        0,
-        "per-tensor by default on the CPU"
-    );
+    let mut multi = Dhspg::new(p1, &a, DhspgConfig { multi_tensor: Some(true), ..cfg.clone() }).unwrap();
+    let mut single = Dhspg::new(p2, &a, DhspgConfig { multi_tensor: None, ..cfg }).unwrap();
+    assert!(multi.multi_tensor_params() > 10, "most row tensors share the buffer");
+    assert_eq!(single.multi_tensor_params(), 0, "per-tensor by default on the CPU");
     for step in 0..12 {
         tch::manual_seed(step);
         let noise: Vec<Tensor> = t1.iter().map(|t| t.randn_like() * 0.01).collect();
-        set_grads(
-            &t1,
-            &t1.iter()
-                .zip(&noise)
-                .map(|(t, n)| t.detach() * 0.1 + n)
-                .collect::<Vec<_>>(),
-        );
-        set_grads(
-            &t2,
-            &t2.iter()
-                .zip(&noise)
-                .map(|(t, n)| t.detach() * 0.1 + n)
-                .collect::<Vec<_>>(),
-        );
+        set_grads(&t1, &t1.iter().zip(&noise).map(|(t, n)| t.detach() * 0.1 + n).collect::<Vec<_>>());
+        set_grads(&t2, &t2.iter().zip(&noise).map(|(t, n)| t.detach() * 0.1 + n).collect::<Vec<_>>());
         multi.step().unwrap();
         single.step().unwrap();
         if step == 5 {
@@ -777,25 +530,15 @@ fn multi_tensor_buffer_matches_the_per_tensor_steps() {
             let mut p = t1[1].shallow_clone();
             p.set_data(&fresh);
         }
-        assert_eq!(
-            multi.stats().zero_rows,
-            single.stats().zero_rows,
-            "step {step}"
-        );
+        assert_eq!(multi.stats().zero_rows, single.stats().zero_rows, "step {step}");
     }
     for (x, y) in t1.iter().zip(&t2) {
         let d = (x - y).abs().max().double_value(&[]);
         assert!(d <= 1e-5, "tensors differ by {d}");
         // the zero rows are exactly zero in both
-        assert_eq!(
-            x.eq(0.0).sum(Kind::Int64).int64_value(&[]),
-            y.eq(0.0).sum(Kind::Int64).int64_value(&[])
-        );
+        assert_eq!(x.eq(0.0).sum(Kind::Int64).int64_value(&[]), y.eq(0.0).sum(Kind::Int64).int64_value(&[]));
     }
     let st = multi.stats();
     assert_eq!(st.zero_rows, Some(multi.target_zero_rows()));
-    assert_eq!(
-        multi.row_norms().iter().filter(|&&v| v == 0.0).count(),
-        multi.target_zero_rows()
-    );
+    assert_eq!(multi.row_norms().iter().filter(|&&v| v == 0.0).count(), multi.target_zero_rows());
 }

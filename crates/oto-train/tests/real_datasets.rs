@@ -18,16 +18,11 @@ fn dir(name: &str) -> Option<PathBuf> {
 
 #[test]
 fn fashion_mnist_full() {
-    let Some(d) = dir("fashion-mnist") else {
-        return;
-    };
+    let Some(d) = dir("fashion-mnist") else { return };
     let tr = load_mnist_dir(&d, true).unwrap();
     let te = load_mnist_dir(&d, false).unwrap();
     assert_eq!((tr.len(), te.len()), (60000, 10000));
-    assert_eq!(
-        (tr.channels, tr.height, tr.width, tr.num_classes),
-        (1, 28, 28, 10)
-    );
+    assert_eq!((tr.channels, tr.height, tr.width, tr.num_classes), (1, 28, 28, 10));
     assert_eq!(tr.class_counts(), vec![6000; 10]);
     assert_eq!(te.class_counts(), vec![1000; 10]);
     // The bundled mini set is the first 600 / 100 per class of these files, in file order.
@@ -52,10 +47,7 @@ fn cifar10_real() {
     eprintln!("cifar-10 load: {:?}", t0.elapsed());
     assert_eq!((tr.len(), te.len()), (20000, 10000));
     let b1 = tr.subset(&(0..10000).collect::<Vec<_>>()).unwrap();
-    assert_eq!(
-        b1.class_counts(),
-        vec![1005, 974, 1032, 1016, 999, 937, 1030, 1001, 1025, 981]
-    );
+    assert_eq!(b1.class_counts(), vec![1005, 974, 1032, 1016, 999, 937, 1030, 1001, 1025, 981]);
     assert_eq!(te.class_counts(), vec![1000; 10]);
     assert_eq!(tr.class_names.as_ref().unwrap()[0], "airplane");
     assert_eq!(tr.class_names.as_ref().unwrap()[9], "truck");
@@ -63,9 +55,7 @@ fn cifar10_real() {
     // One full augmented training epoch through the parallel loader.
     let dl = DataLoader::new(
         Arc::new(tr),
-        LoaderConfig::train(128)
-            .with_augment(Augment::cifar())
-            .with_normalize(Normalize::cifar10()),
+        LoaderConfig::train(128).with_augment(Augment::cifar()).with_normalize(Normalize::cifar10()),
     )
     .unwrap();
     let t0 = Instant::now();
@@ -84,41 +74,22 @@ fn cifar10_real() {
     let m = sum / (20000 / 128) as f64;
     assert!((-0.35..-0.15).contains(&m), "mean {m}");
     // Without augmentation the normalised mean is ~0.
-    let ev = DataLoader::new(
-        Arc::new(te),
-        LoaderConfig::eval(1000).with_normalize(Normalize::cifar10()),
-    )
-    .unwrap();
-    let m: f64 = ev
-        .epoch(0)
-        .map(|b| b.unwrap().images.mean(tch::Kind::Float).double_value(&[]))
-        .sum::<f64>()
-        / 10.0;
+    let ev = DataLoader::new(Arc::new(te), LoaderConfig::eval(1000).with_normalize(Normalize::cifar10())).unwrap();
+    let m: f64 = ev.epoch(0).map(|b| b.unwrap().images.mean(tch::Kind::Float).double_value(&[])).sum::<f64>() / 10.0;
     assert!(m.abs() < 0.05, "eval mean {m}");
 }
 
 #[test]
 fn tiny_imagenet_10() {
-    let Some(d) = dir("tiny-imagenet-10") else {
-        return;
-    };
+    let Some(d) = dir("tiny-imagenet-10") else { return };
     let train = ImageFolder::open(&d.join("train"), FolderTransform::none()).unwrap();
     assert_eq!(train.len(), 5000);
-    assert_eq!(
-        train.classes().to_vec(),
-        ImageFolder::read_class_list(&d.join("wnids.txt")).unwrap()
-    );
+    assert_eq!(train.classes().to_vec(), ImageFolder::read_class_list(&d.join("wnids.txt")).unwrap());
     // val: both the annotation file and the class folders give the same labels
-    let val_a = ImageFolder::from_annotations(
-        &d.join("val"),
-        &d.join("val_annotations.txt"),
-        train.classes(),
-        FolderTransform::none(),
-    )
-    .unwrap();
-    let val_f =
-        ImageFolder::open_with_classes(&d.join("val"), train.classes(), FolderTransform::none())
+    let val_a =
+        ImageFolder::from_annotations(&d.join("val"), &d.join("val_annotations.txt"), train.classes(), FolderTransform::none())
             .unwrap();
+    let val_f = ImageFolder::open_with_classes(&d.join("val"), train.classes(), FolderTransform::none()).unwrap();
     assert_eq!(val_a.len(), 500);
     let mut a: Vec<_> = val_a.items().to_vec();
     a.sort();
@@ -126,33 +97,17 @@ fn tiny_imagenet_10() {
 
     // decode everything in parallel (72 grayscale JPEGs become RGB)
     let t0 = Instant::now();
-    let dl = DataLoader::new(
-        Arc::new(train),
-        LoaderConfig::train(100)
-            .with_augment(Augment::cifar())
-            .with_normalize(Normalize::imagenet()),
-    )
-    .unwrap();
+    let dl = DataLoader::new(Arc::new(train), LoaderConfig::train(100).with_augment(Augment::cifar()).with_normalize(Normalize::imagenet())).unwrap();
     let mut n = 0;
     for b in dl.epoch(0) {
         let b = b.unwrap();
         assert_eq!(b.images.size(), vec![100, 3, 64, 64]);
         n += 100;
     }
-    eprintln!(
-        "tiny-imagenet-10: decoded + augmented {n} JPEGs in {:?}",
-        t0.elapsed()
-    );
+    eprintln!("tiny-imagenet-10: decoded + augmented {n} JPEGs in {:?}", t0.elapsed());
     assert_eq!(n, 5000);
-    let dl = DataLoader::new(
-        Arc::new(val_a),
-        LoaderConfig::eval(64).with_normalize(Normalize::imagenet()),
-    )
-    .unwrap();
-    let labels: Vec<i64> = dl
-        .epoch(0)
-        .flat_map(|b| Vec::<i64>::try_from(b.unwrap().labels).unwrap())
-        .collect();
+    let dl = DataLoader::new(Arc::new(val_a), LoaderConfig::eval(64).with_normalize(Normalize::imagenet())).unwrap();
+    let labels: Vec<i64> = dl.epoch(0).flat_map(|b| Vec::<i64>::try_from(b.unwrap().labels).unwrap()).collect();
     assert_eq!(labels.len(), 500);
     let mut counts = [0; 10];
     labels.iter().for_each(|&l| counts[l as usize] += 1);
@@ -165,9 +120,7 @@ fn tiny_imagenet_10() {
 
 #[test]
 fn super_resolution_sets() {
-    let Some(d) = dir("super-resolution") else {
-        return;
-    };
+    let Some(d) = dir("super-resolution") else { return };
     for (set, n) in [("Set5", 5), ("Set14", 14)] {
         for s in [2, 4] {
             let t0 = Instant::now();
@@ -187,13 +140,8 @@ fn super_resolution_sets() {
                 }
                 total += a.lr.len();
             }
-            eprintln!(
-                "{set} x{s}: bicubic vs shipped LR: {diff}/{total} values differ, max {maxd}"
-            );
-            assert!(
-                maxd <= 1 && diff * 10000 <= total,
-                "{diff}/{total} differ, max {maxd}"
-            );
+            eprintln!("{set} x{s}: bicubic vs shipped LR: {diff}/{total} values differ, max {maxd}");
+            assert!(maxd <= 1 && diff * 10000 <= total, "{diff}/{total} differ, max {maxd}");
             let t = folder.test_batches().next().unwrap();
             assert_eq!(t.hr.size()[2], t.lr.size()[2] * s as i64);
         }
@@ -209,12 +157,8 @@ fn super_resolution_sets() {
         assert_eq!(b.lr.size(), vec![16, 3, 24, 24]);
         assert_eq!(b.hr.size(), vec![16, 3, 48, 48]);
         // HR downscaled by 2 (box) is close to LR: alignment sanity check
-        let down =
-            b.hr.avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None::<i64>);
-        let err = (down - &b.lr)
-            .abs()
-            .mean(tch::Kind::Float)
-            .double_value(&[]);
+        let down = b.hr.avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None::<i64>);
+        let err = (down - &b.lr).abs().mean(tch::Kind::Float).double_value(&[]);
         assert!(err < 0.03, "patch misaligned? mean |box(HR) - LR| = {err}");
         k += 1;
     }

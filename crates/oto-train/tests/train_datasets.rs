@@ -38,22 +38,10 @@ fn summary_json(out: &Path) -> serde_json::Value {
 
 /// The outputs a user relies on after any run, and that the recorded metrics agree.
 fn check_common(c: &TrainConfig, s: &RunSummary) {
-    for f in [
-        "full.onnx",
-        "metrics.jsonl",
-        "summary.json",
-        "config.toml",
-        "report.md",
-        "curves.png",
-        "checkpoint.ot",
-    ] {
+    for f in ["full.onnx", "metrics.jsonl", "summary.json", "config.toml", "report.md", "curves.png", "checkpoint.ot"] {
         assert!(c.out.join(f).is_file(), "{}: {f} missing", c.dataset.name());
     }
-    assert!(
-        s.full.loss.is_finite() && s.full.loss >= 0.0,
-        "{:?}",
-        s.full
-    );
+    assert!(s.full.loss.is_finite() && s.full.loss >= 0.0, "{:?}", s.full);
     let hist = train::metrics::read_jsonl(&c.out.join("metrics.jsonl")).unwrap();
     assert_eq!(hist.len(), c.epochs);
     let last = hist.last().unwrap();
@@ -72,22 +60,13 @@ fn check_common(c: &TrainConfig, s: &RunSummary) {
 fn check_classification(c: &TrainConfig, s: &RunSummary, classes: i64, test_samples: usize) {
     check_common(c, s);
     let (top1, top5) = (s.full.top1.expect("top-1"), s.full.top5.expect("top-5"));
-    assert!(
-        (0.0..=100.0).contains(&top1) && top5 >= top1 && top5 <= 100.0,
-        "{:?}",
-        s.full
-    );
+    assert!((0.0..=100.0).contains(&top1) && top5 >= top1 && top5 <= 100.0, "{:?}", s.full);
     assert_eq!(s.full.psnr, None);
     assert_eq!(s.full.samples, test_samples);
     assert!(s.compressed.is_none());
     let g = oto_graph::Graph::load(&c.out.join("full.onnx")).unwrap();
     let out_shape = g.shape(g.outputs[0]).expect("output shape");
-    assert_eq!(
-        out_shape.last().and_then(|d| d.known()),
-        Some(classes),
-        "{}",
-        c.dataset.name()
-    );
+    assert_eq!(out_shape.last().and_then(|d| d.known()), Some(classes), "{}", c.dataset.name());
     let j = summary_json(&c.out);
     assert_eq!(j["full"]["top1"].as_f64(), Some(top1));
     assert!(j["compressed"].is_null());
@@ -98,12 +77,7 @@ fn mnist_idx_gz() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path().join("mnist");
     write_mnist_dir(&d, 32, 12, 28, 28, true);
-    let c = quick(
-        DatasetKind::Mnist,
-        &d,
-        "zoo:fmnist_resnet",
-        t.path().join("run"),
-    );
+    let c = quick(DatasetKind::Mnist, &d, "zoo:fmnist_resnet", t.path().join("run"));
     let s = train::run(&c).unwrap();
     check_classification(&c, &s, 10, 12);
 }
@@ -113,12 +87,7 @@ fn cifar10_binary_batches() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path().join("cifar-10-batches-bin");
     write_cifar10_dir(&d, &[16, 8], 12);
-    let c = quick(
-        DatasetKind::Cifar10,
-        &d,
-        "zoo:demonet",
-        t.path().join("run"),
-    );
+    let c = quick(DatasetKind::Cifar10, &d, "zoo:demonet", t.path().join("run"));
     let s = train::run(&c).unwrap();
     check_classification(&c, &s, 10, 12);
 }
@@ -128,12 +97,7 @@ fn cifar100_fine_labels() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path().join("cifar-100-binary");
     write_cifar100_dir(&d, 24, 10);
-    let c = quick(
-        DatasetKind::Cifar100,
-        &d,
-        "zoo:resnet20",
-        t.path().join("run"),
-    );
+    let c = quick(DatasetKind::Cifar100, &d, "zoo:resnet20", t.path().join("run"));
     let s = train::run(&c).unwrap();
     check_classification(&c, &s, 100, 10);
 }
@@ -153,25 +117,14 @@ fn imagefolder_tiny_imagenet_layout() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path().join("tiny");
     write_tiny_imagenet(&d, &["n01", "n02", "n03"], 6, 3, 20, 18);
-    let mut c = quick(
-        DatasetKind::Imagefolder,
-        &d,
-        "zoo:demonet",
-        t.path().join("run"),
-    );
+    let mut c = quick(DatasetKind::Imagefolder, &d, "zoo:demonet", t.path().join("run"));
     c.image_size = 16;
     let s = train::run(&c).unwrap();
     check_classification(&c, &s, 3, 9);
     // three classes: every label is among the top 5
     assert_eq!(s.full.top5, Some(100.0));
     let g = oto_graph::Graph::load(&c.out.join("full.onnx")).unwrap();
-    let in_shape: Vec<_> = g
-        .shape(g.inputs[0])
-        .unwrap()
-        .iter()
-        .skip(1)
-        .map(|d| d.known())
-        .collect();
+    let in_shape: Vec<_> = g.shape(g.inputs[0]).unwrap().iter().skip(1).map(|d| d.known()).collect();
     assert_eq!(in_shape, [Some(3), Some(16), Some(16)]);
 }
 
@@ -206,18 +159,10 @@ fn sr_dhspg_pipeline_carn_mini() {
     assert_eq!((full.top1, full.top5, comp.top1), (None, None, None));
     assert_eq!((full.samples, comp.samples), (2, 2));
     let (pf, pc) = (full.psnr.expect("PSNR"), comp.psnr.expect("PSNR"));
-    println!(
-        "PSNR full {pf:.4} dB, compressed {pc:.4} dB, group sparsity {:?}",
-        s.group_sparsity
-    );
+    println!("PSNR full {pf:.4} dB, compressed {pc:.4} dB, group sparsity {:?}", s.group_sparsity);
     assert!(pf.is_finite() && pf > 5.0, "PSNR {pf}");
     assert!((pf - pc).abs() < 1e-2, "full {pf} dB vs compressed {pc} dB");
-    assert!(
-        (full.loss - comp.loss).abs() < 1e-4,
-        "L1 {} vs {}",
-        full.loss,
-        comp.loss
-    );
+    assert!((full.loss - comp.loss).abs() < 1e-4, "L1 {} vs {}", full.loss, comp.loss);
     let gs = s.group_sparsity.expect("group sparsity");
     assert!(gs >= 0.5 - 1e-9, "group sparsity {gs}");
     assert!(s.params_after.unwrap() < s.params_before);

@@ -19,19 +19,9 @@ fn fashion_mnist_subset_above_80_percent() {
     };
     let s = train::run(&c).unwrap();
     let acc = s.full.top1.unwrap();
-    println!(
-        "test top-1 {acc:.2}% after {} epochs ({:.1} s)",
-        c.epochs, s.train_seconds
-    );
+    println!("test top-1 {acc:.2}% after {} epochs ({:.1} s)", c.epochs, s.train_seconds);
     assert!(acc > 80.0, "test accuracy {acc:.2}% <= 80%");
-    for f in [
-        "full.onnx",
-        "metrics.jsonl",
-        "curves.png",
-        "checkpoint.ot",
-        "config.toml",
-        "report.md",
-    ] {
+    for f in ["full.onnx", "metrics.jsonl", "curves.png", "checkpoint.ot", "config.toml", "report.md"] {
         assert!(c.out.join(f).is_file(), "{f} missing");
     }
     let hist = train::metrics::read_jsonl(&c.out.join("metrics.jsonl")).unwrap();
@@ -42,9 +32,5 @@ fn fashion_mnist_subset_above_80_percent() {
     let exec = oto_train::exec::Executor::new(&g, &[], tch::Device::Cpu).unwrap();
     let data = train::data::load(&c).unwrap();
     let ev = train::evaluate(&exec, &data).unwrap();
-    assert!(
-        (ev.top1.unwrap() - acc).abs() < 1e-9,
-        "{} vs {acc}",
-        ev.top1.unwrap()
-    );
+    assert!((ev.top1.unwrap() - acc).abs() < 1e-9, "{} vs {acc}", ev.top1.unwrap());
 }

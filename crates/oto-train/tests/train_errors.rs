@@ -34,65 +34,31 @@ fn bad_dataset_path() {
 fn corrupt_and_missing_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o");
-    let e = train::run(&TrainConfig {
-        resume: true,
-        ..quick(out.clone())
-    })
-    .unwrap_err();
+    let e = train::run(&TrainConfig { resume: true, ..quick(out.clone()) }).unwrap_err();
     assert!(matches!(e, TrainError::Checkpoint { .. }), "{e}");
     assert!(e.to_string().contains("no checkpoint"), "{e}");
     std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(
-        out.join("checkpoint.ot"),
-        b"PK\x03\x04 this is not a checkpoint",
-    )
-    .unwrap();
-    let e = train::run(&TrainConfig {
-        resume: true,
-        ..quick(out.clone())
-    })
-    .unwrap_err();
+    std::fs::write(out.join("checkpoint.ot"), b"PK\x03\x04 this is not a checkpoint").unwrap();
+    let e = train::run(&TrainConfig { resume: true, ..quick(out.clone()) }).unwrap_err();
     assert!(matches!(e, TrainError::Checkpoint { .. }), "{e}");
     assert!(e.to_string().contains("corrupt"), "{e}");
     // a valid checkpoint of another run
     std::fs::remove_file(out.join("checkpoint.ot")).unwrap();
-    train::run(&TrainConfig {
-        stop_after_epoch: Some(0),
-        epochs: 2,
-        ..quick(out.clone())
-    })
-    .unwrap();
-    train::run(&TrainConfig {
-        epochs: 1,
-        ..quick(out.clone())
-    })
-    .unwrap();
-    let e = train::run(&TrainConfig {
-        resume: true,
-        seed: 7,
-        ..quick(out.clone())
-    })
-    .unwrap_err();
+    train::run(&TrainConfig { stop_after_epoch: Some(0), epochs: 2, ..quick(out.clone()) }).unwrap();
+    train::run(&TrainConfig { epochs: 1, ..quick(out.clone()) }).unwrap();
+    let e = train::run(&TrainConfig { resume: true, seed: 7, ..quick(out.clone()) }).unwrap_err();
     assert!(e.to_string().contains("different run"), "{e}");
     // truncated: half of a real checkpoint
     let bytes = std::fs::read(out.join("checkpoint.ot")).unwrap();
     std::fs::write(out.join("checkpoint.ot"), &bytes[..bytes.len() / 2]).unwrap();
-    let e = train::run(&TrainConfig {
-        resume: true,
-        ..quick(out.clone())
-    })
-    .unwrap_err();
+    let e = train::run(&TrainConfig { resume: true, ..quick(out.clone()) }).unwrap_err();
     assert!(matches!(e, TrainError::Checkpoint { .. }), "{e}");
 }
 
 #[test]
 fn nan_loss_is_detected() {
     let dir = tempfile::tempdir().unwrap();
-    let c = TrainConfig {
-        lr: Some(1e9),
-        max_train_batches: 30,
-        ..quick(dir.path().join("o"))
-    };
+    let c = TrainConfig { lr: Some(1e9), max_train_batches: 30, ..quick(dir.path().join("o")) };
     let e = train::run(&c).unwrap_err();
     assert!(matches!(e, TrainError::NonFiniteLoss { .. }), "{e}");
     assert!(e.to_string().contains("lower the learning rate"), "{e}");
@@ -103,63 +69,20 @@ fn bad_settings() {
     let dir = tempfile::tempdir().unwrap();
     let q = quick(dir.path().join("o"));
     for (c, needle) in [
-        (
-            TrainConfig {
-                epochs: 0,
-                ..q.clone()
-            },
-            "epochs",
-        ),
-        (
-            TrainConfig {
-                lr: Some(-1.0),
-                ..q.clone()
-            },
-            "lr",
-        ),
-        (
-            TrainConfig {
-                device: "tpu".into(),
-                ..q.clone()
-            },
-            "device",
-        ),
-        (
-            TrainConfig {
-                model: "zoo:nope".into(),
-                ..q.clone()
-            },
-            "nope",
-        ),
-        (
-            TrainConfig {
-                model: "/no/such/model.onnx".into(),
-                ..q.clone()
-            },
-            "no such file",
-        ),
+        (TrainConfig { epochs: 0, ..q.clone() }, "epochs"),
+        (TrainConfig { lr: Some(-1.0), ..q.clone() }, "lr"),
+        (TrainConfig { device: "tpu".into(), ..q.clone() }, "device"),
+        (TrainConfig { model: "zoo:nope".into(), ..q.clone() }, "nope"),
+        (TrainConfig { model: "/no/such/model.onnx".into(), ..q.clone() }, "no such file"),
     ] {
         let e = train::run(&c).unwrap_err().to_string();
         assert!(e.contains(needle), "{needle}: {e}");
     }
     let mut c = q.clone();
     c.dhspg.target_sparsity = Some(1.5);
-    assert!(train::run(&c)
-        .unwrap_err()
-        .to_string()
-        .contains("target sparsity"));
-    assert!(TrainConfig::from_toml("epochs = 2\nbogus = 1\n")
-        .unwrap_err()
-        .to_string()
-        .contains("bogus"));
-    let t =
-        TrainConfig::from_toml("epochs = 2\nlr = 0.05\n[dhspg]\ntarget_sparsity = 0.4\n").unwrap();
-    assert_eq!(
-        (t.epochs, t.lr, t.dhspg.target_sparsity),
-        (2, Some(0.05), Some(0.4))
-    );
-    assert_eq!(
-        TrainConfig::from_toml(&TrainConfig::default().to_toml()).unwrap(),
-        TrainConfig::default()
-    );
+    assert!(train::run(&c).unwrap_err().to_string().contains("target sparsity"));
+    assert!(TrainConfig::from_toml("epochs = 2\nbogus = 1\n").unwrap_err().to_string().contains("bogus"));
+    let t = TrainConfig::from_toml("epochs = 2\nlr = 0.05\n[dhspg]\ntarget_sparsity = 0.4\n").unwrap();
+    assert_eq!((t.epochs, t.lr, t.dhspg.target_sparsity), (2, Some(0.05), Some(0.4)));
+    assert_eq!(TrainConfig::from_toml(&TrainConfig::default().to_toml()).unwrap(), TrainConfig::default());
 }

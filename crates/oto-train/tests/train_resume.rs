@@ -25,12 +25,7 @@ pub fn weights(p: &std::path::Path) -> Vec<(String, Vec<f32>)> {
         .values
         .iter()
         .filter(|v| v.is_initializer)
-        .filter_map(|v| {
-            v.init
-                .as_ref()
-                .and_then(|t| oto_onnx::tensor::to_f32(t).ok())
-                .map(|d| (v.name.clone(), d))
-        })
+        .filter_map(|v| v.init.as_ref().and_then(|t| oto_onnx::tensor::to_f32(t).ok()).map(|d| (v.name.clone(), d)))
         .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
@@ -39,25 +34,11 @@ pub fn weights(p: &std::path::Path) -> Vec<(String, Vec<f32>)> {
 fn check(c: TrainConfig) {
     let a = c.out.join("a");
     let b = c.out.join("b");
-    let full = train::run(&TrainConfig {
-        out: a.clone(),
-        ..c.clone()
-    })
-    .unwrap();
-    let part = train::run(&TrainConfig {
-        out: b.clone(),
-        stop_after_epoch: Some(1),
-        ..c.clone()
-    })
-    .unwrap();
+    let full = train::run(&TrainConfig { out: a.clone(), ..c.clone() }).unwrap();
+    let part = train::run(&TrainConfig { out: b.clone(), stop_after_epoch: Some(1), ..c.clone() }).unwrap();
     assert_eq!(part.history.len(), 1);
     assert!(!b.join("full.onnx").exists());
-    let resumed = train::run(&TrainConfig {
-        out: b.clone(),
-        resume: true,
-        ..c.clone()
-    })
-    .unwrap();
+    let resumed = train::run(&TrainConfig { out: b.clone(), resume: true, ..c.clone() }).unwrap();
     let (wa, wb) = (weights(&a.join("full.onnx")), weights(&b.join("full.onnx")));
     assert_eq!(wa.len(), wb.len());
     for ((na, da), (nb, db)) in wa.iter().zip(&wb) {
@@ -66,11 +47,7 @@ fn check(c: TrainConfig) {
     }
     let strip = |h: &[train::EpochRecord]| -> Vec<train::EpochRecord> {
         h.iter()
-            .map(|r| train::EpochRecord {
-                train_seconds: 0.0,
-                samples_per_second: 0.0,
-                ..r.clone()
-            })
+            .map(|r| train::EpochRecord { train_seconds: 0.0, samples_per_second: 0.0, ..r.clone() })
             .collect()
     };
     // The history of the first epoch went through the checkpoint's JSON header (the last digit
@@ -78,17 +55,11 @@ fn check(c: TrainConfig) {
     let (ha, hb) = (strip(&full.history), strip(&resumed.history));
     assert_eq!(ha.len(), hb.len());
     for (x, y) in ha.iter().zip(&hb) {
-        let (vx, vy) = (
-            serde_json::to_value(x).unwrap(),
-            serde_json::to_value(y).unwrap(),
-        );
+        let (vx, vy) = (serde_json::to_value(x).unwrap(), serde_json::to_value(y).unwrap());
         for (k, a) in vx.as_object().unwrap() {
             let b = &vy[k];
             match (a.as_f64(), b.as_f64()) {
-                (Some(a), Some(b)) => assert!(
-                    (a - b).abs() <= 1e-12 * a.abs().max(1e-300),
-                    "{k}: {a} vs {b}"
-                ),
+                (Some(a), Some(b)) => assert!((a - b).abs() <= 1e-12 * a.abs().max(1e-300), "{k}: {a} vs {b}"),
                 _ => assert_eq!(a, b, "{k}"),
             }
         }

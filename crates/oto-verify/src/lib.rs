@@ -36,24 +36,15 @@ pub struct InputSpec {
 /// skipped); a symbolic or unknown dimension on axis 0 becomes `batch`. Any other symbolic
 /// dimension is an error (the model needs static spatial sizes to be checked).
 pub fn input_specs(model: &ModelProto, batch: usize) -> Result<Vec<InputSpec>> {
-    let g = model
-        .graph
-        .as_ref()
-        .ok_or_else(|| anyhow!("the model has no graph"))?;
-    let inits: std::collections::HashSet<&str> = g
-        .initializer
-        .iter()
-        .filter_map(|t| t.name.as_deref())
-        .collect();
+    let g = model.graph.as_ref().ok_or_else(|| anyhow!("the model has no graph"))?;
+    let inits: std::collections::HashSet<&str> = g.initializer.iter().filter_map(|t| t.name.as_deref()).collect();
     let mut out = vec![];
     for vi in &g.input {
         let name = vi.name.clone().unwrap_or_default();
         if inits.contains(name.as_str()) {
             continue;
         }
-        let Some(type_proto::Value::TensorType(tt)) =
-            vi.r#type.as_ref().and_then(|t| t.value.as_ref())
-        else {
+        let Some(type_proto::Value::TensorType(tt)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
             bail!("graph input '{name}' is not a tensor");
         };
         let elem_type = tt.elem_type.unwrap_or(0);
@@ -72,11 +63,7 @@ pub fn input_specs(model: &ModelProto, batch: usize) -> Result<Vec<InputSpec>> {
                 ),
             }
         }
-        out.push(InputSpec {
-            name,
-            elem_type,
-            shape,
-        });
+        out.push(InputSpec { name, elem_type, shape });
     }
     Ok(out)
 }
@@ -115,11 +102,7 @@ impl Runner {
 
     /// Like [`Runner::new`]; `optimize = false` skips tract's optimizer (faster to build, slower
     /// to run: good for one-off equivalence checks of small inputs).
-    pub fn with_options(
-        model: &ModelProto,
-        inputs: &[InputSpec],
-        optimize: bool,
-    ) -> Result<Runner> {
+    pub fn with_options(model: &ModelProto, inputs: &[InputSpec], optimize: bool) -> Result<Runner> {
         // value_info is only a hint; tract does its own inference and mis-reads some exporters'
         // hints (the dynamo exporter lists initializers there), so it gets the graph without it.
         let mut model = model.clone();
@@ -132,51 +115,24 @@ impl Runner {
             .map_err(|e| anyhow!("tract cannot load the model: {e:?}"))?;
         for (i, s) in inputs.iter().enumerate() {
             m = m
-                .with_input_fact(
-                    i,
-                    InferenceFact::dt_shape(f32::datum_type(), s.shape.clone()),
-                )
-                .map_err(|e| {
-                    anyhow!(
-                        "tract rejects shape {:?} for input '{}': {e:?}",
-                        s.shape,
-                        s.name
-                    )
-                })?;
+                .with_input_fact(i, InferenceFact::dt_shape(f32::datum_type(), s.shape.clone()))
+                .map_err(|e| anyhow!("tract rejects shape {:?} for input '{}': {e:?}", s.shape, s.name))?;
         }
-        let typed = m
-            .into_typed()
-            .map_err(|e| anyhow!("tract cannot type the model: {e:?}"))?;
+        let typed = m.into_typed().map_err(|e| anyhow!("tract cannot type the model: {e:?}"))?;
         let opt = if optimize {
-            typed
-                .into_optimized()
-                .map_err(|e| anyhow!("tract cannot optimize the model: {e:?}"))?
+            typed.into_optimized().map_err(|e| anyhow!("tract cannot optimize the model: {e:?}"))?
         } else {
             typed
         };
-        let output_names = opt
-            .output_outlets()?
-            .iter()
-            .map(|o| opt.node(o.node).name.clone())
-            .collect();
-        let plan = opt
-            .into_runnable()
-            .map_err(|e| anyhow!("tract cannot plan the model: {e:?}"))?;
-        Ok(Runner {
-            plan,
-            inputs: inputs.to_vec(),
-            output_names,
-        })
+        let output_names = opt.output_outlets()?.iter().map(|o| opt.node(o.node).name.clone()).collect();
+        let plan = opt.into_runnable().map_err(|e| anyhow!("tract cannot plan the model: {e:?}"))?;
+        Ok(Runner { plan, inputs: inputs.to_vec(), output_names })
     }
 
     /// Runs the plan; `inputs` in graph-input order.
     pub fn run(&self, inputs: &[TensorF32]) -> Result<Vec<TensorF32>> {
         if inputs.len() != self.inputs.len() {
-            bail!(
-                "the model has {} inputs, {} given",
-                self.inputs.len(),
-                inputs.len()
-            );
+            bail!("the model has {} inputs, {} given", self.inputs.len(), inputs.len());
         }
         let mut tv: TVec<TValue> = tvec![];
         for t in inputs {
@@ -184,23 +140,12 @@ impl Runner {
                 .map_err(|e| anyhow!("bad input tensor: {e}"))?;
             tv.push(Tensor::from(a).into());
         }
-        let outs = self
-            .plan
-            .run(tv)
-            .map_err(|e| anyhow!("tract failed to run the model: {e:?}"))?;
+        let outs = self.plan.run(tv).map_err(|e| anyhow!("tract failed to run the model: {e:?}"))?;
         outs.into_iter()
             .map(|o| {
-                let o = o
-                    .cast_to::<f32>()
-                    .map_err(|e| anyhow!("output is not float: {e:?}"))?
-                    .into_owned();
+                let o = o.cast_to::<f32>().map_err(|e| anyhow!("output is not float: {e:?}"))?.into_owned();
                 let shape = o.shape().to_vec();
-                let data = o
-                    .to_plain_array_view::<f32>()
-                    .map_err(|e| anyhow!("{e:?}"))?
-                    .iter()
-                    .copied()
-                    .collect();
+                let data = o.to_plain_array_view::<f32>().map_err(|e| anyhow!("{e:?}"))?.iter().copied().collect();
                 Ok(TensorF32 { shape, data })
             })
             .collect()
@@ -209,13 +154,7 @@ impl Runner {
 
 /// Runs `model` once on `inputs` (shapes taken from the tensors).
 pub fn run(model: &ModelProto, inputs: &[TensorF32]) -> Result<Vec<TensorF32>> {
-    let mut specs = input_specs(
-        model,
-        inputs
-            .first()
-            .and_then(|t| t.shape.first().copied())
-            .unwrap_or(1),
-    )?;
+    let mut specs = input_specs(model, inputs.first().and_then(|t| t.shape.first().copied()).unwrap_or(1))?;
     for (s, t) in specs.iter_mut().zip(inputs) {
         s.shape = t.shape.clone();
     }
@@ -264,9 +203,7 @@ impl Comparison {
         self.outputs.iter().map(|o| o.rel()).fold(0.0, f32::max)
     }
     pub fn shapes_match(&self) -> bool {
-        self.outputs
-            .iter()
-            .all(|o| o.shape_reference == o.shape_candidate)
+        self.outputs.iter().all(|o| o.shape_reference == o.shape_candidate)
     }
     pub fn passes(&self, tolerance: f32) -> bool {
         self.shapes_match() && self.max_rel() <= tolerance
@@ -276,11 +213,7 @@ impl Comparison {
 /// Element-wise comparison of two output lists.
 pub fn diff_outputs(reference: &[TensorF32], candidate: &[TensorF32]) -> Result<Vec<OutputDiff>> {
     if reference.len() != candidate.len() {
-        bail!(
-            "the models have different numbers of outputs ({} vs {})",
-            reference.len(),
-            candidate.len()
-        );
+        bail!("the models have different numbers of outputs ({} vs {})", reference.len(), candidate.len());
     }
     Ok(reference
         .iter()
@@ -301,54 +234,28 @@ pub fn diff_outputs(reference: &[TensorF32], candidate: &[TensorF32]) -> Result<
             } else {
                 f32::INFINITY
             };
-            OutputDiff {
-                index,
-                shape_reference: r.shape.clone(),
-                shape_candidate: c.shape.clone(),
-                max_abs,
-                max_ref,
-            }
+            OutputDiff { index, shape_reference: r.shape.clone(), shape_candidate: c.shape.clone(), max_abs, max_ref }
         })
         .collect())
 }
 
 /// Runs `reference` and `candidate` on the same seeded random inputs (symbolic batch = `batch`)
 /// and compares their outputs. The two models must have the same graph inputs.
-pub fn compare(
-    reference: &ModelProto,
-    candidate: &ModelProto,
-    batch: usize,
-    seed: u64,
-) -> Result<Comparison> {
+pub fn compare(reference: &ModelProto, candidate: &ModelProto, batch: usize, seed: u64) -> Result<Comparison> {
     compare_with(reference, candidate, batch, seed, true)
 }
 
 /// [`compare`] with tract's optimizer on or off (off: quicker for many one-off checks).
-pub fn compare_with(
-    reference: &ModelProto,
-    candidate: &ModelProto,
-    batch: usize,
-    seed: u64,
-    optimize: bool,
-) -> Result<Comparison> {
+pub fn compare_with(reference: &ModelProto, candidate: &ModelProto, batch: usize, seed: u64, optimize: bool) -> Result<Comparison> {
     let specs = input_specs(reference, batch).context("reading the reference model's inputs")?;
     let cspecs = input_specs(candidate, batch).context("reading the candidate model's inputs")?;
     if specs != cspecs {
         bail!("the two models have different inputs: {specs:?} vs {cspecs:?}");
     }
     let inputs = random_inputs(&specs, seed)?;
-    let r = Runner::with_options(reference, &specs, optimize)
-        .context("reference model")?
-        .run(&inputs)
-        .context("reference model")?;
-    let c = Runner::with_options(candidate, &specs, optimize)
-        .context("candidate model")?
-        .run(&inputs)
-        .context("candidate model")?;
-    Ok(Comparison {
-        outputs: diff_outputs(&r, &c)?,
-        input_shapes: specs.iter().map(|s| s.shape.clone()).collect(),
-    })
+    let r = Runner::with_options(reference, &specs, optimize).context("reference model")?.run(&inputs).context("reference model")?;
+    let c = Runner::with_options(candidate, &specs, optimize).context("candidate model")?.run(&inputs).context("candidate model")?;
+    Ok(Comparison { outputs: diff_outputs(&r, &c)?, input_shapes: specs.iter().map(|s| s.shape.clone()).collect() })
 }
 
 /// Median wall time of one inference of `model` (tract, optimized plan, seeded random inputs

@@ -2,15 +2,7 @@
 use oto_verify::{compare, input_specs, median_latency, random_inputs, run, Runner};
 
 fn model(name: &str, seed: u64) -> oto_onnx::ModelProto {
-    oto_zoo::build(
-        name,
-        &oto_zoo::ZooConfig {
-            seed,
-            randomize_stats: true,
-            ..Default::default()
-        },
-    )
-    .unwrap()
+    oto_zoo::build(name, &oto_zoo::ZooConfig { seed, randomize_stats: true, ..Default::default() }).unwrap()
 }
 
 #[test]

@@ -5,8 +5,8 @@
 use crate::init::Init;
 use oto_onnx::pb::{
     tensor_shape_proto::{dimension, Dimension},
-    type_proto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-    TensorShapeProto, TypeProto, ValueInfoProto,
+    type_proto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
+    TypeProto, ValueInfoProto,
 };
 use oto_onnx::tensor::{f32_tensor, i64_tensor, FLOAT};
 use oto_onnx::AttributeProto;
@@ -77,10 +77,7 @@ impl Builder {
     pub fn input(&mut self, name: &str, shape: &[i64]) -> Val {
         self.value_names.insert(name.to_string());
         self.inputs.push(value_info(name, shape));
-        Val {
-            name: name.into(),
-            shape: shape.to_vec(),
-        }
+        Val { name: name.into(), shape: shape.to_vec() }
     }
 
     /// Runs `f` with `name` pushed on the module path (`layer1` then `0` gives `layer1.0.*`).
@@ -102,12 +99,7 @@ impl Builder {
 
     /// Adds the float parameter `{path(local)}` of shape `dims`, filled by `gen(init, numel)`.
     /// Sizes are checked before anything is allocated; names must be unique (a model bug otherwise).
-    pub fn param(
-        &mut self,
-        local: &str,
-        dims: &[i64],
-        gen: impl FnOnce(&mut Init, usize) -> Vec<f32>,
-    ) -> R<String> {
+    pub fn param(&mut self, local: &str, dims: &[i64], gen: impl FnOnce(&mut Init, usize) -> Vec<f32>) -> R<String> {
         let name = self.path(local);
         let n = oto_onnx::tensor::numel(dims);
         self.params += n;
@@ -119,10 +111,7 @@ impl Builder {
         }
         let data = gen(&mut self.init, n);
         if data.len() != n {
-            return fail(format!(
-                "internal: parameter '{name}' has {} values for shape {dims:?}",
-                data.len()
-            ));
+            return fail(format!("internal: parameter '{name}' has {} values for shape {dims:?}", data.len()));
         }
         self.inits.push(raw_f32(&name, dims, &data));
         Ok(name)
@@ -174,47 +163,26 @@ impl Builder {
     }
 
     /// Appends a node named `/{scope}/{module}/{op}`; returns its output names.
-    pub fn node(
-        &mut self,
-        op: &str,
-        module: &str,
-        inputs: &[&str],
-        n_out: usize,
-        attrs: Vec<AttributeProto>,
-    ) -> Vec<String> {
+    pub fn node(&mut self, op: &str, module: &str, inputs: &[&str], n_out: usize, attrs: Vec<AttributeProto>) -> Vec<String> {
         let mut parts: Vec<&str> = self.scope.iter().map(|s| s.as_str()).collect();
         if !module.is_empty() {
             parts.push(module);
         }
-        let base = format!(
-            "/{}{}{op}",
-            parts.join("/"),
-            if parts.is_empty() { "" } else { "/" }
-        );
+        let base = format!("/{}{}{op}", parts.join("/"), if parts.is_empty() { "" } else { "/" });
         let mut name = base.clone();
         let mut k = 1;
         while !self.node_names.insert(name.clone()) {
             name = format!("{base}_{k}");
             k += 1;
         }
-        let outs: Vec<String> = (0..n_out)
-            .map(|i| self.fresh_value(&format!("{name}_output_{i}")))
-            .collect();
+        let outs: Vec<String> = (0..n_out).map(|i| self.fresh_value(&format!("{name}_output_{i}"))).collect();
         let out_refs: Vec<&str> = outs.iter().map(|s| s.as_str()).collect();
-        self.nodes
-            .push(oto_onnx::attr::node(op, &name, inputs, &out_refs, attrs));
+        self.nodes.push(oto_onnx::attr::node(op, &name, inputs, &out_refs, attrs));
         outs
     }
 
     /// Single-output node with a known output shape.
-    pub fn op(
-        &mut self,
-        op: &str,
-        module: &str,
-        inputs: &[&str],
-        attrs: Vec<AttributeProto>,
-        shape: Vec<i64>,
-    ) -> Val {
+    pub fn op(&mut self, op: &str, module: &str, inputs: &[&str], attrs: Vec<AttributeProto>, shape: Vec<i64>) -> Val {
         let name = self.node(op, module, inputs, 1, attrs).remove(0);
         Val { name, shape }
     }
@@ -241,10 +209,7 @@ impl Builder {
             ir_version: Some(8),
             producer_name: Some("oto-zoo".into()),
             producer_version: Some(env!("CARGO_PKG_VERSION").into()),
-            opset_import: vec![OperatorSetIdProto {
-                domain: Some(String::new()),
-                version: Some(17),
-            }],
+            opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(17) }],
             graph: Some(graph),
             ..Default::default()
         }
@@ -271,11 +236,7 @@ fn value_info(name: &str, shape: &[i64]) -> ValueInfoProto {
         .iter()
         .map(|&d| Dimension {
             denotation: None,
-            value: Some(if d == BATCH {
-                dimension::Value::DimParam("N".into())
-            } else {
-                dimension::Value::DimValue(d)
-            }),
+            value: Some(if d == BATCH { dimension::Value::DimParam("N".into()) } else { dimension::Value::DimValue(d) }),
         })
         .collect();
     ValueInfoProto {

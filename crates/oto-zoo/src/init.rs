@@ -11,10 +11,7 @@ pub struct Init {
 
 impl Init {
     pub fn new(seed: u64, randomize: bool) -> Self {
-        Init {
-            rng: ChaCha8Rng::seed_from_u64(seed),
-            randomize,
-        }
+        Init { rng: ChaCha8Rng::seed_from_u64(seed), randomize }
     }
 
     /// A SplitMix64 stream keyed by the ChaCha generator. Per-value work stays tiny because
@@ -43,9 +40,7 @@ impl Init {
     pub fn uniform(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
         let mut s = self.stream();
         let scale = (hi - lo) * (1.0 / 16_777_216.0);
-        (0..n)
-            .map(|_| lo + (s.next() >> 40) as f32 * scale)
-            .collect()
+        (0..n).map(|_| lo + (s.next() >> 40) as f32 * scale).collect()
     }
 
     /// Conv / transposed-conv weight: Kaiming normal, mode fan_out, ReLU gain.
@@ -61,39 +56,23 @@ impl Init {
 
     /// Bias: uniform ±1/sqrt(fan_in) (PyTorch default), wider when randomizing.
     pub fn bias(&mut self, n: usize, fan_in: usize) -> Vec<f32> {
-        let b = if self.randomize {
-            0.5
-        } else {
-            1.0 / (fan_in.max(1) as f32).sqrt()
-        };
+        let b = if self.randomize { 0.5 } else { 1.0 / (fan_in.max(1) as f32).sqrt() };
         self.uniform(n, -b, b)
     }
 
     /// Norm scale: ones, or U(0.5, 1.5).
     pub fn gamma(&mut self, n: usize) -> Vec<f32> {
-        if self.randomize {
-            self.uniform(n, 0.5, 1.5)
-        } else {
-            vec![1.0; n]
-        }
+        if self.randomize { self.uniform(n, 0.5, 1.5) } else { vec![1.0; n] }
     }
 
     /// Norm shift / running mean: zeros, or U(-0.5, 0.5).
     pub fn beta(&mut self, n: usize) -> Vec<f32> {
-        if self.randomize {
-            self.uniform(n, -0.5, 0.5)
-        } else {
-            vec![0.0; n]
-        }
+        if self.randomize { self.uniform(n, -0.5, 0.5) } else { vec![0.0; n] }
     }
 
     /// BN running variance: ones, or U(0.5, 2).
     pub fn var(&mut self, n: usize) -> Vec<f32> {
-        if self.randomize {
-            self.uniform(n, 0.5, 2.0)
-        } else {
-            vec![1.0; n]
-        }
+        if self.randomize { self.uniform(n, 0.5, 2.0) } else { vec![1.0; n] }
     }
 }
 
@@ -118,11 +97,7 @@ mod tests {
         assert_eq!(v.len(), 100_001);
         let mean = v.iter().sum::<f32>() / v.len() as f32;
         let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / v.len() as f32;
-        assert!(
-            mean.abs() < 0.05 && (var.sqrt() - 2.0).abs() < 0.05,
-            "mean {mean} std {}",
-            var.sqrt()
-        );
+        assert!(mean.abs() < 0.05 && (var.sqrt() - 2.0).abs() < 0.05, "mean {mean} std {}", var.sqrt());
         let u = Init::new(1, false).uniform(10_000, -1.0, 3.0);
         assert!(u.iter().all(|&x| (-1.0..3.0).contains(&x)));
     }

@@ -5,9 +5,9 @@
 
 pub mod builder;
 pub mod init;
+pub mod reinit;
 mod models;
 mod ops;
-pub mod reinit;
 
 pub use builder::{Builder, ShapeError, Val, BATCH};
 use oto_onnx::ModelProto;
@@ -54,10 +54,7 @@ pub struct ZooEntry {
 impl ZooEntry {
     /// Output shape for batch `n` under `cfg` (defaults filled in).
     pub fn output_shape(&self, cfg: &ZooConfig, n: i64) -> Vec<i64> {
-        let [c, h, w] = cfg
-            .input_shape
-            .unwrap_or(self.input_shape)
-            .map(|d| d as i64);
+        let [c, h, w] = cfg.input_shape.unwrap_or(self.input_shape).map(|d| d as i64);
         match self.task {
             Task::Classification => vec![n, cfg.num_classes.unwrap_or(self.num_classes) as i64],
             Task::SuperResolution { scale } => vec![n, c, h * scale as i64, w * scale as i64],
@@ -72,11 +69,7 @@ pub enum ZooError {
     #[error("model '{model}': {reason}")]
     BadConfig { model: String, reason: String },
     #[error("model '{model}' cannot take input shape {shape:?}: {reason}")]
-    BadInput {
-        model: String,
-        shape: [usize; 3],
-        reason: String,
-    },
+    BadInput { model: String, shape: [usize; 3], reason: String },
 }
 
 /// Resolved configuration handed to the model functions.
@@ -108,45 +101,26 @@ pub fn list() -> &'static [ZooEntry] {
 pub fn build(name: &str, cfg: &ZooConfig) -> Result<ModelProto, ZooError> {
     let Some(entry) = list().iter().find(|e| e.name == name) else {
         let valid = list().iter().map(|e| e.name).collect::<Vec<_>>().join(", ");
-        return Err(ZooError::UnknownModel {
-            name: name.into(),
-            valid,
-        });
+        return Err(ZooError::UnknownModel { name: name.into(), valid });
     };
-    let bad = |reason: String| ZooError::BadConfig {
-        model: name.into(),
-        reason,
-    };
+    let bad = |reason: String| ZooError::BadConfig { model: name.into(), reason };
     let shape = cfg.input_shape.unwrap_or(entry.input_shape);
     if shape.iter().any(|&d| d == 0 || d > 8192) {
-        return Err(bad(format!(
-            "input shape {shape:?} needs every dimension in 1..=8192"
-        )));
+        return Err(bad(format!("input shape {shape:?} needs every dimension in 1..=8192")));
     }
     let classes = cfg.num_classes.unwrap_or(entry.num_classes);
     if entry.task == Task::Classification && !(1..=1_000_000).contains(&classes) {
-        return Err(bad(format!(
-            "num_classes must be in 1..=1000000, got {classes}"
-        )));
+        return Err(bad(format!("num_classes must be in 1..=1000000, got {classes}")));
     }
     let width = cfg.width_mult.unwrap_or(1.0);
     if !(width > 0.0 && width <= 16.0) {
         return Err(bad(format!("width_mult must be in (0, 16], got {width}")));
     }
-    let ctx = Ctx {
-        h: shape[1] as i64,
-        w: shape[2] as i64,
-        classes: classes as i64,
-        width,
-        depth: cfg.depth,
-    };
+    let ctx = Ctx { h: shape[1] as i64, w: shape[2] as i64, classes: classes as i64, width, depth: cfg.depth };
     let mut b = Builder::new(cfg.seed, cfg.randomize_stats);
     let x = b.input("input", &[BATCH, shape[0] as i64, ctx.h, ctx.w]);
-    let out = (entry.build)(&mut b, &x, &ctx).map_err(|e| ZooError::BadInput {
-        model: name.into(),
-        shape,
-        reason: e.0,
-    })?;
+    let out = (entry.build)(&mut b, &x, &ctx)
+        .map_err(|e| ZooError::BadInput { model: name.into(), shape, reason: e.0 })?;
     let want = entry.output_shape(cfg, BATCH);
     if out.shape != want {
         return Err(ZooError::BadInput {

@@ -22,13 +22,9 @@ pub struct ReinitReport {
 #[derive(Debug, Clone, Copy)]
 enum Rule {
     /// Kaiming normal, fan-out, ReLU gain.
-    ConvWeight {
-        fan_out: usize,
-    },
+    ConvWeight { fan_out: usize },
     /// Uniform ±1/sqrt(fan_in) ([`Init::linear_weight`]; linear weights and all biases).
-    Uniform {
-        fan_in: usize,
-    },
+    Uniform { fan_in: usize },
     Const(f32),
 }
 
@@ -52,10 +48,7 @@ pub fn reinitialize(model: &mut ModelProto, seed: u64) -> Result<ReinitReport, S
             }
         }
         if node.op_type.as_deref() == Some("MatMul") {
-            if let (Some(w), Some(out)) = (
-                node.input.get(1).and_then(|w| dims.get(w)),
-                node.output.first(),
-            ) {
+            if let (Some(w), Some(out)) = (node.input.get(1).and_then(|w| dims.get(w)), node.output.first()) {
                 if w.len() == 2 {
                     matmul_fan.insert(out.as_str(), w[0].max(1) as usize);
                 }
@@ -63,12 +56,8 @@ pub fn reinitialize(model: &mut ModelProto, seed: u64) -> Result<ReinitReport, S
         }
     }
     let mut init = Init::new(seed, false);
-    let index: HashMap<String, usize> = graph
-        .initializer
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.name.clone().unwrap_or_default(), i))
-        .collect();
+    let index: HashMap<String, usize> =
+        graph.initializer.iter().enumerate().map(|(i, t)| (t.name.clone().unwrap_or_default(), i)).collect();
     let mut report = ReinitReport::default();
     for (name, rule) in &rules {
         let t = &mut graph.initializer[index[name]];
@@ -92,11 +81,7 @@ pub fn reinitialize(model: &mut ModelProto, seed: u64) -> Result<ReinitReport, S
 }
 
 /// The rules for the float initializers `node` consumes.
-fn node_rules(
-    node: &NodeProto,
-    dims: &HashMap<String, Vec<i64>>,
-    matmul_fan: &HashMap<&str, usize>,
-) -> Vec<(String, Rule)> {
+fn node_rules(node: &NodeProto, dims: &HashMap<String, Vec<i64>>, matmul_fan: &HashMap<&str, usize>) -> Vec<(String, Rule)> {
     let input = |i: usize| node.input.get(i).filter(|n| dims.contains_key(*n)).cloned();
     let shape = |i: usize| input(i).map(|n| dims[&n].clone());
     let prod = |d: &[i64]| d.iter().map(|&x| x.max(1) as usize).product::<usize>();
@@ -111,40 +96,20 @@ fn node_rules(
         // fan over dim 0 is the zoo's choice too.
         "Conv" | "ConvTranspose" => {
             if let Some(w) = shape(1).filter(|w| w.len() >= 3) {
-                push(
-                    1,
-                    Rule::ConvWeight {
-                        fan_out: w[0].max(1) as usize * prod(&w[2..]),
-                    },
-                );
-                push(
-                    2,
-                    Rule::Uniform {
-                        fan_in: prod(&w[1..]),
-                    },
-                );
+                push(1, Rule::ConvWeight { fan_out: w[0].max(1) as usize * prod(&w[2..]) });
+                push(2, Rule::Uniform { fan_in: prod(&w[1..]) });
             }
         }
         "Gemm" => {
             if let Some(w) = shape(1).filter(|w| w.len() == 2) {
-                let fan_in = if attr::int(node, "transB").unwrap_or(0) != 0 {
-                    w[1]
-                } else {
-                    w[0]
-                }
-                .max(1) as usize;
+                let fan_in = if attr::int(node, "transB").unwrap_or(0) != 0 { w[1] } else { w[0] }.max(1) as usize;
                 push(1, Rule::Uniform { fan_in });
                 push(2, Rule::Uniform { fan_in });
             }
         }
         "MatMul" => {
             if let Some(w) = shape(1).filter(|w| w.len() == 2) {
-                push(
-                    1,
-                    Rule::Uniform {
-                        fan_in: w[0].max(1) as usize,
-                    },
-                );
+                push(1, Rule::Uniform { fan_in: w[0].max(1) as usize });
             }
         }
         "Add" => {
@@ -180,24 +145,13 @@ mod tests {
     use crate::{build, ZooConfig};
 
     fn floats(m: &ModelProto, name: &str) -> Vec<f32> {
-        let t = m
-            .graph
-            .as_ref()
-            .unwrap()
-            .initializer
-            .iter()
-            .find(|t| t.name.as_deref() == Some(name))
-            .unwrap();
+        let t = m.graph.as_ref().unwrap().initializer.iter().find(|t| t.name.as_deref() == Some(name)).unwrap();
         tensor::to_f32(t).unwrap()
     }
 
     #[test]
     fn every_parameter_of_a_zoo_model_is_redrawn_with_the_zoo_statistics() {
-        let cfg = ZooConfig {
-            seed: 3,
-            randomize_stats: true,
-            ..Default::default()
-        };
+        let cfg = ZooConfig { seed: 3, randomize_stats: true, ..Default::default() };
         let mut m = build("resnet20", &cfg).unwrap();
         let before = m.clone();
         let r = reinitialize(&mut m, 7).unwrap();
@@ -216,10 +170,7 @@ mod tests {
         // Linear weight within ±1/sqrt(fan_in); the graph itself is unchanged.
         let fc = floats(&m, "linear.weight");
         assert!(fc.iter().all(|v| v.abs() <= 1.0 / 8.0) && fc.iter().any(|v| v.abs() > 0.05));
-        assert_eq!(
-            m.graph.as_ref().unwrap().node,
-            before.graph.as_ref().unwrap().node
-        );
+        assert_eq!(m.graph.as_ref().unwrap().node, before.graph.as_ref().unwrap().node);
         // Same seed, same values.
         let mut again = before.clone();
         reinitialize(&mut again, 7).unwrap();

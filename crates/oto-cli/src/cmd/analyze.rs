@@ -45,12 +45,8 @@ pub fn parse_input_shape(s: &str) -> Result<(String, Vec<Dim>)> {
             match d.parse::<i64>() {
                 Ok(v) if v > 0 => Ok(Dim::Known(v)),
                 Ok(v) => bail!("--input-shape '{s}': dimension {v} must be positive"),
-                Err(_) if !d.is_empty() && d.chars().all(|c| c.is_alphanumeric() || c == '_') => {
-                    Ok(Dim::Sym(d.into()))
-                }
-                Err(_) => bail!(
-                    "--input-shape '{s}': '{d}' is neither a positive integer nor a symbolic name"
-                ),
+                Err(_) if !d.is_empty() && d.chars().all(|c| c.is_alphanumeric() || c == '_') => Ok(Dim::Sym(d.into())),
+                Err(_) => bail!("--input-shape '{s}': '{d}' is neither a positive integer nor a symbolic name"),
             }
         })
         .collect::<Result<Vec<_>>>()?;
@@ -59,14 +55,9 @@ pub fn parse_input_shape(s: &str) -> Result<(String, Vec<Dim>)> {
 
 /// Loads a model file into a graph with optional input-shape overrides.
 pub fn load_graph(path: &Path, shapes: &[String]) -> Result<Graph> {
-    let model =
-        oto_onnx::load_model(path).with_context(|| format!("loading {}", path.display()))?;
-    let mut g = Graph::from_model_unchecked(model).with_context(|| {
-        format!(
-            "{}: the graph is malformed; fix or re-export the model",
-            path.display()
-        )
-    })?;
+    let model = oto_onnx::load_model(path).with_context(|| format!("loading {}", path.display()))?;
+    let mut g = Graph::from_model_unchecked(model)
+        .with_context(|| format!("{}: the graph is malformed; fix or re-export the model", path.display()))?;
     for s in shapes {
         let (name, dims) = parse_input_shape(s)?;
         g.set_input_shape(&name, dims).with_context(|| {
@@ -74,12 +65,8 @@ pub fn load_graph(path: &Path, shapes: &[String]) -> Result<Graph> {
             format!("--input-shape {s}: the model's inputs are {names:?}")
         })?;
     }
-    g.infer_shapes().with_context(|| {
-        format!(
-            "{}: shape inference failed; check the input shapes (--input-shape NAME=...)",
-            path.display()
-        )
-    })?;
+    g.infer_shapes()
+        .with_context(|| format!("{}: shape inference failed; check the input shapes (--input-shape NAME=...)", path.display()))?;
     Ok(g)
 }
 
@@ -98,47 +85,30 @@ fn write_out(path: &Path, text: &str, what: &str) -> Result<()> {
     }
     // unsynced: analysis outputs are regenerated in a fraction of a second; an fsync of a
     // DenseNet-121 report alone would cost a third of the command's time
-    oto_onnx::write_atomic_unsynced(path, text.as_bytes()).with_context(|| {
-        format!(
-            "writing the {what} to {}; check that the directory exists and is writable",
-            path.display()
-        )
-    })
+    oto_onnx::write_atomic_unsynced(path, text.as_bytes())
+        .with_context(|| format!("writing the {what} to {}; check that the directory exists and is writable", path.display()))
 }
 
 pub fn run(a: Args) -> Result<()> {
     let t0 = Instant::now();
     let g = load_graph(&a.model, &a.input_shape)?;
     let t_load = t0.elapsed();
-    let opts = AnalyzeOptions {
-        keep: a.keep.clone(),
-    };
+    let opts = AnalyzeOptions { keep: a.keep.clone() };
     for k in &opts.keep {
         let known = g.id(k).is_some() || g.nodes.iter().any(|n| n.name == *k || n.op == *k);
         if !known {
-            bail!(
-                "--keep {k}: no node, initializer or op type of that name in {}",
-                a.model.display()
-            );
+            bail!("--keep {k}: no node, initializer or op type of that name in {}", a.model.display());
         }
     }
     let t1 = Instant::now();
     let an = zig::analyze_with(&g, &opts);
     let t_an = t1.elapsed();
-    let name = a
-        .model
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = a.model.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let report = Report::new(&g, &an, &name);
     let json_stdout = a.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
     if !(a.quiet && json_stdout) {
         out(&report.to_text());
-        out(&format!(
-            "time       load {:.1} ms, analysis {:.1} ms\n",
-            t_load.as_secs_f64() * 1e3,
-            t_an.as_secs_f64() * 1e3
-        ));
+        out(&format!("time       load {:.1} ms, analysis {:.1} ms\n", t_load.as_secs_f64() * 1e3, t_an.as_secs_f64() * 1e3));
     }
     if let Some(p) = &a.json {
         write_out(p, &report.to_json(), "JSON report")?;

@@ -33,12 +33,7 @@ pub struct Common {
     #[arg(long)]
     pub no_verify: bool,
     /// Largest accepted relative difference max|Δ| / max|y_full|
-    #[arg(
-        long,
-        default_value_t = 1e-4,
-        value_name = "T",
-        allow_negative_numbers = true
-    )]
+    #[arg(long, default_value_t = 1e-4, value_name = "T", allow_negative_numbers = true)]
     pub tolerance: f32,
     /// Runs per model for the median latency (0 = skip timing)
     #[arg(long, default_value_t = 5, value_name = "N")]
@@ -62,18 +57,9 @@ pub fn load(path: &Path) -> Result<Graph> {
     if !path.exists() {
         bail!("model file '{}' does not exist", path.display());
     }
-    let model = oto_onnx::load_model(path).with_context(|| {
-        format!(
-            "cannot read '{}' as an ONNX model (is it a .onnx file written by an ONNX exporter?)",
-            path.display()
-        )
-    })?;
-    Graph::from_model(model).with_context(|| {
-        format!(
-            "'{}': the graph is malformed; fix or re-export the model",
-            path.display()
-        )
-    })
+    let model = oto_onnx::load_model(path)
+        .with_context(|| format!("cannot read '{}' as an ONNX model (is it a .onnx file written by an ONNX exporter?)", path.display()))?;
+    Graph::from_model(model).with_context(|| format!("'{}': the graph is malformed; fix or re-export the model", path.display()))
 }
 
 /// Removes the files it holds unless disarmed (no half-written results on failure).
@@ -104,21 +90,12 @@ fn node_params(g: &Graph, n: usize) -> u64 {
 }
 
 impl Report {
-    pub fn new(
-        input: &Path,
-        output: &Path,
-        full: &Graph,
-        an: &zig::Analysis,
-        c: &Compressed,
-    ) -> Report {
+    pub fn new(input: &Path, output: &Path, full: &Graph, an: &zig::Analysis, c: &Compressed) -> Report {
         let small = &c.graph;
         let mut layers = vec![];
         for (i, n) in full.nodes.iter().enumerate() {
             let (pb, pa) = (node_params(full, i), node_params(small, i));
-            let (mb, ma) = (
-                oto_graph::flops::node_macs(full, i),
-                oto_graph::flops::node_macs(small, i),
-            );
+            let (mb, ma) = (oto_graph::flops::node_macs(full, i), oto_graph::flops::node_macs(small, i));
             if pb + mb > 0 {
                 layers.push((n.name.clone(), n.op.clone(), pb, pa, mb, ma));
             }
@@ -143,39 +120,19 @@ impl Report {
     }
 
     pub fn print(&self) {
-        println!(
-            "{:<40} {:<14} {:>12} {:>12} {:>14} {:>14}",
-            "layer", "op", "params", "params'", "MACs", "MACs'"
-        );
+        println!("{:<40} {:<14} {:>12} {:>12} {:>14} {:>14}", "layer", "op", "params", "params'", "MACs", "MACs'");
         for (n, op, pb, pa, mb, ma) in &self.layers {
             let mark = if pa != pb || ma != mb { "*" } else { " " };
-            println!(
-                "{:<40} {:<14} {:>12} {:>12} {:>14} {:>14}{mark}",
-                trunc(n, 40),
-                op,
-                pb,
-                pa,
-                mb,
-                ma
-            );
+            println!("{:<40} {:<14} {:>12} {:>12} {:>14} {:>14}{mark}", trunc(n, 40), op, pb, pa, mb, ma);
         }
         let j = &self.json;
         let pct = |a: &Value, b: &Value| {
             let (a, b) = (a.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0));
-            if a > 0.0 {
-                100.0 * (1.0 - b / a)
-            } else {
-                0.0
-            }
+            if a > 0.0 { 100.0 * (1.0 - b / a) } else { 0.0 }
         };
         println!(
             "{:<40} {:<14} {:>12} {:>12} {:>14} {:>14}",
-            "TOTAL",
-            "",
-            j["params"]["before"],
-            j["params"]["after"],
-            j["macs"]["before"],
-            j["macs"]["after"]
+            "TOTAL", "", j["params"]["before"], j["params"]["after"], j["macs"]["before"], j["macs"]["after"]
         );
         println!(
             "params -{:.1}%, MACs -{:.1}%; rows removed {} of {} prunable ({} total) in {} group(s)",
@@ -193,11 +150,7 @@ impl Report {
                     gr["group"],
                     gr["removed_rows"].as_array().map(|a| a.len()).unwrap_or(0),
                     gr["rows"],
-                    gr["sources"]
-                        .as_array()
-                        .and_then(|s| s.first())
-                        .and_then(|s| s.as_str())
-                        .unwrap_or("")
+                    gr["sources"].as_array().and_then(|s| s.first()).and_then(|s| s.as_str()).unwrap_or("")
                 );
             }
             if groups.len() > 30 {
@@ -211,24 +164,13 @@ fn trunc(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
     } else {
-        format!(
-            "…{}",
-            s.chars()
-                .rev()
-                .take(n - 1)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect::<String>()
-        )
+        format!("…{}", s.chars().rev().take(n - 1).collect::<Vec<_>>().into_iter().rev().collect::<String>())
     }
 }
 
 /// The venv Python (for the optional onnxruntime timing), if present.
 fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("OTO_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(".venv/bin/python"));
+    let p = std::env::var_os("OTO_PYTHON").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".venv/bin/python"));
     p.exists().then_some(p)
 }
 
@@ -250,14 +192,7 @@ print(json.dumps(res))
 
 fn ort_latency(full: &Path, small: &Path, runs: usize) -> Option<Value> {
     let py = python()?;
-    let out = std::process::Command::new(py)
-        .arg("-c")
-        .arg(ORT_TIMING)
-        .arg(full)
-        .arg(small)
-        .arg(runs.to_string())
-        .output()
-        .ok()?;
+    let out = std::process::Command::new(py).arg("-c").arg(ORT_TIMING).arg(full).arg(small).arg(runs.to_string()).output().ok()?;
     if !out.status.success() {
         return None;
     }
@@ -265,48 +200,30 @@ fn ort_latency(full: &Path, small: &Path, runs: usize) -> Option<Value> {
 }
 
 fn write_text(path: &Path, text: &str, what: &str) -> Result<()> {
-    oto_onnx::write_atomic(path, text.as_bytes())
-        .with_context(|| format!("cannot write the {what} to '{}'", path.display()))
+    oto_onnx::write_atomic(path, text.as_bytes()).with_context(|| format!("cannot write the {what} to '{}'", path.display()))
 }
 
 /// Writes the compressed model (and manifest/report), then verifies the written file against
 /// `full` (the zeroed full model). On any failure nothing written is left behind.
 /// `full_path`: where `full` is already on disk (for the optional onnxruntime timing).
-pub fn write_and_verify(
-    full: &Graph,
-    c: &Compressed,
-    output: &Path,
-    o: &Common,
-    report: &mut Report,
-    full_path: Option<&Path>,
-) -> Result<()> {
+pub fn write_and_verify(full: &Graph, c: &Compressed, output: &Path, o: &Common, report: &mut Report, full_path: Option<&Path>) -> Result<()> {
     for w in &c.warnings {
         eprintln!("warning: {w}");
     }
     let small = c.graph.to_model();
     let mut guard = Cleanup(vec![]);
-    oto_onnx::save_model(&small, output).with_context(|| {
-        format!(
-            "cannot write the compressed model to '{}'",
-            output.display()
-        )
-    })?;
+    oto_onnx::save_model(&small, output).with_context(|| format!("cannot write the compressed model to '{}'", output.display()))?;
     guard.0.push(output.to_path_buf());
     let full_model = full.to_model();
     if !o.no_verify {
-        let written = oto_onnx::load_model(output)
-            .with_context(|| format!("re-reading '{}'", output.display()))?;
-        let cmp = oto_verify::compare(&full_model, &written, 2, 0)
-            .context("running the full and compressed models in tract")?;
+        let written = oto_onnx::load_model(output).with_context(|| format!("re-reading '{}'", output.display()))?;
+        let cmp = oto_verify::compare(&full_model, &written, 2, 0).context("running the full and compressed models in tract")?;
         let (abs, rel) = (cmp.max_abs(), cmp.max_rel());
         report.json["verify"] = json!({
             "engine": "tract", "batch": 2, "seed": 0, "input_shapes": cmp.input_shapes,
             "max_abs": abs, "max_rel": rel, "tolerance": o.tolerance, "passed": cmp.passes(o.tolerance),
         });
-        println!(
-            "verify (tract, batch 2): max |Δ| = {abs:.3e}, relative = {rel:.3e} (tolerance {:e})",
-            o.tolerance
-        );
+        println!("verify (tract, batch 2): max |Δ| = {abs:.3e}, relative = {rel:.3e} (tolerance {:e})", o.tolerance);
         if !cmp.passes(o.tolerance) {
             bail!(
                 "the compressed model differs from the full model (max |Δ| {abs:.3e}, relative {rel:.3e} > {:e}{}); '{}' was removed. \
@@ -318,10 +235,8 @@ pub fn write_and_verify(
         }
     }
     if o.latency_runs > 0 {
-        let tf = oto_verify::median_latency(&full_model, 1, o.latency_runs)
-            .context("timing the full model in tract")?;
-        let ts = oto_verify::median_latency(&small, 1, o.latency_runs)
-            .context("timing the compressed model in tract")?;
+        let tf = oto_verify::median_latency(&full_model, 1, o.latency_runs).context("timing the full model in tract")?;
+        let ts = oto_verify::median_latency(&small, 1, o.latency_runs).context("timing the compressed model in tract")?;
         let mut lat = json!({
             "batch": 1, "runs": o.latency_runs,
             "tract_full": tf.as_secs_f64() * 1e3, "tract_compressed": ts.as_secs_f64() * 1e3,
@@ -354,12 +269,7 @@ pub fn write_and_verify(
     if !o.quiet {
         report.print();
         if let Some(l) = report.json["latency_ms"].as_object() {
-            let f = |k: &str| {
-                l.get(k)
-                    .and_then(|v| v.as_f64())
-                    .map(|v| format!("{v:.2} ms"))
-                    .unwrap_or("-".into())
-            };
+            let f = |k: &str| l.get(k).and_then(|v| v.as_f64()).map(|v| format!("{v:.2} ms")).unwrap_or("-".into());
             println!(
                 "latency (median, batch 1): tract {} -> {}; onnxruntime {} -> {}",
                 f("tract_full"),

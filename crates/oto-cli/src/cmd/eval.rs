@@ -110,13 +110,8 @@ fn check_classifier(exec: &Executor, data: &RunData, dataset: DatasetKind) -> Re
     let (Some([ch, h, w]), Some(k)) = (data.input_shape(), data.num_classes()) else {
         return Ok(());
     };
-    let x = Tensor::zeros(
-        [1, ch as i64, h as i64, w as i64],
-        (Kind::Float, exec.device()),
-    );
-    let y = exec
-        .forward(&[x], false)
-        .context("running the model on one test-sized input")?;
+    let x = Tensor::zeros([1, ch as i64, h as i64, w as i64], (Kind::Float, exec.device()));
+    let y = exec.forward(&[x], false).context("running the model on one test-sized input")?;
     let s = y.first().map(|t| t.size()).unwrap_or_default();
     match s[..] {
         [1, n] if n == k as i64 => Ok(()),
@@ -141,8 +136,7 @@ fn describe_set(c: &TrainConfig) -> String {
 pub fn evaluate(c: &TrainConfig) -> Result<EvalResult> {
     train::setup_runtime(c);
     let device = train::parse_device(&c.device)?;
-    let data = train::data::load_test(c)
-        .with_context(|| format!("loading the {} dataset", c.dataset.name()))?;
+    let data = train::data::load_test(c).with_context(|| format!("loading the {} dataset", c.dataset.name()))?;
     let g = train::load_model(c, &data)?;
     let exec = Executor::new(&g, &[], device)?;
     check_classifier(&exec, &data, c.dataset)?;
@@ -152,13 +146,7 @@ pub fn evaluate(c: &TrainConfig) -> Result<EvalResult> {
 pub fn run(a: Args) -> Result<()> {
     let c = config(&a)?;
     let ev = evaluate(&c)?;
-    println!(
-        "{} on {} ({} test samples): {}",
-        a.model.display(),
-        describe_set(&c),
-        ev.samples,
-        ev.describe()
-    );
+    println!("{} on {} ({} test samples): {}", a.model.display(), describe_set(&c), ev.samples, ev.describe());
     if let Some(p) = &a.json {
         let v = serde_json::json!({
             "model": a.model.display().to_string(),
@@ -171,8 +159,7 @@ pub fn run(a: Args) -> Result<()> {
             "samples": ev.samples,
         });
         let text = serde_json::to_string_pretty(&v)? + "\n";
-        oto_onnx::write_atomic(p, text.as_bytes())
-            .with_context(|| format!("writing {}", p.display()))?;
+        oto_onnx::write_atomic(p, text.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
     }
     Ok(())
 }

@@ -10,11 +10,7 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Args, Debug, Default)]
 #[command(disable_help_flag = true)]
 pub struct Args {
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "ARGS"
-    )]
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
     pub args: Vec<OsString>,
 }
 
@@ -49,9 +45,7 @@ pub fn exec(exe: &Path, sub: Option<&str>, args: &[OsString]) -> Result<()> {
     }
     #[cfg(not(unix))]
     {
-        let status = cmd
-            .status()
-            .map_err(|e| anyhow::anyhow!("could not run {}: {e}", exe.display()))?;
+        let status = cmd.status().map_err(|e| anyhow::anyhow!("could not run {}: {e}", exe.display()))?;
         std::process::exit(status.code().unwrap_or(1));
     }
 }

@@ -50,8 +50,7 @@ pub fn run(a: Args) -> Result<()> {
         Crit::Magnitude => Criterion::Magnitude,
         Crit::Random => Criterion::Random { seed: a.seed },
     };
-    let (masked, sel) = compress::prune(&g, &an, a.sparsity, crit)
-        .with_context(|| format!("pruning {}", a.model.display()))?;
+    let (masked, sel) = compress::prune(&g, &an, a.sparsity, crit).with_context(|| format!("pruning {}", a.model.display()))?;
     if let Some(note) = sel.adjustment() {
         eprintln!("note: {note}");
     }
@@ -63,8 +62,7 @@ pub fn run(a: Args) -> Result<()> {
         sel.requested,
         a.criterion
     );
-    let c = compress::compress(&masked, &an, &CompressOptions::default())
-        .with_context(|| format!("compressing {}", a.model.display()))?;
+    let c = compress::compress(&masked, &an, &CompressOptions::default()).with_context(|| format!("compressing {}", a.model.display()))?;
     let mut report = Report::new(&a.model, &a.output, &masked, &an, &c);
     report.json["selection"] = json!({
         "criterion": format!("{:?}", a.criterion).to_lowercase(),
@@ -78,18 +76,10 @@ pub fn run(a: Args) -> Result<()> {
     });
     let mut masked_written = None;
     if let Some(mp) = &a.masked {
-        oto_onnx::save_model(&masked.to_model(), mp)
-            .with_context(|| format!("cannot write the masked model to '{}'", mp.display()))?;
+        oto_onnx::save_model(&masked.to_model(), mp).with_context(|| format!("cannot write the masked model to '{}'", mp.display()))?;
         masked_written = Some(mp.clone());
     }
-    let r = write_and_verify(
-        &masked,
-        &c,
-        &a.output,
-        &a.common,
-        &mut report,
-        masked_written.as_deref(),
-    );
+    let r = write_and_verify(&masked, &c, &a.output, &a.common, &mut report, masked_written.as_deref());
     if r.is_err() {
         if let Some(mp) = masked_written {
             let _ = std::fs::remove_file(mp);

@@ -145,8 +145,7 @@ pub struct Args {
 pub fn config(a: &Args) -> Result<TrainConfig> {
     let mut c = match &a.config {
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("reading the run file {}", p.display()))?;
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading the run file {}", p.display()))?;
             TrainConfig::from_toml(&text).with_context(|| format!("{}", p.display()))?
         }
         None => TrainConfig::default(),
@@ -172,27 +171,8 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
     if a.lr.is_some() {
         c.lr = a.lr;
     }
-    set!(
-        epochs,
-        batch_size,
-        momentum,
-        weight_decay,
-        step_size,
-        gamma,
-        warmup_epochs,
-        device,
-        threads,
-        seed,
-        out,
-        max_train_batches,
-        progress,
-        sr_scale,
-        sr_patch,
-        sr_batches_per_epoch,
-        sr_train_set,
-        sr_test_set,
-        image_size
-    );
+    set!(epochs, batch_size, momentum, weight_decay, step_size, gamma, warmup_epochs, device, threads, seed, out,
+         max_train_batches, progress, sr_scale, sr_patch, sr_batches_per_epoch, sr_train_set, sr_test_set, image_size);
     if a.nesterov {
         c.nesterov = true;
     }
@@ -210,24 +190,9 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
     macro_rules! dh {
         ($($f:ident),*) => { $( if a.$f.is_some() { d.$f = a.$f.clone(); } )* };
     }
-    dh!(
-        target_sparsity,
-        target_flops,
-        start_pruning_epoch,
-        epsilon,
-        lmbda,
-        lmbda_amplify,
-        hat_lmbda_coeff,
-        tolerance_group_sparsity,
-        first_momentum,
-        second_momentum,
-        dampening,
-        group_divisible,
-        weight_decay_type,
-        pruning_deadline_epoch,
-        pruning_ramp,
-        saliency_magnitude
-    );
+    dh!(target_sparsity, target_flops, start_pruning_epoch, epsilon, lmbda, lmbda_amplify, hat_lmbda_coeff, tolerance_group_sparsity,
+        first_momentum, second_momentum, dampening, group_divisible, weight_decay_type, pruning_deadline_epoch,
+        pruning_ramp, saliency_magnitude);
     if a.legacy {
         d.legacy = Some(true);
     }
@@ -259,9 +224,5 @@ pub fn print_summary(s: &train::RunSummary) {
             s.group_sparsity.unwrap_or(0.0)
         );
     }
-    println!(
-        "outputs in {} ({:.1} s of training)",
-        s.out.display(),
-        s.train_seconds
-    );
+    println!("outputs in {} ({:.1} s of training)", s.out.display(), s.train_seconds);
 }

@@ -1,6 +1,6 @@
 //! `oto zoo list` and `oto zoo export NAME -o FILE.onnx`: the built-in model zoo.
-use super::analyze::out;
 use anyhow::{bail, Context, Result};
+use super::analyze::out;
 use std::path::PathBuf;
 
 #[derive(clap::Subcommand, Debug)]
@@ -45,15 +45,10 @@ pub fn parse_chw(s: &str) -> Result<[usize; 3]> {
         .iter()
         .map(|p| p.parse::<usize>().ok().filter(|&d| d > 0))
         .collect::<Option<Vec<_>>>()
-        .with_context(|| {
-            format!("--input-shape '{s}': expected three positive integers C,H,W (e.g. 3,32,32)")
-        })?;
+        .with_context(|| format!("--input-shape '{s}': expected three positive integers C,H,W (e.g. 3,32,32)"))?;
     match dims.as_slice() {
         [c, h, w] => Ok([*c, *h, *w]),
-        _ => bail!(
-            "--input-shape '{s}': expected three dimensions C,H,W (e.g. 3,32,32), got {}",
-            dims.len()
-        ),
+        _ => bail!("--input-shape '{s}': expected three dimensions C,H,W (e.g. 3,32,32), got {}", dims.len()),
     }
 }
 
@@ -69,23 +64,14 @@ pub fn run(cmd: ZooCommand) -> Result<()> {
         ZooCommand::List => {
             let list = oto_zoo::list();
             let w = list.iter().map(|e| e.name.len()).max().unwrap_or(4).max(4);
-            out(&format!(
-                "{:w$}  {:<12}  {:<22}  description\n",
-                "name", "input", "task"
-            ));
+            out(&format!("{:w$}  {:<12}  {:<22}  description\n", "name", "input", "task"));
             for e in list {
                 let [c, h, wd] = e.input_shape;
                 let mut task = task_str(e.task);
                 if e.task == oto_zoo::Task::Classification {
                     task = format!("{task} ({})", e.num_classes);
                 }
-                out(&format!(
-                    "{:w$}  {:<12}  {:<22}  {}\n",
-                    e.name,
-                    format!("{c},{h},{wd}"),
-                    task,
-                    e.description
-                ));
+                out(&format!("{:w$}  {:<12}  {:<22}  {}\n", e.name, format!("{c},{h},{wd}"), task, e.description));
             }
             Ok(())
         }
@@ -98,30 +84,15 @@ pub fn run(cmd: ZooCommand) -> Result<()> {
                 width_mult: a.width,
                 depth: a.depth,
             };
-            let model = oto_zoo::build(&a.name, &cfg)
-                .with_context(|| format!("building zoo model '{}'", a.name))?;
-            oto_onnx::save_model(&model, &a.output).with_context(|| {
-                format!(
-                    "saving {}; check that the directory exists and is writable",
-                    a.output.display()
-                )
-            })?;
+            let model = oto_zoo::build(&a.name, &cfg).with_context(|| format!("building zoo model '{}'", a.name))?;
+            oto_onnx::save_model(&model, &a.output)
+                .with_context(|| format!("saving {}; check that the directory exists and is writable", a.output.display()))?;
             let params: usize = model
                 .graph
                 .as_ref()
-                .map(|g| {
-                    g.initializer
-                        .iter()
-                        .map(|t| oto_onnx::tensor::numel(&t.dims))
-                        .sum()
-                })
+                .map(|g| g.initializer.iter().map(|t| oto_onnx::tensor::numel(&t.dims)).sum())
                 .unwrap_or(0);
-            out(&format!(
-                "wrote {} ({} nodes, {} params)\n",
-                a.output.display(),
-                model.graph.as_ref().map_or(0, |g| g.node.len()),
-                params
-            ));
+            out(&format!("wrote {} ({} nodes, {} params)\n", a.output.display(), model.graph.as_ref().map_or(0, |g| g.node.len()), params));
             Ok(())
         }
     }

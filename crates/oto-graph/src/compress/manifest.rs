@@ -67,19 +67,10 @@ impl Manifest {
             .groups
             .iter()
             .filter_map(|gr| {
-                let rem: Vec<RowId> = gr
-                    .rows
-                    .iter()
-                    .copied()
-                    .filter(|r| removed.contains(r))
-                    .collect();
+                let rem: Vec<RowId> = gr.rows.iter().copied().filter(|r| removed.contains(r)).collect();
                 (!rem.is_empty()).then(|| GroupRemoval {
                     group: gr.id,
-                    sources: gr
-                        .sources
-                        .iter()
-                        .map(|&s| a.sources[s].what.clone())
-                        .collect(),
+                    sources: gr.sources.iter().map(|&s| a.sources[s].what.clone()).collect(),
                     rows: gr.rows.len(),
                     prunable_rows: gr.prunable_rows(a).count(),
                     removed_rows: rem,

@@ -25,9 +25,7 @@ mod select;
 pub mod tensor;
 mod training;
 
-pub use manifest::{
-    GroupRemoval, KeptAxis, Manifest, Rewrite, SlicedTensor, MANIFEST_SCHEMA_VERSION,
-};
+pub use manifest::{GroupRemoval, KeptAxis, Manifest, Rewrite, SlicedTensor, MANIFEST_SCHEMA_VERSION};
 pub use select::{masked, prune, row_norms, select_rows, zero_rows, Criterion, Selection};
 
 use crate::error::{GraphError, Result};
@@ -75,18 +73,11 @@ pub fn zero_rows_of(g: &Graph, a: &Analysis) -> Result<BTreeSet<RowId>> {
             }
         }
     }
-    Ok(a.rows
-        .iter()
-        .filter(|r| r.prunable() && r.has_params && !nonzero[r.id])
-        .map(|r| r.id)
-        .collect())
+    Ok(a.rows.iter().filter(|r| r.prunable() && r.has_params && !nonzero[r.id]).map(|r| r.id).collect())
 }
 
 fn no_init(g: &Graph, v: ValueId) -> GraphError {
-    GraphError::Other(format!(
-        "'{}' is a parameter of the analysis but has no constant data",
-        g.value(v).name
-    ))
+    GraphError::Other(format!("'{}' is a parameter of the analysis but has no constant data", g.value(v).name))
 }
 
 /// Position `i` along `axis` of every slot of an id tensor.
@@ -98,11 +89,7 @@ fn axis_pos(t: &IdTensor, axis: usize) -> impl Iterator<Item = usize> + '_ {
 
 /// Kept flags per position along each channel axis of `t` (a position is kept when any slot in
 /// its hyperplane is kept). `None` for non-channel axes.
-pub(crate) fn kept_positions(
-    t: &IdTensor,
-    kept_row: &dyn Fn(usize) -> bool,
-    elem_row: &[RowId],
-) -> Vec<Option<Vec<bool>>> {
+pub(crate) fn kept_positions(t: &IdTensor, kept_row: &dyn Fn(usize) -> bool, elem_row: &[RowId]) -> Vec<Option<Vec<bool>>> {
     (0..t.rank())
         .map(|a| {
             if !t.chan[a] {
@@ -126,12 +113,7 @@ pub(crate) type KeptMap = Vec<Option<Vec<Option<Vec<bool>>>>>;
 /// Final kept-row decision: starts from `removed`, then keeps rows until no value loses all
 /// positions of a channel axis and every value's kept set is rectangular. Returns the kept
 /// positions of the final decision (from its last, clean pass).
-fn settle(
-    a: &Analysis,
-    g: &Graph,
-    removed: &mut BTreeSet<RowId>,
-    warnings: &mut Vec<String>,
-) -> KeptMap {
+fn settle(a: &Analysis, g: &Graph, removed: &mut BTreeSet<RowId>, warnings: &mut Vec<String>) -> KeptMap {
     let mut gone = vec![false; a.rows.len()];
     for &r in removed.iter() {
         gone[r] = true;
@@ -150,13 +132,8 @@ fn settle(
                 let Some(k) = k else { continue };
                 if !k.iter().any(|&x| x) {
                     // never empty a value: keep the rows at its lowest position
-                    let rows: BTreeSet<RowId> = t
-                        .slots
-                        .iter()
-                        .zip(axis_pos(t, ax))
-                        .filter(|(_, i)| *i == 0)
-                        .map(|(s, _)| a.elem_row[s.e])
-                        .collect();
+                    let rows: BTreeSet<RowId> =
+                        t.slots.iter().zip(axis_pos(t, ax)).filter(|(_, i)| *i == 0).map(|(s, _)| a.elem_row[s.e]).collect();
                     warnings.push(format!(
                         "value '{}' would lose all {} channels of axis {ax}; kept row(s) {:?} (zero channels, output unchanged)",
                         g.value(v).name,
@@ -245,12 +222,7 @@ fn lean_clone(g: &Graph, mut replace: HashMap<ValueId, oto_onnx::pb::TensorProto
             initializer: gp
                 .initializer
                 .iter()
-                .map(|t| oto_onnx::pb::TensorProto {
-                    name: t.name.clone(),
-                    dims: t.dims.clone(),
-                    data_type: t.data_type,
-                    ..Default::default()
-                })
+                .map(|t| oto_onnx::pb::TensorProto { name: t.name.clone(), dims: t.dims.clone(), data_type: t.data_type, ..Default::default() })
                 .collect(),
             sparse_initializer: gp.sparse_initializer.clone(),
             name: gp.name.clone(),
@@ -280,15 +252,9 @@ pub fn compress(g: &Graph, a: &Analysis, opts: &CompressOptions) -> Result<Compr
         Removal::ZeroRows => zero_rows_of(g, a)?,
         Removal::Rows(r) => {
             for &row in r {
-                let rr = a
-                    .rows
-                    .get(row)
-                    .ok_or_else(|| GraphError::Other(format!("row {row} does not exist")))?;
+                let rr = a.rows.get(row).ok_or_else(|| GraphError::Other(format!("row {row} does not exist")))?;
                 if !rr.prunable() {
-                    return Err(GraphError::Other(format!(
-                        "row {row} is not prunable ({})",
-                        rr.reasons.join(", ")
-                    )));
+                    return Err(GraphError::Other(format!("row {row} is not prunable ({})", rr.reasons.join(", "))));
                 }
             }
             r.clone()
@@ -299,12 +265,7 @@ pub fn compress(g: &Graph, a: &Analysis, opts: &CompressOptions) -> Result<Compr
     let training = training::has_training_structure(g);
     if removed.is_empty() && !training {
         manifest.warnings = warnings.clone();
-        return Ok(Compressed {
-            graph: lean_clone(g, HashMap::new()),
-            removed_rows: vec![],
-            manifest,
-            warnings,
-        });
+        return Ok(Compressed { graph: lean_clone(g, HashMap::new()), removed_rows: vec![], manifest, warnings });
     }
     let mut gone = vec![false; a.rows.len()];
     for &r in &removed {
@@ -317,9 +278,7 @@ pub fn compress(g: &Graph, a: &Analysis, opts: &CompressOptions) -> Result<Compr
     let mut origin: HashMap<(ValueId, usize), usize> = HashMap::new();
     for (mi, m) in a.members.iter().enumerate() {
         let entry = plan.entry(m.tensor).or_default();
-        let keep: Vec<usize> = (0..m.map.len())
-            .filter(|&i| kept_row(a.elem_row[m.map[i]]))
-            .collect();
+        let keep: Vec<usize> = (0..m.map.len()).filter(|&i| kept_row(a.elem_row[m.map[i]])).collect();
         match entry.get(&m.axis) {
             Some(prev) if *prev != keep => {
                 let other = &a.members[origin[&(m.tensor, m.axis)]];
@@ -350,10 +309,7 @@ pub fn compress(g: &Graph, a: &Analysis, opts: &CompressOptions) -> Result<Compr
                 continue;
             }
             t = Some(tensor::slice_axis(cur, axis, keep)?);
-            kept_axes.push(KeptAxis {
-                axis,
-                kept: keep.clone(),
-            });
+            kept_axes.push(KeptAxis { axis, kept: keep.clone() });
         }
         let Some(t) = t else { continue };
         manifest.tensors.push(SlicedTensor {
@@ -372,13 +328,7 @@ pub fn compress(g: &Graph, a: &Analysis, opts: &CompressOptions) -> Result<Compr
     }
 
     // 2. attributes and shape constants; training-only structure to inference form
-    let mut rw = rewrite::Rewriter {
-        g: &mut out,
-        a,
-        kept: &kept,
-        log: &mut manifest.rewrites,
-        dirty: &mut dirty,
-    };
+    let mut rw = rewrite::Rewriter { g: &mut out, a, kept: &kept, log: &mut manifest.rewrites, dirty: &mut dirty };
     for nid in 0..g.nodes.len() {
         rw.node(nid)?;
     }
@@ -392,12 +342,7 @@ pub fn compress(g: &Graph, a: &Analysis, opts: &CompressOptions) -> Result<Compr
     rewrite::refresh_template_inputs(&mut out);
     manifest.warnings = warnings.clone();
     manifest.finish(g, &out);
-    Ok(Compressed {
-        graph: out,
-        removed_rows: removed.into_iter().collect(),
-        manifest,
-        warnings,
-    })
+    Ok(Compressed { graph: out, removed_rows: removed.into_iter().collect(), manifest, warnings })
 }
 
 /// Re-runs shape inference on the nodes downstream of a change: a node is re-inferred when it
@@ -418,9 +363,7 @@ fn reinfer(g: &Graph, out: &mut Graph, dirty_values: &[ValueId]) -> Result<()> {
         let val = &mut out.values[v];
         if let (true, Some(t), true) = (*d, &val.init, val.folded.is_none()) {
             if !oto_onnx::tensor::is_float(t) && oto_onnx::tensor::numel(&t.dims) <= 64 {
-                val.folded = oto_onnx::tensor::to_i64(t)
-                    .ok()
-                    .map(|x| x.into_iter().map(crate::ir::Dim::Known).collect());
+                val.folded = oto_onnx::tensor::to_i64(t).ok().map(|x| x.into_iter().map(crate::ir::Dim::Known).collect());
             }
         }
     }
@@ -474,21 +417,14 @@ fn declared_map(g: &Graph) -> HashMap<String, (i32, Option<crate::ir::Shape>)> {
         .map(|gp| gp.value_info.iter().chain(gp.output.iter()))
         .into_iter()
         .flatten()
-        .map(|vi| {
-            (
-                vi.name.clone().unwrap_or_default(),
-                crate::load::declared(vi),
-            )
-        })
+        .map(|vi| (vi.name.clone().unwrap_or_default(), crate::load::declared(vi)))
         .collect()
 }
 
 /// Every channel axis of every value must have exactly its kept size.
 fn check_shapes(g: &Graph, out: &Graph, a: &Analysis, kept: &KeptMap) -> Result<()> {
     for (v, t) in a.value_ids.iter().enumerate() {
-        let (Some(t), Some(Some(kp))) = (t, kept.get(v)) else {
-            continue;
-        };
+        let (Some(t), Some(Some(kp))) = (t, kept.get(v)) else { continue };
         let Some(shape) = out.shape(v) else { continue };
         if shape.len() != t.rank() {
             continue;
@@ -501,11 +437,7 @@ fn check_shapes(g: &Graph, out: &Graph, a: &Analysis, kept: &KeptMap) -> Result<
             }
             if let Some(got) = shape[ax].known() {
                 if got != want {
-                    let node = out
-                        .value(v)
-                        .producer
-                        .map(|p| out.nodes[p].name.clone())
-                        .unwrap_or_default();
+                    let node = out.value(v).producer.map(|p| out.nodes[p].name.clone()).unwrap_or_default();
                     return Err(GraphError::Other(format!(
                         "construction error: value '{}' (from node '{node}') has {got} entries on channel axis {ax} after compression, expected {want}; this is a bug in oto's analysis or construction — please report it with the model",
                         out.value(v).name

@@ -20,9 +20,7 @@ pub(crate) fn set_const(g: &mut Graph, v: ValueId, t: TensorProto) {
     if let Some(p) = g.values[v].producer {
         let node = &mut g.nodes[p];
         if node.op == "Constant" {
-            node.proto
-                .attribute
-                .retain(|a| !a.name.as_deref().unwrap_or("").starts_with("value"));
+            node.proto.attribute.retain(|a| !a.name.as_deref().unwrap_or("").starts_with("value"));
             let mut t2 = t.clone();
             t2.name = None;
             oto_onnx::attr::set(&mut node.proto, oto_onnx::attr::a_tensor("value", t2));
@@ -44,11 +42,7 @@ pub(crate) fn refresh_template_inputs(g: &mut Graph) {
             gp.input
                 .iter()
                 .enumerate()
-                .filter_map(|(i, vi)| {
-                    g.id(vi.name.as_deref().unwrap_or(""))
-                        .filter(|&id| g.values[id].is_initializer)
-                        .map(|id| (i, id))
-                })
+                .filter_map(|(i, vi)| g.id(vi.name.as_deref().unwrap_or("")).filter(|&id| g.values[id].is_initializer).map(|id| (i, id)))
                 .collect()
         })
         .unwrap_or_default();
@@ -71,11 +65,7 @@ fn int_tensor(like: Option<&TensorProto>, dims: &[i64], data: &[i64]) -> TensorP
             name: Some(name),
             dims: dims.to_vec(),
             data_type: Some(oto_onnx::tensor::INT32),
-            raw_data: Some(
-                data.iter()
-                    .flat_map(|&x| (x as i32).to_le_bytes())
-                    .collect(),
-            ),
+            raw_data: Some(data.iter().flat_map(|&x| (x as i32).to_le_bytes()).collect()),
             ..Default::default()
         }
     } else {
@@ -112,20 +102,11 @@ impl Rewriter<'_> {
 
     fn err(&self, nid: NodeId, what: String) -> GraphError {
         let n = &self.g.nodes[nid];
-        GraphError::Shape {
-            node: n.name.clone(),
-            op: n.op.clone(),
-            reason: format!("cannot rewrite for compression: {what}"),
-        }
+        GraphError::Shape { node: n.name.clone(), op: n.op.clone(), reason: format!("cannot rewrite for compression: {what}") }
     }
 
     fn log(&mut self, nid: NodeId, what: &str, old: Vec<i64>, new: Vec<i64>) {
-        self.log.push(Rewrite {
-            node: self.g.nodes[nid].name.clone(),
-            what: what.into(),
-            old,
-            new,
-        });
+        self.log.push(Rewrite { node: self.g.nodes[nid].name.clone(), what: what.into(), old, new });
     }
 
     fn set_attr_int(&mut self, nid: NodeId, name: &str, new: i64) {
@@ -134,10 +115,7 @@ impl Rewriter<'_> {
             return;
         }
         self.log(nid, name, old.into_iter().collect(), vec![new]);
-        oto_onnx::attr::set(
-            &mut self.g.nodes[nid].proto,
-            oto_onnx::attr::a_int(name, new),
-        );
+        oto_onnx::attr::set(&mut self.g.nodes[nid].proto, oto_onnx::attr::a_int(name, new));
     }
 
     fn set_attr_ints(&mut self, nid: NodeId, name: &str, new: Vec<i64>) {
@@ -146,21 +124,14 @@ impl Rewriter<'_> {
             return;
         }
         self.log(nid, name, old, new.clone());
-        oto_onnx::attr::set(
-            &mut self.g.nodes[nid].proto,
-            oto_onnx::attr::a_ints(name, &new),
-        );
+        oto_onnx::attr::set(&mut self.g.nodes[nid].proto, oto_onnx::attr::a_ints(name, &new));
     }
 
     /// A fresh initializer holding `t`, read by input `slot` of node `nid` instead of its old value.
     fn repoint(&mut self, nid: NodeId, slot: usize, base: &str, mut t: TensorProto) {
         let mut k = 0;
         let name = loop {
-            let n = if k == 0 {
-                format!("{base}_oto")
-            } else {
-                format!("{base}_oto{k}")
-            };
+            let n = if k == 0 { format!("{base}_oto") } else { format!("{base}_oto{k}") };
             if self.g.id(&n).is_none() {
                 break n;
             }
@@ -201,11 +172,7 @@ impl Rewriter<'_> {
             return Ok(());
         };
         let val = self.g.value(v).clone();
-        let dims: Vec<i64> = if val.rank() == Some(0) {
-            vec![]
-        } else {
-            vec![new.len() as i64]
-        };
+        let dims: Vec<i64> = if val.rank() == Some(0) { vec![] } else { vec![new.len() as i64] };
         if let Some(init) = &val.init {
             let t = int_tensor(Some(init), &dims, &new);
             let shared = val.consumers.len() != 1 || self.g.outputs.contains(&v);
@@ -227,13 +194,7 @@ impl Rewriter<'_> {
                     let len = self.g.value(pv).dim(0).unwrap_or(1).max(1) as usize;
                     if old[off..off + len] != new[off..off + len] {
                         if self.g.value(pv).init.is_none() {
-                            return Err(self.err(
-                                nid,
-                                format!(
-                                    "shape piece '{}' is computed, not constant",
-                                    self.g.value(pv).name
-                                ),
-                            ));
+                            return Err(self.err(nid, format!("shape piece '{}' is computed, not constant", self.g.value(pv).name)));
                         }
                         self.set_ints(p, ps, new[off..off + len].to_vec(), what)?;
                     }
@@ -253,23 +214,11 @@ impl Rewriter<'_> {
 
     /// Integer values of input `slot` (constant or folded).
     fn ints(&self, nid: NodeId, slot: usize) -> Option<Vec<i64>> {
-        self.g.nodes[nid]
-            .input(slot)
-            .and_then(|v| self.g.const_i64(v))
+        self.g.nodes[nid].input(slot).and_then(|v| self.g.const_i64(v))
     }
 
     pub fn node(&mut self, nid: NodeId) -> Result<()> {
-        const OPS: &[&str] = &[
-            "Conv",
-            "GroupNormalization",
-            "Split",
-            "Slice",
-            "Gather",
-            "Pad",
-            "Reshape",
-            "Expand",
-            "Resize",
-        ];
+        const OPS: &[&str] = &["Conv", "GroupNormalization", "Split", "Slice", "Gather", "Pad", "Reshape", "Expand", "Resize"];
         if !OPS.contains(&self.g.nodes[nid].op.as_str()) {
             return Ok(());
         }
@@ -281,18 +230,10 @@ impl Rewriter<'_> {
                 let group = n.attr_int("group").unwrap_or(1);
                 if group > 1 {
                     if let (Some(k), Some(w)) = (self.kept(n.input(0), 1), n.input(1)) {
-                        let cg = self
-                            .g
-                            .init(w)
-                            .and_then(|t| t.dims.get(1).copied())
-                            .unwrap_or(1)
-                            .max(1);
+                        let cg = self.g.init(w).and_then(|t| t.dims.get(1).copied()).unwrap_or(1).max(1);
                         let cin = k.iter().filter(|&&x| x).count() as i64;
                         if cin % cg != 0 {
-                            return Err(self.err(
-                                nid,
-                                format!("{cin} kept input channels are not a multiple of {cg}"),
-                            ));
+                            return Err(self.err(nid, format!("{cin} kept input channels are not a multiple of {cg}")));
                         }
                         self.set_attr_int(nid, "group", cin / cg);
                     }
@@ -307,12 +248,8 @@ impl Rewriter<'_> {
                 }
             }
             "Split" => {
-                let Some(r) = rank_of(self.g, n.input(0)) else {
-                    return Ok(());
-                };
-                let Some(axis) = norm_axis(n.attr_int("axis").unwrap_or(0), r) else {
-                    return Ok(());
-                };
+                let Some(r) = rank_of(self.g, n.input(0)) else { return Ok(()) };
+                let Some(axis) = norm_axis(n.attr_int("axis").unwrap_or(0), r) else { return Ok(()) };
                 if self.kept(n.input(0), axis).is_none() {
                     return Ok(());
                 }
@@ -328,51 +265,30 @@ impl Rewriter<'_> {
                     self.set_attr_ints(nid, "split", sizes);
                 } else {
                     if n.input(1).is_none() && n.attr_int("num_outputs").is_some() {
-                        self.g.nodes[nid]
-                            .proto
-                            .attribute
-                            .retain(|a| a.name.as_deref() != Some("num_outputs"));
+                        self.g.nodes[nid].proto.attribute.retain(|a| a.name.as_deref() != Some("num_outputs"));
                     }
                     self.set_ints(nid, 1, sizes, "split")?;
                 }
             }
             "Slice" => {
-                let Some(r) = rank_of(self.g, n.input(0)) else {
-                    return Ok(());
-                };
+                let Some(r) = rank_of(self.g, n.input(0)) else { return Ok(()) };
                 let (st_slot, en_slot) = (1, 2);
-                let get = |s: &Self, slot: usize, attr: &str| {
-                    if opset < 10 {
-                        n.attr_ints(attr)
-                    } else {
-                        s.ints(nid, slot)
-                    }
-                };
-                let (Some(mut starts), Some(mut ends)) =
-                    (get(self, st_slot, "starts"), get(self, en_slot, "ends"))
-                else {
+                let get = |s: &Self, slot: usize, attr: &str| if opset < 10 { n.attr_ints(attr) } else { s.ints(nid, slot) };
+                let (Some(mut starts), Some(mut ends)) = (get(self, st_slot, "starts"), get(self, en_slot, "ends")) else {
                     return Ok(());
                 };
-                let axes =
-                    get(self, 3, "axes").unwrap_or_else(|| (0..starts.len() as i64).collect());
-                let steps = if opset < 10 {
-                    vec![1; axes.len()]
-                } else {
-                    self.ints(nid, 4).unwrap_or_else(|| vec![1; axes.len()])
-                };
+                let axes = get(self, 3, "axes").unwrap_or_else(|| (0..starts.len() as i64).collect());
+                let steps = if opset < 10 { vec![1; axes.len()] } else { self.ints(nid, 4).unwrap_or_else(|| vec![1; axes.len()]) };
                 let (mut cs, mut ce) = (false, false);
                 for (k, &ax) in axes.iter().enumerate() {
                     let Some(ax) = norm_axis(ax, r) else { continue };
-                    let Some(kept) = self.kept(n.input(0), ax) else {
-                        continue;
-                    };
+                    let Some(kept) = self.kept(n.input(0), ax) else { continue };
                     if steps.get(k).copied().unwrap_or(1) != 1 {
                         return Err(self.err(nid, "a strided slice on a channel axis".into()));
                     }
                     let dim = kept.len() as i64;
                     let (b, e) = slice_bounds(starts[k], ends[k], 1, dim);
-                    let below =
-                        |x: i64| kept.iter().take(x.max(0) as usize).filter(|&&k| k).count() as i64;
+                    let below = |x: i64| kept.iter().take(x.max(0) as usize).filter(|&&k| k).count() as i64;
                     let nb = below(b);
                     if nb != starts[k] {
                         starts[k] = nb;
@@ -401,59 +317,29 @@ impl Rewriter<'_> {
                 }
             }
             "Gather" => {
-                let Some(r) = rank_of(self.g, n.input(0)) else {
-                    return Ok(());
-                };
-                let Some(axis) = norm_axis(n.attr_int("axis").unwrap_or(0), r) else {
-                    return Ok(());
-                };
-                let Some(kept) = self.kept(n.input(0), axis) else {
-                    return Ok(());
-                };
-                let Some(idx) = self.ints(nid, 1) else {
-                    return Err(self.err(nid, "indices are not constant".into()));
-                };
-                let rank: Vec<i64> = kept
-                    .iter()
-                    .scan(0i64, |c, &k| {
-                        let r = *c;
-                        if k {
-                            *c += 1
-                        }
-                        Some(r)
-                    })
-                    .collect();
+                let Some(r) = rank_of(self.g, n.input(0)) else { return Ok(()) };
+                let Some(axis) = norm_axis(n.attr_int("axis").unwrap_or(0), r) else { return Ok(()) };
+                let Some(kept) = self.kept(n.input(0), axis) else { return Ok(()) };
+                let Some(idx) = self.ints(nid, 1) else { return Err(self.err(nid, "indices are not constant".into())) };
+                let rank: Vec<i64> = kept.iter().scan(0i64, |c, &k| { let r = *c; if k { *c += 1 } Some(r) }).collect();
                 let mut new = vec![];
                 for &i in &idx {
-                    let Some(p) = norm_axis(i, kept.len()) else {
-                        return Err(self.err(nid, format!("index {i} out of range")));
-                    };
+                    let Some(p) = norm_axis(i, kept.len()) else { return Err(self.err(nid, format!("index {i} out of range"))) };
                     if kept[p] {
                         new.push(rank[p]);
                     }
                 }
                 if rank_of(self.g, n.input(1)) != Some(1) && new.len() != idx.len() {
-                    return Err(self.err(
-                        nid,
-                        "a gathered channel is removed but the indices are not 1-D".into(),
-                    ));
+                    return Err(self.err(nid, "a gathered channel is removed but the indices are not 1-D".into()));
                 }
                 if new != idx {
                     self.set_ints(nid, 1, new, "indices")?;
                 }
             }
             "Pad" => {
-                let Some(r) = rank_of(self.g, n.input(0)) else {
-                    return Ok(());
-                };
+                let Some(r) = rank_of(self.g, n.input(0)) else { return Ok(()) };
                 let from_attr = opset < 11;
-                let Some(mut pads) = (if from_attr {
-                    n.attr_ints("pads")
-                } else {
-                    self.ints(nid, 1)
-                }) else {
-                    return Ok(());
-                };
+                let Some(mut pads) = (if from_attr { n.attr_ints("pads") } else { self.ints(nid, 1) }) else { return Ok(()) };
                 let axes: Vec<usize> = match self.ints(nid, 3) {
                     Some(a) if !from_attr => a.iter().filter_map(|&a| norm_axis(a, r)).collect(),
                     _ => (0..r).collect(),
@@ -464,15 +350,10 @@ impl Rewriter<'_> {
                     if b <= 0 && e <= 0 {
                         continue;
                     }
-                    let Some(kept) = self.kept(n.output(0), ax) else {
-                        continue;
-                    };
+                    let Some(kept) = self.kept(n.output(0), ax) else { continue };
                     let len = kept.len();
                     let nb = kept[..b.max(0) as usize].iter().filter(|&&x| x).count() as i64;
-                    let ne = kept[len - e.max(0) as usize..]
-                        .iter()
-                        .filter(|&&x| x)
-                        .count() as i64;
+                    let ne = kept[len - e.max(0) as usize..].iter().filter(|&&x| x).count() as i64;
                     if b > 0 && nb != b {
                         pads[k] = nb;
                         changed = true;
@@ -491,9 +372,7 @@ impl Rewriter<'_> {
                 }
             }
             "Reshape" => {
-                let Some(mut target) = self.ints(nid, 1) else {
-                    return Ok(());
-                };
+                let Some(mut target) = self.ints(nid, 1) else { return Ok(()) };
                 let mut changed = false;
                 for ax in 0..target.len() {
                     if target[ax] <= 0 {
@@ -509,10 +388,7 @@ impl Rewriter<'_> {
                 }
             }
             "Expand" => {
-                let (Some(mut shape), Some(r)) = (self.ints(nid, 1), rank_of(self.g, n.output(0)))
-                else {
-                    return Ok(());
-                };
+                let (Some(mut shape), Some(r)) = (self.ints(nid, 1), rank_of(self.g, n.output(0))) else { return Ok(()) };
                 let off = r.saturating_sub(shape.len());
                 let mut changed = false;
                 for i in 0..shape.len() {
@@ -529,12 +405,8 @@ impl Rewriter<'_> {
                 }
             }
             "Resize" if opset >= 11 => {
-                let Some(mut sizes) = self.ints(nid, 3).filter(|s| !s.is_empty()) else {
-                    return Ok(());
-                };
-                let Some(r) = rank_of(self.g, n.output(0)) else {
-                    return Ok(());
-                };
+                let Some(mut sizes) = self.ints(nid, 3).filter(|s| !s.is_empty()) else { return Ok(()) };
+                let Some(r) = rank_of(self.g, n.output(0)) else { return Ok(()) };
                 let axes: Vec<usize> = match n.attr_ints("axes") {
                     Some(a) => a.iter().filter_map(|&a| norm_axis(a, r)).collect(),
                     None => (0..r).collect(),

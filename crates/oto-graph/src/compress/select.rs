@@ -53,9 +53,7 @@ pub fn row_norms(g: &Graph, a: &Analysis) -> Result<Vec<f64>> {
         if !seen.insert((m.tensor, m.axis)) {
             continue;
         }
-        let t = g.init(m.tensor).ok_or_else(|| {
-            GraphError::Other(format!("'{}' has no data", g.value(m.tensor).name))
-        })?;
+        let t = g.init(m.tensor).ok_or_else(|| GraphError::Other(format!("'{}' has no data", g.value(m.tensor).name)))?;
         let s = tensor::slice_sumsq(t, m.axis)?;
         for (i, &e) in m.map.iter().enumerate() {
             sq[a.elem_row[e]] += s.get(i).copied().unwrap_or(0.0);
@@ -83,12 +81,7 @@ struct Liveness {
 impl Liveness {
     fn new(a: &Analysis) -> Liveness {
         let prunable: Vec<bool> = a.rows.iter().map(|r| r.prunable()).collect();
-        let mut l = Liveness {
-            row_hps: HashMap::new(),
-            hp_axis: vec![],
-            hp_live: vec![],
-            axis_live: vec![],
-        };
+        let mut l = Liveness { row_hps: HashMap::new(), hp_axis: vec![], hp_live: vec![], axis_live: vec![] };
         for t in a.value_ids.iter().flatten() {
             for ax in 0..t.rank() {
                 if !t.chan[ax] {
@@ -145,29 +138,17 @@ impl Liveness {
 
 /// Chooses `round(sparsity · N)` prunable rows with parameters by `criterion` (lowest score first,
 /// ties by row id), skipping rows whose removal would leave a value without channels.
-pub fn select_rows(
-    g: &Graph,
-    a: &Analysis,
-    sparsity: f64,
-    criterion: Criterion,
-) -> Result<Selection> {
+pub fn select_rows(g: &Graph, a: &Analysis, sparsity: f64, criterion: Criterion) -> Result<Selection> {
     if !(0.0..=1.0).contains(&sparsity) {
-        return Err(GraphError::Other(format!(
-            "sparsity must be in [0, 1], got {sparsity}"
-        )));
+        return Err(GraphError::Other(format!("sparsity must be in [0, 1], got {sparsity}")));
     }
-    let cands: Vec<RowId> = a
-        .rows
-        .iter()
-        .filter(|r| r.prunable() && r.has_params)
-        .map(|r| r.id)
-        .collect();
+    let cands: Vec<RowId> = a.rows.iter().filter(|r| r.prunable() && r.has_params).map(|r| r.id).collect();
     let requested = (sparsity * cands.len() as f64).round() as usize;
     let score: Vec<f64> = match criterion {
         Criterion::Magnitude => row_norms(g, a)?,
-        Criterion::Random { seed } => (0..a.rows.len())
-            .map(|r| splitmix(splitmix(seed) ^ r as u64) as f64)
-            .collect(),
+        Criterion::Random { seed } => {
+            (0..a.rows.len()).map(|r| splitmix(splitmix(seed) ^ r as u64) as f64).collect()
+        }
     };
     let mut order = cands.clone();
     order.sort_by(|&x, &y| score[x].total_cmp(&score[y]).then(x.cmp(&y)));
@@ -184,12 +165,7 @@ pub fn select_rows(
         }
     }
     rows.sort_unstable();
-    Ok(Selection {
-        candidates: cands.len(),
-        requested,
-        rows,
-        skipped,
-    })
+    Ok(Selection { candidates: cands.len(), requested, rows, skipped })
 }
 
 /// A copy of `g` with every in-row slice of `rows` set to exactly zero.
@@ -198,15 +174,11 @@ pub fn zero_rows(g: &Graph, a: &Analysis, rows: &[RowId]) -> Result<Graph> {
     let mut out = g.clone();
     let mut seen = BTreeSet::new();
     for m in a.members.iter().filter(|m| m.kind.in_row()) {
-        let idx: Vec<usize> = (0..m.map.len())
-            .filter(|&i| set.contains(&a.elem_row[m.map[i]]))
-            .collect();
+        let idx: Vec<usize> = (0..m.map.len()).filter(|&i| set.contains(&a.elem_row[m.map[i]])).collect();
         if idx.is_empty() || !seen.insert((m.tensor, m.axis, idx.clone())) {
             continue;
         }
-        let mut t = out.init(m.tensor).cloned().ok_or_else(|| {
-            GraphError::Other(format!("'{}' has no data", g.value(m.tensor).name))
-        })?;
+        let mut t = out.init(m.tensor).cloned().ok_or_else(|| GraphError::Other(format!("'{}' has no data", g.value(m.tensor).name)))?;
         tensor::zero_slices(&mut t, m.axis, &idx)?;
         set_const(&mut out, m.tensor, t);
     }
@@ -214,12 +186,7 @@ pub fn zero_rows(g: &Graph, a: &Analysis, rows: &[RowId]) -> Result<Graph> {
 }
 
 /// [`select_rows`] then [`zero_rows`]: the masked full model and the selection.
-pub fn prune(
-    g: &Graph,
-    a: &Analysis,
-    sparsity: f64,
-    criterion: Criterion,
-) -> Result<(Graph, Selection)> {
+pub fn prune(g: &Graph, a: &Analysis, sparsity: f64, criterion: Criterion) -> Result<(Graph, Selection)> {
     let sel = select_rows(g, a, sparsity, criterion)?;
     let z = zero_rows(g, a, &sel.rows)?;
     Ok((z, sel))

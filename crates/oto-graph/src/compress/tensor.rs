@@ -6,10 +6,10 @@ use oto_onnx::pb::TensorProto;
 /// Bytes per element of a raw-stored tensor of ONNX data type `dt`.
 fn elem_size(dt: i32) -> Option<usize> {
     Some(match dt {
-        1 | 6 | 12 => 4,      // float, int32, uint32
-        2 | 3 | 9 => 1,       // uint8, int8, bool
-        4 | 5 | 10 | 16 => 2, // uint16, int16, float16, bfloat16
-        7 | 11 | 13 => 8,     // int64, double, uint64
+        1 | 6 | 12 => 4,          // float, int32, uint32
+        2 | 3 | 9 => 1,           // uint8, int8, bool
+        4 | 5 | 10 | 16 => 2,     // uint16, int16, float16, bfloat16
+        7 | 11 | 13 => 8,         // int64, double, uint64
         _ => return None,
     })
 }
@@ -17,21 +17,10 @@ fn elem_size(dt: i32) -> Option<usize> {
 /// (outer, axis size, inner) of `dims` around `axis`.
 fn split_dims(dims: &[i64], axis: usize) -> (usize, usize, usize) {
     let d: Vec<usize> = dims.iter().map(|&x| x.max(0) as usize).collect();
-    (
-        d[..axis].iter().product(),
-        d[axis],
-        d[axis + 1..].iter().product(),
-    )
+    (d[..axis].iter().product(), d[axis], d[axis + 1..].iter().product())
 }
 
-fn slice_vec<T: Clone>(
-    v: &[T],
-    outer: usize,
-    n: usize,
-    inner: usize,
-    keep: &[usize],
-    unit: usize,
-) -> Vec<T> {
+fn slice_vec<T: Clone>(v: &[T], outer: usize, n: usize, inner: usize, keep: &[usize], unit: usize) -> Vec<T> {
     let mut out = Vec::with_capacity(outer * keep.len() * inner * unit);
     for o in 0..outer {
         for &k in keep {
@@ -43,10 +32,7 @@ fn slice_vec<T: Clone>(
 }
 
 fn terr(t: &TensorProto, reason: String) -> GraphError {
-    GraphError::Other(format!(
-        "tensor '{}': {reason}",
-        t.name.clone().unwrap_or_default()
-    ))
+    GraphError::Other(format!("tensor '{}': {reason}", t.name.clone().unwrap_or_default()))
 }
 
 /// A copy of `t` without its data (the data fields are filled by the caller).
@@ -73,17 +59,11 @@ fn header(t: &TensorProto) -> TensorProto {
 /// Keeps indices `keep` (ascending) along `axis`; dtype and storage form are preserved.
 pub fn slice_axis(t: &TensorProto, axis: usize, keep: &[usize]) -> Result<TensorProto> {
     if axis >= t.dims.len() {
-        return Err(terr(
-            t,
-            format!("has rank {} but axis {axis} must be sliced", t.dims.len()),
-        ));
+        return Err(terr(t, format!("has rank {} but axis {axis} must be sliced", t.dims.len())));
     }
     let (outer, n, inner) = split_dims(&t.dims, axis);
     if let Some(&bad) = keep.iter().find(|&&k| k >= n) {
-        return Err(terr(
-            t,
-            format!("index {bad} out of range for axis {axis} of size {n}"),
-        ));
+        return Err(terr(t, format!("index {bad} out of range for axis {axis} of size {n}")));
     }
     let numel = outer * n * inner;
     let mut out = header(t);
@@ -92,10 +72,7 @@ pub fn slice_axis(t: &TensorProto, axis: usize, keep: &[usize]) -> Result<Tensor
     if let Some(raw) = &t.raw_data {
         let es = elem_size(dt).ok_or_else(|| terr(t, format!("unsupported data type {dt}")))?;
         if raw.len() != numel * es {
-            return Err(terr(
-                t,
-                format!("raw_data has {} bytes, expected {}", raw.len(), numel * es),
-            ));
+            return Err(terr(t, format!("raw_data has {} bytes, expected {}", raw.len(), numel * es)));
         }
         out.raw_data = Some(slice_vec(raw, outer, n, inner, keep, es).into());
         return Ok(out);
@@ -104,10 +81,7 @@ pub fn slice_axis(t: &TensorProto, axis: usize, keep: &[usize]) -> Result<Tensor
         ($f:ident) => {
             if !t.$f.is_empty() {
                 if t.$f.len() != numel {
-                    return Err(terr(
-                        t,
-                        format!("holds {} values, expected {numel}", t.$f.len()),
-                    ));
+                    return Err(terr(t, format!("holds {} values, expected {numel}", t.$f.len())));
                 }
                 out.$f = slice_vec(&t.$f, outer, n, inner, keep, 1);
             }
@@ -150,9 +124,7 @@ pub fn zero_slices(t: &mut TensorProto, axis: usize, idx: &[usize]) -> Result<()
                 t.float_data[s..s + inner].iter_mut().for_each(|x| *x = 0.0);
             }
             if !t.double_data.is_empty() {
-                t.double_data[s..s + inner]
-                    .iter_mut()
-                    .for_each(|x| *x = 0.0);
+                t.double_data[s..s + inner].iter_mut().for_each(|x| *x = 0.0);
             }
             if !t.int32_data.is_empty() {
                 t.int32_data[s..s + inner].iter_mut().for_each(|x| *x = 0);
@@ -170,10 +142,7 @@ pub fn slice_sumsq(t: &TensorProto, axis: usize) -> Result<Vec<f64>> {
     for o in 0..outer {
         for (k, acc) in out.iter_mut().enumerate() {
             let s = (o * n + k) * inner;
-            *acc += data[s..s + inner]
-                .iter()
-                .map(|&x| (x as f64) * (x as f64))
-                .sum::<f64>();
+            *acc += data[s..s + inner].iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>();
         }
     }
     Ok(out)
@@ -191,9 +160,7 @@ pub fn slice_is_zero(t: &TensorProto, axis: usize) -> Result<Vec<bool>> {
                     if *z {
                         let s = (o * n + k) * inner * 4;
                         // +0.0 and -0.0 are zero; anything else (NaN included) is not
-                        *z = raw[s..s + inner * 4].chunks_exact(4).all(|b| {
-                            u32::from_le_bytes([b[0], b[1], b[2], b[3]]) & 0x7fff_ffff == 0
-                        });
+                        *z = raw[s..s + inner * 4].chunks_exact(4).all(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) & 0x7fff_ffff == 0);
                     }
                 }
             }
@@ -219,20 +186,11 @@ mod tests {
     use oto_onnx::tensor::{f32_tensor, to_f32};
     #[test]
     fn slice_middle_axis() {
-        let t = f32_tensor(
-            "w",
-            &[2, 3, 2],
-            &(0..12).map(|x| x as f32).collect::<Vec<_>>(),
-        );
+        let t = f32_tensor("w", &[2, 3, 2], &(0..12).map(|x| x as f32).collect::<Vec<_>>());
         let s = slice_axis(&t, 1, &[0, 2]).unwrap();
         assert_eq!(s.dims, vec![2, 2, 2]);
         assert_eq!(to_f32(&s).unwrap(), vec![0., 1., 4., 5., 6., 7., 10., 11.]);
-        let typed = TensorProto {
-            dims: vec![3],
-            data_type: Some(1),
-            float_data: vec![1., 2., 3.],
-            ..Default::default()
-        };
+        let typed = TensorProto { dims: vec![3], data_type: Some(1), float_data: vec![1., 2., 3.], ..Default::default() };
         assert_eq!(slice_axis(&typed, 0, &[1]).unwrap().float_data, vec![2.]);
     }
     #[test]

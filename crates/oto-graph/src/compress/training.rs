@@ -19,11 +19,7 @@ use crate::ir::{Graph, NodeId};
 /// What has to change on node `nid` (None: already in inference form).
 enum Fix {
     /// BatchNormalization: remove `training_mode` (when set), drop outputs 1.., set `is_test`.
-    Bn {
-        training_mode: bool,
-        extra_outputs: bool,
-        is_test: bool,
-    },
+    Bn { training_mode: bool, extra_outputs: bool, is_test: bool },
     /// Dropout: remove input 2 (`training_mode`) and/or set `is_test`.
     Dropout { drop_input: bool, is_test: bool },
 }
@@ -38,23 +34,12 @@ fn fix_of(g: &Graph, nid: NodeId) -> Option<Fix> {
         "BatchNormalization" => {
             let training_mode = n.attr_int("training_mode").unwrap_or(0) != 0;
             let extra_outputs = n.outputs.iter().skip(1).any(|o| o.is_some());
-            (training_mode || extra_outputs || is_test).then_some(Fix::Bn {
-                training_mode,
-                extra_outputs,
-                is_test,
-            })
+            (training_mode || extra_outputs || is_test).then_some(Fix::Bn { training_mode, extra_outputs, is_test })
         }
         "Dropout" => {
             let drop_input = g.opset >= 12
-                && n.input(2).is_some_and(|v| {
-                    g.const_i64(v)
-                        .map(|x| x.iter().any(|&b| b != 0))
-                        .unwrap_or(true)
-                });
-            (drop_input || is_test).then_some(Fix::Dropout {
-                drop_input,
-                is_test,
-            })
+                && n.input(2).is_some_and(|v| g.const_i64(v).map(|x| x.iter().any(|&b| b != 0)).unwrap_or(true));
+            (drop_input || is_test).then_some(Fix::Dropout { drop_input, is_test })
         }
         _ => None,
     }
@@ -66,12 +51,7 @@ pub(crate) fn has_training_structure(g: &Graph) -> bool {
 }
 
 fn log(g: &Graph, nid: NodeId, what: &str, old: Vec<i64>, new: Vec<i64>, out: &mut Vec<Rewrite>) {
-    out.push(Rewrite {
-        node: g.nodes[nid].name.clone(),
-        what: what.into(),
-        old,
-        new,
-    });
+    out.push(Rewrite { node: g.nodes[nid].name.clone(), what: what.into(), old, new });
 }
 
 /// Converts every training-mode BatchNormalization and Dropout of `g` to inference form.
@@ -80,21 +60,13 @@ pub(crate) fn to_inference(g: &mut Graph, rewrites: &mut Vec<Rewrite>) -> Result
     for nid in 0..g.nodes.len() {
         let Some(fix) = fix_of(g, nid) else { continue };
         match fix {
-            Fix::Bn {
-                training_mode,
-                extra_outputs,
-                is_test,
-            } => {
+            Fix::Bn { training_mode, extra_outputs, is_test } => {
                 if extra_outputs {
                     // every extra output must be unused
                     for &o in g.nodes[nid].outputs.iter().skip(1).flatten() {
                         let v = g.value(o);
-                        let reader = v.consumers.first().map(|&(c, _)| {
-                            format!("node '{}' ({})", g.nodes[c].name, g.nodes[c].op)
-                        });
-                        let reader = reader.or_else(|| {
-                            g.outputs.contains(&o).then(|| "a graph output".to_string())
-                        });
+                        let reader = v.consumers.first().map(|&(c, _)| format!("node '{}' ({})", g.nodes[c].name, g.nodes[c].op));
+                        let reader = reader.or_else(|| g.outputs.contains(&o).then(|| "a graph output".to_string()));
                         if let Some(reader) = reader {
                             let n = &g.nodes[nid];
                             return Err(GraphError::Other(format!(
@@ -106,13 +78,7 @@ pub(crate) fn to_inference(g: &mut Graph, rewrites: &mut Vec<Rewrite>) -> Result
                         }
                     }
                     let n_out = g.nodes[nid].outputs.len() as i64;
-                    let extra: Vec<usize> = g.nodes[nid]
-                        .outputs
-                        .iter()
-                        .skip(1)
-                        .flatten()
-                        .copied()
-                        .collect();
+                    let extra: Vec<usize> = g.nodes[nid].outputs.iter().skip(1).flatten().copied().collect();
                     for o in extra {
                         g.values[o].producer = None;
                         g.values[o].shape = None;
@@ -123,20 +89,14 @@ pub(crate) fn to_inference(g: &mut Graph, rewrites: &mut Vec<Rewrite>) -> Result
                 }
                 if training_mode {
                     let old = g.nodes[nid].attr_int("training_mode").unwrap_or(0);
-                    g.nodes[nid]
-                        .proto
-                        .attribute
-                        .retain(|a| a.name.as_deref() != Some("training_mode"));
+                    g.nodes[nid].proto.attribute.retain(|a| a.name.as_deref() != Some("training_mode"));
                     log(g, nid, "training_mode", vec![old], vec![0], rewrites);
                 }
                 if is_test {
                     set_is_test(g, nid, rewrites);
                 }
             }
-            Fix::Dropout {
-                drop_input,
-                is_test,
-            } => {
+            Fix::Dropout { drop_input, is_test } => {
                 if drop_input {
                     let v = g.nodes[nid].input(2).expect("checked");
                     let old = g.const_i64(v).unwrap_or_default();
@@ -152,11 +112,7 @@ pub(crate) fn to_inference(g: &mut Graph, rewrites: &mut Vec<Rewrite>) -> Result
     }
     if !dropped_names.is_empty() {
         if let Some(gp) = g.template.graph.as_mut() {
-            gp.value_info.retain(|vi| {
-                !dropped_names
-                    .iter()
-                    .any(|d| Some(d.as_str()) == vi.name.as_deref())
-            });
+            gp.value_info.retain(|vi| !dropped_names.iter().any(|d| Some(d.as_str()) == vi.name.as_deref()));
         }
     }
     Ok(())

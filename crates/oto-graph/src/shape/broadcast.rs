@@ -47,12 +47,7 @@ mod tests {
     use super::*;
     #[test]
     fn broadcasts_channels_and_batch() {
-        let a = vec![
-            Dim::Sym("N".into()),
-            Dim::Known(8),
-            Dim::Known(4),
-            Dim::Known(4),
-        ];
+        let a = vec![Dim::Sym("N".into()), Dim::Known(8), Dim::Known(4), Dim::Known(4)];
         let b = vec![Dim::Known(8), Dim::Known(1), Dim::Known(1)];
         assert_eq!(broadcast(&[&a, &b]).unwrap(), a);
         let c = vec![Dim::Known(3)];

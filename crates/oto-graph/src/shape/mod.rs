@@ -38,13 +38,10 @@ impl Graph {
     /// Overrides the shape of a graph input (e.g. to fix the batch or spatial size); re-run
     /// [`Graph::infer_shapes`] afterwards.
     pub fn set_input_shape(&mut self, name: &str, shape: Vec<Dim>) -> Result<()> {
-        let id = self
-            .id(name)
-            .filter(|id| self.inputs.contains(id))
-            .ok_or_else(|| GraphError::Input {
-                input: name.into(),
-                reason: "no such graph input".into(),
-            })?;
+        let id = self.id(name).filter(|id| self.inputs.contains(id)).ok_or_else(|| GraphError::Input {
+            input: name.into(),
+            reason: "no such graph input".into(),
+        })?;
         self.values[id].shape = Some(shape);
         Ok(())
     }
@@ -56,20 +53,13 @@ impl Graph {
             gp.map(|g| g.value_info.iter().chain(g.output.iter()))
                 .into_iter()
                 .flatten()
-                .map(|vi| {
-                    (
-                        vi.name.clone().unwrap_or_default(),
-                        crate::load::declared(vi),
-                    )
-                })
+                .map(|vi| (vi.name.clone().unwrap_or_default(), crate::load::declared(vi)))
                 .collect()
         };
         for v in self.values.iter_mut() {
             if let (Some(t), true) = (&v.init, v.folded.is_none()) {
                 if !oto_onnx::tensor::is_float(t) && oto_onnx::tensor::numel(&t.dims) <= 64 {
-                    v.folded = oto_onnx::tensor::to_i64(t)
-                        .ok()
-                        .map(|x| x.into_iter().map(Dim::Known).collect());
+                    v.folded = oto_onnx::tensor::to_i64(t).ok().map(|x| x.into_iter().map(Dim::Known).collect());
                 }
             }
         }
@@ -86,11 +76,7 @@ impl Graph {
                 }
                 let decl = declared.get(&v.name);
                 v.shape = info.shape.or_else(|| decl.and_then(|d| d.1.clone()));
-                v.dtype = if info.dtype != 0 {
-                    info.dtype
-                } else {
-                    decl.map(|d| d.0).unwrap_or(0)
-                };
+                v.dtype = if info.dtype != 0 { info.dtype } else { decl.map(|d| d.0).unwrap_or(0) };
                 v.folded = info.folded;
             }
         }

@@ -20,27 +20,16 @@ impl Ctx<'_> {
     }
     fn err(&self, reason: impl Into<String>) -> GraphError {
         let n = self.node();
-        GraphError::Shape {
-            node: n.name.clone(),
-            op: n.op.clone(),
-            reason: reason.into(),
-        }
+        GraphError::Shape { node: n.name.clone(), op: n.op.clone(), reason: reason.into() }
     }
     fn shape(&self, slot: usize) -> Option<Shape> {
-        self.node()
-            .input(slot)
-            .and_then(|v| self.g.values[v].shape.clone())
+        self.node().input(slot).and_then(|v| self.g.values[v].shape.clone())
     }
     fn dtype(&self, slot: usize) -> i32 {
-        self.node()
-            .input(slot)
-            .map(|v| self.g.values[v].dtype)
-            .unwrap_or(0)
+        self.node().input(slot).map(|v| self.g.values[v].dtype).unwrap_or(0)
     }
     fn folded(&self, slot: usize) -> Option<Vec<Dim>> {
-        self.node()
-            .input(slot)
-            .and_then(|v| self.g.values[v].folded.clone())
+        self.node().input(slot).and_then(|v| self.g.values[v].folded.clone())
     }
     fn ints(&self, slot: usize) -> Option<Vec<i64>> {
         self.node().input(slot).and_then(|v| self.g.const_i64(v))
@@ -55,87 +44,23 @@ impl Ctx<'_> {
 }
 
 fn same(shape: Option<Shape>, dtype: i32) -> OutInfo {
-    OutInfo {
-        shape,
-        dtype,
-        folded: None,
-    }
+    OutInfo { shape, dtype, folded: None }
 }
 
 fn out(shape: Shape, dtype: i32) -> OutInfo {
-    OutInfo {
-        shape: Some(shape),
-        dtype,
-        folded: None,
-    }
+    OutInfo { shape: Some(shape), dtype, folded: None }
 }
 
 const UNARY: &[&str] = &[
-    "Relu",
-    "LeakyRelu",
-    "PRelu",
-    "Elu",
-    "Selu",
-    "Celu",
-    "Gelu",
-    "Tanh",
-    "Sigmoid",
-    "HardSigmoid",
-    "HardSwish",
-    "Softplus",
-    "Softsign",
-    "Mish",
-    "Abs",
-    "Neg",
-    "Sign",
-    "Sqrt",
-    "Sin",
-    "Cos",
-    "Erf",
-    "Exp",
-    "Log",
-    "Reciprocal",
-    "Floor",
-    "Ceil",
-    "Round",
-    "Identity",
-    "Clip",
-    "Softmax",
-    "LogSoftmax",
-    "Hardmax",
-    "LpNormalization",
-    "InstanceNormalization",
-    "BatchNormalization",
-    "LayerNormalization",
-    "GroupNormalization",
-    "Dropout",
-    "ThresholdedRelu",
-    "Shrink",
-    "IsNaN",
-    "Not",
-    "Swish",
+    "Relu", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "Gelu", "Tanh", "Sigmoid", "HardSigmoid", "HardSwish",
+    "Softplus", "Softsign", "Mish", "Abs", "Neg", "Sign", "Sqrt", "Sin", "Cos", "Erf", "Exp", "Log", "Reciprocal",
+    "Floor", "Ceil", "Round", "Identity", "Clip", "Softmax", "LogSoftmax", "Hardmax", "LpNormalization",
+    "InstanceNormalization", "BatchNormalization", "LayerNormalization", "GroupNormalization", "Dropout",
+    "ThresholdedRelu", "Shrink", "IsNaN", "Not", "Swish",
 ];
 const BINARY: &[&str] = &[
-    "Add",
-    "Sub",
-    "Mul",
-    "Div",
-    "Pow",
-    "Max",
-    "Min",
-    "Sum",
-    "Mean",
-    "Equal",
-    "Less",
-    "Greater",
-    "LessOrEqual",
-    "GreaterOrEqual",
-    "And",
-    "Or",
-    "Xor",
-    "Mod",
-    "BitShift",
-    "Where",
+    "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "Equal", "Less", "Greater", "LessOrEqual",
+    "GreaterOrEqual", "And", "Or", "Xor", "Mod", "BitShift", "Where",
 ];
 
 /// Shapes (and folded contents) of node `nid`'s outputs.
@@ -166,11 +91,7 @@ pub fn infer(g: &Graph, nid: NodeId) -> Result<Vec<OutInfo>> {
         }
         "Cast" => {
             let to = n.attr_int("to").unwrap_or(0) as i32;
-            vec![OutInfo {
-                shape: x,
-                dtype: to,
-                folded: c.folded(0),
-            }]
+            vec![OutInfo { shape: x, dtype: to, folded: c.folded(0) }]
         }
         _ if BINARY.contains(&op) => {
             let shapes: Vec<Shape> = (0..n.inputs.len()).filter_map(|i| c.shape(i)).collect();
@@ -180,8 +101,7 @@ pub fn infer(g: &Graph, nid: NodeId) -> Result<Vec<OutInfo>> {
             let refs: Vec<&Shape> = shapes.iter().collect();
             let s = broadcast(&refs).map_err(|e| c.err(e))?;
             let dtype = match op {
-                "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or"
-                | "Xor" => BOOL,
+                "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" | "Xor" => BOOL,
                 "Where" => c.dtype(1),
                 _ => dt,
             };
@@ -189,11 +109,7 @@ pub fn infer(g: &Graph, nid: NodeId) -> Result<Vec<OutInfo>> {
                 (Some(a), Some(b)) if n.inputs.len() == 2 => binary(op, &a, &b),
                 _ => None,
             };
-            vec![OutInfo {
-                shape: Some(s),
-                dtype,
-                folded,
-            }]
+            vec![OutInfo { shape: Some(s), dtype, folded }]
         }
         "Conv" | "ConvInteger" => vec![conv(&c, false)?],
         "ConvTranspose" => vec![conv(&c, true)?],
@@ -216,28 +132,14 @@ pub fn infer(g: &Graph, nid: NodeId) -> Result<Vec<OutInfo>> {
             None => vec![OutInfo::default()],
         },
         "Gemm" => {
-            let (Some(a), Some(b)) = (x, c.shape(1)) else {
-                return Ok(vec![OutInfo::default()]);
-            };
+            let (Some(a), Some(b)) = (x, c.shape(1)) else { return Ok(vec![OutInfo::default()]) };
             if a.len() != 2 || b.len() != 2 {
-                return Err(c.err(format!(
-                    "Gemm needs rank-2 A and B, got ranks {} and {}",
-                    a.len(),
-                    b.len()
-                )));
+                return Err(c.err(format!("Gemm needs rank-2 A and B, got ranks {} and {}", a.len(), b.len())));
             }
             let ta = n.attr_int("transA").unwrap_or(0) != 0;
             let tb = n.attr_int("transB").unwrap_or(0) != 0;
-            let (m, ka) = if ta {
-                (a[1].clone(), a[0].clone())
-            } else {
-                (a[0].clone(), a[1].clone())
-            };
-            let (kb, nn) = if tb {
-                (b[1].clone(), b[0].clone())
-            } else {
-                (b[0].clone(), b[1].clone())
-            };
+            let (m, ka) = if ta { (a[1].clone(), a[0].clone()) } else { (a[0].clone(), a[1].clone()) };
+            let (kb, nn) = if tb { (b[1].clone(), b[0].clone()) } else { (b[0].clone(), b[1].clone()) };
             if let (Some(p), Some(q)) = (ka.known(), kb.known()) {
                 if p != q {
                     return Err(c.err(format!("inner dimensions differ: A has {p}, B has {q}")));
@@ -246,65 +148,39 @@ pub fn infer(g: &Graph, nid: NodeId) -> Result<Vec<OutInfo>> {
             vec![out(vec![m, nn], dt)]
         }
         "MatMul" => {
-            let (Some(a), Some(b)) = (x, c.shape(1)) else {
-                return Ok(vec![OutInfo::default()]);
-            };
+            let (Some(a), Some(b)) = (x, c.shape(1)) else { return Ok(vec![OutInfo::default()]) };
             vec![out(matmul(&c, &a, &b)?, dt)]
         }
         "Flatten" => {
-            let Some(s) = x else {
-                return Ok(vec![OutInfo::default()]);
-            };
-            let axis = norm_axis(n.attr_int("axis").unwrap_or(1), s.len() + 1)
-                .ok_or_else(|| c.err("axis out of range"))?;
+            let Some(s) = x else { return Ok(vec![OutInfo::default()]) };
+            let axis = norm_axis(n.attr_int("axis").unwrap_or(1), s.len() + 1).ok_or_else(|| c.err("axis out of range"))?;
             vec![out(vec![product(&s[..axis]), product(&s[axis..])], dt)]
         }
         "Reshape" => vec![reshape(&c, x, dt)?],
         "Transpose" => {
-            let Some(s) = x else {
-                return Ok(vec![OutInfo::default()]);
-            };
-            let perm = n
-                .attr_ints("perm")
-                .unwrap_or_else(|| (0..s.len() as i64).rev().collect());
+            let Some(s) = x else { return Ok(vec![OutInfo::default()]) };
+            let perm = n.attr_ints("perm").unwrap_or_else(|| (0..s.len() as i64).rev().collect());
             if perm.len() != s.len() {
-                return Err(c.err(format!(
-                    "perm {perm:?} does not match input rank {}",
-                    s.len()
-                )));
+                return Err(c.err(format!("perm {perm:?} does not match input rank {}", s.len())));
             }
             let o: Option<Shape> = perm.iter().map(|&p| s.get(p as usize).cloned()).collect();
             vec![out(o.ok_or_else(|| c.err("bad perm"))?, dt)]
         }
         "Squeeze" => {
-            let Some(s) = x else {
-                return Ok(vec![OutInfo::default()]);
-            };
+            let Some(s) = x else { return Ok(vec![OutInfo::default()]) };
             let axes = c.ints_attr_or_input("axes", 1);
             let keep: Shape = match axes {
                 Some(ax) => {
                     let ax: Vec<usize> = ax.iter().filter_map(|&a| norm_axis(a, s.len())).collect();
-                    s.iter()
-                        .enumerate()
-                        .filter(|(i, _)| !ax.contains(i))
-                        .map(|(_, d)| d.clone())
-                        .collect()
+                    s.iter().enumerate().filter(|(i, _)| !ax.contains(i)).map(|(_, d)| d.clone()).collect()
                 }
                 None => s.iter().filter(|d| **d != K(1)).cloned().collect(),
             };
-            vec![OutInfo {
-                shape: Some(keep),
-                dtype: dt,
-                folded: c.folded(0),
-            }]
+            vec![OutInfo { shape: Some(keep), dtype: dt, folded: c.folded(0) }]
         }
         "Unsqueeze" => {
-            let Some(s) = x else {
-                return Ok(vec![OutInfo::default()]);
-            };
-            let Some(axes) = c.ints_attr_or_input("axes", 1) else {
-                return Ok(vec![OutInfo::default()]);
-            };
+            let Some(s) = x else { return Ok(vec![OutInfo::default()]) };
+            let Some(axes) = c.ints_attr_or_input("axes", 1) else { return Ok(vec![OutInfo::default()]) };
             let r = s.len() + axes.len();
             let mut ax: Vec<usize> = axes.iter().filter_map(|&a| norm_axis(a, r)).collect();
             ax.sort();
@@ -317,31 +193,18 @@ pub fn infer(g: &Graph, nid: NodeId) -> Result<Vec<OutInfo>> {
                     o.push(d.clone());
                 }
             }
-            vec![OutInfo {
-                shape: Some(o),
-                dtype: dt,
-                folded: c.folded(0),
-            }]
+            vec![OutInfo { shape: Some(o), dtype: dt, folded: c.folded(0) }]
         }
         "Concat" => {
             let shapes: Vec<Option<Shape>> = (0..n.inputs.len()).map(|i| c.shape(i)).collect();
-            let Some(first) = shapes.iter().flatten().next().cloned() else {
-                return Ok(vec![OutInfo::default()]);
-            };
-            let axis = norm_axis(n.attr_int("axis").unwrap_or(0), first.len())
-                .ok_or_else(|| c.err("axis out of range"))?;
+            let Some(first) = shapes.iter().flatten().next().cloned() else { return Ok(vec![OutInfo::default()]) };
+            let axis = norm_axis(n.attr_int("axis").unwrap_or(0), first.len()).ok_or_else(|| c.err("axis out of range"))?;
             let mut o = first.clone();
             let mut parts = vec![];
             for s in &shapes {
-                let Some(s) = s else {
-                    return Ok(vec![OutInfo::default()]);
-                };
+                let Some(s) = s else { return Ok(vec![OutInfo::default()]) };
                 if s.len() != first.len() {
-                    return Err(c.err(format!(
-                        "inputs have different ranks ({} and {})",
-                        first.len(),
-                        s.len()
-                    )));
+                    return Err(c.err(format!("inputs have different ranks ({} and {})", first.len(), s.len())));
                 }
                 parts.push(s[axis].clone());
             }
@@ -349,24 +212,14 @@ pub fn infer(g: &Graph, nid: NodeId) -> Result<Vec<OutInfo>> {
                 Some(v) => K(v.iter().sum()),
                 None => Dim::Sym(format!("{}_cat", n.name)),
             };
-            let folded: Option<Vec<Dim>> = (0..n.inputs.len())
-                .map(|i| c.folded(i))
-                .collect::<Option<Vec<_>>>()
-                .map(|v| v.concat());
-            vec![OutInfo {
-                shape: Some(o),
-                dtype: dt,
-                folded,
-            }]
+            let folded: Option<Vec<Dim>> = (0..n.inputs.len()).map(|i| c.folded(i)).collect::<Option<Vec<_>>>().map(|v| v.concat());
+            vec![OutInfo { shape: Some(o), dtype: dt, folded }]
         }
         "Split" => split(&c, x, dt)?,
         "Slice" => vec![slice(&c, x, dt)?],
         "Gather" => {
-            let (Some(s), Some(ish)) = (x, c.shape(1)) else {
-                return Ok(vec![OutInfo::default()]);
-            };
-            let axis = norm_axis(n.attr_int("axis").unwrap_or(0), s.len())
-                .ok_or_else(|| c.err("axis out of range"))?;
+            let (Some(s), Some(ish)) = (x, c.shape(1)) else { return Ok(vec![OutInfo::default()]) };
+            let axis = norm_axis(n.attr_int("axis").unwrap_or(0), s.len()).ok_or_else(|| c.err("axis out of range"))?;
             let mut o = s[..axis].to_vec();
             o.extend(ish.iter().cloned());
             o.extend(s[axis + 1..].iter().cloned());
@@ -377,84 +230,45 @@ pub fn infer(g: &Graph, nid: NodeId) -> Result<Vec<OutInfo>> {
                     .collect::<Option<Vec<_>>>(),
                 _ => None,
             };
-            vec![OutInfo {
-                shape: Some(o),
-                dtype: dt,
-                folded,
-            }]
+            vec![OutInfo { shape: Some(o), dtype: dt, folded }]
         }
         "Shape" => {
-            let Some(s) = x else {
-                return Ok(vec![out(vec![Dim::Sym(format!("{}_rank", n.name))], INT64)]);
-            };
+            let Some(s) = x else { return Ok(vec![out(vec![Dim::Sym(format!("{}_rank", n.name))], INT64)]) };
             let r = s.len() as i64;
             let cl = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
             let start = cl(n.attr_int("start").unwrap_or(0));
             let end = cl(n.attr_int("end").unwrap_or(r));
             let d = s[start..end.max(start)].to_vec();
-            vec![OutInfo {
-                shape: Some(vec![K(d.len() as i64)]),
-                dtype: INT64,
-                folded: Some(d),
-            }]
+            vec![OutInfo { shape: Some(vec![K(d.len() as i64)]), dtype: INT64, folded: Some(d) }]
         }
         "Size" => {
             let folded = x.map(|s| vec![product(&s)]);
-            vec![OutInfo {
-                shape: Some(vec![]),
-                dtype: INT64,
-                folded,
-            }]
+            vec![OutInfo { shape: Some(vec![]), dtype: INT64, folded }]
         }
         "ConstantOfShape" => {
-            let Some(f) = c.folded(0) else {
-                return Ok(vec![OutInfo::default()]);
-            };
+            let Some(f) = c.folded(0) else { return Ok(vec![OutInfo::default()]) };
             let vt = oto_onnx::attr::tensor(&n.proto, "value");
             let dtype = vt.and_then(|t| t.data_type).unwrap_or(FLOAT);
             let folded = match (vt, f.iter().map(|d| d.known()).collect::<Option<Vec<_>>>()) {
                 (Some(t), Some(dims)) if dtype != FLOAT && dims.iter().product::<i64>() <= 64 => {
-                    oto_onnx::tensor::to_i64(t)
-                        .ok()
-                        .and_then(|v| v.first().copied())
-                        .map(|v| vec![K(v); dims.iter().product::<i64>() as usize])
+                    oto_onnx::tensor::to_i64(t).ok().and_then(|v| v.first().copied()).map(|v| vec![K(v); dims.iter().product::<i64>() as usize])
                 }
                 _ => None,
             };
-            vec![OutInfo {
-                shape: Some(f),
-                dtype,
-                folded,
-            }]
+            vec![OutInfo { shape: Some(f), dtype, folded }]
         }
         "Expand" => {
-            let (Some(s), Some(t)) = (x, c.folded(1)) else {
-                return Ok(vec![OutInfo::default()]);
-            };
+            let (Some(s), Some(t)) = (x, c.folded(1)) else { return Ok(vec![OutInfo::default()]) };
             vec![out(broadcast(&[&s, &t]).map_err(|e| c.err(e))?, dt)]
         }
         "Tile" => {
-            let (Some(s), Some(r)) = (x, c.ints(1)) else {
-                return Ok(vec![OutInfo::default()]);
-            };
-            let o = s
-                .iter()
-                .zip(r)
-                .map(|(d, k)| {
-                    binary("Mul", &[d.clone()], &[K(k)])
-                        .map(|v| v[0].clone())
-                        .unwrap_or(Dim::Sym("tile".into()))
-                })
-                .collect();
+            let (Some(s), Some(r)) = (x, c.ints(1)) else { return Ok(vec![OutInfo::default()]) };
+            let o = s.iter().zip(r).map(|(d, k)| binary("Mul", &[d.clone()], &[K(k)]).map(|v| v[0].clone()).unwrap_or(Dim::Sym("tile".into()))).collect();
             vec![out(o, dt)]
         }
         "Range" => {
             let (Some(a), Some(b), Some(d)) = (c.ints(0), c.ints(1), c.ints(2)) else {
-                return Ok(vec![OutInfo {
-                    shape: Some(vec![Dim::Sym(format!("{}_len", n.name))]),
-                    dtype: dt,
-                    folded: None,
-                }]);
+                return Ok(vec![OutInfo { shape: Some(vec![Dim::Sym(format!("{}_len", n.name))]), dtype: dt, folded: None }]);
             };
             let (a, b, d) = (a[0], b[0], d[0]);
             if d == 0 {
@@ -462,43 +276,27 @@ pub fn infer(g: &Graph, nid: NodeId) -> Result<Vec<OutInfo>> {
             }
             let len = (((b - a) as f64) / d as f64).ceil().max(0.0) as i64;
             let folded = (len <= 64).then(|| (0..len).map(|i| K(a + i * d)).collect());
-            vec![OutInfo {
-                shape: Some(vec![K(len)]),
-                dtype: dt,
-                folded,
-            }]
+            vec![OutInfo { shape: Some(vec![K(len)]), dtype: dt, folded }]
         }
         "Pad" => {
-            let Some(s) = x else {
-                return Ok(vec![OutInfo::default()]);
-            };
-            let Some(pads) = c.ints_attr_or_input("pads", 1) else {
-                return Ok(vec![OutInfo::default()]);
-            };
+            let Some(s) = x else { return Ok(vec![OutInfo::default()]) };
+            let Some(pads) = c.ints_attr_or_input("pads", 1) else { return Ok(vec![OutInfo::default()]) };
             let axes: Vec<usize> = match c.ints(3) {
                 Some(a) => a.iter().filter_map(|&a| norm_axis(a, s.len())).collect(),
                 None => (0..s.len()).collect(),
             };
             if pads.len() != 2 * axes.len() {
-                return Err(c.err(format!(
-                    "pads has {} entries, expected {}",
-                    pads.len(),
-                    2 * axes.len()
-                )));
+                return Err(c.err(format!("pads has {} entries, expected {}", pads.len(), 2 * axes.len())));
             }
             let mut o = s.clone();
             for (k, &a) in axes.iter().enumerate() {
-                o[a] = binary("Add", &[s[a].clone()], &[K(pads[k] + pads[k + axes.len()])])
-                    .map(|v| v[0].clone())
-                    .unwrap_or(Dim::Sym("pad".into()));
+                o[a] = binary("Add", &[s[a].clone()], &[K(pads[k] + pads[k + axes.len()])]).map(|v| v[0].clone()).unwrap_or(Dim::Sym("pad".into()));
             }
             vec![out(o, dt)]
         }
         "Resize" | "Upsample" => vec![resize(&c, x, dt)],
         "DepthToSpace" | "SpaceToDepth" => {
-            let Some(s) = x else {
-                return Ok(vec![OutInfo::default()]);
-            };
+            let Some(s) = x else { return Ok(vec![OutInfo::default()]) };
             let b = n.attr_int("blocksize").unwrap_or(1);
             if s.len() != 4 {
                 return Err(c.err("expects a rank-4 input"));
@@ -507,32 +305,17 @@ pub fn infer(g: &Graph, nid: NodeId) -> Result<Vec<OutInfo>> {
             let o = if op == "DepthToSpace" {
                 if let Some(ch) = ch {
                     if ch % (b * b) != 0 {
-                        return Err(c.err(format!(
-                            "{ch} channels are not divisible by blocksize² = {}",
-                            b * b
-                        )));
+                        return Err(c.err(format!("{ch} channels are not divisible by blocksize² = {}", b * b)));
                     }
                 }
-                vec![
-                    s[0].clone(),
-                    mulk(&s[1], 1, b * b),
-                    mulk(&s[2], b, 1),
-                    mulk(&s[3], b, 1),
-                ]
+                vec![s[0].clone(), mulk(&s[1], 1, b * b), mulk(&s[2], b, 1), mulk(&s[3], b, 1)]
             } else {
-                vec![
-                    s[0].clone(),
-                    mulk(&s[1], b * b, 1),
-                    mulk(&s[2], 1, b),
-                    mulk(&s[3], 1, b),
-                ]
+                vec![s[0].clone(), mulk(&s[1], b * b, 1), mulk(&s[2], 1, b), mulk(&s[3], 1, b)]
             };
             vec![out(o, dt)]
         }
         _ if op.starts_with("Reduce") || op == "ArgMax" || op == "ArgMin" => {
-            let Some(s) = x else {
-                return Ok(vec![OutInfo::default()]);
-            };
+            let Some(s) = x else { return Ok(vec![OutInfo::default()]) };
             let keep = n.attr_int("keepdims").unwrap_or(1) != 0;
             let axes = if op.starts_with("Arg") {
                 Some(vec![n.attr_int("axis").unwrap_or(0)])
@@ -540,9 +323,7 @@ pub fn infer(g: &Graph, nid: NodeId) -> Result<Vec<OutInfo>> {
                 c.ints_attr_or_input("axes", 1)
             };
             let axes: Vec<usize> = match axes {
-                Some(a) if !a.is_empty() => {
-                    a.iter().filter_map(|&a| norm_axis(a, s.len())).collect()
-                }
+                Some(a) if !a.is_empty() => a.iter().filter_map(|&a| norm_axis(a, s.len())).collect(),
                 _ if n.attr_int("noop_with_empty_axes").unwrap_or(0) != 0 => vec![],
                 _ if c.has_input(1) => return Ok(vec![OutInfo::default()]),
                 _ => (0..s.len()).collect(),
@@ -550,13 +331,7 @@ pub fn infer(g: &Graph, nid: NodeId) -> Result<Vec<OutInfo>> {
             let o: Shape = s
                 .iter()
                 .enumerate()
-                .filter_map(|(i, d)| {
-                    if axes.contains(&i) {
-                        keep.then_some(K(1))
-                    } else {
-                        Some(d.clone())
-                    }
-                })
+                .filter_map(|(i, d)| if axes.contains(&i) { keep.then_some(K(1)) } else { Some(d.clone()) })
                 .collect();
             vec![out(o, if op.starts_with("Arg") { INT64 } else { dt })]
         }
@@ -574,15 +349,9 @@ fn mulk(d: &Dim, mul: i64, div: i64) -> Dim {
 
 fn conv(c: &Ctx, transpose: bool) -> Result<OutInfo> {
     let n = c.node();
-    let (Some(x), Some(w)) = (c.shape(0), c.shape(1)) else {
-        return Ok(OutInfo::default());
-    };
+    let (Some(x), Some(w)) = (c.shape(0), c.shape(1)) else { return Ok(OutInfo::default()) };
     if x.len() < 3 || w.len() != x.len() {
-        return Err(c.err(format!(
-            "input rank {} and weight rank {} do not match (expected equal ranks >= 3)",
-            x.len(),
-            w.len()
-        )));
+        return Err(c.err(format!("input rank {} and weight rank {} do not match (expected equal ranks >= 3)", x.len(), w.len())));
     }
     let sp = x.len() - 2;
     let group = n.attr_int("group").unwrap_or(1);
@@ -597,22 +366,16 @@ fn conv(c: &Ctx, transpose: bool) -> Result<OutInfo> {
     };
     if let (Some(ci), Some(wi)) = (cin, wc_in) {
         if ci != wi {
-            return Err(c.err(format!(
-                "input has {ci} channels but the weight expects {wi} (group = {group})"
-            )));
+            return Err(c.err(format!("input has {ci} channels but the weight expects {wi} (group = {group})")));
         }
     }
-    let kernel = n
-        .attr_ints("kernel_shape")
-        .unwrap_or_else(|| w[2..].iter().map(|d| d.known().unwrap_or(1)).collect());
+    let kernel = n.attr_ints("kernel_shape").unwrap_or_else(|| w[2..].iter().map(|d| d.known().unwrap_or(1)).collect());
     let strides = n.attr_ints("strides").unwrap_or_else(|| vec![1; sp]);
     let dil = n.attr_ints("dilations").unwrap_or_else(|| vec![1; sp]);
     let pads = n.attr_ints("pads").unwrap_or_else(|| vec![0; 2 * sp]);
     let auto = n.attr_string("auto_pad").unwrap_or_else(|| "NOTSET".into());
     if kernel.len() != sp || strides.len() != sp || dil.len() != sp || pads.len() != 2 * sp {
-        return Err(
-            c.err("kernel_shape/strides/dilations/pads lengths do not match the spatial rank")
-        );
+        return Err(c.err("kernel_shape/strides/dilations/pads lengths do not match the spatial rank"));
     }
     let mut o = vec![x[0].clone(), out_ch.map(K).unwrap_or(Dim::Sym("C".into()))];
     let opad = n.attr_ints("output_padding").unwrap_or_else(|| vec![0; sp]);
@@ -647,16 +410,12 @@ fn conv(c: &Ctx, transpose: bool) -> Result<OutInfo> {
 
 fn pool(c: &Ctx) -> Result<OutInfo> {
     let n = c.node();
-    let Some(x) = c.shape(0) else {
-        return Ok(OutInfo::default());
-    };
+    let Some(x) = c.shape(0) else { return Ok(OutInfo::default()) };
     if x.len() < 3 {
         return Err(c.err("expects an input of rank >= 3"));
     }
     let sp = x.len() - 2;
-    let kernel = n
-        .attr_ints("kernel_shape")
-        .ok_or_else(|| c.err("missing kernel_shape"))?;
+    let kernel = n.attr_ints("kernel_shape").ok_or_else(|| c.err("missing kernel_shape"))?;
     let strides = n.attr_ints("strides").unwrap_or_else(|| vec![1; sp]);
     let dil = n.attr_ints("dilations").unwrap_or_else(|| vec![1; sp]);
     let pads = n.attr_ints("pads").unwrap_or_else(|| vec![0; 2 * sp]);
@@ -676,11 +435,7 @@ fn pool(c: &Ctx) -> Result<OutInfo> {
                     "VALID" => (h - ek) / strides[i] + 1,
                     _ => {
                         let num = h + pads[i] + pads[i + sp] - ek;
-                        let mut v = if ceil {
-                            (num + strides[i] - 1).div_euclid(strides[i]) + 1
-                        } else {
-                            num.div_euclid(strides[i]) + 1
-                        };
+                        let mut v = if ceil { (num + strides[i] - 1).div_euclid(strides[i]) + 1 } else { num.div_euclid(strides[i]) + 1 };
                         // a window must start inside the (left-padded) input
                         if ceil && (v - 1) * strides[i] >= h + pads[i] {
                             v -= 1;
@@ -689,9 +444,7 @@ fn pool(c: &Ctx) -> Result<OutInfo> {
                     }
                 };
                 if v <= 0 {
-                    return Err(c.err(format!(
-                        "spatial size {v} <= 0: the input is too small for this pool"
-                    )));
+                    return Err(c.err(format!("spatial size {v} <= 0: the input is too small for this pool")));
                 }
                 K(v)
             }
@@ -704,16 +457,8 @@ fn matmul(c: &Ctx, a: &Shape, b: &Shape) -> Result<Shape> {
     if a.is_empty() || b.is_empty() {
         return Err(c.err("MatMul operands must have rank >= 1"));
     }
-    let a2 = if a.len() == 1 {
-        vec![K(1), a[0].clone()]
-    } else {
-        a.clone()
-    };
-    let b2 = if b.len() == 1 {
-        vec![b[0].clone(), K(1)]
-    } else {
-        b.clone()
-    };
+    let a2 = if a.len() == 1 { vec![K(1), a[0].clone()] } else { a.clone() };
+    let b2 = if b.len() == 1 { vec![b[0].clone(), K(1)] } else { b.clone() };
     let (ka, kb) = (&a2[a2.len() - 1], &b2[b2.len() - 2]);
     if let (Some(p), Some(q)) = (ka.known(), kb.known()) {
         if p != q {
@@ -734,12 +479,8 @@ fn matmul(c: &Ctx, a: &Shape, b: &Shape) -> Result<Shape> {
 
 fn reshape(c: &Ctx, x: Option<Shape>, dt: i32) -> Result<OutInfo> {
     let n = c.node();
-    let target = c
-        .folded(1)
-        .or_else(|| n.attr_ints("shape").map(|v| v.into_iter().map(K).collect()));
-    let (Some(s), Some(t)) = (x, target) else {
-        return Ok(OutInfo::default());
-    };
+    let target = c.folded(1).or_else(|| n.attr_ints("shape").map(|v| v.into_iter().map(K).collect()));
+    let (Some(s), Some(t)) = (x, target) else { return Ok(OutInfo::default()) };
     let allowzero = n.attr_int("allowzero").unwrap_or(0) != 0;
     let mut o: Shape = t
         .iter()
@@ -749,26 +490,12 @@ fn reshape(c: &Ctx, x: Option<Shape>, dt: i32) -> Result<OutInfo> {
             _ => d.clone(),
         })
         .collect();
-    let neg: Vec<usize> = o
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| **d == K(-1))
-        .map(|(i, _)| i)
-        .collect();
+    let neg: Vec<usize> = o.iter().enumerate().filter(|(_, d)| **d == K(-1)).map(|(i, _)| i).collect();
     if neg.len() > 1 {
         return Err(c.err("target shape has more than one -1"));
     }
     // cancel common symbols, then compare known products
-    let mut in_syms: Vec<String> = s
-        .iter()
-        .filter_map(|d| {
-            if let Dim::Sym(x) = d {
-                Some(x.clone())
-            } else {
-                None
-            }
-        })
-        .collect();
+    let mut in_syms: Vec<String> = s.iter().filter_map(|d| if let Dim::Sym(x) = d { Some(x.clone()) } else { None }).collect();
     let mut out_syms = vec![];
     for d in &o {
         if let Dim::Sym(x) = d {
@@ -781,11 +508,7 @@ fn reshape(c: &Ctx, x: Option<Shape>, dt: i32) -> Result<OutInfo> {
         }
     }
     let in_known: i64 = s.iter().filter_map(|d| d.known()).product();
-    let out_known: i64 = o
-        .iter()
-        .filter_map(|d| d.known())
-        .filter(|&v| v != -1)
-        .product();
+    let out_known: i64 = o.iter().filter_map(|d| d.known()).filter(|&v| v != -1).product();
     match neg.first() {
         Some(&i) => {
             o[i] = if in_syms.is_empty() && out_syms.is_empty() {
@@ -801,40 +524,26 @@ fn reshape(c: &Ctx, x: Option<Shape>, dt: i32) -> Result<OutInfo> {
         }
         None => {
             if in_syms.is_empty() && out_syms.is_empty() && in_known != out_known {
-                return Err(c.err(format!(
-                    "cannot reshape {in_known} elements into {} elements",
-                    out_known
-                )));
+                return Err(c.err(format!("cannot reshape {in_known} elements into {} elements", out_known)));
             }
         }
     }
     let folded = c.folded(0);
-    Ok(OutInfo {
-        shape: Some(o),
-        dtype: dt,
-        folded,
-    })
+    Ok(OutInfo { shape: Some(o), dtype: dt, folded })
 }
 
 fn split(c: &Ctx, x: Option<Shape>, dt: i32) -> Result<Vec<OutInfo>> {
     let n = c.node();
     let nout = n.outputs.len();
-    let Some(s) = x else {
-        return Ok(vec![OutInfo::default(); nout]);
-    };
-    let axis = norm_axis(n.attr_int("axis").unwrap_or(0), s.len())
-        .ok_or_else(|| c.err("axis out of range"))?;
+    let Some(s) = x else { return Ok(vec![OutInfo::default(); nout]) };
+    let axis = norm_axis(n.attr_int("axis").unwrap_or(0), s.len()).ok_or_else(|| c.err("axis out of range"))?;
     let sizes = match c.ints_attr_or_input("split", 1) {
         Some(v) => v,
         None => {
-            let Some(total) = s[axis].known() else {
-                return Ok(vec![OutInfo::default(); nout]);
-            };
+            let Some(total) = s[axis].known() else { return Ok(vec![OutInfo::default(); nout]) };
             let k = n.attr_int("num_outputs").unwrap_or(nout as i64).max(1);
             let chunk = (total + k - 1) / k;
-            (0..k)
-                .map(|i| chunk.min(total - i * chunk).max(0))
-                .collect()
+            (0..k).map(|i| chunk.min(total - i * chunk).max(0)).collect()
         }
     };
     if let Some(total) = s[axis].known() {
@@ -854,27 +563,15 @@ fn split(c: &Ctx, x: Option<Shape>, dt: i32) -> Result<Vec<OutInfo>> {
 
 fn slice(c: &Ctx, x: Option<Shape>, dt: i32) -> Result<OutInfo> {
     let n = c.node();
-    let Some(s) = x else {
-        return Ok(OutInfo::default());
-    };
+    let Some(s) = x else { return Ok(OutInfo::default()) };
     let (starts, ends, axes, steps) = if c.g.opset < 10 {
-        (
-            n.attr_ints("starts"),
-            n.attr_ints("ends"),
-            n.attr_ints("axes"),
-            None,
-        )
+        (n.attr_ints("starts"), n.attr_ints("ends"), n.attr_ints("axes"), None)
     } else {
         (c.ints(1), c.ints(2), c.ints(3), c.ints(4))
     };
-    let (Some(starts), Some(ends)) = (starts, ends) else {
-        return Ok(OutInfo::default());
-    };
+    let (Some(starts), Some(ends)) = (starts, ends) else { return Ok(OutInfo::default()) };
     let axes: Vec<usize> = match axes {
-        Some(a) => a
-            .iter()
-            .map(|&a| norm_axis(a, s.len()).ok_or_else(|| c.err("axis out of range")))
-            .collect::<Result<_>>()?,
+        Some(a) => a.iter().map(|&a| norm_axis(a, s.len()).ok_or_else(|| c.err("axis out of range"))).collect::<Result<_>>()?,
         None => (0..starts.len()).collect(),
     };
     let steps = steps.unwrap_or_else(|| vec![1; axes.len()]);
@@ -897,25 +594,15 @@ fn slice(c: &Ctx, x: Option<Shape>, dt: i32) -> Result<OutInfo> {
             continue;
         };
         let (b, e) = slice_bounds(starts[k], ends[k], step, dim);
-        let len = if step > 0 {
-            ((e - b).max(0) + step - 1) / step
-        } else {
-            ((b - e).max(0) + (-step) - 1) / (-step)
-        };
+        let len = if step > 0 { ((e - b).max(0) + step - 1) / step } else { ((b - e).max(0) + (-step) - 1) / (-step) };
         o[a] = K(len);
         if let Some(f) = folded.as_mut() {
             if s.len() == 1 {
-                *f = (0..len)
-                    .map(|i| f[(b + i * step) as usize].clone())
-                    .collect();
+                *f = (0..len).map(|i| f[(b + i * step) as usize].clone()).collect();
             }
         }
     }
-    Ok(OutInfo {
-        shape: Some(o),
-        dtype: dt,
-        folded,
-    })
+    Ok(OutInfo { shape: Some(o), dtype: dt, folded })
 }
 
 /// Clamped (start, end) of a Slice on an axis of size `dim`, per the ONNX spec.
@@ -930,14 +617,8 @@ pub fn slice_bounds(start: i64, end: i64, step: i64, dim: i64) -> (i64, i64) {
 
 fn resize(c: &Ctx, x: Option<Shape>, dt: i32) -> OutInfo {
     let n = c.node();
-    let Some(s) = x else {
-        return OutInfo::default();
-    };
-    let scales_slot = if n.op == "Upsample" || c.g.opset < 11 {
-        1
-    } else {
-        2
-    };
+    let Some(s) = x else { return OutInfo::default() };
+    let scales_slot = if n.op == "Upsample" || c.g.opset < 11 { 1 } else { 2 };
     if n.op == "Resize" && c.g.opset >= 11 {
         if let Some(sizes) = c.ints(3).filter(|v| !v.is_empty()) {
             let axes = n.attr_ints("axes");
@@ -959,9 +640,7 @@ fn resize(c: &Ctx, x: Option<Shape>, dt: i32) -> OutInfo {
         .attr_floats("scales")
         .or_else(|| n.input(scales_slot).and_then(|v| c.g.const_f32(v)))
         .filter(|v| !v.is_empty());
-    let Some(scales) = scales else {
-        return OutInfo::default();
-    };
+    let Some(scales) = scales else { return OutInfo::default() };
     let axes: Vec<usize> = match n.attr_ints("axes") {
         Some(a) => a.iter().filter_map(|&a| norm_axis(a, s.len())).collect(),
         None => (0..s.len()).collect(),

@@ -23,14 +23,8 @@ pub fn dot(g: &Graph, a: &Analysis) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "digraph oto {{");
     let _ = writeln!(o, "  rankdir=TB;");
-    let _ = writeln!(
-        o,
-        "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=10];"
-    );
-    let _ = writeln!(
-        o,
-        "  edge [fontname=\"Helvetica\", fontsize=8, color=\"#666666\"];"
-    );
+    let _ = writeln!(o, "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=10];");
+    let _ = writeln!(o, "  edge [fontname=\"Helvetica\", fontsize=8, color=\"#666666\"];");
     for &i in &g.inputs {
         let v = g.value(i);
         let shape = v.shape.as_ref().map(|s| fmt_shape(s)).unwrap_or_default();
@@ -44,17 +38,8 @@ pub fn dot(g: &Graph, a: &Analysis) -> String {
     }
     for nid in 0..g.nodes.len() {
         let s = node_style(g, a, nid);
-        let style = if s.channels {
-            "rounded,filled"
-        } else {
-            "rounded,filled,dashed"
-        };
-        let label = s
-            .label
-            .iter()
-            .map(|l| esc(l))
-            .collect::<Vec<_>>()
-            .join("\\n");
+        let style = if s.channels { "rounded,filled" } else { "rounded,filled,dashed" };
+        let label = s.label.iter().map(|l| esc(l)).collect::<Vec<_>>().join("\\n");
         let _ = writeln!(
             o,
             "  n{nid} [label=\"{label}\", fillcolor=\"{}\", style=\"{style}\", tooltip=\"{}\"];",
@@ -88,12 +73,7 @@ pub fn dot(g: &Graph, a: &Analysis) -> String {
             }
             if let Some(s) = src(*v) {
                 let shape = g.shape(*v).map(|s| fmt_shape(s)).unwrap_or_default();
-                let _ = writeln!(
-                    o,
-                    "  {s} -> n{nid} [tooltip=\"{}\", label=\"{}\"];",
-                    esc(&g.value(*v).name),
-                    esc(&shape)
-                );
+                let _ = writeln!(o, "  {s} -> n{nid} [tooltip=\"{}\", label=\"{}\"];", esc(&g.value(*v).name), esc(&shape));
             }
         }
     }

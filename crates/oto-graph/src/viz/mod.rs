@@ -30,11 +30,7 @@ pub(crate) const GREY: &str = "#c8c8c8";
 pub(crate) const WHITE: &str = "#ffffff";
 
 fn hsl_to_hex(h: f64, s: f64, l: f64) -> String {
-    let q = if l < 0.5 {
-        l * (1.0 + s)
-    } else {
-        l + s - l * s
-    };
+    let q = if l < 0.5 { l * (1.0 + s) } else { l + s - l * s };
     let p = 2.0 * l - q;
     let f = |mut t: f64| {
         if t < 0.0 {
@@ -54,12 +50,7 @@ fn hsl_to_hex(h: f64, s: f64, l: f64) -> String {
         };
         (v * 255.0).round().clamp(0.0, 255.0) as u8
     };
-    format!(
-        "#{:02x}{:02x}{:02x}",
-        f(h + 1.0 / 3.0),
-        f(h),
-        f(h - 1.0 / 3.0)
-    )
+    format!("#{:02x}{:02x}{:02x}", f(h + 1.0 / 3.0), f(h), f(h - 1.0 / 3.0))
 }
 
 /// Groups of the channels a node produces (in first-seen order).
@@ -84,61 +75,24 @@ pub(crate) fn node_groups(g: &Graph, a: &Analysis, nid: NodeId) -> Vec<usize> {
 pub(crate) fn node_style(g: &Graph, a: &Analysis, nid: NodeId) -> NodeStyle {
     let n = &g.nodes[nid];
     let groups = node_groups(g, a, nid);
-    let shape = n
-        .output(0)
-        .and_then(|o| g.shape(o))
-        .map(|s| fmt_shape(s))
-        .unwrap_or_default();
+    let shape = n.output(0).and_then(|o| g.shape(o)).map(|s| fmt_shape(s)).unwrap_or_default();
     let mut label = vec![n.name.clone(), n.op.clone()];
     let Some(&first) = groups.first() else {
-        return NodeStyle {
-            label,
-            fill: WHITE.into(),
-            tooltip: format!("{} ({}) {shape}: no channels", n.name, n.op),
-            channels: false,
-        };
+        return NodeStyle { label, fill: WHITE.into(), tooltip: format!("{} ({}) {shape}: no channels", n.name, n.op), channels: false };
     };
     let gr = &a.groups[first];
     let prunable = gr.prunable(a);
-    let mut glabel = groups
-        .iter()
-        .take(3)
-        .map(|g| format!("G{g}"))
-        .collect::<Vec<_>>()
-        .join(",");
+    let mut glabel = groups.iter().take(3).map(|g| format!("G{g}")).collect::<Vec<_>>().join(",");
     if groups.len() > 3 {
         glabel.push_str(",…");
     }
     label.push(glabel);
-    let mut tooltip = format!(
-        "{} ({}) {shape}\ngroup {} ({} rows, {})",
-        n.name,
-        n.op,
-        first,
-        gr.rows.len(),
-        if prunable { "prunable" } else { "unprunable" }
-    );
+    let mut tooltip = format!("{} ({}) {shape}\ngroup {} ({} rows, {})", n.name, n.op, first, gr.rows.len(), if prunable { "prunable" } else { "unprunable" });
     if !gr.reasons.is_empty() {
         tooltip.push_str(&format!("\nreasons: {}", gr.reasons.join(", ")));
     }
     if groups.len() > 1 {
-        tooltip.push_str(&format!(
-            "\nalso groups: {}",
-            groups[1..]
-                .iter()
-                .map(|g| g.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        tooltip.push_str(&format!("\nalso groups: {}", groups[1..].iter().map(|g| g.to_string()).collect::<Vec<_>>().join(", ")));
     }
-    NodeStyle {
-        label,
-        fill: if prunable {
-            group_colour(first)
-        } else {
-            GREY.into()
-        },
-        tooltip,
-        channels: true,
-    }
+    NodeStyle { label, fill: if prunable { group_colour(first) } else { GREY.into() }, tooltip, channels: true }
 }

@@ -55,17 +55,7 @@ pub fn svg(g: &Graph, a: &Analysis) -> String {
     let mk = |label: Vec<String>, fill: &str, tooltip: String, dashed: bool, ellipse: bool| {
         let label: Vec<String> = label.iter().map(|l| clip(l)).collect();
         let w = label.iter().map(|l| l.chars().count()).max().unwrap_or(4) as f64 * CHAR_W + 16.0;
-        V {
-            label,
-            fill: fill.into(),
-            tooltip,
-            dashed,
-            ellipse,
-            layer: 0,
-            w,
-            x: 0.0,
-            y: 0.0,
-        }
+        V { label, fill: fill.into(), tooltip, dashed, ellipse, layer: 0, w, x: 0.0, y: 0.0 }
     };
     // vertex ids: inputs, then nodes, then outputs
     let mut input_v = std::collections::HashMap::new();
@@ -73,13 +63,7 @@ pub fn svg(g: &Graph, a: &Analysis) -> String {
         let v = g.value(i);
         let shape = v.shape.as_ref().map(|s| fmt_shape(s)).unwrap_or_default();
         input_v.insert(i, vs.len());
-        vs.push(mk(
-            vec![v.name.clone(), shape],
-            GREY,
-            format!("graph input '{}' (graph_input)", v.name),
-            false,
-            true,
-        ));
+        vs.push(mk(vec![v.name.clone(), shape], GREY, format!("graph input '{}' (graph_input)", v.name), false, true));
     }
     let node0 = vs.len();
     for nid in 0..g.nodes.len() {
@@ -106,13 +90,7 @@ pub fn svg(g: &Graph, a: &Analysis) -> String {
         let v = g.value(o);
         let shape = v.shape.as_ref().map(|s| fmt_shape(s)).unwrap_or_default();
         let id = vs.len();
-        vs.push(mk(
-            vec![v.name.clone(), shape],
-            WHITE,
-            format!("graph output '{}' (reaches_output)", v.name),
-            false,
-            true,
-        ));
+        vs.push(mk(vec![v.name.clone(), shape], WHITE, format!("graph output '{}' (reaches_output)", v.name), false, true));
         if let Some(s) = src(o) {
             edges.push((s, id));
         }
@@ -145,22 +123,14 @@ pub fn svg(g: &Graph, a: &Analysis) -> String {
     place(&layers, &mut pos);
     for sweep in 0..4 {
         let down = sweep % 2 == 0;
-        let order: Vec<usize> = if down {
-            (1..nl).collect()
-        } else {
-            (0..nl.saturating_sub(1)).rev().collect()
-        };
+        let order: Vec<usize> = if down { (1..nl).collect() } else { (0..nl.saturating_sub(1)).rev().collect() };
         for l in order {
             let adj = if down { &preds } else { &succs };
             let mut keyed: Vec<(f64, usize)> = layers[l]
                 .iter()
                 .map(|&v| {
                     let ns = &adj[v];
-                    let k = if ns.is_empty() {
-                        pos[v]
-                    } else {
-                        ns.iter().map(|&u| pos[u]).sum::<f64>() / ns.len() as f64
-                    };
+                    let k = if ns.is_empty() { pos[v] } else { ns.iter().map(|&u| pos[u]).sum::<f64>() / ns.len() as f64 };
                     (k, v)
                 })
                 .collect();
@@ -176,10 +146,7 @@ pub fn svg(g: &Graph, a: &Analysis) -> String {
         .iter()
         .map(|l| l.iter().map(|&v| vs[v].label.len()).max().unwrap_or(1) as f64 * LINE_H + 10.0)
         .collect();
-    let widths: Vec<f64> = layers
-        .iter()
-        .map(|l| l.iter().map(|&v| vs[v].w + NODE_GAP).sum::<f64>())
-        .collect();
+    let widths: Vec<f64> = layers.iter().map(|l| l.iter().map(|&v| vs[v].w + NODE_GAP).sum::<f64>()).collect();
     let total_w = widths.iter().cloned().fold(0.0, f64::max) + 2.0 * MARGIN;
     let mut y = MARGIN;
     for (li, l) in layers.iter().enumerate() {
@@ -215,11 +182,7 @@ pub fn svg(g: &Graph, a: &Analysis) -> String {
     for v in &vs {
         let hh = half_h(v);
         let _ = write!(o, "<g><title>{}</title>", esc(&v.tooltip));
-        let dash = if v.dashed {
-            " stroke-dasharray=\"3,2\""
-        } else {
-            ""
-        };
+        let dash = if v.dashed { " stroke-dasharray=\"3,2\"" } else { "" };
         if v.ellipse {
             let _ = write!(
                 o,
@@ -243,12 +206,7 @@ pub fn svg(g: &Graph, a: &Analysis) -> String {
         for (i, l) in v.label.iter().enumerate() {
             let ty = v.y - hh + 5.0 + LINE_H * (i as f64 + 0.8);
             let weight = if i == 1 { " font-weight=\"bold\"" } else { "" };
-            let _ = write!(
-                o,
-                "<text x=\"{:.1}\" y=\"{ty:.1}\" text-anchor=\"middle\"{weight}>{}</text>",
-                v.x,
-                esc(l)
-            );
+            let _ = write!(o, "<text x=\"{:.1}\" y=\"{ty:.1}\" text-anchor=\"middle\"{weight}>{}</text>", v.x, esc(l));
         }
         let _ = writeln!(o, "</g>");
     }

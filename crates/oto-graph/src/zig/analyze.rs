@@ -44,12 +44,7 @@ impl<'g> State<'g> {
     pub fn fresh(&mut self, node: Option<NodeId>, what: &str, n: usize) -> Vec<Slot> {
         let first = self.uf.add(n);
         self.last_mark.resize(first + n, u32::MAX);
-        self.sources.push(Source {
-            node,
-            what: what.into(),
-            first,
-            count: n,
-        });
+        self.sources.push(Source { node, what: what.into(), first, count: n });
         (first..first + n).map(Slot::z).collect()
     }
     /// The id of an interned reason code.
@@ -100,13 +95,7 @@ impl<'g> State<'g> {
             }
         }
         same.push(self.members.len());
-        self.members.push(Member {
-            tensor,
-            axis,
-            kind,
-            node: self.nid,
-            map,
-        });
+        self.members.push(Member { tensor, axis, kind, node: self.nid, map });
     }
     /// Checks zero propagation at an exit: every N slot's element becomes unprunable.
     pub fn exit(&mut self, t: &IdTensor) {
@@ -171,9 +160,7 @@ pub fn analyze_with(g: &Graph, opts: &AnalyzeOptions) -> Analysis {
         st.nid = nid;
         super::rules::apply(&mut st, nid);
         let n = &g.nodes[nid];
-        if opts.keep.iter().any(|k| {
-            *k == n.name || *k == n.op || n.inputs.iter().flatten().any(|&v| g.values[v].name == *k)
-        }) {
+        if opts.keep.iter().any(|k| *k == n.name || *k == n.op || n.inputs.iter().flatten().any(|&v| g.values[v].name == *k)) {
             for o in n.outputs.iter().flatten() {
                 if let Some(t) = st.ids[*o].clone() {
                     st.unprunable_all(&t, "user");
@@ -209,13 +196,7 @@ fn finish(mut st: State) -> Analysis {
     let mut rows: Vec<Row> = row_len
         .iter()
         .enumerate()
-        .map(|(id, &n)| Row {
-            id,
-            group: 0,
-            elems: Vec::with_capacity(n),
-            reasons: vec![],
-            has_params: false,
-        })
+        .map(|(id, &n)| Row { id, group: 0, elems: Vec::with_capacity(n), reasons: vec![], has_params: false })
         .collect();
     for (e, &r) in elem_row.iter().enumerate() {
         rows[r].elems.push(e);
@@ -244,8 +225,7 @@ fn finish(mut st: State) -> Analysis {
         rids.sort_unstable_by_key(|&r| name_rank[r as usize]);
         rids.dedup();
     };
-    let to_names =
-        |rids: &[u32]| -> Vec<String> { rids.iter().map(|&r| names[r as usize].clone()).collect() };
+    let to_names = |rids: &[u32]| -> Vec<String> { rids.iter().map(|&r| names[r as usize].clone()).collect() };
     for (r, rids) in rows.iter_mut().zip(row_rids.iter_mut()) {
         if !r.has_params && rids.is_empty() {
             rids.push(no_params);
@@ -274,14 +254,7 @@ fn finish(mut st: State) -> Analysis {
         let r = suf.find(si);
         if root_group[r] == NONE {
             root_group[r] = groups.len();
-            groups.push(Group {
-                id: groups.len(),
-                rows: vec![],
-                sources: vec![],
-                members: vec![],
-                nodes: vec![],
-                reasons: vec![],
-            });
+            groups.push(Group { id: groups.len(), rows: vec![], sources: vec![], members: vec![], nodes: vec![], reasons: vec![] });
         }
         let gid = root_group[r];
         source_group[si] = gid;
@@ -339,25 +312,10 @@ fn finish(mut st: State) -> Analysis {
             v.is_initializer
                 && !st.params[*i]
                 && st.member_index[*i].is_empty()
-                && v.init.as_ref().is_some_and(|t| {
-                    oto_onnx::tensor::is_float(t) && oto_onnx::tensor::numel(&t.dims) > 1
-                })
+                && v.init.as_ref().is_some_and(|t| oto_onnx::tensor::is_float(t) && oto_onnx::tensor::numel(&t.dims) > 1)
         })
         .map(|(i, _)| i)
         .collect();
-    let value_ids = st
-        .ids
-        .into_iter()
-        .map(|t| t.map(Rc::unwrap_or_clone))
-        .collect();
-    Analysis {
-        sources: st.sources,
-        members: st.members,
-        rows,
-        groups,
-        elem_row,
-        value_ids,
-        trainable,
-        frozen,
-    }
+    let value_ids = st.ids.into_iter().map(|t| t.map(Rc::unwrap_or_clone)).collect();
+    Analysis { sources: st.sources, members: st.members, rows, groups, elem_row, value_ids, trainable, frozen }
 }

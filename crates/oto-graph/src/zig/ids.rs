@@ -38,11 +38,7 @@ fn strides(dims: &[usize]) -> Vec<usize> {
 impl IdTensor {
     /// One element everywhere.
     pub fn scalar(rank: usize, slot: Slot) -> IdTensor {
-        IdTensor {
-            dims: vec![1; rank],
-            chan: vec![false; rank],
-            slots: vec![slot],
-        }
+        IdTensor { dims: vec![1; rank], chan: vec![false; rank], slots: vec![slot] }
     }
     /// Channels along `axis`, broadcast elsewhere.
     pub fn along(rank: usize, axis: usize, slots: Vec<Slot>) -> IdTensor {
@@ -62,11 +58,7 @@ impl IdTensor {
     /// Distinct elements (in slot order).
     pub fn elems(&self) -> Vec<ElemId> {
         let mut seen = std::collections::HashSet::new();
-        self.slots
-            .iter()
-            .filter(|s| seen.insert(s.e))
-            .map(|s| s.e)
-            .collect()
+        self.slots.iter().filter(|s| seen.insert(s.e)).map(|s| s.e).collect()
     }
     /// Prepends broadcast axes up to `rank`.
     pub fn align(&self, rank: usize) -> IdTensor {
@@ -75,11 +67,7 @@ impl IdTensor {
         dims.extend(&self.dims);
         let mut chan = vec![false; extra];
         chan.extend(&self.chan);
-        IdTensor {
-            dims,
-            chan,
-            slots: self.slots.clone(),
-        }
+        IdTensor { dims, chan, slots: self.slots.clone() }
     }
     /// Materialises broadcast axes to the given sizes (where `dims[a] == 1`).
     pub fn expand(&self, target: &[usize]) -> IdTensor {
@@ -101,11 +89,7 @@ impl IdTensor {
             }
             slots.push(self.slots[src]);
         }
-        IdTensor {
-            dims: target.to_vec(),
-            chan: self.chan.clone(),
-            slots,
-        }
+        IdTensor { dims: target.to_vec(), chan: self.chan.clone(), slots }
     }
     pub fn permute(&self, perm: &[usize]) -> IdTensor {
         let dims: Vec<usize> = perm.iter().map(|&p| self.dims[p]).collect();
@@ -142,11 +126,7 @@ impl IdTensor {
             }
             slots.push(self.slots[src]);
         }
-        IdTensor {
-            dims,
-            chan: self.chan.clone(),
-            slots,
-        }
+        IdTensor { dims, chan: self.chan.clone(), slots }
     }
     /// Concatenation along `axis`; the inputs must agree on the other dims after expansion.
     pub fn concat(parts: &[IdTensor], axis: usize) -> IdTensor {
@@ -189,11 +169,7 @@ impl IdTensor {
     /// Reshape of the flat slot order to new dims (same number of slots).
     pub fn relabel(&self, dims: Vec<usize>, chan: Vec<bool>) -> IdTensor {
         assert_eq!(dims.iter().product::<usize>(), self.slots.len());
-        IdTensor {
-            dims,
-            chan,
-            slots: self.slots.clone(),
-        }
+        IdTensor { dims, chan, slots: self.slots.clone() }
     }
     /// Ties every slot to the slot at index 0 of `axis` (same row along that axis).
     pub fn tie_along(&self, axis: usize, uf: &mut UnionFind) {
@@ -221,10 +197,7 @@ impl IdTensor {
                 None => *s,
                 Some(prev) => {
                     uf.union(prev.e, s.e);
-                    Slot {
-                        e: prev.e,
-                        taint: if prev.taint != 0 { prev.taint } else { s.taint },
-                    }
+                    Slot { e: prev.e, taint: if prev.taint != 0 { prev.taint } else { s.taint } }
                 }
             });
         }
@@ -257,25 +230,16 @@ mod tests {
     fn permute_and_expand() {
         let t = IdTensor::along(4, 1, ids(&[0, 1, 2]));
         let e = t.expand(&[1, 3, 2, 1]);
-        assert_eq!(
-            e.slots.iter().map(|s| s.e).collect::<Vec<_>>(),
-            vec![0, 0, 1, 1, 2, 2]
-        );
+        assert_eq!(e.slots.iter().map(|s| s.e).collect::<Vec<_>>(), vec![0, 0, 1, 1, 2, 2]);
         let p = e.permute(&[0, 2, 3, 1]);
         assert_eq!(p.dims, vec![1, 2, 1, 3]);
-        assert_eq!(
-            p.slots.iter().map(|s| s.e).collect::<Vec<_>>(),
-            vec![0, 1, 2, 0, 1, 2]
-        );
+        assert_eq!(p.slots.iter().map(|s| s.e).collect::<Vec<_>>(), vec![0, 1, 2, 0, 1, 2]);
     }
     #[test]
     fn concat_channels() {
         let a = IdTensor::along(4, 1, ids(&[0, 1]));
         let b = IdTensor::along(4, 1, ids(&[5]));
         let c = IdTensor::concat(&[a, b.clone(), b], 1);
-        assert_eq!(
-            c.slots.iter().map(|s| s.e).collect::<Vec<_>>(),
-            vec![0, 1, 5, 5]
-        );
+        assert_eq!(c.slots.iter().map(|s| s.e).collect::<Vec<_>>(), vec![0, 1, 5, 5]);
     }
 }

@@ -22,8 +22,8 @@ mod reshape;
 mod rules;
 mod uf;
 
-use crate::ir::{NodeId, ValueId};
 pub use analyze::{analyze, analyze_with, AnalyzeOptions};
+use crate::ir::{NodeId, ValueId};
 use serde::Serialize;
 
 pub type ElemId = usize;
@@ -144,13 +144,7 @@ impl Analysis {
             if !m.kind.in_row() {
                 continue;
             }
-            let pos: Vec<usize> = m
-                .map
-                .iter()
-                .enumerate()
-                .filter(|(_, &e)| self.elem_row[e] == row)
-                .map(|(i, _)| i)
-                .collect();
+            let pos: Vec<usize> = m.map.iter().enumerate().filter(|(_, &e)| self.elem_row[e] == row).map(|(i, _)| i).collect();
             if !pos.is_empty() {
                 out.push((mi, pos));
             }

@@ -115,10 +115,7 @@ pub enum IndexMap {
     /// Per row, `[start, end, step]` runs (serialised as one list of runs per row). Stored flat
     /// (row `r`'s runs are `runs[ends[r - 1]..ends[r]]`): a DenseNet report holds thousands of
     /// rows, and one allocation per row dominated building and dropping the report.
-    Rows {
-        runs: Vec<[usize; 3]>,
-        ends: Vec<usize>,
-    },
+    Rows { runs: Vec<[usize; 3]>, ends: Vec<usize> },
 }
 
 impl IndexMap {
@@ -146,11 +143,7 @@ impl IndexMap {
         match self {
             IndexMap::Identity => vec![r],
             IndexMap::Offset(k) => vec![k + r],
-            IndexMap::Rows { .. } => self
-                .row_runs(r)
-                .iter()
-                .flat_map(|&[s, e, st]| (s..e).step_by(st.max(1)))
-                .collect(),
+            IndexMap::Rows { .. } => self.row_runs(r).iter().flat_map(|&[s, e, st]| (s..e).step_by(st.max(1))).collect(),
         }
     }
 }
@@ -220,17 +213,11 @@ fn classify(per_row: &[&[usize]], axis_size: usize, repeated_elems: bool) -> &'s
     if per_row.iter().all(|r| r.len() == 1) {
         let first = per_row.first().map(|r| r[0]).unwrap_or(0);
         if per_row.iter().enumerate().all(|(i, r)| r[0] == first + i) {
-            return if first == 0 && per_row.len() == axis_size {
-                "identity"
-            } else {
-                "offset"
-            };
+            return if first == 0 && per_row.len() == axis_size { "identity" } else { "offset" };
         }
         return "gather";
     }
-    let contiguous = per_row
-        .iter()
-        .all(|r| r.windows(2).all(|w| w[1] == w[0] + 1));
+    let contiguous = per_row.iter().all(|r| r.windows(2).all(|w| w[1] == w[0] + 1));
     if contiguous {
         return if repeated_elems { "expanded" } else { "block" };
     }
@@ -251,10 +238,7 @@ impl Report {
     pub fn new(g: &Graph, a: &Analysis, name: &str) -> Report {
         let tmpl = g.model_template();
         let gp = tmpl.graph.as_ref();
-        let tinfo = |id: usize| TensorInfo {
-            name: g.value(id).name.clone(),
-            shape: g.shape(id).map(|s| fmt_shape(s)),
-        };
+        let tinfo = |id: usize| TensorInfo { name: g.value(id).name.clone(), shape: g.shape(id).map(|s| fmt_shape(s)) };
         let model = ModelInfo {
             name: name.to_string(),
             graph_name: gp.and_then(|gp| gp.name.clone()).unwrap_or_default(),
@@ -280,11 +264,7 @@ impl Report {
             let shape: Vec<i64> = v.init.as_ref().map(|t| t.dims.clone()).unwrap_or_default();
             let axis_size = m.map.len();
             let numel: u64 = shape.iter().map(|&d| d.max(0) as u64).product();
-            let per_index = if axis_size > 0 {
-                numel / axis_size as u64
-            } else {
-                0
-            };
+            let per_index = if axis_size > 0 { numel / axis_size as u64 } else { 0 };
             for &e in &m.map {
                 let r = &a.rows[a.elem_row[e]];
                 if m.kind.in_row() && r.prunable() {
@@ -347,21 +327,11 @@ impl Report {
                 for p in 0..nrows {
                     bounds[p + 1] += bounds[p];
                 }
-                let per_row: Vec<&[usize]> =
-                    (0..nrows).map(|p| &idx[bounds[p]..bounds[p + 1]]).collect();
-                let touched: Vec<&[usize]> =
-                    per_row.iter().copied().filter(|r| !r.is_empty()).collect();
+                let per_row: Vec<&[usize]> = (0..nrows).map(|p| &idx[bounds[p]..bounds[p + 1]]).collect();
+                let touched: Vec<&[usize]> = per_row.iter().copied().filter(|r| !r.is_empty()).collect();
                 let all_rows = touched.len() == per_row.len();
-                let view = if all_rows {
-                    classify(&per_row, axis_size, repeated)
-                } else {
-                    classify(&touched, usize::MAX, repeated)
-                };
-                let view = if !all_rows && view == "identity" {
-                    "offset"
-                } else {
-                    view
-                };
+                let view = if all_rows { classify(&per_row, axis_size, repeated) } else { classify(&touched, usize::MAX, repeated) };
+                let view = if !all_rows && view == "identity" { "offset" } else { view };
                 let index = match view {
                     "identity" => IndexMap::Identity,
                     "offset" if all_rows => IndexMap::Offset(per_row[0][0]),
@@ -391,36 +361,17 @@ impl Report {
         }
         for gr in &a.groups {
             let prunable_channels = gr.rows.iter().filter(|&&r| a.rows[r].prunable()).count();
-            let members = gr
-                .members
-                .iter()
-                .filter_map(|&mi| member_reports.remove(&(mi, gr.id)))
-                .collect();
+            let members = gr.members.iter().filter_map(|&mi| member_reports.remove(&(mi, gr.id))).collect();
             groups.push(GroupReport {
                 id: gr.id,
                 prunable: prunable_channels > 0,
-                reason: if gr.reasons.is_empty() {
-                    None
-                } else {
-                    Some(gr.reasons.join(","))
-                },
+                reason: if gr.reasons.is_empty() { None } else { Some(gr.reasons.join(",")) },
                 reasons: gr.reasons.clone(),
                 channels: gr.rows.len(),
                 prunable_channels,
-                sources: gr
-                    .sources
-                    .iter()
-                    .map(|&s| a.sources[s].what.clone())
-                    .collect(),
+                sources: gr.sources.iter().map(|&s| a.sources[s].what.clone()).collect(),
                 members,
-                ops: gr
-                    .nodes
-                    .iter()
-                    .map(|&n| OpRef {
-                        name: g.nodes[n].name.clone(),
-                        op: g.nodes[n].op.clone(),
-                    })
-                    .collect(),
+                ops: gr.nodes.iter().map(|&n| OpRef { name: g.nodes[n].name.clone(), op: g.nodes[n].op.clone() }).collect(),
             });
         }
         let trainable_params = a
@@ -443,13 +394,7 @@ impl Report {
             frozen: a.frozen.len(),
             reasons: reasons_count,
         };
-        Report {
-            schema_version: SCHEMA_VERSION,
-            model,
-            summary,
-            groups,
-            frozen: a.frozen.iter().map(|&v| tinfo(v)).collect(),
-        }
+        Report { schema_version: SCHEMA_VERSION, model, summary, groups, frozen: a.frozen.iter().map(|&v| tinfo(v)).collect() }
     }
 
     /// JSON with objects indented and arrays of plain values on one line (index maps stay small).
@@ -469,81 +414,35 @@ impl Report {
         let mut o = String::new();
         let _ = writeln!(o, "model      {}", self.model.name);
         for i in &self.model.inputs {
-            let _ = writeln!(
-                o,
-                "input      {} {}",
-                i.name,
-                i.shape.as_deref().unwrap_or("?")
-            );
+            let _ = writeln!(o, "input      {} {}", i.name, i.shape.as_deref().unwrap_or("?"));
         }
         for i in &self.model.outputs {
-            let _ = writeln!(
-                o,
-                "output     {} {}",
-                i.name,
-                i.shape.as_deref().unwrap_or("?")
-            );
+            let _ = writeln!(o, "output     {} {}", i.name, i.shape.as_deref().unwrap_or("?"));
         }
         let _ = writeln!(o, "nodes      {}", s.nodes);
-        let _ = writeln!(
-            o,
-            "params     {} ({} trainable, {} in prunable rows)",
-            s.params, s.trainable_params, s.prunable_params
-        );
-        let _ = writeln!(
-            o,
-            "MACs       {} per sample ({})",
-            s.macs,
-            human(s.macs as f64)
-        );
-        let _ = writeln!(
-            o,
-            "groups     {} ({} prunable)",
-            s.groups, s.prunable_groups
-        );
-        let _ = writeln!(
-            o,
-            "channels   {} ({} prunable)",
-            s.channels, s.prunable_channels
-        );
-        let unprunable: Vec<&GroupReport> =
-            self.groups.iter().filter(|g| g.reason.is_some()).collect();
+        let _ = writeln!(o, "params     {} ({} trainable, {} in prunable rows)", s.params, s.trainable_params, s.prunable_params);
+        let _ = writeln!(o, "MACs       {} per sample ({})", s.macs, human(s.macs as f64));
+        let _ = writeln!(o, "groups     {} ({} prunable)", s.groups, s.prunable_groups);
+        let _ = writeln!(o, "channels   {} ({} prunable)", s.channels, s.prunable_channels);
+        let unprunable: Vec<&GroupReport> = self.groups.iter().filter(|g| g.reason.is_some()).collect();
         if !unprunable.is_empty() {
             let _ = writeln!(o, "\ngroups with unprunable channels:");
-            let _ = writeln!(
-                o,
-                "  {:>5}  {:>8}  {:<40}  {}",
-                "group", "channels", "reason", "created by"
-            );
+            let _ = writeln!(o, "  {:>5}  {:>8}  {:<40}  {}", "group", "channels", "reason", "created by");
             const MAX: usize = 60;
             for g in unprunable.iter().take(MAX) {
-                let ch = if g.prunable {
-                    format!("{}/{}", g.channels - g.prunable_channels, g.channels)
-                } else {
-                    g.channels.to_string()
-                };
+                let ch = if g.prunable { format!("{}/{}", g.channels - g.prunable_channels, g.channels) } else { g.channels.to_string() };
                 let mut src = g.sources.first().cloned().unwrap_or_default();
                 if g.sources.len() > 1 {
                     src.push_str(&format!(" (+{} more)", g.sources.len() - 1));
                 }
-                let _ = writeln!(
-                    o,
-                    "  {:>5}  {:>8}  {:<40}  {}",
-                    g.id,
-                    ch,
-                    g.reason.as_deref().unwrap_or(""),
-                    src
-                );
+                let _ = writeln!(o, "  {:>5}  {:>8}  {:<40}  {}", g.id, ch, g.reason.as_deref().unwrap_or(""), src);
             }
             if unprunable.len() > MAX {
                 let _ = writeln!(o, "  ... {} more (see --json)", unprunable.len() - MAX);
             }
         }
         if !self.frozen.is_empty() {
-            let _ = writeln!(
-                o,
-                "\nfrozen float constants (unknown role, kept as they are):"
-            );
+            let _ = writeln!(o, "\nfrozen float constants (unknown role, kept as they are):");
             for f in &self.frozen {
                 let _ = writeln!(o, "  {} {}", f.name, f.shape.as_deref().unwrap_or(""));
             }
@@ -582,11 +481,7 @@ impl serde_json::ser::Formatter for Layout {
         }
         w.write_all(b"]")
     }
-    fn begin_array_value<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
+    fn begin_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
         if first {
             Ok(())
         } else {
@@ -614,11 +509,7 @@ impl serde_json::ser::Formatter for Layout {
         }
         w.write_all(b"}")
     }
-    fn begin_object_key<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
+    fn begin_object_key<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
         if !first {
             w.write_all(b",")?;
         }
@@ -652,10 +543,7 @@ mod tests {
     fn ranges() {
         assert_eq!(compress_ranges(&[0, 1, 2, 3]), vec![[0, 4, 1]]);
         assert_eq!(compress_ranges(&[1, 5, 9, 13]), vec![[1, 14, 4]]);
-        assert_eq!(
-            compress_ranges(&[0, 1, 2, 10, 11]),
-            vec![[0, 3, 1], [10, 12, 1]]
-        );
+        assert_eq!(compress_ranges(&[0, 1, 2, 10, 11]), vec![[0, 3, 1], [10, 12, 1]]);
         assert_eq!(compress_ranges(&[3]), vec![[3, 4, 1]]);
         assert_eq!(compress_ranges(&[]), Vec::<[usize; 3]>::new());
         let m = IndexMap::from_rows(&[vec![1, 5, 9], vec![2, 3], vec![]]);
@@ -663,14 +551,8 @@ mod tests {
         assert_eq!(m.row(1), vec![2, 3]);
         assert_eq!(m.row(2), Vec::<usize>::new());
         assert_eq!(m.row(3), Vec::<usize>::new());
-        assert_eq!(
-            serde_json::to_string(&m).unwrap(),
-            "[[[1,10,4]],[[2,4,1]],[]]"
-        );
-        assert_eq!(
-            serde_json::to_string(&IndexMap::Identity).unwrap(),
-            "\"identity\""
-        );
+        assert_eq!(serde_json::to_string(&m).unwrap(), "[[[1,10,4]],[[2,4,1]],[]]");
+        assert_eq!(serde_json::to_string(&IndexMap::Identity).unwrap(), "\"identity\"");
         let o = IndexMap::Offset(48);
         assert_eq!((o.row(0), o.row(2)), (vec![48], vec![50]));
         assert_eq!(serde_json::to_string(&o).unwrap(), "{\"offset\":48}");
@@ -692,21 +574,9 @@ mod tests {
             c: Option<String>,
             e: Vec<u8>,
         }
-        let t = T {
-            a: vec![vec![[0, 4, 1]]],
-            b: vec![OpRef {
-                name: "x".into(),
-                op: "Conv".into(),
-            }],
-            c: None,
-            e: vec![],
-        };
+        let t = T { a: vec![vec![[0, 4, 1]]], b: vec![OpRef { name: "x".into(), op: "Conv".into() }], c: None, e: vec![] };
         let mut buf = vec![];
-        t.serialize(&mut serde_json::Serializer::with_formatter(
-            &mut buf,
-            Layout::default(),
-        ))
-        .unwrap();
+        t.serialize(&mut serde_json::Serializer::with_formatter(&mut buf, Layout::default())).unwrap();
         let s = String::from_utf8(buf).unwrap();
         assert_eq!(s, "{\n  \"a\": [[[0, 4, 1]]],\n  \"b\": [\n    {\n      \"name\": \"x\",\n      \"op\": \"Conv\"\n    }\n  ],\n  \"c\": null,\n  \"e\": []\n}");
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();

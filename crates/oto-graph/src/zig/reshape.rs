@@ -17,12 +17,7 @@ struct AxisGroup {
     out_sizes: Vec<usize>,
 }
 
-pub(crate) fn reshape_ids(
-    t: &IdTensor,
-    is: &[Dim],
-    os: &[Dim],
-    uf: &mut UnionFind,
-) -> Option<IdTensor> {
+pub(crate) fn reshape_ids(t: &IdTensor, is: &[Dim], os: &[Dim], uf: &mut UnionFind) -> Option<IdTensor> {
     if t.rank() != is.len() {
         return None;
     }
@@ -67,9 +62,7 @@ pub(crate) fn reshape_ids(
     }
     let out = e.relabel(dims.clone(), chan);
     for outs in split_groups {
-        let major = *outs
-            .iter()
-            .max_by_key(|&&o| (dims[o], std::cmp::Reverse(o)))?;
+        let major = *outs.iter().max_by_key(|&&o| (dims[o], std::cmp::Reverse(o)))?;
         for &o in &outs {
             if o != major && dims[o] > 1 {
                 out.tie_along(o, uf);
@@ -90,33 +83,17 @@ fn match_axes(is: &[Dim], os: &[Dim]) -> Option<Vec<AxisGroup>> {
         pre += 1;
     }
     let mut suf = 0;
-    while suf < is.len() - pre
-        && suf < os.len() - pre
-        && is[is.len() - 1 - suf] == os[os.len() - 1 - suf]
-        && matches!(is[is.len() - 1 - suf], Dim::Sym(_))
-    {
+    while suf < is.len() - pre && suf < os.len() - pre && is[is.len() - 1 - suf] == os[os.len() - 1 - suf] && matches!(is[is.len() - 1 - suf], Dim::Sym(_)) {
         suf += 1;
     }
-    let mut groups: Vec<AxisGroup> = (0..pre)
-        .map(|a| AxisGroup {
-            ins: vec![a],
-            outs: vec![a],
-            out_sizes: vec![size_of(&os[a], 1)],
-        })
-        .collect();
+    let mut groups: Vec<AxisGroup> = (0..pre).map(|a| AxisGroup { ins: vec![a], outs: vec![a], out_sizes: vec![size_of(&os[a], 1)] }).collect();
     let mid_in: Vec<usize> = (pre..is.len() - suf).collect();
     let mid_out: Vec<usize> = (pre..os.len() - suf).collect();
     let known = |d: &Dim| d.known().filter(|&v| v > 0).map(|v| v as u64);
-    if mid_in.iter().all(|&a| known(&is[a]).is_some())
-        && mid_out.iter().all(|&a| known(&os[a]).is_some())
-    {
+    if mid_in.iter().all(|&a| known(&is[a]).is_some()) && mid_out.iter().all(|&a| known(&os[a]).is_some()) {
         let (mut i, mut j) = (0, 0);
         while i < mid_in.len() || j < mid_out.len() {
-            let mut g = AxisGroup {
-                ins: vec![],
-                outs: vec![],
-                out_sizes: vec![],
-            };
+            let mut g = AxisGroup { ins: vec![], outs: vec![], out_sizes: vec![] };
             let (mut pi, mut pj) = (1u64, 1u64);
             if i < mid_in.len() {
                 g.ins.push(mid_in[i]);
@@ -144,28 +121,16 @@ fn match_axes(is: &[Dim], os: &[Dim]) -> Option<Vec<AxisGroup>> {
             groups.push(g);
         }
     } else {
-        groups.push(AxisGroup {
-            ins: mid_in,
-            outs: mid_out,
-            out_sizes: vec![],
-        });
+        groups.push(AxisGroup { ins: mid_in, outs: mid_out, out_sizes: vec![] });
     }
     for k in 0..suf {
         let (a, b) = (is.len() - suf + k, os.len() - suf + k);
-        groups.push(AxisGroup {
-            ins: vec![a],
-            outs: vec![b],
-            out_sizes: vec![],
-        });
+        groups.push(AxisGroup { ins: vec![a], outs: vec![b], out_sizes: vec![] });
     }
     for g in groups.iter_mut() {
         if g.out_sizes.len() != g.outs.len() {
             // unknown middle: sizes are only usable when no channel axis is inside (checked by caller)
-            g.out_sizes = g
-                .outs
-                .iter()
-                .map(|&o| os[o].known().map(|v| v as usize).unwrap_or(0))
-                .collect();
+            g.out_sizes = g.outs.iter().map(|&o| os[o].known().map(|v| v as usize).unwrap_or(0)).collect();
         }
     }
     Some(groups)

@@ -11,62 +11,16 @@ use std::rc::Rc;
 
 /// Unary ops with f(0) = 0: a zero channel stays exactly zero.
 const ZERO_PRESERVING: &[&str] = &[
-    "Relu",
-    "LeakyRelu",
-    "Elu",
-    "Selu",
-    "Celu",
-    "Gelu",
-    "Tanh",
-    "HardSwish",
-    "Mish",
-    "Abs",
-    "Neg",
-    "Sign",
-    "Sqrt",
-    "Sin",
-    "Sinh",
-    "Tan",
-    "Atan",
-    "Asin",
-    "Erf",
-    "Identity",
-    "Dropout",
-    "Cast",
-    "Softsign",
-    "ThresholdedRelu",
-    "Floor",
-    "Ceil",
-    "Round",
+    "Relu", "LeakyRelu", "Elu", "Selu", "Celu", "Gelu", "Tanh", "HardSwish", "Mish", "Abs", "Neg", "Sign",
+    "Sqrt", "Sin", "Sinh", "Tan", "Atan", "Asin", "Erf", "Identity", "Dropout", "Cast", "Softsign",
+    "ThresholdedRelu", "Floor", "Ceil", "Round",
 ];
 /// Unary ops with f(0) != 0: a zero channel becomes non-zero (state N).
-const NOT_ZERO_PRESERVING: &[&str] = &[
-    "Sigmoid",
-    "HardSigmoid",
-    "Softplus",
-    "Exp",
-    "Cos",
-    "Cosh",
-    "Acos",
-    "Reciprocal",
-    "Log",
-    "Not",
-    "IsNaN",
-    "Shrink",
-];
+const NOT_ZERO_PRESERVING: &[&str] =
+    &["Sigmoid", "HardSigmoid", "Softplus", "Exp", "Cos", "Cosh", "Acos", "Reciprocal", "Log", "Not", "IsNaN", "Shrink"];
 /// Ops whose outputs are shape/index data, never channels.
-const NO_CHANNELS: &[&str] = &[
-    "Shape",
-    "Size",
-    "NonZero",
-    "ConstantOfShape",
-    "Range",
-    "EyeLike",
-    "ArgMax",
-    "ArgMin",
-    "Constant",
-    "TopK",
-];
+const NO_CHANNELS: &[&str] =
+    &["Shape", "Size", "NonZero", "ConstantOfShape", "Range", "EyeLike", "ArgMax", "ArgMin", "Constant", "TopK"];
 /// Reductions over the channel axis that are exactly zero-invariant (zeros add nothing).
 const SUMMING_REDUCE: &[&str] = &["ReduceSum", "ReduceL1", "ReduceL2", "ReduceSumSquare"];
 
@@ -81,20 +35,9 @@ pub(crate) fn apply(st: &mut State, nid: NodeId) {
         _ if ZERO_PRESERVING.contains(&op) => pass(st, 0),
         _ if NOT_ZERO_PRESERVING.contains(&op) => pass(st, nid as u32 + 1),
         "Clip" => {
-            let lo = const_scalar(st, 1)
-                .or(n.attr_float("min"))
-                .unwrap_or(f32::NEG_INFINITY);
-            let hi = const_scalar(st, 2)
-                .or(n.attr_float("max"))
-                .unwrap_or(f32::INFINITY);
-            pass(
-                st,
-                if lo <= 0.0 && 0.0 <= hi {
-                    0
-                } else {
-                    nid as u32 + 1
-                },
-            )
+            let lo = const_scalar(st, 1).or(n.attr_float("min")).unwrap_or(f32::NEG_INFINITY);
+            let hi = const_scalar(st, 2).or(n.attr_float("max")).unwrap_or(f32::INFINITY);
+            pass(st, if lo <= 0.0 && 0.0 <= hi { 0 } else { nid as u32 + 1 })
         }
         "PRelu" => {
             pass(st, 0);
@@ -105,14 +48,10 @@ pub(crate) fn apply(st: &mut State, nid: NodeId) {
         "Gemm" => gemm(st),
         "MatMul" => matmul(st),
         "BatchNormalization" | "InstanceNormalization" => channel_norm(st, 1),
-        "GroupNormalization" => {
-            channel_norm(st, n.attr_int("num_groups").unwrap_or(1).max(1) as usize)
-        }
+        "GroupNormalization" => channel_norm(st, n.attr_int("num_groups").unwrap_or(1).max(1) as usize),
         "LayerNormalization" => layer_norm(st),
-        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" | "Sum" | "Mean" | "Where"
-        | "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "Mod" => {
-            elementwise(st)
-        }
+        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" | "Sum" | "Mean" | "Where" | "Equal" | "Less"
+        | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "Mod" => elementwise(st),
         "Concat" => concat(st),
         "Split" => split(st),
         "Slice" => slice(st),
@@ -132,8 +71,7 @@ pub(crate) fn apply(st: &mut State, nid: NodeId) {
         "Squeeze" | "Unsqueeze" | "Reshape" | "Flatten" => reshape(st),
         "Expand" | "Tile" => expand(st),
         "Pad" => pad(st),
-        "MaxPool" | "AveragePool" | "LpPool" | "GlobalAveragePool" | "GlobalMaxPool"
-        | "GlobalLpPool" => spatial(st, 0),
+        "MaxPool" | "AveragePool" | "LpPool" | "GlobalAveragePool" | "GlobalMaxPool" | "GlobalLpPool" => spatial(st, 0),
         "Resize" | "Upsample" => resize(st),
         "DepthToSpace" => depth_to_space(st),
         "SpaceToDepth" => space_to_depth(st),
@@ -164,16 +102,13 @@ fn out_rank(st: &State, slot: usize) -> Option<usize> {
     node(st).output(slot).and_then(|v| st.g.value(v).rank())
 }
 fn static_shape(st: &State, v: ValueId) -> Option<Vec<usize>> {
-    st.g.static_shape(v)
-        .map(|s| s.into_iter().map(|d| d.max(0) as usize).collect())
+    st.g.static_shape(v).map(|s| s.into_iter().map(|d| d.max(0) as usize).collect())
 }
 fn is_const(st: &State, v: ValueId) -> bool {
     st.g.value(v).is_const()
 }
 fn const_scalar(st: &State, slot: usize) -> Option<f32> {
-    input(st, slot)
-        .and_then(|v| st.g.const_f32(v))
-        .and_then(|d| (d.len() == 1).then(|| d[0]))
+    input(st, slot).and_then(|v| st.g.const_f32(v)).and_then(|d| (d.len() == 1).then(|| d[0]))
 }
 fn set_out(st: &mut State, slot: usize, t: impl Into<Rc<IdTensor>>) {
     if let Some(o) = node(st).output(slot) {
@@ -271,27 +206,19 @@ fn consumer(st: &mut State, w: ValueId, axis: usize, map: Vec<ElemId>) {
 /// Attaches a constant input whose values vary along channel axes of output 0 as a member.
 /// Returns false when the constant is channel-independent (scalar or broadcast over channels).
 fn per_channel_const(st: &mut State, slot: usize, kind: MemberKind) -> bool {
-    let Some(out) = node(st).output(0).and_then(|o| st.ids[o].clone()) else {
-        return false;
-    };
+    let Some(out) = node(st).output(0).and_then(|o| st.ids[o].clone()) else { return false };
     per_channel_const_of(st, slot, kind, &out)
 }
 
 /// [`per_channel_const`] against the given ids of output 0.
 fn per_channel_const_of(st: &mut State, slot: usize, kind: MemberKind, out: &IdTensor) -> bool {
-    let (Some(c), Some(_)) = (input(st, slot), node(st).output(0)) else {
-        return false;
-    };
-    let Some(cshape) = static_shape(st, c) else {
-        return false;
-    };
+    let (Some(c), Some(_)) = (input(st, slot), node(st).output(0)) else { return false };
+    let Some(cshape) = static_shape(st, c) else { return false };
     if cshape.len() > out.rank() {
         return false;
     }
     let off = out.rank() - cshape.len();
-    let axes: Vec<usize> = (0..cshape.len())
-        .filter(|&i| cshape[i] > 1 && out.chan[off + i])
-        .collect();
+    let axes: Vec<usize> = (0..cshape.len()).filter(|&i| cshape[i] > 1 && out.chan[off + i]).collect();
     match axes.as_slice() {
         [] => false,
         [i] => {
@@ -310,19 +237,11 @@ fn per_channel_const_of(st: &mut State, slot: usize, kind: MemberKind, out: &IdT
 
 fn conv(st: &mut State, transpose: bool) {
     let n = node(st);
-    let (Some(w), Some(o)) = (input(st, 1), n.output(0)) else {
-        return unknown(st, "conv_without_weight");
-    };
-    let Some(ws) = static_shape(st, w).filter(|_| is_const(st, w)) else {
-        return unknown(st, "dynamic_weight");
-    };
+    let (Some(w), Some(o)) = (input(st, 1), n.output(0)) else { return unknown(st, "conv_without_weight") };
+    let Some(ws) = static_shape(st, w).filter(|_| is_const(st, w)) else { return unknown(st, "dynamic_weight") };
     let rank = out_rank(st, 0).unwrap_or(ws.len());
     let group = n.attr_int("group").unwrap_or(1).max(1) as usize;
-    let (cin, m) = if transpose {
-        (ws[0], ws[1] * group)
-    } else {
-        (ws[1] * group, ws[0])
-    };
+    let (cin, m) = if transpose { (ws[0], ws[1] * group) } else { (ws[1] * group, ws[0]) };
     let xin = input_ids(st, 0).map(|t| channel_vec(st, &t, 1, cin));
     let b = input(st, 2);
     let out_slots: Vec<Slot>;
@@ -333,12 +252,7 @@ fn conv(st: &mut State, transpose: bool) {
         }
         out_slots = stem_outputs(st, w, m);
         let map: Vec<ElemId> = out_slots.iter().map(|s| s.e).collect();
-        st.member(
-            w,
-            if transpose { 1 } else { 0 },
-            MemberKind::Producer,
-            map.clone(),
-        );
+        st.member(w, if transpose { 1 } else { 0 }, MemberKind::Producer, map.clone());
         if let Some(b) = b {
             st.member(b, 0, MemberKind::Producer, map);
         }
@@ -388,12 +302,8 @@ fn conv(st: &mut State, transpose: bool) {
 
 fn gemm(st: &mut State) {
     let n = node(st);
-    let Some(b) = input(st, 1).filter(|&b| is_const(st, b)) else {
-        return activation_product(st);
-    };
-    let Some(bs) = static_shape(st, b).filter(|s| s.len() == 2) else {
-        return unknown(st, "gemm_weight_rank");
-    };
+    let Some(b) = input(st, 1).filter(|&b| is_const(st, b)) else { return activation_product(st) };
+    let Some(bs) = static_shape(st, b).filter(|s| s.len() == 2) else { return unknown(st, "gemm_weight_rank") };
     let ta = n.attr_int("transA").unwrap_or(0) != 0;
     let tb = n.attr_int("transB").unwrap_or(0) != 0;
     let (k, nout) = if tb { (bs[1], bs[0]) } else { (bs[0], bs[1]) };
@@ -422,19 +332,11 @@ fn gemm(st: &mut State) {
     if let Some(c) = input(st, 2) {
         st.param(c);
         match static_shape(st, c) {
-            Some(cs)
-                if cs.last().copied() == Some(nout)
-                    && nout > 1
-                    && cs.iter().rev().skip(1).all(|&d| d == 1) =>
-            {
+            Some(cs) if cs.last().copied() == Some(nout) && nout > 1 && cs.iter().rev().skip(1).all(|&d| d == 1) => {
                 st.member(c, cs.len() - 1, MemberKind::Producer, map)
             }
             _ => {
-                if st
-                    .g
-                    .const_f32(c)
-                    .is_none_or(|v| v.iter().any(|&x| x != 0.0))
-                {
+                if st.g.const_f32(c).is_none_or(|v| v.iter().any(|&x| x != 0.0)) {
                     taint = taint_here(st);
                 }
             }
@@ -446,9 +348,7 @@ fn gemm(st: &mut State) {
 }
 
 fn matmul(st: &mut State) {
-    let (Some(a), Some(b)) = (input(st, 0), input(st, 1)) else {
-        return;
-    };
+    let (Some(a), Some(b)) = (input(st, 0), input(st, 1)) else { return };
     let bshape = static_shape(st, b);
     if is_const(st, b) && bshape.as_ref().is_some_and(|s| s.len() == 2) {
         let bs = bshape.unwrap();
@@ -460,12 +360,7 @@ fn matmul(st: &mut State) {
             consumer(st, b, 0, slots_of(&x));
         }
         let outs = stem_outputs(st, b, bs[1]);
-        st.member(
-            b,
-            1,
-            MemberKind::Producer,
-            outs.iter().map(|s| s.e).collect(),
-        );
+        st.member(b, 1, MemberKind::Producer, outs.iter().map(|s| s.e).collect());
         st.param(b);
         set_out(st, 0, IdTensor::along(rank, rank - 1, outs));
     } else if is_const(st, a) {
@@ -487,10 +382,7 @@ fn activation_product(st: &mut State) {
 fn channel_norm(st: &mut State, num_groups: usize) {
     let n = node(st);
     let Some(t) = input_ids(st, 0) else { return };
-    let Some(c) = input(st, 0)
-        .and_then(|x| st.g.value(x).dim(1))
-        .map(|c| c as usize)
-    else {
+    let Some(c) = input(st, 0).and_then(|x| st.g.value(x).dim(1)).map(|c| c as usize) else {
         return unknown(st, "norm_unknown_channels");
     };
     let x = channel_vec(st, &t, 1, c);
@@ -509,22 +401,13 @@ fn channel_norm(st: &mut State, num_groups: usize) {
     }
     for slot in 1..n.inputs.len() {
         let Some(p) = input(st, slot) else { continue };
-        let kind = if n.op == "BatchNormalization" && slot >= 3 {
-            MemberKind::SliceOnly
-        } else {
-            MemberKind::Accessory
-        };
+        let kind = if n.op == "BatchNormalization" && slot >= 3 { MemberKind::SliceOnly } else { MemberKind::Accessory };
         let ps = static_shape(st, p);
-        let len = ps
-            .as_ref()
-            .map(|s| s.iter().product::<usize>())
-            .unwrap_or(0);
+        let len = ps.as_ref().map(|s| s.iter().product::<usize>()).unwrap_or(0);
         let map: Vec<ElemId> = if len == c {
             slots_of(&x)
         } else if is_gn && len == num_groups && c % num_groups == 0 {
-            (0..num_groups)
-                .map(|b| x.slots[b * (c / num_groups)].e)
-                .collect()
+            (0..num_groups).map(|b| x.slots[b * (c / num_groups)].e).collect()
         } else {
             st.unprunable_all(&x, "norm_param_shape");
             continue;
@@ -544,9 +427,7 @@ fn layer_norm(st: &mut State) {
     let n = node(st);
     let Some(t) = input_ids(st, 0) else { return };
     let rank = t.rank();
-    let Some(axis) = norm_axis(n.attr_int("axis").unwrap_or(-1), rank) else {
-        return unknown(st, "bad_axis");
-    };
+    let Some(axis) = norm_axis(n.attr_int("axis").unwrap_or(-1), rank) else { return unknown(st, "bad_axis") };
     if (axis..rank).any(|a| t.chan[a]) {
         st.unprunable_all(&t, "layernorm_over_channels");
         set_out(st, 0, t);
@@ -564,11 +445,7 @@ fn layer_norm(st: &mut State) {
             st.param(p);
         }
     }
-    let taint = if input(st, 2).is_some() {
-        taint_here(st)
-    } else {
-        0
-    };
+    let taint = if input(st, 2).is_some() { taint_here(st) } else { 0 };
     set_out(st, 0, Rc::unwrap_or_clone(t).with_taint(taint));
 }
 
@@ -578,21 +455,13 @@ fn elementwise(st: &mut State) {
     let n = node(st);
     let op = n.op.as_str();
     let Some(rank) = out_rank(st, 0) else { return };
-    let slots: Vec<usize> = if op == "Where" {
-        vec![1, 2]
-    } else {
-        (0..n.inputs.len()).collect()
-    };
-    let data: Vec<(usize, IdTensor)> = slots
-        .iter()
-        .filter_map(|&s| input_ids(st, s).map(|t| (s, t.align(rank))))
-        .collect();
+    let slots: Vec<usize> = if op == "Where" { vec![1, 2] } else { (0..n.inputs.len()).collect() };
+    let data: Vec<(usize, IdTensor)> =
+        slots.iter().filter_map(|&s| input_ids(st, s).map(|t| (s, t.align(rank)))).collect();
     if data.is_empty() {
         return;
     }
-    let out_chan: Vec<bool> = (0..rank)
-        .map(|a| data.iter().any(|(_, t)| t.chan[a]))
-        .collect();
+    let out_chan: Vec<bool> = (0..rank).map(|a| data.iter().any(|(_, t)| t.chan[a])).collect();
     let full = |t: &IdTensor| (0..rank).all(|a| !out_chan[a] || t.chan[a]);
     let mut dims = vec![1; rank];
     for (_, t) in &data {
@@ -608,10 +477,7 @@ fn elementwise(st: &mut State) {
     }
     let covering_slot = |slot: usize| data.iter().zip(&covers).any(|((s, _), &c)| c && *s == slot);
     let partial = covers.iter().filter(|&&c| !c).count();
-    let compare = matches!(
-        op,
-        "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "Mod"
-    );
+    let compare = matches!(op, "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "Mod");
     let here = taint_here(st);
     let div_like = matches!(op, "Div" | "Pow" | "Mod");
     // denominators / exponents carrying the channel: zeroing the row divides by zero
@@ -667,8 +533,7 @@ fn elementwise(st: &mut State) {
                 _ => MemberKind::SliceOnly,
             };
             let per_channel = per_channel_const_of(st, s, kind, &out);
-            let all =
-                |f: fn(f32) -> bool| st.g.const_f32(v).is_some_and(|d| d.iter().all(|&x| f(x)));
+            let all = |f: fn(f32) -> bool| st.g.const_f32(v).is_some_and(|d| d.iter().all(|&x| f(x)));
             taint_all |= match op {
                 "Mul" => false,
                 "Div" if s == 1 => false,
@@ -691,12 +556,8 @@ fn elementwise(st: &mut State) {
 fn concat(st: &mut State) {
     let n = node(st);
     let Some(rank) = out_rank(st, 0) else { return };
-    let Some(axis) = norm_axis(n.attr_int("axis").unwrap_or(0), rank) else {
-        return;
-    };
-    let parts: Vec<Option<IdTensor>> = (0..n.inputs.len())
-        .map(|s| input_ids(st, s).map(|t| t.align(rank)))
-        .collect();
+    let Some(axis) = norm_axis(n.attr_int("axis").unwrap_or(0), rank) else { return };
+    let parts: Vec<Option<IdTensor>> = (0..n.inputs.len()).map(|s| input_ids(st, s).map(|t| t.align(rank))).collect();
     if parts.iter().all(|p| p.is_none()) {
         return;
     }
@@ -741,10 +602,7 @@ fn concat(st: &mut State) {
             }
         }
         let foreign = parts.iter().enumerate().any(|(s, p)| {
-            p.is_none()
-                && input(st, s)
-                    .and_then(|v| st.g.const_f32(v))
-                    .is_none_or(|d| d.iter().any(|&x| x != 0.0))
+            p.is_none() && input(st, s).and_then(|v| st.g.const_f32(v)).is_none_or(|d| d.iter().any(|&x| x != 0.0))
         });
         if foreign {
             out = out.with_taint(taint_here(st));
@@ -755,16 +613,8 @@ fn concat(st: &mut State) {
 
 /// Channels that come from a constant (or channel-less data) input: all-zero constants are
 /// zero channels; anything else is non-zero.
-fn constant_channels(
-    st: &mut State,
-    v: ValueId,
-    rank: usize,
-    axis: usize,
-    size: usize,
-) -> IdTensor {
-    let zero =
-        st.g.const_f32(v)
-            .is_some_and(|d| d.iter().all(|&x| x == 0.0));
+fn constant_channels(st: &mut State, v: ValueId, rank: usize, axis: usize, size: usize) -> IdTensor {
+    let zero = st.g.const_f32(v).is_some_and(|d| d.iter().all(|&x| x == 0.0));
     let what = format!("constant channels of '{}'", node(st).name);
     let s = st.fresh(Some(st.nid), &what, size);
     let t = IdTensor::along(rank, axis, s);
@@ -778,9 +628,7 @@ fn constant_channels(
 fn split(st: &mut State) {
     let n = node(st);
     let Some(t) = input_ids(st, 0) else { return };
-    let Some(axis) = norm_axis(n.attr_int("axis").unwrap_or(0), t.rank()) else {
-        return;
-    };
+    let Some(axis) = norm_axis(n.attr_int("axis").unwrap_or(0), t.rank()) else { return };
     let mut start = 0;
     for (slot, o) in n.outputs.iter().enumerate() {
         let Some(o) = *o else { continue };
@@ -804,9 +652,7 @@ fn slice(st: &mut State) {
     let n = node(st);
     let Some(t) = input_ids(st, 0) else { return };
     let x = input(st, 0).unwrap();
-    let Some(xs) = static_shape(st, x).or_else(|| Some(t.dims.clone())) else {
-        return;
-    };
+    let Some(xs) = static_shape(st, x).or_else(|| Some(t.dims.clone())) else { return };
     let ints = |slot: usize, attr: &str| {
         if st.g.opset < 10 {
             n.attr_ints(attr)
@@ -821,16 +667,10 @@ fn slice(st: &mut State) {
         return unknown(st, "split_on_channel_axis");
     };
     let axes: Vec<i64> = ints(3, "axes").unwrap_or_else(|| (0..starts.len() as i64).collect());
-    let steps: Vec<i64> = if st.g.opset < 10 {
-        vec![1; axes.len()]
-    } else {
-        ints(4, "").unwrap_or_else(|| vec![1; axes.len()])
-    };
+    let steps: Vec<i64> = if st.g.opset < 10 { vec![1; axes.len()] } else { ints(4, "").unwrap_or_else(|| vec![1; axes.len()]) };
     let mut out = IdTensor::clone(&t);
     for (k, &a) in axes.iter().enumerate() {
-        let Some(a) = norm_axis(a, t.rank()) else {
-            return unknown(st, "bad_axis");
-        };
+        let Some(a) = norm_axis(a, t.rank()) else { return unknown(st, "bad_axis") };
         if !t.chan[a] {
             continue;
         }
@@ -865,9 +705,7 @@ fn slice(st: &mut State) {
 fn gather(st: &mut State) {
     let n = node(st);
     let Some(t) = input_ids(st, 0) else { return };
-    let Some(axis) = norm_axis(n.attr_int("axis").unwrap_or(0), t.rank()) else {
-        return;
-    };
+    let Some(axis) = norm_axis(n.attr_int("axis").unwrap_or(0), t.rank()) else { return };
     let Some(orank) = out_rank(st, 0) else { return };
     let idx_rank = input(st, 1).and_then(|v| st.g.value(v).rank()).unwrap_or(0);
     let picked = if t.chan[axis] && t.dims[axis] > 1 {
@@ -875,9 +713,7 @@ fn gather(st: &mut State) {
             return unknown(st, "split_on_channel_axis");
         };
         let idx: Option<Vec<usize>> = idx.iter().map(|&i| norm_axis(i, t.dims[axis])).collect();
-        let Some(idx) = idx else {
-            return unknown(st, "split_on_channel_axis");
-        };
+        let Some(idx) = idx else { return unknown(st, "split_on_channel_axis") };
         t.index(axis, &idx)
     } else {
         IdTensor::clone(&t)
@@ -903,9 +739,7 @@ fn gather(st: &mut State) {
 
 fn reshape(st: &mut State) {
     let Some(t) = input_ids(st, 0) else { return };
-    let (Some(x), Some(o)) = (input(st, 0), node(st).output(0)) else {
-        return;
-    };
+    let (Some(x), Some(o)) = (input(st, 0), node(st).output(0)) else { return };
     let (is, os) = (st.g.shape(x).cloned(), st.g.shape(o).cloned());
     match (is, os) {
         (Some(is), Some(os)) => match reshape_ids(&t, &is, &os, &mut st.uf) {
@@ -919,9 +753,7 @@ fn reshape(st: &mut State) {
 fn expand(st: &mut State) {
     let n = node(st);
     let Some(t) = input_ids(st, 0) else { return };
-    let (Some(o), Some(rank)) = (n.output(0), out_rank(st, 0)) else {
-        return;
-    };
+    let (Some(o), Some(rank)) = (n.output(0), out_rank(st, 0)) else { return };
     let t = t.align(rank);
     let Some(os) = static_shape(st, o) else {
         if t.chan_axes().is_empty() {
@@ -944,12 +776,8 @@ fn pad(st: &mut State) {
     let n = node(st);
     let Some(t) = input_ids(st, 0) else { return };
     let rank = t.rank();
-    let pads = n
-        .attr_ints("pads")
-        .or_else(|| input(st, 1).and_then(|v| st.g.const_i64(v)));
-    let Some(pads) = pads else {
-        return unknown(st, "dynamic_pad");
-    };
+    let pads = n.attr_ints("pads").or_else(|| input(st, 1).and_then(|v| st.g.const_i64(v)));
+    let Some(pads) = pads else { return unknown(st, "dynamic_pad") };
     let axes: Vec<usize> = match input(st, 3).and_then(|v| st.g.const_i64(v)) {
         Some(a) => a.iter().filter_map(|&a| norm_axis(a, rank)).collect(),
         None => (0..rank).collect(),
@@ -958,10 +786,7 @@ fn pad(st: &mut State) {
         return unknown(st, "bad_pad");
     }
     let mode = n.attr_string("mode").unwrap_or_else(|| "constant".into());
-    let value = n
-        .attr_float("value")
-        .or_else(|| const_scalar(st, 2))
-        .unwrap_or(0.0);
+    let value = n.attr_float("value").or_else(|| const_scalar(st, 2)).unwrap_or(0.0);
     let mut out = IdTensor::clone(&t);
     let mut spatial_nonzero = false;
     for (k, &a) in axes.iter().enumerate() {
@@ -1006,13 +831,8 @@ fn pad(st: &mut State) {
 /// resized axes are merged into one row per remaining position.
 fn spatial(st: &mut State, _from: usize) {
     let Some(t) = input_ids(st, 0) else { return };
-    let (Some(x), Some(o)) = (input(st, 0), node(st).output(0)) else {
-        return;
-    };
-    let (is, os) = (
-        st.g.shape(x).cloned().unwrap_or_default(),
-        st.g.shape(o).cloned().unwrap_or_default(),
-    );
+    let (Some(x), Some(o)) = (input(st, 0), node(st).output(0)) else { return };
+    let (is, os) = (st.g.shape(x).cloned().unwrap_or_default(), st.g.shape(o).cloned().unwrap_or_default());
     let mut out = Rc::unwrap_or_clone(t);
     for a in 2..out.rank() {
         let changed = is.get(a) != os.get(a) || os.get(a).is_none();
@@ -1027,9 +847,7 @@ fn spatial(st: &mut State, _from: usize) {
 
 fn resize(st: &mut State) {
     let Some(t) = input_ids(st, 0) else { return };
-    let (Some(x), Some(o)) = (input(st, 0), node(st).output(0)) else {
-        return;
-    };
+    let (Some(x), Some(o)) = (input(st, 0), node(st).output(0)) else { return };
     let (is, os) = (st.g.shape(x).cloned(), st.g.shape(o).cloned());
     if let (Some(is), Some(os)) = (is, os) {
         if t.rank() > 1 && t.chan[1] && is.get(1) != os.get(1) {
@@ -1044,10 +862,7 @@ fn resize(st: &mut State) {
 fn block_rearrange_input(st: &mut State) -> Option<(usize, usize, usize, IdTensor)> {
     let t = input_ids(st, 0)?;
     let b = node(st).attr_int("blocksize").unwrap_or(1).max(1) as usize;
-    let Some(c) = input(st, 0)
-        .and_then(|x| st.g.value(x).dim(1))
-        .map(|c| c as usize)
-    else {
+    let Some(c) = input(st, 0).and_then(|x| st.g.value(x).dim(1)).map(|c| c as usize) else {
         unknown(st, "depth_to_space");
         return None;
     };
@@ -1056,17 +871,13 @@ fn block_rearrange_input(st: &mut State) -> Option<(usize, usize, usize, IdTenso
 }
 
 fn depth_to_space(st: &mut State) {
-    let Some((rank, b, c, x)) = block_rearrange_input(st) else {
-        return;
-    };
+    let Some((rank, b, c, x)) = block_rearrange_input(st) else { return };
     let r2 = b * b;
     let co = c / r2;
     let crd = node(st).attr_string("mode").as_deref() == Some("CRD");
     let mut outs = vec![];
     for oc in 0..co {
-        let src: Vec<usize> = (0..r2)
-            .map(|k| if crd { oc * r2 + k } else { k * co + oc })
-            .collect();
+        let src: Vec<usize> = (0..r2).map(|k| if crd { oc * r2 + k } else { k * co + oc }).collect();
         let mut taint = 0;
         for &s in &src {
             st.uf.union(x.slots[src[0]].e, x.slots[s].e);
@@ -1074,18 +885,13 @@ fn depth_to_space(st: &mut State) {
                 taint = x.slots[s].taint;
             }
         }
-        outs.push(Slot {
-            e: x.slots[src[0]].e,
-            taint,
-        });
+        outs.push(Slot { e: x.slots[src[0]].e, taint });
     }
     set_out(st, 0, IdTensor::along(rank, 1, outs));
 }
 
 fn space_to_depth(st: &mut State) {
-    let Some((rank, b, c, x)) = block_rearrange_input(st) else {
-        return;
-    };
+    let Some((rank, b, c, x)) = block_rearrange_input(st) else { return };
     let outs: Vec<Slot> = (0..b * b * c).map(|i| x.slots[i % c]).collect();
     set_out(st, 0, IdTensor::along(rank, 1, outs));
 }
@@ -1094,23 +900,10 @@ fn softmax(st: &mut State) {
     let n = node(st);
     let Some(t) = input_ids(st, 0) else { return };
     let default_axis = if st.g.opset >= 13 { -1 } else { 1 };
-    let Some(axis) = norm_axis(n.attr_int("axis").unwrap_or(default_axis), t.rank()) else {
-        return;
-    };
-    let mixed = if st.g.opset >= 13 || n.op == "LpNormalization" {
-        t.chan[axis]
-    } else {
-        (axis..t.rank()).any(|a| t.chan[a])
-    };
+    let Some(axis) = norm_axis(n.attr_int("axis").unwrap_or(default_axis), t.rank()) else { return };
+    let mixed = if st.g.opset >= 13 || n.op == "LpNormalization" { t.chan[axis] } else { (axis..t.rank()).any(|a| t.chan[a]) };
     if mixed {
-        st.unprunable_all(
-            &t,
-            if n.op == "LpNormalization" {
-                "reduce_over_channels"
-            } else {
-                "softmax_over_channels"
-            },
-        );
+        st.unprunable_all(&t, if n.op == "LpNormalization" { "reduce_over_channels" } else { "softmax_over_channels" });
     }
     let taint = taint_here(st);
     set_out(st, 0, Rc::unwrap_or_clone(t).with_taint(taint));
@@ -1121,9 +914,7 @@ fn reduce(st: &mut State) {
     let Some(t) = input_ids(st, 0) else { return };
     let rank = t.rank();
     let keep = n.attr_int("keepdims").unwrap_or(1) != 0;
-    let axes = n
-        .attr_ints("axes")
-        .or_else(|| input(st, 1).and_then(|v| st.g.const_i64(v)));
+    let axes = n.attr_ints("axes").or_else(|| input(st, 1).and_then(|v| st.g.const_i64(v)));
     let axes: Vec<usize> = match axes {
         Some(a) if !a.is_empty() => a.iter().filter_map(|&a| norm_axis(a, rank)).collect(),
         _ if n.attr_int("noop_with_empty_axes").unwrap_or(0) != 0 => vec![],
@@ -1136,11 +927,7 @@ fn reduce(st: &mut State) {
             "reduce_over_channels"
         } else {
             let ln = n.op == "ReduceMean" && is_layernorm_mean(st, input(st, 0).unwrap());
-            let r = if ln {
-                "layernorm_over_channels"
-            } else {
-                "reduce_over_channels"
-            };
+            let r = if ln { "layernorm_over_channels" } else { "reduce_over_channels" };
             st.unprunable_all(&t, r);
             r
         };
@@ -1159,37 +946,17 @@ fn reduce(st: &mut State) {
         out.chan[a] = false;
     }
     if !keep {
-        let dims: Vec<usize> = (0..rank)
-            .filter(|a| !axes.contains(a))
-            .map(|a| out.dims[a])
-            .collect();
-        let chan: Vec<bool> = (0..rank)
-            .filter(|a| !axes.contains(a))
-            .map(|a| out.chan[a])
-            .collect();
+        let dims: Vec<usize> = (0..rank).filter(|a| !axes.contains(a)).map(|a| out.dims[a]).collect();
+        let chan: Vec<bool> = (0..rank).filter(|a| !axes.contains(a)).map(|a| out.chan[a]).collect();
         out = out.relabel(dims, chan);
     }
-    let taint = if matches!(n.op.as_str(), "ReduceLogSumExp" | "ReduceLogSum") {
-        taint_here(st)
-    } else {
-        0
-    };
-    set_out(
-        st,
-        0,
-        if taint != 0 {
-            out.with_taint(taint)
-        } else {
-            out
-        },
-    );
+    let taint = if matches!(n.op.as_str(), "ReduceLogSumExp" | "ReduceLogSum") { taint_here(st) } else { 0 };
+    set_out(st, 0, if taint != 0 { out.with_taint(taint) } else { out });
 }
 
 /// `x - ReduceMean(x)` over the channel axis: the decomposed form of a LayerNorm.
 fn is_layernorm_mean(st: &State, x: ValueId) -> bool {
-    let Some(o) = node(st).output(0) else {
-        return false;
-    };
+    let Some(o) = node(st).output(0) else { return false };
     st.g.value(o).consumers.iter().any(|&(c, _)| {
         let cn = &st.g.nodes[c];
         cn.op == "Sub" && cn.inputs.contains(&Some(x))

@@ -29,11 +29,7 @@ impl UnionFind {
         if ra == rb {
             return ra;
         }
-        let (big, small) = if self.size[ra] >= self.size[rb] {
-            (ra, rb)
-        } else {
-            (rb, ra)
-        };
+        let (big, small) = if self.size[ra] >= self.size[rb] { (ra, rb) } else { (rb, ra) };
         self.parent[small] = big;
         self.size[big] += self.size[small];
         big

@@ -7,8 +7,8 @@ use oto_graph::Graph;
 use oto_onnx::attr::{self, node};
 use oto_onnx::pb::{
     tensor_shape_proto::{dimension, Dimension},
-    type_proto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-    TensorShapeProto, TypeProto, ValueInfoProto,
+    type_proto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto,
+    ValueInfoProto,
 };
 use oto_onnx::tensor::{f32_tensor, i64_tensor};
 
@@ -23,11 +23,7 @@ pub fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
         .iter()
         .map(|&d| Dimension {
             denotation: None,
-            value: Some(if d < 0 {
-                dimension::Value::DimParam("N".into())
-            } else {
-                dimension::Value::DimValue(d)
-            }),
+            value: Some(if d < 0 { dimension::Value::DimParam("N".into()) } else { dimension::Value::DimValue(d) }),
         })
         .collect();
     ValueInfoProto {
@@ -58,10 +54,7 @@ pub struct Net {
 
 impl Net {
     pub fn new() -> Net {
-        Net {
-            opset: 17,
-            ..Default::default()
-        }
+        Net { opset: 17, ..Default::default() }
     }
     /// Graph input; `N` (-1) entries are the symbolic batch.
     pub fn input(&mut self, name: &str, dims: &[i64]) -> &mut Self {
@@ -75,10 +68,7 @@ impl Net {
     }
     /// Graph output (shape left to inference).
     pub fn output(&mut self, name: &str) -> &mut Self {
-        self.outputs.push(ValueInfoProto {
-            name: Some(name.into()),
-            ..Default::default()
-        });
+        self.outputs.push(ValueInfoProto { name: Some(name.into()), ..Default::default() });
         self
     }
     /// A float initializer with deterministic non-zero values.
@@ -100,18 +90,10 @@ impl Net {
     }
     /// An int64 initializer.
     pub fn i(&mut self, name: &str, data: &[i64]) -> String {
-        self.inits
-            .push(i64_tensor(name, &[data.len() as i64], data));
+        self.inits.push(i64_tensor(name, &[data.len() as i64], data));
         name.to_string()
     }
-    pub fn node(
-        &mut self,
-        op: &str,
-        name: &str,
-        inputs: &[&str],
-        outputs: &[&str],
-        attrs: Vec<oto_onnx::AttributeProto>,
-    ) -> &mut Self {
+    pub fn node(&mut self, op: &str, name: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<oto_onnx::AttributeProto>) -> &mut Self {
         self.nodes.push(node(op, name, inputs, outputs, attrs));
         self
     }
@@ -120,13 +102,7 @@ impl Net {
         let w = self.w(&format!("{name}.w"), &[m, cin / group, k, k]);
         let b = self.w(&format!("{name}.b"), &[m]);
         let p = k / 2;
-        self.node(
-            "Conv",
-            name,
-            &[x, &w, &b],
-            &[name],
-            vec![a_ints("pads", &[p, p, p, p]), a_int("group", group)],
-        );
+        self.node("Conv", name, &[x, &w, &b], &[name], vec![a_ints("pads", &[p, p, p, p]), a_int("group", group)]);
         name.to_string()
     }
     /// BatchNormalization with `{name}.scale/.bias/.mean/.var`.
@@ -135,13 +111,7 @@ impl Net {
         let b = self.w(&format!("{name}.bias"), &[c]);
         let m = self.w(&format!("{name}.mean"), &[c]);
         let v = self.w(&format!("{name}.var"), &[c]);
-        self.node(
-            "BatchNormalization",
-            name,
-            &[x, &s, &b, &m, &v],
-            &[name],
-            vec![],
-        );
+        self.node("BatchNormalization", name, &[x, &s, &b, &m, &v], &[name], vec![]);
         name.to_string()
     }
     /// A unary op.
@@ -156,32 +126,17 @@ impl Net {
     /// GlobalAveragePool → Flatten → Gemm(`{name}.w [k, c]`, transB) → output `name`.
     pub fn head(&mut self, name: &str, x: &str, c: i64, k: i64) -> String {
         let p = self.un("GlobalAveragePool", &format!("{name}_gap"), x);
-        self.node(
-            "Flatten",
-            &format!("{name}_flat"),
-            &[&p],
-            &[&format!("{name}_flat")],
-            vec![a_int("axis", 1)],
-        );
+        self.node("Flatten", &format!("{name}_flat"), &[&p], &[&format!("{name}_flat")], vec![a_int("axis", 1)]);
         let w = self.w(&format!("{name}.w"), &[k, c]);
         let b = self.w(&format!("{name}.b"), &[k]);
-        self.node(
-            "Gemm",
-            name,
-            &[&format!("{name}_flat"), &w, &b],
-            &[name],
-            vec![a_int("transB", 1)],
-        );
+        self.node("Gemm", name, &[&format!("{name}_flat"), &w, &b], &[name], vec![a_int("transB", 1)]);
         name.to_string()
     }
     pub fn model(&self) -> ModelProto {
         ModelProto {
             ir_version: Some(8),
             producer_name: Some("oto-tests".into()),
-            opset_import: vec![OperatorSetIdProto {
-                domain: Some(String::new()),
-                version: Some(self.opset),
-            }],
+            opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(self.opset) }],
             graph: Some(GraphProto {
                 name: Some("test".into()),
                 node: self.nodes.clone(),
@@ -224,20 +179,13 @@ pub struct Exp<'a> {
 }
 
 pub fn exp<'a>(tensors: &'a [&'a str], rows: usize, reason: Option<&'a str>) -> Exp<'a> {
-    Exp {
-        tensors,
-        rows,
-        reason,
-    }
+    Exp { tensors, rows, reason }
 }
 
 impl Checked {
     /// Groups of the in-row members of `tensor` (sorted, deduplicated).
     pub fn groups_of(&self, tensor: &str) -> Vec<usize> {
-        let id = self
-            .g
-            .id(tensor)
-            .unwrap_or_else(|| panic!("no value '{tensor}'"));
+        let id = self.g.id(tensor).unwrap_or_else(|| panic!("no value '{tensor}'"));
         let mut out: Vec<usize> = self
             .a
             .members
@@ -252,12 +200,7 @@ impl Checked {
     /// The single group of `tensor`'s in-row slices.
     pub fn group(&self, tensor: &str) -> usize {
         let gs = self.groups_of(tensor);
-        assert_eq!(
-            gs.len(),
-            1,
-            "'{tensor}' should be in exactly one group, is in {gs:?}\n{}",
-            self.dump()
-        );
+        assert_eq!(gs.len(), 1, "'{tensor}' should be in exactly one group, is in {gs:?}\n{}", self.dump());
         gs[0]
     }
     pub fn rows(&self, gid: usize) -> usize {
@@ -276,74 +219,34 @@ impl Checked {
         for e in exps {
             let gid = self.group(e.tensors[0]);
             for t in &e.tensors[1..] {
-                assert_eq!(
-                    self.group(t),
-                    gid,
-                    "'{t}' should be in the group of '{}'\n{}",
-                    e.tensors[0],
-                    self.dump()
-                );
+                assert_eq!(self.group(t), gid, "'{t}' should be in the group of '{}'\n{}", e.tensors[0], self.dump());
             }
-            assert_eq!(
-                self.rows(gid),
-                e.rows,
-                "group of {:?}: rows\n{}",
-                e.tensors,
-                self.dump()
-            );
+            assert_eq!(self.rows(gid), e.rows, "group of {:?}: rows\n{}", e.tensors, self.dump());
             match e.reason {
-                None => assert!(
-                    self.prunable(gid),
-                    "group of {:?} should be prunable, reasons {:?}\n{}",
-                    e.tensors,
-                    self.reasons(gid),
-                    self.dump()
-                ),
+                None => assert!(self.prunable(gid), "group of {:?} should be prunable, reasons {:?}\n{}", e.tensors, self.reasons(gid), self.dump()),
                 Some(r) => {
                     let rs = self.reasons(gid);
                     assert!(
-                        rs.iter().any(|x| x == r
-                            || x.starts_with(&format!("{r}:"))
-                            || (r.contains(':') && x == r)),
+                        rs.iter().any(|x| x == r || x.starts_with(&format!("{r}:")) || (r.contains(':') && x == r)),
                         "group of {:?} should be unprunable with '{r}', has {rs:?}\n{}",
                         e.tensors,
                         self.dump()
                     );
-                    assert!(
-                        !self.a.groups[gid].prunable(&self.a),
-                        "group of {:?} has prunable rows\n{}",
-                        e.tensors,
-                        self.dump()
-                    );
+                    assert!(!self.a.groups[gid].prunable(&self.a), "group of {:?} has prunable rows\n{}", e.tensors, self.dump());
                 }
             }
-            assert!(
-                !seen.contains(&gid),
-                "{:?} shares a group with an earlier expectation\n{}",
-                e.tensors,
-                self.dump()
-            );
+            assert!(!seen.contains(&gid), "{:?} shares a group with an earlier expectation\n{}", e.tensors, self.dump());
             seen.push(gid);
         }
     }
     /// Per-row indices of member (`tensor`, `kind`) within group `gid`, from the report.
-    pub fn index_rows(
-        &self,
-        gid: usize,
-        tensor: &str,
-        kind: MemberKind,
-    ) -> (String, Vec<Vec<usize>>) {
+    pub fn index_rows(&self, gid: usize, tensor: &str, kind: MemberKind) -> (String, Vec<Vec<usize>>) {
         let gr = &self.report.groups[gid];
         let m = gr
             .members
             .iter()
             .find(|m| m.tensor == tensor && m.kind == kind)
-            .unwrap_or_else(|| {
-                panic!(
-                    "group {gid} has no {kind:?} member '{tensor}'\n{}",
-                    self.dump()
-                )
-            });
+            .unwrap_or_else(|| panic!("group {gid} has no {kind:?} member '{tensor}'\n{}", self.dump()));
         let rows = (0..gr.channels).map(|r| m.index.row(r)).collect();
         let view = m.view.to_string();
         if let IndexMap::Identity = m.index {
@@ -361,11 +264,7 @@ impl Checked {
     pub fn dump(&self) -> String {
         let mut s = String::from("partition:\n");
         for gr in &self.report.groups {
-            let ms: Vec<String> = gr
-                .members
-                .iter()
-                .map(|m| format!("{}@{}:{:?}", m.tensor, m.axis, m.kind))
-                .collect();
+            let ms: Vec<String> = gr.members.iter().map(|m| format!("{}@{}:{:?}", m.tensor, m.axis, m.kind)).collect();
             s.push_str(&format!(
                 "  G{} rows {} prunable {} reason {:?} sources {:?} members {:?}\n",
                 gr.id, gr.channels, gr.prunable_channels, gr.reason, gr.sources, ms

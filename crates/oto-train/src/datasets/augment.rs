@@ -15,10 +15,7 @@ pub struct Normalize {
 
 impl Normalize {
     pub fn new(mean: &[f32], std: &[f32]) -> Self {
-        Normalize {
-            mean: mean.to_vec(),
-            std: std.to_vec(),
-        }
+        Normalize { mean: mean.to_vec(), std: std.to_vec() }
     }
     pub fn cifar10() -> Self {
         Self::new(&[0.4914, 0.4822, 0.4465], &[0.2470, 0.2435, 0.2616])
@@ -52,9 +49,7 @@ impl Normalize {
         let mean = fit(&self.mean, "mean")?;
         let std = fit(&self.std, "std")?;
         if std.iter().any(|&s| s <= 0.0 || !s.is_finite()) {
-            return Err(DataError::Config(format!(
-                "normalisation std must be positive, got {std:?}"
-            )));
+            return Err(DataError::Config(format!("normalisation std must be positive, got {std:?}")));
         }
         Ok((mean, std))
     }
@@ -79,21 +74,11 @@ impl Augment {
     }
     /// `RandomCrop(32, padding=4)` + `RandomHorizontalFlip()`.
     pub fn cifar() -> Self {
-        Augment {
-            pad: 4,
-            crop: None,
-            random_crop: true,
-            hflip: true,
-        }
+        Augment { pad: 4, crop: None, random_crop: true, hflip: true }
     }
     /// Pad + random crop only (digits must not be flipped: MNIST, SVHN).
     pub fn pad_crop(pad: usize) -> Self {
-        Augment {
-            pad,
-            crop: None,
-            random_crop: true,
-            hflip: false,
-        }
+        Augment { pad, crop: None, random_crop: true, hflip: false }
     }
     pub fn is_identity(&self) -> bool {
         self.pad == 0 && self.crop.is_none() && !self.hflip

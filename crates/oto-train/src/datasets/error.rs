@@ -3,10 +3,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error(
-        "cannot read {path}: {source} (check that the path exists and is readable; \
-             real datasets live in ../shared/datasets or $OTO_DATASETS)"
-    )]
+    #[error("cannot read {path}: {source} (check that the path exists and is readable; \
+             real datasets live in ../shared/datasets or $OTO_DATASETS)")]
     Io {
         path: PathBuf,
         #[source]
@@ -22,9 +20,7 @@ pub enum DataError {
         expected: u64,
         found: u64,
     },
-    #[error(
-        "{path}: cannot decode image: {msg} (the file is corrupt or not a supported JPEG/PNG)"
-    )]
+    #[error("{path}: cannot decode image: {msg} (the file is corrupt or not a supported JPEG/PNG)")]
     Image { path: PathBuf, msg: String },
     #[error("{path}: unsupported: {msg}")]
     Unsupported { path: PathBuf, msg: String },

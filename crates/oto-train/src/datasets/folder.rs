@@ -25,17 +25,11 @@ impl FolderTransform {
     }
     /// ImageNet evaluation: shorter side 256, centre 224×224.
     pub fn imagenet_eval() -> Self {
-        FolderTransform {
-            resize: Some(256),
-            crop: Some((224, 224)),
-        }
+        FolderTransform { resize: Some(256), crop: Some((224, 224)) }
     }
     /// Exact size (resize shorter side to max(h,w), then centre crop h×w).
     pub fn fixed(h: u32, w: u32) -> Self {
-        FolderTransform {
-            resize: Some(h.max(w)),
-            crop: Some((h, w)),
-        }
+        FolderTransform { resize: Some(h.max(w)), crop: Some((h, w)) }
     }
 }
 
@@ -55,9 +49,7 @@ fn is_image(p: &Path) -> bool {
 }
 
 fn name_of(p: &Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 impl ImageFolder {
@@ -79,26 +71,16 @@ impl ImageFolder {
 
     /// Class folders under `root`, with class indices taken from `classes` (e.g. the training
     /// set's list, so a validation folder uses the same indices). Every subfolder must be listed.
-    pub fn open_with_classes(
-        root: &Path,
-        classes: &[String],
-        transform: FolderTransform,
-    ) -> Result<Self> {
-        let index: HashMap<&str, i64> = classes
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.as_str(), i as i64))
-            .collect();
+    pub fn open_with_classes(root: &Path, classes: &[String], transform: FolderTransform) -> Result<Self> {
+        let index: HashMap<&str, i64> =
+            classes.iter().enumerate().map(|(i, c)| (c.as_str(), i as i64)).collect();
         let mut items = Vec::new();
         for dir in sorted_entries(root)?.into_iter().filter(|p| p.is_dir()) {
             let name = name_of(&dir);
             let Some(&label) = index.get(name.as_str()) else {
                 return Err(DataError::format(
                     &dir,
-                    format!(
-                        "class folder '{name}' is not one of the {} known classes",
-                        classes.len()
-                    ),
+                    format!("class folder '{name}' is not one of the {} known classes", classes.len()),
                 ));
             };
             for f in sorted_entries(&dir)? {
@@ -113,11 +95,7 @@ impl ImageFolder {
                 what: "no .jpg/.jpeg/.png images in the class folders".into(),
             });
         }
-        Ok(ImageFolder {
-            items,
-            classes: classes.to_vec(),
-            transform,
-        })
+        Ok(ImageFolder { items, classes: classes.to_vec(), transform })
     }
 
     /// Tiny-ImageNet validation layout: `annotations` lines `<file>\t<wnid>[\t…]`; each file is
@@ -129,13 +107,9 @@ impl ImageFolder {
         classes: &[String],
         transform: FolderTransform,
     ) -> Result<Self> {
-        let text =
-            std::fs::read_to_string(annotations).map_err(|e| DataError::io(annotations, e))?;
-        let index: HashMap<&str, i64> = classes
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.as_str(), i as i64))
-            .collect();
+        let text = std::fs::read_to_string(annotations).map_err(|e| DataError::io(annotations, e))?;
+        let index: HashMap<&str, i64> =
+            classes.iter().enumerate().map(|(i, c)| (c.as_str(), i as i64)).collect();
         let mut items = Vec::new();
         for (ln, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
@@ -151,11 +125,7 @@ impl ImageFolder {
             let Some(&label) = index.get(wnid) else {
                 return Err(DataError::format(
                     annotations,
-                    format!(
-                        "line {}: class '{wnid}' is not one of the {} known classes",
-                        ln + 1,
-                        classes.len()
-                    ),
+                    format!("line {}: class '{wnid}' is not one of the {} known classes", ln + 1, classes.len()),
                 ));
             };
             let flat = images_dir.join(file);
@@ -167,12 +137,7 @@ impl ImageFolder {
             } else {
                 return Err(DataError::NotFound {
                     path: flat,
-                    what: format!(
-                        "listed in {} line {} (also not at {})",
-                        annotations.display(),
-                        ln + 1,
-                        nested.display()
-                    ),
+                    what: format!("listed in {} line {} (also not at {})", annotations.display(), ln + 1, nested.display()),
                 });
             };
             items.push((p, label));
@@ -180,21 +145,14 @@ impl ImageFolder {
         if items.is_empty() {
             return Err(DataError::format(annotations, "no annotation lines"));
         }
-        Ok(ImageFolder {
-            items,
-            classes: classes.to_vec(),
-            transform,
-        })
+        Ok(ImageFolder { items, classes: classes.to_vec(), transform })
     }
 
     /// Class names from a `wnids.txt`-style file (one per line), sorted.
     pub fn read_class_list(path: &Path) -> Result<Vec<String>> {
         let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-        let mut v: Vec<String> = text
-            .lines()
-            .map(|l| l.trim().to_string())
-            .filter(|l| !l.is_empty())
-            .collect();
+        let mut v: Vec<String> =
+            text.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
         v.sort();
         v.dedup();
         if v.is_empty() {
@@ -216,10 +174,7 @@ impl ImageFolder {
 
 /// Decodes an image file to RGB8 (any supported format, detected by content).
 pub(crate) fn decode_rgb(path: &Path) -> Result<image::RgbImage> {
-    let err = |m: String| DataError::Image {
-        path: path.into(),
-        msg: m,
-    };
+    let err = |m: String| DataError::Image { path: path.into(), msg: m };
     let rd = image::ImageReader::open(path)
         .map_err(|e| DataError::io(path, e))?
         .with_guessed_format()
@@ -238,23 +193,13 @@ pub(crate) fn rgb_to_chw(img: &image::RgbImage) -> Vec<u8> {
     out
 }
 
-fn apply_transform(
-    path: &Path,
-    mut img: image::RgbImage,
-    t: &FolderTransform,
-) -> Result<image::RgbImage> {
+fn apply_transform(path: &Path, mut img: image::RgbImage, t: &FolderTransform) -> Result<image::RgbImage> {
     if let Some(s) = t.resize {
         let (w, h) = (img.width(), img.height());
         let (nw, nh) = if w <= h {
-            (
-                s,
-                ((h as u64 * s as u64 + w as u64 / 2) / w as u64).max(1) as u32,
-            )
+            (s, ((h as u64 * s as u64 + w as u64 / 2) / w as u64).max(1) as u32)
         } else {
-            (
-                ((w as u64 * s as u64 + h as u64 / 2) / h as u64).max(1) as u32,
-                s,
-            )
+            (((w as u64 * s as u64 + h as u64 / 2) / h as u64).max(1) as u32, s)
         };
         if (nw, nh) != (w, h) {
             img = image::imageops::resize(&img, nw, nh, FilterType::Triangle);
@@ -279,10 +224,7 @@ impl Dataset for ImageFolder {
     }
     fn get(&self, index: usize) -> Result<Sample> {
         let (path, label) = self.items.get(index).ok_or_else(|| {
-            DataError::Config(format!(
-                "sample index {index} out of range ({} samples)",
-                self.items.len()
-            ))
+            DataError::Config(format!("sample index {index} out of range ({} samples)", self.items.len()))
         })?;
         let img = apply_transform(path, decode_rgb(path)?, &self.transform)?;
         Ok(Sample {

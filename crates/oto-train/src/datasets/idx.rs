@@ -45,10 +45,7 @@ fn parse_idx(path: &Path, b: &[u8]) -> Result<IdxArray> {
         });
     }
     if ndim == 0 || ndim > 4 {
-        return Err(DataError::format(
-            path,
-            format!("IDX with {ndim} dimensions (expected 1..=4)"),
-        ));
+        return Err(DataError::format(path, format!("IDX with {ndim} dimensions (expected 1..=4)")));
     }
     let header = 4 + 4 * ndim;
     if b.len() < header {
@@ -76,10 +73,7 @@ fn parse_idx(path: &Path, b: &[u8]) -> Result<IdxArray> {
     if (b.len() as u64) > total {
         return Err(DataError::format(
             path,
-            format!(
-                "{} trailing bytes after the {dims:?} array",
-                b.len() as u64 - total
-            ),
+            format!("{} trailing bytes after the {dims:?} array", b.len() as u64 - total),
         ));
     }
     Ok(IdxArray {
@@ -163,15 +157,7 @@ pub fn load_mnist_dir(dir: &Path, train: bool) -> Result<InMemory> {
 
 /// The Fashion-MNIST class names, index = label.
 pub const FASHION_MNIST_CLASSES: [&str; 10] = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
     "Ankle boot",
 ];
 
@@ -180,9 +166,7 @@ pub fn fashion_mnist_mini_dir() -> PathBuf {
     if let Some(p) = std::env::var_os("OTO_DEMO_DATA") {
         return PathBuf::from(p);
     }
-    super::workspace_root()
-        .join("data")
-        .join("fashion-mnist-mini")
+    super::workspace_root().join("data").join("fashion-mnist-mini")
 }
 
 /// The bundled Fashion-MNIST subset (6,000 train / 1,000 test, class-balanced), the default
@@ -190,11 +174,6 @@ pub fn fashion_mnist_mini_dir() -> PathBuf {
 pub fn fashion_mnist_mini(train: bool) -> Result<InMemory> {
     let mut d = load_mnist_dir(&fashion_mnist_mini_dir(), train)?;
     d.num_classes = 10;
-    d.class_names = Some(
-        FASHION_MNIST_CLASSES
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-    );
+    d.class_names = Some(FASHION_MNIST_CLASSES.iter().map(|s| s.to_string()).collect());
     Ok(d)
 }

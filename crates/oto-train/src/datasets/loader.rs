@@ -54,11 +54,7 @@ impl LoaderConfig {
     }
     /// Evaluation: in order, every sample, no augmentation.
     pub fn eval(batch_size: usize) -> Self {
-        LoaderConfig {
-            shuffle: false,
-            drop_last: false,
-            ..Self::train(batch_size)
-        }
+        LoaderConfig { shuffle: false, drop_last: false, ..Self::train(batch_size) }
     }
     pub fn with_augment(mut self, a: Augment) -> Self {
         self.augment = a;
@@ -80,9 +76,7 @@ impl LoaderConfig {
 
 pub(crate) fn mix(a: u64, b: u64) -> u64 {
     // splitmix64 of a combined word
-    let mut z = a ^ b
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .wrapping_add(0x632B_E59B_D9B4_E019);
+    let mut z = a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(0x632B_E59B_D9B4_E019);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -134,12 +128,7 @@ impl<T: Send + 'static> Prefetch<T> {
                 }
             })
             .ok();
-        Prefetch {
-            rx: Some(rx),
-            stop,
-            handle,
-            remaining: n,
-        }
+        Prefetch { rx: Some(rx), stop, handle, remaining: n }
     }
 
     pub(crate) fn next_item(&mut self) -> Option<Result<T>> {
@@ -258,10 +247,7 @@ fn make_batch(
         .collect::<Result<Vec<_>>>()?;
     let s0 = &samples[0];
     let (c, h, w) = (s0.channels, s0.height, s0.width);
-    if let Some(s) = samples
-        .iter()
-        .find(|s| (s.channels, s.height, s.width) != (c, h, w))
-    {
+    if let Some(s) = samples.iter().find(|s| (s.channels, s.height, s.width) != (c, h, w)) {
         return Err(DataError::Config(format!(
             "images of different sizes in one batch ({c}x{h}x{w} and {}x{}x{}); set a resize/crop \
              (FolderTransform) so that all images have one size",

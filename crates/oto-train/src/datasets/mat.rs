@@ -122,10 +122,7 @@ impl<'a> Cur<'a> {
             let n = (w0 >> 16) as usize;
             let ty = w0 & 0xffff;
             if n > 4 {
-                return Err(DataError::format(
-                    path,
-                    format!("small data element of {n} bytes (> 4)"),
-                ));
+                return Err(DataError::format(path, format!("small data element of {n} bytes (> 4)")));
             }
             let d = &self.b[self.pos + 4..self.pos + 4 + n];
             self.pos += 8;
@@ -134,22 +131,16 @@ impl<'a> Cur<'a> {
         let ty = w0;
         let n = self.u32_at(self.pos + 4) as usize;
         let start = self.pos + 8;
-        let end =
-            start
-                .checked_add(n)
-                .filter(|&e| e <= self.b.len())
-                .ok_or(DataError::Truncated {
-                    path: path.into(),
-                    expected: (start + n) as u64,
-                    found: self.b.len() as u64,
-                })?;
+        let end = start.checked_add(n).filter(|&e| e <= self.b.len()).ok_or(
+            DataError::Truncated {
+                path: path.into(),
+                expected: (start + n) as u64,
+                found: self.b.len() as u64,
+            },
+        )?;
         let d = &self.b[start..end];
         // Compressed elements are not padded; all others are padded to 8 bytes.
-        self.pos = if ty == MI_COMPRESSED {
-            end
-        } else {
-            (end + 7) & !7
-        };
+        self.pos = if ty == MI_COMPRESSED { end } else { (end + 7) & !7 };
         Ok(Some((ty, d)))
     }
 }
@@ -158,20 +149,13 @@ fn numeric(path: &Path, ty: u32, d: &[u8], be: bool) -> Result<MatData> {
     macro_rules! conv {
         ($t:ty, $n:expr) => {{
             if d.len() % $n != 0 {
-                return Err(DataError::format(
-                    path,
-                    "numeric data length is not a multiple of its element size",
-                ));
+                return Err(DataError::format(path, "numeric data length is not a multiple of its element size"));
             }
             MatData::F64(
                 d.chunks_exact($n)
                     .map(|c| {
                         let a: [u8; $n] = c.try_into().unwrap();
-                        (if be {
-                            <$t>::from_be_bytes(a)
-                        } else {
-                            <$t>::from_le_bytes(a)
-                        }) as f64
+                        (if be { <$t>::from_be_bytes(a) } else { <$t>::from_le_bytes(a) }) as f64
                     })
                     .collect(),
             )
@@ -200,22 +184,14 @@ fn numeric(path: &Path, ty: u32, d: &[u8], be: bool) -> Result<MatData> {
 /// Parses the body of a miMATRIX element. Returns None for arrays we skip (non-numeric,
 /// complex, sparse).
 fn parse_matrix(path: &Path, body: &[u8], be: bool) -> Result<Option<MatArray>> {
-    let mut c = Cur {
-        b: body,
-        pos: 0,
-        be,
-    };
+    let mut c = Cur { b: body, pos: 0, be };
     let bad = |m: &str| DataError::format(path, format!("malformed miMATRIX element: {m}"));
     let (ty, flags) = c.element(path)?.ok_or_else(|| bad("missing array flags"))?;
     if ty != MI_UINT32 || flags.len() < 8 {
         return Err(bad("array flags are not 8 bytes of miUINT32"));
     }
     let fw: [u8; 4] = flags[..4].try_into().unwrap();
-    let f0 = if be {
-        u32::from_be_bytes(fw)
-    } else {
-        u32::from_le_bytes(fw)
-    };
+    let f0 = if be { u32::from_be_bytes(fw) } else { u32::from_le_bytes(fw) };
     let class_code = (f0 & 0xff) as u8;
     let complex = f0 & 0x0800 != 0;
     let (ty, dd) = c.element(path)?.ok_or_else(|| bad("missing dimensions"))?;
@@ -226,12 +202,7 @@ fn parse_matrix(path: &Path, body: &[u8], be: bool) -> Result<Option<MatArray>> 
         .chunks_exact(4)
         .map(|x| {
             let a: [u8; 4] = x.try_into().unwrap();
-            (if be {
-                i32::from_be_bytes(a)
-            } else {
-                i32::from_le_bytes(a)
-            })
-            .max(0) as usize
+            (if be { i32::from_be_bytes(a) } else { i32::from_le_bytes(a) }).max(0) as usize
         })
         .collect();
     let (_, name) = c.element(path)?.ok_or_else(|| bad("missing array name"))?;
@@ -248,18 +219,10 @@ fn parse_matrix(path: &Path, body: &[u8], be: bool) -> Result<Option<MatArray>> 
     if data.len() != n {
         return Err(DataError::format(
             path,
-            format!(
-                "array '{name}' has dims {dims:?} ({n} values) but {} stored values",
-                data.len()
-            ),
+            format!("array '{name}' has dims {dims:?} ({n} values) but {} stored values", data.len()),
         ));
     }
-    Ok(Some(MatArray {
-        name,
-        dims,
-        class,
-        data,
-    }))
+    Ok(Some(MatArray { name, dims, class, data }))
 }
 
 /// Reads all top-level real numeric arrays of a MAT v5 file.
@@ -319,11 +282,7 @@ pub(crate) fn parse_mat(path: &Path, b: &[u8]) -> Result<Vec<MatArray>> {
                             format!("corrupt zlib-compressed element ({e}); the file is damaged, re-download it"),
                         )
                     })?;
-                let mut ic = Cur {
-                    b: &inner,
-                    pos: 0,
-                    be,
-                };
+                let mut ic = Cur { b: &inner, pos: 0, be };
                 while let Some((ity, id)) = ic.element(path)? {
                     if ity == MI_MATRIX {
                         if let Some(a) = parse_matrix(path, id, be)? {

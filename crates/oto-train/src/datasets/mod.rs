@@ -22,7 +22,7 @@ pub mod sr;
 pub mod svhn;
 
 pub use augment::{Augment, Normalize};
-pub use cifar::{load_cifar10, load_cifar100, load_cifar100_dir, load_cifar10_dir, CifarLabel};
+pub use cifar::{load_cifar10, load_cifar100, load_cifar10_dir, load_cifar100_dir, CifarLabel};
 pub use error::{DataError, Result};
 pub use folder::{FolderTransform, ImageFolder};
 pub use idx::{fashion_mnist_mini, load_idx, load_mnist_dir, read_idx, IdxArray};

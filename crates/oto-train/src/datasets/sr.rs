@@ -60,15 +60,7 @@ pub struct SrTrainConfig {
 
 impl SrTrainConfig {
     pub fn new(lr_patch: usize, batch_size: usize, batches_per_epoch: usize) -> Self {
-        SrTrainConfig {
-            lr_patch,
-            batch_size,
-            batches_per_epoch,
-            augment: true,
-            seed: 0,
-            prefetch: 4,
-            threads: 0,
-        }
+        SrTrainConfig { lr_patch, batch_size, batches_per_epoch, augment: true, seed: 0, prefetch: 4, threads: 0 }
     }
 }
 
@@ -79,9 +71,7 @@ pub struct SrDataset {
 }
 
 fn stem(p: &Path) -> String {
-    p.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 fn is_image(p: &Path) -> bool {
@@ -107,26 +97,16 @@ impl SrDataset {
     /// Loads all HR images of `hr_dir` (sorted by name) and their LR counterparts for `scale`.
     pub fn open(hr_dir: &Path, lr: LrSource, scale: usize) -> Result<Self> {
         if !(1..=8).contains(&scale) {
-            return Err(DataError::Config(format!(
-                "SR scale must be 1..=8, got {scale}"
-            )));
+            return Err(DataError::Config(format!("SR scale must be 1..=8, got {scale}")));
         }
-        let files: Vec<PathBuf> = sorted_entries(hr_dir)?
-            .into_iter()
-            .filter(|p| p.is_file() && is_image(p))
-            .collect();
+        let files: Vec<PathBuf> =
+            sorted_entries(hr_dir)?.into_iter().filter(|p| p.is_file() && is_image(p)).collect();
         if files.is_empty() {
-            return Err(DataError::NotFound {
-                path: hr_dir.into(),
-                what: "no PNG/JPEG HR images".into(),
-            });
+            return Err(DataError::NotFound { path: hr_dir.into(), what: "no PNG/JPEG HR images".into() });
         }
         let pool = build_pool(0)?;
         let images = pool.install(|| {
-            files
-                .par_iter()
-                .map(|f| load_pair(f, &lr, scale))
-                .collect::<Result<Vec<_>>>()
+            files.par_iter().map(|f| load_pair(f, &lr, scale)).collect::<Result<Vec<_>>>()
         })?;
         Ok(SrDataset { images, scale })
     }
@@ -136,11 +116,7 @@ impl SrDataset {
     pub fn open_set(root: &Path, set: &str, scale: usize) -> Result<Self> {
         let base = root.join(set);
         let lr_dir = base.join("LR_bicubic").join(format!("X{scale}"));
-        let lr = if lr_dir.is_dir() {
-            LrSource::Folder(lr_dir)
-        } else {
-            LrSource::Bicubic
-        };
+        let lr = if lr_dir.is_dir() { LrSource::Folder(lr_dir) } else { LrSource::Bicubic };
         Self::open(&base.join("HR"), lr, scale)
     }
 
@@ -176,9 +152,7 @@ impl SrDataset {
     /// Images smaller than the patch are never drawn; an error if none is large enough.
     pub fn train_batches(self: &Arc<Self>, cfg: &SrTrainConfig, epoch: u64) -> Result<SrBatches> {
         if cfg.lr_patch == 0 || cfg.batch_size == 0 {
-            return Err(DataError::Config(
-                "lr_patch and batch_size must be at least 1".into(),
-            ));
+            return Err(DataError::Config("lr_patch and batch_size must be at least 1".into()));
         }
         let fit: Vec<usize> = (0..self.len())
             .filter(|&i| self.images[i].h >= cfg.lr_patch && self.images[i].w >= cfg.lr_patch)
@@ -199,12 +173,7 @@ impl SrDataset {
         Ok(SrBatches { inner })
     }
 
-    fn make_patches(
-        &self,
-        fit: &[usize],
-        cfg: &SrTrainConfig,
-        seed: u64,
-    ) -> (Vec<f32>, Vec<f32>, [i64; 2]) {
+    fn make_patches(&self, fit: &[usize], cfg: &SrTrainConfig, seed: u64) -> (Vec<f32>, Vec<f32>, [i64; 2]) {
         let (p, s) = (cfg.lr_patch, self.scale);
         let hp = p * s;
         let (lr_n, hr_n) = (3 * p * p, 3 * hp * hp);
@@ -219,11 +188,7 @@ impl SrDataset {
                 let y = rng.random_range(0..=im.h - p);
                 let x = rng.random_range(0..=im.w - p);
                 let (fh, fv, tr) = if cfg.augment {
-                    (
-                        rng.random_bool(0.5),
-                        rng.random_bool(0.5),
-                        rng.random_bool(0.5),
-                    )
+                    (rng.random_bool(0.5), rng.random_bool(0.5), rng.random_bool(0.5))
                 } else {
                     (false, false, false)
                 };
@@ -237,18 +202,7 @@ impl SrDataset {
 /// Copies the `p×p` patch at (y, x) of a 3×h×w image into `out` as f32 /255, with optional
 /// flips / transposition (applied identically to LR and HR, so pairs stay aligned).
 #[allow(clippy::too_many_arguments)]
-fn patch(
-    src: &[u8],
-    h: usize,
-    w: usize,
-    y: usize,
-    x: usize,
-    p: usize,
-    fh: bool,
-    fv: bool,
-    tr: bool,
-    out: &mut [f32],
-) {
+fn patch(src: &[u8], h: usize, w: usize, y: usize, x: usize, p: usize, fh: bool, fv: bool, tr: bool, out: &mut [f32]) {
     for c in 0..3 {
         for oy in 0..p {
             for ox in 0..p {
@@ -259,8 +213,7 @@ fn patch(
                 if fh {
                     b = p - 1 - b;
                 }
-                out[c * p * p + oy * p + ox] =
-                    src[c * h * w + (y + a) * w + (x + b)] as f32 / 255.0;
+                out[c * p * p + oy * p + ox] = src[c * h * w + (y + a) * w + (x + b)] as f32 / 255.0;
             }
         }
     }
@@ -276,10 +229,7 @@ fn load_pair(hr_path: &Path, lr: &LrSource, s: usize) -> Result<SrImage> {
     let (sw, sh) = (hr_img.width() as usize, hr_img.height() as usize);
     let (h, w) = (sh / s, sw / s);
     if h == 0 || w == 0 {
-        return Err(DataError::format(
-            hr_path,
-            format!("HR image {sw}x{sh} is smaller than the scale {s}"),
-        ));
+        return Err(DataError::format(hr_path, format!("HR image {sw}x{sh} is smaller than the scale {s}")));
     }
     let mut hr = rgb_to_chw(&hr_img);
     if (h * s, w * s) != (sh, sw) {
@@ -297,11 +247,7 @@ fn load_pair(hr_path: &Path, lr: &LrSource, s: usize) -> Result<SrImage> {
             let Some(lp) = cands.iter().find(|p| p.is_file()) else {
                 return Err(DataError::NotFound {
                     path: cands[0].clone(),
-                    what: format!(
-                        "LR image for {} (also tried {})",
-                        hr_path.display(),
-                        cands[1].display()
-                    ),
+                    what: format!("LR image for {} (also tried {})", hr_path.display(), cands[1].display()),
                 });
             };
             let li = decode_rgb(lp)?;
@@ -309,10 +255,7 @@ fn load_pair(hr_path: &Path, lr: &LrSource, s: usize) -> Result<SrImage> {
             if lh < h || lw < w {
                 return Err(DataError::format(
                     lp,
-                    format!(
-                        "LR image is {lw}x{lh} but HR {} ({sw}x{sh}) / {s} needs {w}x{h}",
-                        hr_path.display()
-                    ),
+                    format!("LR image is {lw}x{lh} but HR {} ({sw}x{sh}) / {s} needs {w}x{h}", hr_path.display()),
                 ));
             }
             let v = rgb_to_chw(&li);
@@ -352,11 +295,7 @@ fn contributions(in_len: usize, out_len: usize, scale: f64) -> Vec<Vec<(usize, f
                 .map(|j| {
                     let ind = left + j;
                     let d = u - ind as f64;
-                    let wt = if scale < 1.0 {
-                        scale * cubic(scale * d)
-                    } else {
-                        cubic(d)
-                    };
+                    let wt = if scale < 1.0 { scale * cubic(scale * d) } else { cubic(d) };
                     // aux = [0..n-1, n-1..0]; index (ind-1) mod 2n
                     let m = (ind - 1).rem_euclid(n2);
                     let src = if m < in_len as i64 { m } else { n2 - 1 - m };
@@ -388,10 +327,7 @@ pub fn bicubic_down(src: &[u8], c: usize, h: usize, w: usize, s: usize) -> Vec<u
     for k in 0..c {
         for (oy, con) in ch.iter().enumerate() {
             for x in 0..w {
-                let v: f64 = con
-                    .iter()
-                    .map(|&(iy, wt)| wt * src[k * h * w + iy * w + x] as f64)
-                    .sum();
+                let v: f64 = con.iter().map(|&(iy, wt)| wt * src[k * h * w + iy * w + x] as f64).sum();
                 tmp[k * oh * w + oy * w + x] = round_u8(v);
             }
         }

@@ -21,30 +21,17 @@ pub fn load_svhn_mat(path: &Path) -> Result<InMemory> {
     let x = find("X")?;
     let y = find("y")?;
     let [h, w, c, n] = x.dims[..] else {
-        return Err(DataError::format(
-            path,
-            format!("X has dims {:?}; expected [32,32,3,N]", x.dims),
-        ));
+        return Err(DataError::format(path, format!("X has dims {:?}; expected [32,32,3,N]", x.dims)));
     };
     if c != 3 || h == 0 || w == 0 {
-        return Err(DataError::format(
-            path,
-            format!("X has dims {:?}; expected [H,W,3,N]", x.dims),
-        ));
+        return Err(DataError::format(path, format!("X has dims {:?}; expected [H,W,3,N]", x.dims)));
     }
     if y.data.len() != n {
-        return Err(DataError::format(
-            path,
-            format!("y has {} labels but X has {n} images", y.data.len()),
-        ));
+        return Err(DataError::format(path, format!("y has {} labels but X has {n} images", y.data.len())));
     }
     let src: std::borrow::Cow<[u8]> = match &x.data {
         MatData::U8(v) => v.into(),
-        MatData::F64(v) => v
-            .iter()
-            .map(|&f| f.clamp(0.0, 255.0).round() as u8)
-            .collect::<Vec<_>>()
-            .into(),
+        MatData::F64(v) => v.iter().map(|&f| f.clamp(0.0, 255.0).round() as u8).collect::<Vec<_>>().into(),
     };
     let img = c * h * w;
     let mut pixels = vec![0u8; n * img];
@@ -65,10 +52,7 @@ pub fn load_svhn_mat(path: &Path) -> Result<InMemory> {
     for i in 0..n {
         let v = y.data.get_f64(i);
         if !(1.0..=10.0).contains(&v) || v.fract() != 0.0 {
-            return Err(DataError::format(
-                path,
-                format!("label y[{i}] = {v}; SVHN labels are 1..10"),
-            ));
+            return Err(DataError::format(path, format!("label y[{i}] = {v}; SVHN labels are 1..10")));
         }
         labels.push(if v == 10.0 { 0 } else { v as i64 });
     }

@@ -67,22 +67,13 @@ impl Executor {
     /// Compiles `graph` for `device` in float32. `trainable`: value ids whose initializers become
     /// leaf tensors with `requires_grad` (normally `oto_graph::zig::analyze(&g).trainable`).
     /// Fails with [`TrainError::UnsupportedOp`] naming op and node for any op the engine lacks.
-    pub fn new(
-        graph: &Graph,
-        trainable: &[ValueId],
-        device: Device,
-    ) -> Result<Executor, TrainError> {
+    pub fn new(graph: &Graph, trainable: &[ValueId], device: Device) -> Result<Executor, TrainError> {
         Self::with_kind(graph, trainable, device, Kind::Float)
     }
 
     /// Like [`Executor::new`] with another floating kind for all float tensors (`Kind::Double`
     /// for finite-difference gradient checks).
-    pub fn with_kind(
-        graph: &Graph,
-        trainable: &[ValueId],
-        device: Device,
-        kind: Kind,
-    ) -> Result<Executor, TrainError> {
+    pub fn with_kind(graph: &Graph, trainable: &[ValueId], device: Device, kind: Kind) -> Result<Executor, TrainError> {
         let trainable: HashSet<ValueId> = trainable.iter().copied().collect();
         let nv = graph.values.len();
         let mut consts: Vec<Option<Tensor>> = (0..nv).map(|_| None).collect();
@@ -125,16 +116,10 @@ impl Executor {
                 if v.producer.is_none() {
                     continue;
                 }
-                let shape = graph
-                    .static_shape(id)
-                    .filter(|s| s.iter().product::<i64>() == vals.len() as i64);
+                let shape = graph.static_shape(id).filter(|s| s.iter().product::<i64>() == vals.len() as i64);
                 let shape = shape.unwrap_or_else(|| vec![vals.len() as i64]);
                 let t = Tensor::from_slice(&vals).reshape(&shape);
-                consts[id] = Some(if onnx_float(v.dtype) {
-                    t.to_kind(kind).to_device(device)
-                } else {
-                    t
-                });
+                consts[id] = Some(if onnx_float(v.dtype) { t.to_kind(kind).to_device(device) } else { t });
             }
         }
 
@@ -145,11 +130,7 @@ impl Executor {
         }
         let mut keep = vec![false; graph.nodes.len()];
         for (nid, n) in graph.nodes.iter().enumerate().rev() {
-            let outs_needed = n
-                .outputs
-                .iter()
-                .flatten()
-                .any(|&o| needed[o] && consts[o].is_none());
+            let outs_needed = n.outputs.iter().flatten().any(|&o| needed[o] && consts[o].is_none());
             if !outs_needed {
                 continue;
             }
@@ -169,10 +150,7 @@ impl Executor {
                 continue;
             }
             if !(n.domain.is_empty() || n.domain == "ai.onnx") {
-                return Err(TrainError::UnsupportedOp {
-                    op: format!("{}:{}", n.domain, n.op),
-                    node: n.name.clone(),
-                });
+                return Err(TrainError::UnsupportedOp { op: format!("{}:{}", n.domain, n.op), node: n.name.clone() });
             }
             let op = ops::compile(graph, n, kind)?;
             for (slot, i) in n.inputs.iter().enumerate() {
@@ -181,10 +159,7 @@ impl Executor {
                         return Err(TrainError::Op {
                             node: n.name.clone(),
                             op: n.op.clone(),
-                            reason: format!(
-                                "input {slot} ('{}') is not computed before this node",
-                                graph.value(*i).name
-                            ),
+                            reason: format!("input {slot} ('{}') is not computed before this node", graph.value(*i).name),
                         });
                     }
                 }
@@ -203,10 +178,7 @@ impl Executor {
         }
         for &o in &graph.outputs {
             if !available[o] {
-                return Err(TrainError::Config(format!(
-                    "graph output '{}' is never computed",
-                    graph.value(o).name
-                )));
+                return Err(TrainError::Config(format!("graph output '{}' is never computed", graph.value(o).name)));
             }
         }
         // Last uses → free lists (graph outputs and constants are never freed).
@@ -234,24 +206,12 @@ impl Executor {
                 InputSpec {
                     id,
                     name: v.name.clone(),
-                    dims: v
-                        .shape
-                        .as_ref()
-                        .map(|s| s.iter().map(|d| d.known()).collect()),
+                    dims: v.shape.as_ref().map(|s| s.iter().map(|d| d.known()).collect()),
                     float: v.dtype == 0 || onnx_float(v.dtype),
                 }
             })
             .collect();
-        Ok(Executor {
-            device,
-            kind,
-            consts,
-            steps,
-            inputs,
-            outputs: graph.outputs.clone(),
-            params,
-            state,
-        })
+        Ok(Executor { device, kind, consts, steps, inputs, outputs: graph.outputs.clone(), params, state })
     }
 
     /// Runs the graph; `inputs` in graph-input order; returns outputs in graph-output order.
@@ -271,11 +231,7 @@ impl Executor {
         for (spec, t) in self.inputs.iter().zip(inputs) {
             slots[spec.id] = Some(self.check_input(spec, t)?);
         }
-        let ctx = ops::Ctx {
-            device: self.device,
-            kind: self.kind,
-            train,
-        };
+        let ctx = ops::Ctx { device: self.device, kind: self.kind, train };
         for s in &self.steps {
             let outs = {
                 let xs: Vec<Option<&Tensor>> = s
@@ -312,16 +268,9 @@ impl Executor {
     fn check_input(&self, spec: &InputSpec, t: &Tensor) -> Result<Tensor, TrainError> {
         let got = t.size();
         if let Some(dims) = &spec.dims {
-            let ok = dims.len() == got.len()
-                && dims
-                    .iter()
-                    .zip(&got)
-                    .all(|(d, g)| d.is_none_or(|d| d == *g));
+            let ok = dims.len() == got.len() && dims.iter().zip(&got).all(|(d, g)| d.is_none_or(|d| d == *g));
             if !ok {
-                let want: Vec<String> = dims
-                    .iter()
-                    .map(|d| d.map_or("?".into(), |d| d.to_string()))
-                    .collect();
+                let want: Vec<String> = dims.iter().map(|d| d.map_or("?".into(), |d| d.to_string())).collect();
                 return Err(TrainError::Op {
                     node: format!("graph input '{}'", spec.name),
                     op: "Input".into(),
@@ -346,10 +295,7 @@ impl Executor {
             .map(|(name, id)| Param {
                 name: name.clone(),
                 value_id: *id,
-                tensor: self.consts[*id]
-                    .as_ref()
-                    .expect("param tensor")
-                    .shallow_clone(),
+                tensor: self.consts[*id].as_ref().expect("param tensor").shallow_clone(),
             })
             .collect()
     }
@@ -359,15 +305,7 @@ impl Executor {
     pub fn named_tensors(&self) -> Vec<(String, Tensor)> {
         self.state
             .iter()
-            .map(|(name, id)| {
-                (
-                    name.clone(),
-                    self.consts[*id]
-                        .as_ref()
-                        .expect("state tensor")
-                        .shallow_clone(),
-                )
-            })
+            .map(|(name, id)| (name.clone(), self.consts[*id].as_ref().expect("state tensor").shallow_clone()))
             .collect()
     }
 
@@ -375,37 +313,22 @@ impl Executor {
     /// out by [`Executor::params`] see the new values). Every state tensor must be present with
     /// its shape; unknown names are an error.
     pub fn load_named_tensors(&mut self, t: &[(String, Tensor)]) -> Result<(), TrainError> {
-        let by_name: HashMap<&str, ValueId> =
-            self.state.iter().map(|(n, id)| (n.as_str(), *id)).collect();
+        let by_name: HashMap<&str, ValueId> = self.state.iter().map(|(n, id)| (n.as_str(), *id)).collect();
         let mut seen = HashSet::new();
-        let bad = |reason: String| TrainError::Checkpoint {
-            path: "<named tensors>".into(),
-            reason,
-        };
+        let bad = |reason: String| TrainError::Checkpoint { path: "<named tensors>".into(), reason };
         for (name, src) in t {
             let Some(&id) = by_name.get(name.as_str()) else {
-                return Err(bad(format!(
-                    "tensor '{name}' is not a float initializer of this graph"
-                )));
+                return Err(bad(format!("tensor '{name}' is not a float initializer of this graph")));
             };
             let dst = self.consts[id].as_mut().expect("state tensor");
             if dst.size() != src.size() {
-                return Err(bad(format!(
-                    "tensor '{name}' has shape {:?}, the graph needs {:?}",
-                    src.size(),
-                    dst.size()
-                )));
+                return Err(bad(format!("tensor '{name}' has shape {:?}, the graph needs {:?}", src.size(), dst.size())));
             }
             let src = src.to_device(self.device).to_kind(self.kind);
             tch::no_grad(|| dst.f_copy_(&src))?;
             seen.insert(id);
         }
-        let missing: Vec<&str> = self
-            .state
-            .iter()
-            .filter(|(_, id)| !seen.contains(id))
-            .map(|(n, _)| n.as_str())
-            .collect();
+        let missing: Vec<&str> = self.state.iter().filter(|(_, id)| !seen.contains(id)).map(|(n, _)| n.as_str()).collect();
         if !missing.is_empty() {
             return Err(bad(format!("missing tensors: {}", missing.join(", "))));
         }
@@ -420,9 +343,7 @@ impl Executor {
             let gid = graph
                 .id(name)
                 .filter(|&g| graph.value(g).init.is_some())
-                .ok_or_else(|| {
-                    TrainError::Config(format!("write_back: the graph has no initializer '{name}'"))
-                })?;
+                .ok_or_else(|| TrainError::Config(format!("write_back: the graph has no initializer '{name}'")))?;
             let dims = t.size();
             let v = graph.value_mut(gid);
             let init = v.init.as_mut().expect("checked");
@@ -432,12 +353,7 @@ impl Executor {
                     init.dims
                 )));
             }
-            let flat = t
-                .detach()
-                .to_device(Device::Cpu)
-                .to_kind(Kind::Float)
-                .contiguous()
-                .view([-1]);
+            let flat = t.detach().to_device(Device::Cpu).to_kind(Kind::Float).contiguous().view([-1]);
             let data = Vec::<f32>::try_from(&flat)?;
             oto_onnx::tensor::set_f32(init, &dims, &data);
             v.dtype = oto_onnx::tensor::FLOAT;
@@ -471,10 +387,6 @@ fn const_tensor(t: &oto_onnx::TensorProto, device: Device, kind: Kind) -> Result
     } else {
         let v = oto_onnx::tensor::to_i64(t).map_err(|e| e.to_string())?;
         let x = Tensor::from_slice(&v).reshape(&dims);
-        Ok(if t.data_type == Some(oto_onnx::tensor::BOOL) {
-            x.to_kind(Kind::Bool)
-        } else {
-            x
-        })
+        Ok(if t.data_type == Some(oto_onnx::tensor::BOOL) { x.to_kind(Kind::Bool) } else { x })
     }
 }

@@ -5,90 +5,15 @@ use tch::{Device, Kind, TchError, Tensor};
 
 /// Every op the executor runs (default ONNX domain).
 pub const SUPPORTED_OPS: &[&str] = &[
-    "Abs",
-    "Add",
-    "And",
-    "AveragePool",
-    "BatchNormalization",
-    "Cast",
-    "Ceil",
-    "Clip",
-    "Concat",
-    "Constant",
-    "ConstantOfShape",
-    "Conv",
-    "ConvTranspose",
-    "Cos",
-    "DepthToSpace",
-    "Div",
-    "Dropout",
-    "Elu",
-    "Equal",
-    "Erf",
-    "Exp",
-    "Expand",
-    "Flatten",
-    "Floor",
-    "Gather",
-    "Gelu",
-    "Gemm",
-    "GlobalAveragePool",
-    "GlobalMaxPool",
-    "Greater",
-    "GreaterOrEqual",
-    "GroupNormalization",
-    "HardSigmoid",
-    "HardSwish",
-    "Identity",
-    "InstanceNormalization",
-    "LayerNormalization",
-    "LeakyRelu",
-    "Less",
-    "LessOrEqual",
-    "Log",
-    "LogSoftmax",
-    "MatMul",
-    "Max",
-    "MaxPool",
-    "Mean",
-    "Min",
-    "Mul",
-    "Neg",
-    "Not",
-    "Or",
-    "Pad",
-    "Pow",
-    "PRelu",
-    "Range",
-    "Reciprocal",
-    "ReduceMax",
-    "ReduceMean",
-    "ReduceMin",
-    "ReduceSum",
-    "Relu",
-    "Reshape",
-    "Resize",
-    "Selu",
-    "Shape",
-    "Sigmoid",
-    "Sign",
-    "Sin",
-    "Size",
-    "Slice",
-    "Softmax",
-    "Softplus",
-    "SpaceToDepth",
-    "Split",
-    "Sqrt",
-    "Squeeze",
-    "Sub",
-    "Sum",
-    "Tanh",
-    "Tile",
-    "Transpose",
-    "Unsqueeze",
-    "Upsample",
-    "Where",
+    "Abs", "Add", "And", "AveragePool", "BatchNormalization", "Cast", "Ceil", "Clip", "Concat", "Constant",
+    "ConstantOfShape", "Conv", "ConvTranspose", "Cos", "DepthToSpace", "Div", "Dropout", "Elu", "Equal", "Erf",
+    "Exp", "Expand", "Flatten", "Floor", "Gather", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool",
+    "Greater", "GreaterOrEqual", "GroupNormalization", "HardSigmoid", "HardSwish", "Identity",
+    "InstanceNormalization", "LayerNormalization", "LeakyRelu", "Less", "LessOrEqual", "Log", "LogSoftmax",
+    "MatMul", "Max", "MaxPool", "Mean", "Min", "Mul", "Neg", "Not", "Or", "Pad", "Pow", "PRelu", "Range",
+    "Reciprocal", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceSum", "Relu", "Reshape", "Resize", "Selu",
+    "Shape", "Sigmoid", "Sign", "Sin", "Size", "Slice", "Softmax", "Softplus", "SpaceToDepth", "Split", "Sqrt",
+    "Squeeze", "Sub", "Sum", "Tanh", "Tile", "Transpose", "Unsqueeze", "Upsample", "Where",
 ];
 
 /// Run-time error message (wrapped into `TrainError::Op` with the node's name by the caller).
@@ -265,119 +190,43 @@ pub enum Op {
     Gelu(bool),
     PRelu,
     Clip(Scal, Scal),
-    Softmax {
-        axis: i64,
-        legacy: bool,
-        log: bool,
-    },
+    Softmax { axis: i64, legacy: bool, log: bool },
     Binary(Bin),
     PowScalar(f64),
     Variadic(Var),
     Where,
     MatMul,
-    Gemm {
-        ta: bool,
-        tb: bool,
-        alpha: f64,
-        beta: f64,
-    },
+    Gemm { ta: bool, tb: bool, alpha: f64, beta: f64 },
     Conv(ConvSpec),
     ConvTranspose(ConvSpec),
-    BatchNorm {
-        eps: f64,
-        momentum: f64,
-    },
-    LayerNorm {
-        axis: i64,
-        eps: f64,
-    },
-    GroupNorm {
-        groups: i64,
-        eps: f64,
-    },
-    InstanceNorm {
-        eps: f64,
-    },
+    BatchNorm { eps: f64, momentum: f64 },
+    LayerNorm { axis: i64, eps: f64 },
+    GroupNorm { groups: i64, eps: f64 },
+    InstanceNorm { eps: f64 },
     Pool(PoolSpec),
-    GlobalPool {
-        max: bool,
-    },
-    Reduce {
-        red: Red,
-        axes: Ints,
-        keepdims: bool,
-        noop_empty: bool,
-    },
-    Concat {
-        axis: i64,
-    },
-    Split {
-        axis: i64,
-        sizes: Ints,
-        num_outputs: Option<i64>,
-    },
-    Slice {
-        starts: Ints,
-        ends: Ints,
-        axes: Ints,
-        steps: Ints,
-    },
-    Gather {
-        axis: i64,
-    },
-    Shape {
-        start: i64,
-        end: Option<i64>,
-    },
+    GlobalPool { max: bool },
+    Reduce { red: Red, axes: Ints, keepdims: bool, noop_empty: bool },
+    Concat { axis: i64 },
+    Split { axis: i64, sizes: Ints, num_outputs: Option<i64> },
+    Slice { starts: Ints, ends: Ints, axes: Ints, steps: Ints },
+    Gather { axis: i64 },
+    Shape { start: i64, end: Option<i64> },
     Size,
-    Reshape {
-        shape: Ints,
-        allowzero: bool,
-    },
-    Flatten {
-        axis: i64,
-    },
-    Transpose {
-        perm: Option<Vec<i64>>,
-    },
-    Squeeze {
-        axes: Ints,
-    },
-    Unsqueeze {
-        axes: Ints,
-    },
-    Expand {
-        shape: Ints,
-    },
-    Tile {
-        reps: Ints,
-    },
-    ConstantOfShape {
-        shape: Ints,
-        value: f64,
-        kind: Kind,
-    },
-    Cast {
-        to: Kind,
-    },
+    Reshape { shape: Ints, allowzero: bool },
+    Flatten { axis: i64 },
+    Transpose { perm: Option<Vec<i64>> },
+    Squeeze { axes: Ints },
+    Unsqueeze { axes: Ints },
+    Expand { shape: Ints },
+    Tile { reps: Ints },
+    ConstantOfShape { shape: Ints, value: f64, kind: Kind },
+    Cast { to: Kind },
     Range,
-    Pad {
-        mode: PadMode,
-        pads: Ints,
-        value: Scal,
-        axes: Ints,
-    },
+    Pad { mode: PadMode, pads: Ints, value: Scal, axes: Ints },
     Resize(ResizeSpec),
-    DepthToSpace {
-        b: i64,
-        crd: bool,
-    },
-    SpaceToDepth {
-        b: i64,
-    },
-    Dropout {
-        ratio: Scal,
-    },
+    DepthToSpace { b: i64, crd: bool },
+    SpaceToDepth { b: i64 },
+    Dropout { ratio: Scal },
 }
 
 fn onnx_kind(dt: i64, float: Kind) -> Option<Kind> {
@@ -395,11 +244,7 @@ fn onnx_kind(dt: i64, float: Kind) -> Option<Kind> {
 
 /// Resolves the node's attributes into an [`Op`]. Unknown ops → `UnsupportedOp`.
 pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Op, TrainError> {
-    let bad = |reason: String| TrainError::Op {
-        node: n.name.clone(),
-        op: n.op.clone(),
-        reason,
-    };
+    let bad = |reason: String| TrainError::Op { node: n.name.clone(), op: n.op.clone(), reason };
     let ints_in = |slot: usize| -> Ints {
         match n.input(slot) {
             None => Ints::None,
@@ -412,10 +257,7 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Op, TrainError> {
     let scal_in = |slot: usize| -> Scal {
         match n.input(slot) {
             None => Scal::None,
-            Some(id) => match g.const_f32(id).or_else(|| {
-                g.const_i64(id)
-                    .map(|v| v.iter().map(|&x| x as f32).collect())
-            }) {
+            Some(id) => match g.const_f32(id).or_else(|| g.const_i64(id).map(|v| v.iter().map(|&x| x as f32).collect())) {
                 Some(v) if v.len() == 1 => Scal::Const(v[0] as f64),
                 _ => Scal::Input(slot),
             },
@@ -472,10 +314,8 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Op, TrainError> {
         "Clip" => {
             if g.opset < 11 {
                 Op::Clip(
-                    n.attr_float("min")
-                        .map_or(Scal::None, |v| Scal::Const(v as f64)),
-                    n.attr_float("max")
-                        .map_or(Scal::None, |v| Scal::Const(v as f64)),
+                    n.attr_float("min").map_or(Scal::None, |v| Scal::Const(v as f64)),
+                    n.attr_float("max").map_or(Scal::None, |v| Scal::Const(v as f64)),
                 )
             } else {
                 Op::Clip(scal_in(1), scal_in(2))
@@ -483,22 +323,14 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Op, TrainError> {
         }
         "Softmax" | "LogSoftmax" => {
             let legacy = g.opset < 13;
-            Op::Softmax {
-                axis: i("axis", if legacy { 1 } else { -1 }),
-                legacy,
-                log: n.op == "LogSoftmax",
-            }
+            Op::Softmax { axis: i("axis", if legacy { 1 } else { -1 }), legacy, log: n.op == "LogSoftmax" }
         }
         "Add" => Op::Binary(Bin::Add),
         "Sub" => Op::Binary(Bin::Sub),
         "Mul" => Op::Binary(Bin::Mul),
         "Div" => Op::Binary(Bin::Div),
         "Pow" => match scal_in(1) {
-            Scal::Const(e)
-                if n.input(1)
-                    .and_then(|id| g.value(id).init.as_ref())
-                    .is_some_and(|t| oto_onnx::tensor::numel(&t.dims) == 1) =>
-            {
+            Scal::Const(e) if n.input(1).and_then(|id| g.value(id).init.as_ref()).is_some_and(|t| oto_onnx::tensor::numel(&t.dims) == 1) => {
                 Op::PowScalar(e)
             }
             _ => Op::Binary(Bin::Pow),
@@ -540,59 +372,34 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Op, TrainError> {
         }
         "BatchNormalization" => {
             if n.outputs.iter().skip(1).any(|o| o.is_some()) && g.opset < 14 {
-                return Err(bad(
-                    "the optional mean/var outputs of opset < 14 are not supported".into(),
-                ));
+                return Err(bad("the optional mean/var outputs of opset < 14 are not supported".into()));
             }
-            Op::BatchNorm {
-                eps: f("epsilon", 1e-5),
-                momentum: f("momentum", 0.9),
-            }
+            Op::BatchNorm { eps: f("epsilon", 1e-5), momentum: f("momentum", 0.9) }
         }
         "LayerNormalization" => {
             if n.outputs.iter().skip(1).any(|o| o.is_some()) {
-                return Err(bad(
-                    "the optional Mean / InvStdDev outputs are not supported".into(),
-                ));
+                return Err(bad("the optional Mean / InvStdDev outputs are not supported".into()));
             }
-            Op::LayerNorm {
-                axis: i("axis", -1),
-                eps: f("epsilon", 1e-5),
-            }
+            Op::LayerNorm { axis: i("axis", -1), eps: f("epsilon", 1e-5) }
         }
         "GroupNormalization" => {
-            let groups = n
-                .attr_int("num_groups")
-                .ok_or_else(|| bad("missing attribute num_groups".into()))?;
-            Op::GroupNorm {
-                groups,
-                eps: f("epsilon", 1e-5),
-            }
+            let groups = n.attr_int("num_groups").ok_or_else(|| bad("missing attribute num_groups".into()))?;
+            Op::GroupNorm { groups, eps: f("epsilon", 1e-5) }
         }
-        "InstanceNormalization" => Op::InstanceNorm {
-            eps: f("epsilon", 1e-5),
-        },
+        "InstanceNormalization" => Op::InstanceNorm { eps: f("epsilon", 1e-5) },
         "MaxPool" | "AveragePool" => {
             if n.op == "MaxPool" && n.output(1).is_some() {
                 return Err(bad("the Indices output of MaxPool is not supported".into()));
             }
-            let kernel = n
-                .attr_ints("kernel_shape")
-                .ok_or_else(|| bad("missing attribute kernel_shape".into()))?;
+            let kernel = n.attr_ints("kernel_shape").ok_or_else(|| bad("missing attribute kernel_shape".into()))?;
             if n.op == "MaxPool" && i("storage_order", 0) != 0 {
                 return Err(bad("storage_order=1 is not supported".into()));
             }
             Op::Pool(PoolSpec {
                 max: n.op == "MaxPool",
-                strides: n
-                    .attr_ints("strides")
-                    .unwrap_or_else(|| vec![1; kernel.len()]),
-                pads: n
-                    .attr_ints("pads")
-                    .unwrap_or_else(|| vec![0; 2 * kernel.len()]),
-                dilations: n
-                    .attr_ints("dilations")
-                    .unwrap_or_else(|| vec![1; kernel.len()]),
+                strides: n.attr_ints("strides").unwrap_or_else(|| vec![1; kernel.len()]),
+                pads: n.attr_ints("pads").unwrap_or_else(|| vec![0; 2 * kernel.len()]),
+                dilations: n.attr_ints("dilations").unwrap_or_else(|| vec![1; kernel.len()]),
                 ceil: i("ceil_mode", 0) != 0,
                 count_include_pad: i("count_include_pad", 0) != 0,
                 auto_pad: auto_pad()?,
@@ -616,11 +423,7 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Op, TrainError> {
                 noop_empty: i("noop_with_empty_axes", 0) != 0,
             }
         }
-        "Concat" => Op::Concat {
-            axis: n
-                .attr_int("axis")
-                .ok_or_else(|| bad("missing attribute axis".into()))?,
-        },
+        "Concat" => Op::Concat { axis: n.attr_int("axis").ok_or_else(|| bad("missing attribute axis".into()))? },
         "Split" => Op::Split {
             axis: i("axis", 0),
             sizes: attr_or_input("split", 1, 13),
@@ -629,50 +432,25 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Op, TrainError> {
         "Slice" => {
             if g.opset < 10 {
                 let a = |s: &str| n.attr_ints(s).map_or(Ints::None, Ints::Const);
-                Op::Slice {
-                    starts: a("starts"),
-                    ends: a("ends"),
-                    axes: a("axes"),
-                    steps: Ints::None,
-                }
+                Op::Slice { starts: a("starts"), ends: a("ends"), axes: a("axes"), steps: Ints::None }
             } else {
-                Op::Slice {
-                    starts: ints_in(1),
-                    ends: ints_in(2),
-                    axes: ints_in(3),
-                    steps: ints_in(4),
-                }
+                Op::Slice { starts: ints_in(1), ends: ints_in(2), axes: ints_in(3), steps: ints_in(4) }
             }
         }
         "Gather" => Op::Gather { axis: i("axis", 0) },
-        "Shape" => Op::Shape {
-            start: i("start", 0),
-            end: n.attr_int("end"),
-        },
+        "Shape" => Op::Shape { start: i("start", 0), end: n.attr_int("end") },
         "Size" => Op::Size,
         "Reshape" => {
             if g.opset < 5 {
-                Op::Reshape {
-                    shape: n.attr_ints("shape").map_or(Ints::None, Ints::Const),
-                    allowzero: false,
-                }
+                Op::Reshape { shape: n.attr_ints("shape").map_or(Ints::None, Ints::Const), allowzero: false }
             } else {
-                Op::Reshape {
-                    shape: ints_in(1),
-                    allowzero: i("allowzero", 0) != 0,
-                }
+                Op::Reshape { shape: ints_in(1), allowzero: i("allowzero", 0) != 0 }
             }
         }
         "Flatten" => Op::Flatten { axis: i("axis", 1) },
-        "Transpose" => Op::Transpose {
-            perm: n.attr_ints("perm"),
-        },
-        "Squeeze" => Op::Squeeze {
-            axes: attr_or_input("axes", 1, 13),
-        },
-        "Unsqueeze" => Op::Unsqueeze {
-            axes: attr_or_input("axes", 1, 13),
-        },
+        "Transpose" => Op::Transpose { perm: n.attr_ints("perm") },
+        "Squeeze" => Op::Squeeze { axes: attr_or_input("axes", 1, 13) },
+        "Unsqueeze" => Op::Unsqueeze { axes: attr_or_input("axes", 1, 13) },
         "Expand" => Op::Expand { shape: ints_in(1) },
         "Tile" => Op::Tile { reps: ints_in(1) },
         "ConstantOfShape" => {
@@ -680,34 +458,20 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Op, TrainError> {
                 None => (0.0, kind),
                 Some(t) => {
                     let dt = t.data_type.unwrap_or(1) as i64;
-                    let k = onnx_kind(dt, kind)
-                        .ok_or_else(|| bad(format!("unsupported value data type {dt}")))?;
+                    let k = onnx_kind(dt, kind).ok_or_else(|| bad(format!("unsupported value data type {dt}")))?;
                     let v = if oto_onnx::tensor::is_float(t) {
-                        oto_onnx::tensor::to_f32(t)
-                            .ok()
-                            .and_then(|v| v.first().copied())
-                            .unwrap_or(0.0) as f64
+                        oto_onnx::tensor::to_f32(t).ok().and_then(|v| v.first().copied()).unwrap_or(0.0) as f64
                     } else {
-                        oto_onnx::tensor::to_i64(t)
-                            .ok()
-                            .and_then(|v| v.first().copied())
-                            .unwrap_or(0) as f64
+                        oto_onnx::tensor::to_i64(t).ok().and_then(|v| v.first().copied()).unwrap_or(0) as f64
                     };
                     (v, k)
                 }
             };
-            Op::ConstantOfShape {
-                shape: ints_in(0),
-                value,
-                kind: k,
-            }
+            Op::ConstantOfShape { shape: ints_in(0), value, kind: k }
         }
         "Cast" => {
             let to = i("to", 1);
-            Op::Cast {
-                to: onnx_kind(to, kind)
-                    .ok_or_else(|| bad(format!("unsupported target data type {to}")))?,
-            }
+            Op::Cast { to: onnx_kind(to, kind).ok_or_else(|| bad(format!("unsupported target data type {to}")))? }
         }
         "Range" => Op::Range,
         "Pad" => {
@@ -726,12 +490,7 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Op, TrainError> {
                     axes: Ints::None,
                 }
             } else {
-                Op::Pad {
-                    mode,
-                    pads: ints_in(1),
-                    value: scal_in(2),
-                    axes: ints_in(3),
-                }
+                Op::Pad { mode, pads: ints_in(1), value: scal_in(2), axes: ints_in(3) }
             }
         }
         "Resize" | "Upsample" => {
@@ -739,21 +498,13 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Op, TrainError> {
             let linear = match mode.as_str() {
                 "nearest" => false,
                 "linear" | "bilinear" | "trilinear" => true,
-                o => {
-                    return Err(bad(format!(
-                        "mode '{o}' is not supported (nearest and linear are)"
-                    )))
-                }
+                o => return Err(bad(format!("mode '{o}' is not supported (nearest and linear are)"))),
             };
             if i("antialias", 0) != 0 {
                 return Err(bad("antialias=1 is not supported".into()));
             }
-            if n.attr_string("keep_aspect_ratio_policy")
-                .is_some_and(|p| p != "stretch")
-            {
-                return Err(bad(
-                    "keep_aspect_ratio_policy other than 'stretch' is not supported".into(),
-                ));
+            if n.attr_string("keep_aspect_ratio_policy").is_some_and(|p| p != "stretch") {
+                return Err(bad("keep_aspect_ratio_policy other than 'stretch' is not supported".into()));
             }
             let legacy = n.op == "Upsample" || g.opset < 11;
             let coord = match n.attr_string("coordinate_transformation_mode").as_deref() {
@@ -764,11 +515,7 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Op, TrainError> {
                 Some("asymmetric") => Coord::Asymmetric,
                 Some("tf_half_pixel_for_nn") => Coord::TfHalfPixelForNn,
                 Some("half_pixel_symmetric") => Coord::HalfPixelSymmetric,
-                Some(o) => {
-                    return Err(bad(format!(
-                        "coordinate_transformation_mode '{o}' is not supported"
-                    )))
-                }
+                Some(o) => return Err(bad(format!("coordinate_transformation_mode '{o}' is not supported"))),
             };
             let nearest = match n.attr_string("nearest_mode").as_deref() {
                 None if legacy => NearestMode::Floor,
@@ -781,31 +528,21 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Op, TrainError> {
             let (scales_slot, sizes_slot) = if legacy { (1, usize::MAX) } else { (2, 3) };
             let mut scales_f = None;
             let mut scales_input = None;
-            if let Some(s) = oto_onnx::attr::floats(&n.proto, "scales")
-                .filter(|_| n.op == "Upsample" && g.opset < 9)
-            {
+            if let Some(s) = oto_onnx::attr::floats(&n.proto, "scales").filter(|_| n.op == "Upsample" && g.opset < 9) {
                 scales_f = Some(s.iter().map(|&x| x as f64).collect());
             } else if let Some(id) = n.input(scales_slot) {
                 match g.const_f32(id) {
                     Some(v) if v.is_empty() => {}
                     Some(v) => scales_f = Some(v.iter().map(|&x| x as f64).collect()),
                     None => {
-                        if g.value(id)
-                            .shape
-                            .as_ref()
-                            .is_some_and(|s| s.first().and_then(|d| d.known()) == Some(0))
-                        {
+                        if g.value(id).shape.as_ref().is_some_and(|s| s.first().and_then(|d| d.known()) == Some(0)) {
                         } else {
                             scales_input = Some(scales_slot)
                         }
                     }
                 }
             }
-            let sizes = if sizes_slot == usize::MAX {
-                Ints::None
-            } else {
-                ints_in(sizes_slot)
-            };
+            let sizes = if sizes_slot == usize::MAX { Ints::None } else { ints_in(sizes_slot) };
             let sizes = match sizes {
                 Ints::Const(v) if v.is_empty() => Ints::None,
                 s => s,
@@ -821,19 +558,15 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Op, TrainError> {
             })
         }
         "DepthToSpace" => Op::DepthToSpace {
-            b: n.attr_int("blocksize")
-                .ok_or_else(|| bad("missing attribute blocksize".into()))?,
+            b: n.attr_int("blocksize").ok_or_else(|| bad("missing attribute blocksize".into()))?,
             crd: n.attr_string("mode").as_deref() == Some("CRD"),
         },
-        "SpaceToDepth" => Op::SpaceToDepth {
-            b: n.attr_int("blocksize")
-                .ok_or_else(|| bad("missing attribute blocksize".into()))?,
-        },
+        "SpaceToDepth" => {
+            Op::SpaceToDepth { b: n.attr_int("blocksize").ok_or_else(|| bad("missing attribute blocksize".into()))? }
+        }
         "Dropout" => {
             if g.opset < 12 {
-                Op::Dropout {
-                    ratio: Scal::Const(f("ratio", 0.5)),
-                }
+                Op::Dropout { ratio: Scal::Const(f("ratio", 0.5)) }
             } else {
                 Op::Dropout {
                     ratio: match scal_in(1) {
@@ -843,17 +576,8 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Op, TrainError> {
                 }
             }
         }
-        "Constant" => {
-            return Err(bad(
-                "a Constant node without a supported value attribute".into()
-            ))
-        }
-        _ => {
-            return Err(TrainError::UnsupportedOp {
-                op: n.op.clone(),
-                node: n.name.clone(),
-            })
-        }
+        "Constant" => return Err(bad("a Constant node without a supported value attribute".into())),
+        _ => return Err(TrainError::UnsupportedOp { op: n.op.clone(), node: n.name.clone() }),
     };
     Ok(op)
 }
@@ -862,10 +586,7 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Op, TrainError> {
 // Run time.
 
 fn req<'a>(xs: &[Option<&'a Tensor>], slot: usize) -> R<&'a Tensor> {
-    xs.get(slot)
-        .copied()
-        .flatten()
-        .ok_or_else(|| E(format!("missing input {slot}")))
+    xs.get(slot).copied().flatten().ok_or_else(|| E(format!("missing input {slot}")))
 }
 
 fn opt<'a>(xs: &[Option<&'a Tensor>], slot: usize) -> Option<&'a Tensor> {
@@ -874,28 +595,15 @@ fn opt<'a>(xs: &[Option<&'a Tensor>], slot: usize) -> Option<&'a Tensor> {
 
 /// Reads a small integer tensor (usually a CPU shape tensor: no device sync).
 fn read_ints(t: &Tensor) -> R<Vec<i64>> {
-    let t = if t.device() == Device::Cpu {
-        t.shallow_clone()
-    } else {
-        t.to_device(Device::Cpu)
-    };
-    let t = if t.kind() == Kind::Int64 {
-        t
-    } else {
-        t.f_to_kind(Kind::Int64)?
-    };
+    let t = if t.device() == Device::Cpu { t.shallow_clone() } else { t.to_device(Device::Cpu) };
+    let t = if t.kind() == Kind::Int64 { t } else { t.f_to_kind(Kind::Int64)? };
     Ok(Vec::<i64>::try_from(t.f_reshape([-1])?)?)
 }
 
 fn read_f64(t: &Tensor) -> R<f64> {
-    let t = t
-        .f_to_device(Device::Cpu)?
-        .f_to_kind(Kind::Double)?
-        .f_reshape([-1])?;
+    let t = t.f_to_device(Device::Cpu)?.f_to_kind(Kind::Double)?.f_reshape([-1])?;
     let v = Vec::<f64>::try_from(t)?;
-    v.first()
-        .copied()
-        .ok_or_else(|| E("empty scalar input".into()))
+    v.first().copied().ok_or_else(|| E("empty scalar input".into()))
 }
 
 fn ints(a: &Ints, xs: &[Option<&Tensor>]) -> R<Option<Vec<i64>>> {
@@ -942,10 +650,7 @@ fn pair(a: &Tensor, b: &Tensor) -> (Tensor, Tensor) {
 }
 
 fn is_int(k: Kind) -> bool {
-    matches!(
-        k,
-        Kind::Int64 | Kind::Int | Kind::Int16 | Kind::Int8 | Kind::Uint8
-    )
+    matches!(k, Kind::Int64 | Kind::Int | Kind::Int16 | Kind::Int8 | Kind::Uint8)
 }
 
 fn binary(b: Bin, x: &Tensor, y: &Tensor) -> R<Tensor> {
@@ -991,12 +696,8 @@ fn resolve_pads(
     let nd = kernel.len();
     match auto {
         AutoPad::NotSet => {
-            let b: Vec<i64> = (0..nd)
-                .map(|i| spec_pads.get(i).copied().unwrap_or(0))
-                .collect();
-            let e: Vec<i64> = (0..nd)
-                .map(|i| spec_pads.get(nd + i).copied().unwrap_or(0))
-                .collect();
+            let b: Vec<i64> = (0..nd).map(|i| spec_pads.get(i).copied().unwrap_or(0)).collect();
+            let e: Vec<i64> = (0..nd).map(|i| spec_pads.get(nd + i).copied().unwrap_or(0)).collect();
             (b, e)
         }
         AutoPad::Valid => (vec![0; nd], vec![0; nd]),
@@ -1044,9 +745,7 @@ fn conv(s: &ConvSpec, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> R<Tensor> {
     let ws = w.size();
     let nd = ws.len().saturating_sub(2);
     if xs.len() != nd + 2 {
-        return Err(E(format!(
-            "input of shape {xs:?} does not match a weight of shape {ws:?}"
-        )));
+        return Err(E(format!("input of shape {xs:?} does not match a weight of shape {ws:?}")));
     }
     let strides = or_ones(&s.strides, nd);
     let dil = or_ones(&s.dilations, nd);
@@ -1065,15 +764,11 @@ fn conv_transpose(s: &ConvSpec, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> R
     let ws = w.size();
     let nd = ws.len().saturating_sub(2);
     if xs.len() != nd + 2 {
-        return Err(E(format!(
-            "input of shape {xs:?} does not match a weight of shape {ws:?}"
-        )));
+        return Err(E(format!("input of shape {xs:?} does not match a weight of shape {ws:?}")));
     }
     let strides = or_ones(&s.strides, nd);
     let dil = or_ones(&s.dilations, nd);
-    let op: Vec<i64> = (0..nd)
-        .map(|i| s.output_padding.get(i).copied().unwrap_or(0))
-        .collect();
+    let op: Vec<i64> = (0..nd).map(|i| s.output_padding.get(i).copied().unwrap_or(0)).collect();
     let mut head = vec![0i64; nd];
     let mut tail = vec![0i64; nd];
     for i in 0..nd {
@@ -1081,11 +776,7 @@ fn conv_transpose(s: &ConvSpec, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> R
         let target = if !s.output_shape.is_empty() {
             // output_shape may list only spatial dims or the full shape.
             let os = &s.output_shape;
-            Some(if os.len() == nd {
-                os[i]
-            } else {
-                os[os.len() - nd + i]
-            })
+            Some(if os.len() == nd { os[i] } else { os[os.len() - nd + i] })
         } else if matches!(s.auto_pad, AutoPad::SameUpper | AutoPad::SameLower) {
             Some(xs[2 + i] * strides[i])
         } else {
@@ -1115,16 +806,7 @@ fn conv_transpose(s: &ConvSpec, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> R
         return Ok(x.f_convolution(w, b, &strides, &head, &dil, true, &op, s.group)?);
     }
     // General: full transposed conv, then crop / zero-extend each spatial dim, then the bias.
-    let mut y = x.f_convolution(
-        w,
-        None::<&Tensor>,
-        &strides,
-        &zeros,
-        &dil,
-        true,
-        &zeros,
-        s.group,
-    )?;
+    let mut y = x.f_convolution(w, None::<&Tensor>, &strides, &zeros, &dil, true, &zeros, s.group)?;
     for i in 0..nd {
         let d = 2 + i as i64;
         let len = y.size()[2 + i];
@@ -1149,26 +831,14 @@ fn pool(s: &PoolSpec, x: &Tensor) -> R<Tensor> {
     let xs = x.size();
     let nd = s.kernel.len();
     if xs.len() != nd + 2 || !(1..=3).contains(&nd) {
-        return Err(E(format!(
-            "a {nd}-d pooling kernel does not fit an input of shape {xs:?}"
-        )));
+        return Err(E(format!("a {nd}-d pooling kernel does not fit an input of shape {xs:?}")));
     }
     let k = &s.kernel;
     let st = &s.strides;
-    let dil = if s.max {
-        s.dilations.clone()
-    } else {
-        vec![1; nd]
-    };
+    let dil = if s.max { s.dilations.clone() } else { vec![1; nd] };
     let (pb, pe) = resolve_pads(&s.pads, s.auto_pad, &xs[2..], k, st, &dil);
     let symmetric = pb == pe
-        && (0..nd).all(|i| {
-            if s.max {
-                pb[i] <= ((k[i] - 1) * dil[i] + 1) / 2
-            } else {
-                pb[i] <= k[i] / 2
-            }
-        });
+        && (0..nd).all(|i| if s.max { pb[i] <= ((k[i] - 1) * dil[i] + 1) / 2 } else { pb[i] <= k[i] / 2 });
     let run = |x: &Tensor, pad: &[i64], cip: bool| -> R<Tensor> {
         Ok(match (s.max, nd) {
             (true, 1) => x.f_max_pool1d(k, st, pad, &dil, s.ceil)?,
@@ -1235,20 +905,14 @@ fn resize(s: &ResizeSpec, xs: &[Option<&Tensor>]) -> R<Tensor> {
     let shape = x.size();
     let rank = shape.len();
     let axes: Vec<usize> = match &s.axes {
-        Some(a) => a
-            .iter()
-            .map(|&a| norm_axis(a, rank as i64).map(|a| a as usize))
-            .collect::<R<_>>()?,
+        Some(a) => a.iter().map(|&a| norm_axis(a, rank as i64).map(|a| a as usize)).collect::<R<_>>()?,
         None => (0..rank).collect(),
     };
     let scales: Option<Vec<f64>> = match (&s.scales_f, s.scales_input) {
         (Some(v), _) => Some(v.clone()),
         (None, Some(slot)) => match opt(xs, slot) {
             Some(t) if t.numel() > 0 => {
-                let t = t
-                    .f_to_device(Device::Cpu)?
-                    .f_to_kind(Kind::Double)?
-                    .f_reshape([-1])?;
+                let t = t.f_to_device(Device::Cpu)?.f_to_kind(Kind::Double)?.f_reshape([-1])?;
                 Some(Vec::<f64>::try_from(t)?)
             }
             _ => None,
@@ -1272,9 +936,7 @@ fn resize(s: &ResizeSpec, xs: &[Option<&Tensor>]) -> R<Tensor> {
             return Err("Resize needs scales or sizes".into());
         }
     }
-    let changed: Vec<usize> = (0..rank)
-        .filter(|&a| out[a] != shape[a] || scale[a] != 1.0)
-        .collect();
+    let changed: Vec<usize> = (0..rank).filter(|&a| out[a] != shape[a] || scale[a] != 1.0).collect();
     if changed.is_empty() {
         return Ok(x.shallow_clone());
     }
@@ -1330,8 +992,7 @@ fn resize(s: &ResizeSpec, xs: &[Option<&Tensor>]) -> R<Tensor> {
             let mut i1 = Vec::with_capacity(o_len as usize);
             let mut w = Vec::with_capacity(o_len as usize);
             for k in 0..o_len {
-                let c =
-                    src_coord(s.coord, k, i_len, o_len, scale[a]).clamp(0.0, (i_len - 1) as f64);
+                let c = src_coord(s.coord, k, i_len, o_len, scale[a]).clamp(0.0, (i_len - 1) as f64);
                 let f = c.floor();
                 let lo = f as i64;
                 i0.push(lo);
@@ -1342,17 +1003,12 @@ fn resize(s: &ResizeSpec, xs: &[Option<&Tensor>]) -> R<Tensor> {
             let t1 = Tensor::from_slice(&i1).to_device(dev);
             let mut wshape = vec![1i64; rank];
             wshape[a] = o_len;
-            let wt = Tensor::from_slice(&w)
-                .to_kind(y.kind())
-                .to_device(dev)
-                .f_reshape(&wshape)?;
+            let wt = Tensor::from_slice(&w).to_kind(y.kind()).to_device(dev).f_reshape(&wshape)?;
             let y0 = y.f_index_select(a as i64, &t0)?;
             let y1 = y.f_index_select(a as i64, &t1)?;
             y = y0.f_add(&y1.f_sub(&y0)?.f_mul(&wt)?)?;
         } else {
-            let idx: Vec<i64> = (0..o_len)
-                .map(|k| nearest_index(s, k, i_len, o_len, scale[a]))
-                .collect();
+            let idx: Vec<i64> = (0..o_len).map(|k| nearest_index(s, k, i_len, o_len, scale[a])).collect();
             y = y.f_index_select(a as i64, &Tensor::from_slice(&idx).to_device(dev))?;
         }
     }
@@ -1390,11 +1046,7 @@ fn pad(mode: PadMode, x: &Tensor, pads: &[i64], value: f64, axes: Option<Vec<i64
     };
     let na = axes.len();
     if pads.len() != 2 * na {
-        return Err(E(format!(
-            "pads has {} values, expected {}",
-            pads.len(),
-            2 * na
-        )));
+        return Err(E(format!("pads has {} values, expected {}", pads.len(), 2 * na)));
     }
     let mut b = vec![0i64; rank as usize];
     let mut e = vec![0i64; rank as usize];
@@ -1403,9 +1055,7 @@ fn pad(mode: PadMode, x: &Tensor, pads: &[i64], value: f64, axes: Option<Vec<i64
         e[a as usize] = pads[na + j];
     }
     let first = (0..rank as usize).find(|&d| b[d] != 0 || e[d] != 0);
-    let Some(first) = first else {
-        return Ok(x.shallow_clone());
-    };
+    let Some(first) = first else { return Ok(x.shallow_clone()) };
     let tp = torch_pads(&b[first..], &e[first..]);
     Ok(match mode {
         PadMode::Constant => {
@@ -1430,13 +1080,7 @@ fn pad(mode: PadMode, x: &Tensor, pads: &[i64], value: f64, axes: Option<Vec<i64
     })
 }
 
-fn slice(
-    x: &Tensor,
-    starts: &[i64],
-    ends: &[i64],
-    axes: Option<Vec<i64>>,
-    steps: Option<Vec<i64>>,
-) -> R<Tensor> {
+fn slice(x: &Tensor, starts: &[i64], ends: &[i64], axes: Option<Vec<i64>>, steps: Option<Vec<i64>>) -> R<Tensor> {
     let shape = x.size();
     let rank = shape.len() as i64;
     let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
@@ -1478,16 +1122,8 @@ fn broadcast_shape(a: &[i64], b: &[i64]) -> R<Vec<i64>> {
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for i in 0..n {
-        let da = if i + a.len() >= n {
-            a[i + a.len() - n]
-        } else {
-            1
-        };
-        let db = if i + b.len() >= n {
-            b[i + b.len() - n]
-        } else {
-            1
-        };
+        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
+        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
         out[i] = if da == db || db == 1 {
             da
         } else if da == 1 {
@@ -1541,21 +1177,15 @@ pub fn run(op: &Op, xs: &[Option<&Tensor>], nout: usize, ctx: &Ctx) -> R<Vec<Ten
             if *a == 1.0 {
                 one(x.f_elu()?)
             } else {
-                one(x
-                    .f_clamp_min(0.0)?
-                    .f_add(&x.f_clamp_max(0.0)?.f_expm1()?.f_mul_scalar(*a)?)?)
+                one(x.f_clamp_min(0.0)?.f_add(&x.f_clamp_max(0.0)?.f_expm1()?.f_mul_scalar(*a)?)?)
             }
         }
         Op::Selu(a, gm) => {
             let x = x0()?;
-            if (*a - 1.673_263_242_354_377_3).abs() < 1e-6
-                && (*gm - 1.050_700_987_355_480_5).abs() < 1e-6
-            {
+            if (*a - 1.673_263_242_354_377_3).abs() < 1e-6 && (*gm - 1.050_700_987_355_480_5).abs() < 1e-6 {
                 one(x.f_selu()?)
             } else {
-                let e = x
-                    .f_clamp_min(0.0)?
-                    .f_add(&x.f_clamp_max(0.0)?.f_expm1()?.f_mul_scalar(*a)?)?;
+                let e = x.f_clamp_min(0.0)?.f_add(&x.f_clamp_max(0.0)?.f_expm1()?.f_mul_scalar(*a)?)?;
                 one(e.f_mul_scalar(*gm)?)
             }
         }
@@ -1604,11 +1234,7 @@ pub fn run(op: &Op, xs: &[Option<&Tensor>], nout: usize, ctx: &Ctx) -> R<Vec<Ten
             let rank = shape.len() as i64;
             let a = norm_axis(*axis, rank)?;
             let f = |t: &Tensor, d: i64| -> R<Tensor> {
-                Ok(if *log {
-                    t.f_log_softmax(d, None::<Kind>)?
-                } else {
-                    t.f_softmax(d, None::<Kind>)?
-                })
+                Ok(if *log { t.f_log_softmax(d, None::<Kind>)? } else { t.f_softmax(d, None::<Kind>)? })
             };
             if *legacy && a != rank - 1 {
                 let outer: i64 = shape[..a as usize].iter().product();
@@ -1657,43 +1283,21 @@ pub fn run(op: &Op, xs: &[Option<&Tensor>], nout: usize, ctx: &Ctx) -> R<Vec<Ten
             let (a, b) = pair(x0()?, req(xs, 1)?);
             one(a.f_matmul(&b)?)
         }
-        Op::Gemm {
-            ta,
-            tb,
-            alpha,
-            beta,
-        } => {
+        Op::Gemm { ta, tb, alpha, beta } => {
             let a = x0()?;
             let b = req(xs, 1)?;
             let c = opt(xs, 2);
-            if !ta
-                && *tb
-                && *alpha == 1.0
-                && (*beta == 1.0 || c.is_none())
-                && c.is_none_or(|c| c.dim() == 1)
-            {
+            if !ta && *tb && *alpha == 1.0 && (*beta == 1.0 || c.is_none()) && c.is_none_or(|c| c.dim() == 1) {
                 return one(a.f_linear(b, c)?);
             }
-            let a = if *ta {
-                a.f_transpose(0, 1)?
-            } else {
-                a.shallow_clone()
-            };
-            let b = if *tb {
-                b.f_transpose(0, 1)?
-            } else {
-                b.shallow_clone()
-            };
+            let a = if *ta { a.f_transpose(0, 1)? } else { a.shallow_clone() };
+            let b = if *tb { b.f_transpose(0, 1)? } else { b.shallow_clone() };
             let mut y = a.f_matmul(&b)?;
             if *alpha != 1.0 {
                 y = y.f_mul_scalar(*alpha)?;
             }
             if let Some(c) = c {
-                y = if *beta == 1.0 {
-                    y.f_add(c)?
-                } else {
-                    y.f_add(&c.f_mul_scalar(*beta)?)?
-                };
+                y = if *beta == 1.0 { y.f_add(c)? } else { y.f_add(&c.f_mul_scalar(*beta)?)? };
             }
             one(y)
         }
@@ -1702,23 +1306,10 @@ pub fn run(op: &Op, xs: &[Option<&Tensor>], nout: usize, ctx: &Ctx) -> R<Vec<Ten
         Op::BatchNorm { eps, momentum } => {
             let x = x0()?;
             let (sc, b, m, v) = (req(xs, 1)?, req(xs, 2)?, req(xs, 3)?, req(xs, 4)?);
-            let y = x.f_batch_norm(
-                Some(sc),
-                Some(b),
-                Some(m),
-                Some(v),
-                ctx.train,
-                1.0 - momentum,
-                *eps,
-                true,
-            )?;
+            let y = x.f_batch_norm(Some(sc), Some(b), Some(m), Some(v), ctx.train, 1.0 - momentum, *eps, true)?;
             let mut out = vec![y];
             for k in 1..nout {
-                out.push(if k == 1 {
-                    m.shallow_clone()
-                } else {
-                    v.shallow_clone()
-                });
+                out.push(if k == 1 { m.shallow_clone() } else { v.shallow_clone() });
             }
             Ok(out)
         }
@@ -1746,9 +1337,7 @@ pub fn run(op: &Op, xs: &[Option<&Tensor>], nout: usize, ctx: &Ctx) -> R<Vec<Ten
         Op::GroupNorm { groups, eps } => {
             let x = x0()?;
             let shape = x.size();
-            let c = *shape
-                .get(1)
-                .ok_or("GroupNormalization needs a rank >= 2 input")?;
+            let c = *shape.get(1).ok_or("GroupNormalization needs a rank >= 2 input")?;
             let (sc, b) = (req(xs, 1)?, req(xs, 2)?);
             if sc.numel() as i64 == c {
                 one(x.f_group_norm(*groups, Some(sc), Some(b), *eps, true)?)
@@ -1758,20 +1347,11 @@ pub fn run(op: &Op, xs: &[Option<&Tensor>], nout: usize, ctx: &Ctx) -> R<Vec<Ten
                 let mut bshape = vec![1i64; shape.len()];
                 bshape[1] = c;
                 let rep = c / groups;
-                let s = sc
-                    .f_reshape([-1])?
-                    .f_repeat_interleave_self_int(rep, 0, None)?
-                    .f_reshape(&bshape)?;
-                let bb = b
-                    .f_reshape([-1])?
-                    .f_repeat_interleave_self_int(rep, 0, None)?
-                    .f_reshape(&bshape)?;
+                let s = sc.f_reshape([-1])?.f_repeat_interleave_self_int(rep, 0, None)?.f_reshape(&bshape)?;
+                let bb = b.f_reshape([-1])?.f_repeat_interleave_self_int(rep, 0, None)?.f_reshape(&bshape)?;
                 one(y.f_mul(&s)?.f_add(&bb)?)
             } else {
-                Err(E(format!(
-                    "scale has {} values; expected {c} (channels) or {groups} (groups)",
-                    sc.numel()
-                )))
+                Err(E(format!("scale has {} values; expected {c} (channels) or {groups} (groups)", sc.numel())))
             }
         }
         Op::InstanceNorm { eps } => {
@@ -1783,18 +1363,9 @@ pub fn run(op: &Op, xs: &[Option<&Tensor>], nout: usize, ctx: &Ctx) -> R<Vec<Ten
         Op::GlobalPool { max } => {
             let x = x0()?;
             let dims: Vec<i64> = (2..x.dim() as i64).collect();
-            one(if *max {
-                x.f_amax(&dims, true)?
-            } else {
-                x.f_mean_dim(&dims, true, None::<Kind>)?
-            })
+            one(if *max { x.f_amax(&dims, true)? } else { x.f_mean_dim(&dims, true, None::<Kind>)? })
         }
-        Op::Reduce {
-            red,
-            axes,
-            keepdims,
-            noop_empty,
-        } => {
+        Op::Reduce { red, axes, keepdims, noop_empty } => {
             let x = x0()?;
             let rank = x.dim() as i64;
             let axes = ints(axes, xs)?.unwrap_or_default();
@@ -1817,28 +1388,11 @@ pub fn run(op: &Op, xs: &[Option<&Tensor>], nout: usize, ctx: &Ctx) -> R<Vec<Ten
             let ins: Vec<&Tensor> = xs.iter().flatten().copied().collect();
             let first = ins.first().ok_or("no inputs")?;
             let a = norm_axis(*axis, first.dim() as i64)?;
-            let dev = ins
-                .iter()
-                .map(|t| t.device())
-                .find(|d| *d != Device::Cpu)
-                .unwrap_or(Device::Cpu);
-            let ts: Vec<Tensor> = ins
-                .iter()
-                .map(|t| {
-                    if t.device() != dev {
-                        t.to_device(dev)
-                    } else {
-                        t.shallow_clone()
-                    }
-                })
-                .collect();
+            let dev = ins.iter().map(|t| t.device()).find(|d| *d != Device::Cpu).unwrap_or(Device::Cpu);
+            let ts: Vec<Tensor> = ins.iter().map(|t| if t.device() != dev { t.to_device(dev) } else { t.shallow_clone() }).collect();
             one(Tensor::f_cat(&ts, a)?)
         }
-        Op::Split {
-            axis,
-            sizes,
-            num_outputs,
-        } => {
+        Op::Split { axis, sizes, num_outputs } => {
             let x = x0()?;
             let a = norm_axis(*axis, x.dim() as i64)?;
             let dim = x.size()[a as usize];
@@ -1855,12 +1409,7 @@ pub fn run(op: &Op, xs: &[Option<&Tensor>], nout: usize, ctx: &Ctx) -> R<Vec<Ten
             };
             Ok(x.f_split_with_sizes(&sizes, a)?)
         }
-        Op::Slice {
-            starts,
-            ends,
-            axes,
-            steps,
-        } => {
+        Op::Slice { starts, ends, axes, steps } => {
             let st = ints(starts, xs)?.ok_or("missing starts")?;
             let en = ints(ends, xs)?.ok_or("missing ends")?;
             one(slice(x0()?, &st, &en, ints(axes, xs)?, ints(steps, xs)?)?)
@@ -1871,24 +1420,16 @@ pub fn run(op: &Op, xs: &[Option<&Tensor>], nout: usize, ctx: &Ctx) -> R<Vec<Ten
             let rank = x.dim() as i64;
             let a = norm_axis(*axis, rank)?;
             let dim = x.size()[a as usize];
-            let idx = if idx.kind() != Kind::Int64 {
-                idx.f_to_kind(Kind::Int64)?
-            } else {
-                idx
-            };
+            let idx = if idx.kind() != Kind::Int64 { idx.f_to_kind(Kind::Int64)? } else { idx };
             // Negative indices count from the end.
             let idx = idx.f_remainder(dim)?;
             if idx.dim() == 0 {
-                return one(x
-                    .f_index_select(a, &idx.f_reshape([1])?)?
-                    .f_squeeze_dims([a])?);
+                return one(x.f_index_select(a, &idx.f_reshape([1])?)?.f_squeeze_dims([a])?);
             }
             let mut shape = x.size()[..a as usize].to_vec();
             shape.extend(idx.size());
             shape.extend(&x.size()[a as usize + 1..]);
-            one(x
-                .f_index_select(a, &idx.f_reshape([-1])?)?
-                .f_reshape(&shape)?)
+            one(x.f_index_select(a, &idx.f_reshape([-1])?)?.f_reshape(&shape)?)
         }
         Op::Shape { start, end } => {
             let s = x0()?.size();
@@ -1922,9 +1463,7 @@ pub fn run(op: &Op, xs: &[Option<&Tensor>], nout: usize, ctx: &Ctx) -> R<Vec<Ten
         }
         Op::Transpose { perm } => {
             let x = x0()?;
-            let p = perm
-                .clone()
-                .unwrap_or_else(|| (0..x.dim() as i64).rev().collect());
+            let p = perm.clone().unwrap_or_else(|| (0..x.dim() as i64).rev().collect());
             one(x.f_permute(&p)?)
         }
         Op::Squeeze { axes } => {
@@ -1942,10 +1481,7 @@ pub fn run(op: &Op, xs: &[Option<&Tensor>], nout: usize, ctx: &Ctx) -> R<Vec<Ten
             let x = x0()?;
             let a = ints(axes, xs)?.ok_or("missing axes")?;
             let out_rank = x.dim() as i64 + a.len() as i64;
-            let mut a: Vec<i64> = a
-                .iter()
-                .map(|&v| norm_axis(v, out_rank))
-                .collect::<R<_>>()?;
+            let mut a: Vec<i64> = a.iter().map(|&v| norm_axis(v, out_rank)).collect::<R<_>>()?;
             a.sort();
             let mut y = x.shallow_clone();
             for d in a {
@@ -1966,11 +1502,7 @@ pub fn run(op: &Op, xs: &[Option<&Tensor>], nout: usize, ctx: &Ctx) -> R<Vec<Ten
         }
         Op::ConstantOfShape { shape, value, kind } => {
             let s = ints(shape, xs)?.ok_or("missing shape")?;
-            let dev = if *kind == ctx.kind {
-                ctx.device
-            } else {
-                Device::Cpu
-            };
+            let dev = if *kind == ctx.kind { ctx.device } else { Device::Cpu };
             one(Tensor::f_full(&s, *value, (*kind, dev))?)
         }
         Op::Cast { to } => {
@@ -1987,28 +1519,13 @@ pub fn run(op: &Op, xs: &[Option<&Tensor>], nout: usize, ctx: &Ctx) -> R<Vec<Ten
             let (s, l, d) = (x0()?, req(xs, 1)?, req(xs, 2)?);
             if s.is_floating_point() {
                 let (a, b, c) = (read_f64(s)?, read_f64(l)?, read_f64(d)?);
-                one(Tensor::f_arange_start_step(
-                    a,
-                    b,
-                    c,
-                    (s.kind(), s.device()),
-                )?)
+                one(Tensor::f_arange_start_step(a, b, c, (s.kind(), s.device()))?)
             } else {
                 let (a, b, c) = (read_ints(s)?[0], read_ints(l)?[0], read_ints(d)?[0]);
-                one(Tensor::f_arange_start_step(
-                    a,
-                    b,
-                    c,
-                    (Kind::Int64, Device::Cpu),
-                )?)
+                one(Tensor::f_arange_start_step(a, b, c, (Kind::Int64, Device::Cpu))?)
             }
         }
-        Op::Pad {
-            mode,
-            pads,
-            value,
-            axes,
-        } => {
+        Op::Pad { mode, pads, value, axes } => {
             let p = ints(pads, xs)?.ok_or("missing pads")?;
             let v = scal(value, xs)?.unwrap_or(0.0);
             one(pad(*mode, x0()?, &p, v, ints(axes, xs)?)?)
@@ -2024,9 +1541,7 @@ pub fn run(op: &Op, xs: &[Option<&Tensor>], nout: usize, ctx: &Ctx) -> R<Vec<Ten
             if *crd {
                 one(x.f_pixel_shuffle(*b)?)
             } else {
-                let y = x
-                    .f_reshape([n, *b, *b, c / (b * b), h, w])?
-                    .f_permute([0, 3, 4, 1, 5, 2])?;
+                let y = x.f_reshape([n, *b, *b, c / (b * b), h, w])?.f_permute([0, 3, 4, 1, 5, 2])?;
                 one(y.f_reshape([n, c / (b * b), h * b, w * b])?)
             }
         }
@@ -2037,9 +1552,7 @@ pub fn run(op: &Op, xs: &[Option<&Tensor>], nout: usize, ctx: &Ctx) -> R<Vec<Ten
                 return Err("SpaceToDepth needs a 4-d input".into());
             }
             let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
-            let y = x
-                .f_reshape([n, c, h / b, *b, w / b, *b])?
-                .f_permute([0, 3, 5, 1, 2, 4])?;
+            let y = x.f_reshape([n, c, h / b, *b, w / b, *b])?.f_permute([0, 3, 5, 1, 2, 4])?;
             one(y.f_reshape([n, c * b * b, h / b, w / b])?)
         }
         Op::Dropout { ratio } => {

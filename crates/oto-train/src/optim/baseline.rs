@@ -80,12 +80,7 @@ pub struct Direction {
 
 impl Direction {
     pub fn new(cfg: DirectionConfig, n: usize) -> Self {
-        Direction {
-            cfg,
-            buf: (0..n).map(|_| None).collect(),
-            sq: (0..n).map(|_| None).collect(),
-            steps: vec![0; n],
-        }
+        Direction { cfg, buf: (0..n).map(|_| None).collect(), sq: (0..n).map(|_| None).collect(), steps: vec![0; n] }
     }
 
     /// True when the variant applies weight decay at update time (AdamW) instead of to the gradient.
@@ -99,11 +94,7 @@ impl Direction {
         let c = &self.cfg;
         self.steps[i] += 1;
         let t = self.steps[i];
-        let g = if c.weight_decay != 0.0 && c.variant != Variant::AdamW {
-            g + x * c.weight_decay
-        } else {
-            g.shallow_clone()
-        };
+        let g = if c.weight_decay != 0.0 && c.variant != Variant::AdamW { g + x * c.weight_decay } else { g.shallow_clone() };
         match c.variant {
             Variant::Sgd => {
                 if c.momentum != 0.0 || c.dampening != 0.0 {
@@ -179,12 +170,7 @@ impl Direction {
     }
 
     /// Restores what [`Direction::state`] wrote; tensors go to the device of `like[i]`.
-    pub fn load_state(
-        &mut self,
-        names: &[String],
-        like: &[&Tensor],
-        state: &[(String, Tensor)],
-    ) -> Result<(), TrainError> {
+    pub fn load_state(&mut self, names: &[String], like: &[&Tensor], state: &[(String, Tensor)]) -> Result<(), TrainError> {
         let (a, b) = match self.cfg.variant {
             Variant::Sgd => ("momentum_buffer", ""),
             _ => ("exp_avg", "exp_avg_sq"),
@@ -194,11 +180,7 @@ impl Direction {
             let dev = like[i].device();
             let kind = like[i].kind();
             self.buf[i] = find(format!("{n}.{a}")).map(|t| t.to_device(dev).to_kind(kind).copy());
-            self.sq[i] = if b.is_empty() {
-                None
-            } else {
-                find(format!("{n}.{b}")).map(|t| t.to_device(dev).to_kind(kind).copy())
-            };
+            self.sq[i] = if b.is_empty() { None } else { find(format!("{n}.{b}")).map(|t| t.to_device(dev).to_kind(kind).copy()) };
             self.steps[i] = match find(format!("{n}.step")) {
                 Some(t) => t.int64_value(&[]),
                 None => 0,
@@ -207,11 +189,7 @@ impl Direction {
                 if t.size() != like[i].size() {
                     return Err(TrainError::Checkpoint {
                         path: n.clone(),
-                        reason: format!(
-                            "optimizer state shape {:?} does not match the parameter {:?}",
-                            t.size(),
-                            like[i].size()
-                        ),
+                        reason: format!("optimizer state shape {:?} does not match the parameter {:?}", t.size(), like[i].size()),
                     });
                 }
             }
@@ -231,11 +209,7 @@ pub struct Dense {
 impl Dense {
     fn new(params: Vec<Param>, lr: f64, cfg: DirectionConfig) -> Self {
         let n = params.len();
-        Dense {
-            params,
-            lr,
-            dir: Direction::new(cfg, n),
-        }
+        Dense { params, lr, dir: Direction::new(cfg, n) }
     }
     fn step(&mut self) -> Result<(), TrainError> {
         let _g = tch::no_grad_guard();
@@ -289,10 +263,7 @@ macro_rules! dense_optimizer {
                 self.0.lr = lr;
             }
             fn stats(&self) -> OptimStats {
-                OptimStats {
-                    stage: Some("dense".into()),
-                    ..Default::default()
-                }
+                OptimStats { stage: Some("dense".into()), ..Default::default() }
             }
             fn state(&self) -> Vec<(String, Tensor)> {
                 self.0.state()
@@ -304,14 +275,8 @@ macro_rules! dense_optimizer {
     };
 }
 
-dense_optimizer!(
-    Sgd,
-    "`torch.optim.SGD`: momentum, dampening, Nesterov, coupled weight decay."
-);
-dense_optimizer!(
-    Adam,
-    "`torch.optim.Adam` (no amsgrad): coupled weight decay."
-);
+dense_optimizer!(Sgd, "`torch.optim.SGD`: momentum, dampening, Nesterov, coupled weight decay.");
+dense_optimizer!(Adam, "`torch.optim.Adam` (no amsgrad): coupled weight decay.");
 dense_optimizer!(AdamW, "`torch.optim.AdamW`: decoupled weight decay.");
 
 /// `torch.optim.SGD` hyper-parameters.
@@ -327,13 +292,7 @@ pub struct SgdConfig {
 
 impl Default for SgdConfig {
     fn default() -> Self {
-        SgdConfig {
-            lr: 0.1,
-            momentum: 0.0,
-            dampening: 0.0,
-            nesterov: false,
-            weight_decay: 0.0,
-        }
+        SgdConfig { lr: 0.1, momentum: 0.0, dampening: 0.0, nesterov: false, weight_decay: 0.0 }
     }
 }
 
@@ -350,22 +309,14 @@ pub struct AdamConfig {
 
 impl Default for AdamConfig {
     fn default() -> Self {
-        AdamConfig {
-            lr: 1e-3,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        }
+        AdamConfig { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 }
     }
 }
 
 impl Sgd {
     pub fn new(params: Vec<Param>, c: &SgdConfig) -> Result<Self, TrainError> {
         if c.nesterov && (c.momentum <= 0.0 || c.dampening != 0.0) {
-            return Err(TrainError::Config(
-                "Nesterov momentum requires momentum > 0 and dampening = 0".into(),
-            ));
+            return Err(TrainError::Config("Nesterov momentum requires momentum > 0 and dampening = 0".into()));
         }
         let d = DirectionConfig {
             variant: Variant::Sgd,

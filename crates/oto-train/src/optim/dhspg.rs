@@ -14,7 +14,7 @@
 
 use super::baseline::{AdamInit, Direction, DirectionConfig, Variant};
 use super::flat::FlatRows;
-use super::flops_target::{rows_for_flops, FlopsPick};
+use super::flops_target::{ramp_macs_goal, rows_for_flops, FlopsPick};
 use super::rows::RowLayout;
 use super::{OptimStats, Optimizer, Param};
 use crate::TrainError;
@@ -81,8 +81,9 @@ pub struct DhspgConfig {
     pub epsilon: f64,
     pub target_group_sparsity: f64,
     /// [oto] FLOPs target: the fraction of the full model's MACs to keep. When set, the partition
-    /// chooses the row count (and so `target_group_sparsity`) to meet it, with τ = 0
-    /// ([`super::flops_target`]); needs [`Dhspg::with_macs`] and the exact mode.
+    /// derives `target_group_sparsity` from it ([`super::flops_target`]) and rows are zeroed until
+    /// the MACs are within it (instead of until `K_s` rows); needs [`Dhspg::with_macs`], the exact
+    /// mode and `group_divisible = 1`.
     pub target_flops: Option<f64>,
     pub tolerance_group_sparsity: f64,
     pub start_pruning_steps: u64,
@@ -182,9 +183,7 @@ impl DhspgConfig {
 
     /// The exact-mode deadline, if any.
     pub fn deadline(&self) -> Option<u64> {
-        self.pruning_deadline.or(self
-            .total_steps
-            .map(|t| self.start_pruning_steps + (t / 4).max(1)))
+        self.pruning_deadline.or(self.total_steps.map(|t| self.start_pruning_steps + (t / 4).max(1)))
     }
 
     pub fn validate(&self) -> Result<(), TrainError> {
@@ -194,12 +193,13 @@ impl DhspgConfig {
         }
         if let Some(f) = self.target_flops {
             if !(f > 0.0 && f <= 1.0) {
-                return bad(&format!(
-                    "target_flops (fraction of MACs to keep) must be in (0, 1], got {f}"
-                ));
+                return bad(&format!("target_flops (fraction of MACs to keep) must be in (0, 1], got {f}"));
             }
             if self.mode != SparsityMode::Exact {
                 return bad("target_flops needs the exact sparsity mode (not legacy)");
+            }
+            if self.group_divisible != 1 {
+                return bad("target_flops needs group_divisible = 1");
             }
         }
         if self.tolerance_group_sparsity < 0.0 {
@@ -259,11 +259,7 @@ pub fn saliency(
     let mut inv = vec![0.0; n];
     for g in 0..n {
         let (nx, nd) = (xx[g].sqrt(), dd[g].sqrt());
-        cos[g] = if nx > 0.0 && nd > 0.0 {
-            xd[g] / (nx * nd + safe)
-        } else {
-            0.0
-        };
+        cos[g] = if nx > 0.0 && nd > 0.0 { xd[g] / (nx * nd + safe) } else { 0.0 };
         let w = width[g].max(1) as f64;
         let a = match mag {
             SaliencyMagnitude::Rms => nx / w.sqrt(),
@@ -274,32 +270,18 @@ pub fn saliency(
     let nc = cos.iter().map(|c| c * c).sum::<f64>().sqrt();
     let ni = inv.iter().map(|c| c * c).sum::<f64>().sqrt();
     (0..n)
-        .map(|g| {
-            0.5 * if nc > 0.0 { cos[g] / nc } else { 0.0 }
-                + 0.5 * if ni > 0.0 { inv[g] / ni } else { 0.0 }
-        })
+        .map(|g| 0.5 * if nc > 0.0 { cos[g] / nc } else { 0.0 } + 0.5 * if ni > 0.0 { inv[g] / ni } else { 0.0 })
         .collect()
 }
 
 /// Partition (§3.5 steps 5–6): returns the `G_p` membership per row.
 /// `groups` = rows of each group (global ids), `q` = `group_divisible`.
-pub fn partition(
-    score: &[f64],
-    groups: &[(usize, Vec<usize>)],
-    s: f64,
-    tau: f64,
-    q: usize,
-) -> Vec<bool> {
+pub fn partition(score: &[f64], groups: &[(usize, Vec<usize>)], s: f64, tau: f64, q: usize) -> Vec<bool> {
     let n = score.len();
     let k = (n as f64 * (s + tau).min(0.999)).floor() as usize;
     let mut order: Vec<usize> = (0..n).collect();
     // top-K by score (descending); ties by index.
-    order.sort_by(|&a, &b| {
-        score[b]
-            .partial_cmp(&score[a])
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then(a.cmp(&b))
-    });
+    order.sort_by(|&a, &b| score[b].partial_cmp(&score[a]).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b)));
     let mut selected = vec![false; n];
     for &g in order.iter().take(k) {
         selected[g] = true;
@@ -313,12 +295,7 @@ pub fn partition(
         let m = rows.iter().filter(|&&g| !selected[g]).count();
         let m2 = (q * (round_half_even(m as f64 / q as f64) as usize).max(1)).min(ng);
         let mut by_score = rows.clone();
-        by_score.sort_by(|&a, &b| {
-            score[a]
-                .partial_cmp(&score[b])
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then(a.cmp(&b))
-        });
+        by_score.sort_by(|&a, &b| score[a].partial_cmp(&score[b]).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b)));
         for &g in &by_score[m2..] {
             gp[g] = true;
         }
@@ -398,40 +375,26 @@ pub struct Dhspg {
     ramp_forced: usize,
     stats: OptimStats,
     events: Vec<String>,
-    /// MACs as a function of the removed rows (for `target_flops`).
-    macs: Option<RowMacs>,
-    /// The row count chosen for `target_flops` at the partition.
+    /// MACs as a function of the removed rows (for `target_flops`), and the global row of every
+    /// analysis row id (`None`: not a prunable row of the layout).
+    macs: Option<(RowMacs, Vec<Option<usize>>)>,
+    /// The row count estimated for `target_flops` at the partition.
     flops_pick: Option<FlopsPick>,
 }
 
 impl std::fmt::Debug for Dhspg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Dhspg")
-            .field("cfg", &self.cfg)
-            .field("rows", &self.layout.n_rows)
-            .field("t", &self.t)
-            .finish()
+        f.debug_struct("Dhspg").field("cfg", &self.cfg).field("rows", &self.layout.n_rows).field("t", &self.t).finish()
     }
 }
 
 impl Dhspg {
-    pub fn new(
-        params: Vec<Param>,
-        analysis: &Analysis,
-        cfg: DhspgConfig,
-    ) -> Result<Self, TrainError> {
+    pub fn new(params: Vec<Param>, analysis: &Analysis, cfg: DhspgConfig) -> Result<Self, TrainError> {
         cfg.validate()?;
         let layout = RowLayout::new(analysis, &params);
         let n = layout.n_rows;
         let dir = Direction::new(cfg.direction(), params.len());
-        let flat = if cfg
-            .multi_tensor
-            .unwrap_or(matches!(layout.device, Device::Cuda(_)))
-        {
-            FlatRows::bind(&layout, &params)
-        } else {
-            None
-        };
+        let flat = if cfg.multi_tensor.unwrap_or(matches!(layout.device, Device::Cuda(_))) { FlatRows::bind(&layout, &params) } else { None };
         let k_s = (cfg.target_group_sparsity * n as f64).floor() as usize;
         let mut d = Dhspg {
             cfg,
@@ -464,12 +427,27 @@ impl Dhspg {
     /// Attaches the MACs model of the graph (`RowMacs::new(graph, analysis)`, the analysis given
     /// to [`Dhspg::new`]); required by `target_flops`.
     pub fn with_macs(mut self, model: RowMacs) -> Self {
-        self.macs = Some(model);
+        let ids = &self.layout.row_ids;
+        let mut global = vec![None; ids.iter().max().map_or(0, |m| m + 1)];
+        for (g, &r) in ids.iter().enumerate() {
+            global[r] = Some(g);
+        }
+        self.macs = Some((model, global));
         self
     }
-    /// The row count chosen for `target_flops` (after the partition).
+    /// The row count estimated for `target_flops` (after the partition).
     pub fn flops_pick(&self) -> Option<&FlopsPick> {
         self.flops_pick.as_ref()
+    }
+    /// MACs per sample once the global rows with `zero[g]` are removed (needs [`Dhspg::with_macs`]).
+    fn macs_without(&self, zero: &[bool]) -> u64 {
+        let (m, global) = self.macs.as_ref().expect("with_macs");
+        m.macs(&|r| global.get(r).copied().flatten().is_some_and(|g| zero[g]))
+    }
+    /// The MACs budget of `target_flops`.
+    fn flops_budget(&self) -> Option<u64> {
+        let (m, _) = self.macs.as_ref()?;
+        Some((self.cfg.target_flops? * m.full() as f64).floor() as u64)
     }
 
     pub fn layout(&self) -> &RowLayout {
@@ -503,71 +481,34 @@ impl Dhspg {
     }
     /// Current per-row norms ‖x_g‖ (one pass; for tests and reports).
     pub fn row_norms(&self) -> Vec<f64> {
-        let dirs: Vec<Option<Tensor>> = self
-            .params
-            .iter()
-            .map(|p| Some(p.tensor.zeros_like()))
-            .collect();
+        let dirs: Vec<Option<Tensor>> = self.params.iter().map(|p| Some(p.tensor.zeros_like())).collect();
         let _g = tch::no_grad_guard();
-        self.layout.row_sums(&self.params, &dirs)[0]
-            .iter()
-            .map(|v| v.sqrt())
-            .collect()
+        self.layout.row_sums(&self.params, &dirs)[0].iter().map(|v| v.sqrt()).collect()
     }
 
     fn do_partition(&mut self, xx: &[f64], xd: &[f64], dd: &[f64]) {
         let c = &self.cfg;
-        let score = saliency(
-            xx,
-            xd,
-            dd,
-            &self.layout.row_width,
-            c.saliency_magnitude,
-            c.safe_guard,
-            c.score_eps,
-        );
+        let score = saliency(xx, xd, dd, &self.layout.row_width, c.saliency_magnitude, c.safe_guard, c.score_eps);
         let mut flops_note = String::new();
-        if let (Some(keep), Some(m)) = (c.target_flops, &self.macs) {
-            let p = rows_for_flops(
-                &score,
-                &self.layout.groups,
-                c.group_divisible,
-                &self.layout.row_ids,
-                m,
-                keep,
-            );
+        if let (Some(keep), Some((m, _))) = (c.target_flops, &self.macs) {
+            let p = rows_for_flops(&score, &self.layout.groups, c.group_divisible, &self.layout.row_ids, m, keep);
             flops_note = format!(
-                "; FLOPs target {:.1}%: {} rows, predicted MACs {:.1}% of full{}",
+                "; FLOPs target {:.1}%: about {} rows (the top-ranked ones leave {:.1}% of the MACs){}; rows are zeroed until the MACs are within the target",
                 100.0 * keep,
                 p.k,
                 100.0 * p.fraction(),
-                if p.reached {
-                    ""
-                } else {
-                    " (the target is out of reach: every group keeps a channel)"
-                }
+                if p.reached { "" } else { " — out of reach: every group keeps a channel" }
             );
             self.cfg.target_group_sparsity = p.sparsity;
-            self.cfg.tolerance_group_sparsity = 0.0;
             self.flops_pick = Some(p);
         }
         let c = &self.cfg;
-        self.gp = partition(
-            &score,
-            &self.layout.groups,
-            c.target_group_sparsity,
-            c.tolerance_group_sparsity,
-            c.group_divisible,
-        );
+        self.gp = partition(&score, &self.layout.groups, c.target_group_sparsity, c.tolerance_group_sparsity, c.group_divisible);
         self.part_norm = xx.iter().map(|v| v.sqrt()).collect();
         let n = self.layout.n_rows;
         let base = (c.target_group_sparsity * n as f64).floor() as usize;
-        let per_group: Vec<(usize, usize)> = self
-            .layout
-            .groups
-            .iter()
-            .map(|(_, rows)| (rows.len(), rows.iter().filter(|&&g| self.gp[g]).count()))
-            .collect();
+        let per_group: Vec<(usize, usize)> =
+            self.layout.groups.iter().map(|(_, rows)| (rows.len(), rows.iter().filter(|&&g| self.gp[g]).count())).collect();
         self.k_s = match c.mode {
             SparsityMode::Exact => reachable_target(base, &per_group, c.group_divisible),
             SparsityMode::Legacy => base,
@@ -585,24 +526,11 @@ impl Dhspg {
     /// (nonzero, not yet masked) by smallest ‖x_g‖/‖x_g at partition‖, respecting divisibility.
     fn deadline_pick(&self, nx: &[f64], mask: &[f64], budget: usize) -> Vec<usize> {
         let q = self.cfg.group_divisible;
-        let rel = |g: usize| {
-            if self.part_norm[g] > 0.0 {
-                nx[g] / self.part_norm[g]
-            } else {
-                0.0
-            }
-        };
+        let rel = |g: usize| if self.part_norm[g] > 0.0 { nx[g] / self.part_norm[g] } else { 0.0 };
         let mut picked = vec![];
         if q == 1 {
-            let mut cand: Vec<usize> = (0..nx.len())
-                .filter(|&g| self.gp[g] && mask[g] != 0.0)
-                .collect();
-            cand.sort_by(|&a, &b| {
-                rel(a)
-                    .partial_cmp(&rel(b))
-                    .unwrap_or(std::cmp::Ordering::Equal)
-                    .then(a.cmp(&b))
-            });
+            let mut cand: Vec<usize> = (0..nx.len()).filter(|&g| self.gp[g] && mask[g] != 0.0).collect();
+            cand.sort_by(|&a, &b| rel(a).partial_cmp(&rel(b)).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b)));
             picked.extend(cand.into_iter().take(budget));
             return picked;
         }
@@ -613,17 +541,8 @@ impl Dhspg {
             .iter()
             .map(|(_, rows)| {
                 let z = rows.iter().filter(|&&g| mask[g] == 0.0).count();
-                let mut c: Vec<usize> = rows
-                    .iter()
-                    .copied()
-                    .filter(|&g| self.gp[g] && mask[g] != 0.0)
-                    .collect();
-                c.sort_by(|&a, &b| {
-                    rel(a)
-                        .partial_cmp(&rel(b))
-                        .unwrap_or(std::cmp::Ordering::Equal)
-                        .then(a.cmp(&b))
-                });
+                let mut c: Vec<usize> = rows.iter().copied().filter(|&g| self.gp[g] && mask[g] != 0.0).collect();
+                c.sort_by(|&a, &b| rel(a).partial_cmp(&rel(b)).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b)));
                 (rows.len(), z, c)
             })
             .collect();
@@ -666,7 +585,9 @@ impl Dhspg {
 impl Optimizer for Dhspg {
     fn step(&mut self) -> Result<(), TrainError> {
         if self.cfg.target_flops.is_some() && self.macs.is_none() {
-            return Err(TrainError::Config("DHSPG: target_flops needs the graph's MACs model: attach it with Dhspg::with_macs(RowMacs::new(&graph, &analysis))".into()));
+            return Err(TrainError::Config(
+                "DHSPG: target_flops needs the graph's MACs model: attach it with Dhspg::with_macs(RowMacs::new(&graph, &analysis))".into(),
+            ));
         }
         let _guard = tch::no_grad_guard();
         self.t += 1;
@@ -693,19 +614,14 @@ impl Optimizer for Dhspg {
         if self.flat.as_ref().is_some_and(|f| !f.valid(&self.params)) {
             self.flat = FlatRows::bind(&self.layout, &self.params);
         }
-        let in_flat = self
-            .flat
-            .as_ref()
-            .map(|f| f.in_buffer.clone())
-            .unwrap_or_else(|| vec![false; self.params.len()]);
+        let in_flat = self.flat.as_ref().map(|f| f.in_buffer.clone()).unwrap_or_else(|| vec![false; self.params.len()]);
         let d_flat = self.flat.as_ref().map(|f| f.cat_dirs(&dirs));
         let [xx, xd, dd] = if n > 0 {
             let mut acc = self.layout.sums_acc();
             if let (Some(f), Some(d)) = (&self.flat, &d_flat) {
                 f.add_row_sums(d, &mut acc);
             }
-            self.layout
-                .add_row_sums(&self.params, &dirs, Some(&in_flat), &mut acc);
+            self.layout.add_row_sums(&self.params, &dirs, Some(&in_flat), &mut acc);
             self.layout.sums_to_host(&acc)
         } else {
             [vec![], vec![], vec![]]
@@ -722,11 +638,7 @@ impl Optimizer for Dhspg {
         }
         let c = self.cfg.clone();
         let decoupled = c.variant == Variant::AdamW && c.weight_decay != 0.0;
-        let base_alpha = if decoupled {
-            1.0 - lr * c.weight_decay
-        } else {
-            1.0
-        };
+        let base_alpha = if decoupled { 1.0 - lr * c.weight_decay } else { 1.0 };
         let mut alpha = vec![base_alpha; n + 1];
         if decoupled && c.weight_decay_type == WeightDecayType::L1Norm {
             for g in 0..n {
@@ -734,10 +646,15 @@ impl Optimizer for Dhspg {
             }
         }
         let mut mask = vec![1.0; n + 1];
+        let budget = if self.partitioned { self.flops_budget() } else { None };
+        let zero_pre: Vec<bool> = xx.iter().map(|&v| v == 0.0).collect();
         let active = self.partitioned
             && match c.mode {
                 SparsityMode::Legacy => (z_pre as f64) / (n as f64) < c.target_group_sparsity,
-                SparsityMode::Exact => z_pre < self.k_s,
+                SparsityMode::Exact => match budget {
+                    Some(b) => self.macs_without(&zero_pre) > b,
+                    None => z_pre < self.k_s,
+                },
             };
         let (mut lam_sum, mut lam_max, mut lam_cnt) = (0.0, 0.0f64, 0usize);
         let mut projected = 0usize;
@@ -747,14 +664,7 @@ impl Optimizer for Dhspg {
                     continue;
                 }
                 let lam = if t >= c.warm_up_steps {
-                    adaptive_lambda(
-                        xd[g],
-                        nx[g],
-                        dd[g],
-                        c.lmbda,
-                        c.lmbda_amplify,
-                        c.hat_lmbda_coeff,
-                    )
+                    adaptive_lambda(xd[g], nx[g], dd[g], c.lmbda, c.lmbda_amplify, c.hat_lmbda_coeff)
                 } else {
                     c.lmbda
                 };
@@ -770,11 +680,7 @@ impl Optimizer for Dhspg {
                     .map(|g| ((alpha[g] * xx[g] - lr * xd[g]) / xx[g], g))
                     .filter(|(r, _)| *r < c.epsilon)
                     .collect();
-                cand.sort_by(|a, b| {
-                    a.0.partial_cmp(&b.0)
-                        .unwrap_or(std::cmp::Ordering::Equal)
-                        .then(a.1.cmp(&b.1))
-                });
+                cand.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal).then(a.1.cmp(&b.1)));
                 // per-group cap ρ
                 if c.upper_group_sparsity < 1.0 {
                     let mut room = vec![0usize; n];
@@ -798,7 +704,20 @@ impl Optimizer for Dhspg {
                     });
                 }
                 if c.mode == SparsityMode::Exact {
-                    cand.truncate(self.k_s.saturating_sub(z_pre));
+                    let keep = match budget {
+                        // FLOPs target: project candidates in order while the MACs are above it
+                        Some(b) => {
+                            let mut zero = zero_pre.clone();
+                            let mut k = 0;
+                            while k < cand.len() && self.macs_without(&zero) > b {
+                                zero[cand[k].1] = true;
+                                k += 1;
+                            }
+                            k
+                        }
+                        None => self.k_s.saturating_sub(z_pre),
+                    };
+                    cand.truncate(keep);
                 }
                 for &(_, g) in &cand {
                     mask[g] = 0.0;
@@ -818,19 +737,36 @@ impl Optimizer for Dhspg {
         if c.mode == SparsityMode::Exact && self.partitioned && !self.deadline_done {
             if let Some(dl) = c.deadline() {
                 let (p, _) = c.schedule();
-                let floor = if t >= dl {
-                    self.k_s
+                let (done, span) = if t >= dl {
+                    (1, 1)
                 } else if c.pruning_ramp && dl > p {
-                    ramp_floor(self.k_s, t.saturating_sub(p), dl - p)
+                    (t.saturating_sub(p), dl - p)
                 } else {
-                    0
+                    (0, 1)
                 };
                 let z_now = (0..n).filter(|&g| mask[g] == 0.0).count();
-                let budget = floor.saturating_sub(z_now);
-                let picked = if budget > 0 {
-                    self.deadline_pick(&nx, &mask, budget)
-                } else {
-                    vec![]
+                let picked = match budget {
+                    None => {
+                        let need = ramp_floor(self.k_s, done, span).saturating_sub(z_now);
+                        if need > 0 { self.deadline_pick(&nx, &mask, need) } else { vec![] }
+                    }
+                    // FLOPs target: the ramp (and the deadline) bound the MACs instead of the count
+                    Some(b) => {
+                        let full = self.macs.as_ref().map_or(0, |(m, _)| m.full());
+                        let goal = ramp_macs_goal(full, b, done, span);
+                        let mut zero: Vec<bool> = (0..n).map(|g| mask[g] == 0.0).collect();
+                        let mut picked = vec![];
+                        if self.macs_without(&zero) > goal {
+                            for g in self.deadline_pick(&nx, &mask, n) {
+                                zero[g] = true;
+                                picked.push(g);
+                                if self.macs_without(&zero) <= goal {
+                                    break;
+                                }
+                            }
+                        }
+                        picked
+                    }
                 };
                 for &g in &picked {
                     mask[g] = 0.0;
@@ -839,13 +775,26 @@ impl Optimizer for Dhspg {
                     self.ramp_forced += picked.len();
                 } else {
                     self.deadline_done = true;
-                    let msg = format!(
+                    let mut msg = format!(
                         "step {t}: pruning deadline: {} rows forced to zero (smallest ‖x_g‖/‖x_g at partition‖ in G_p), {} earlier by the ramp; {} of target {} zero rows",
                         picked.len(),
                         self.ramp_forced,
                         z_now + picked.len(),
                         self.k_s
                     );
+                    if let (Some(b), Some((m, _))) = (budget, &self.macs) {
+                        let zero: Vec<bool> = (0..n).map(|g| mask[g] == 0.0).collect();
+                        let now = self.macs_without(&zero);
+                        msg = format!(
+                            "step {t}: pruning deadline: {} rows forced to zero, {} earlier by the ramp; {} zero rows, MACs {:.1}% of full (target {:.1}%){}",
+                            picked.len(),
+                            self.ramp_forced,
+                            z_now + picked.len(),
+                            100.0 * now as f64 / m.full().max(1) as f64,
+                            100.0 * c.target_flops.unwrap_or(1.0),
+                            if now > b { " — G_p ran out of rows before the target" } else { "" }
+                        );
+                    }
                     self.events.push(msg.clone());
                     event = Some(match event {
                         Some(e) => format!("{e}; {msg}"),
@@ -883,10 +832,7 @@ impl Optimizer for Dhspg {
             for &ei in ents {
                 let e = &self.layout.entries[ei];
                 let gth = self.layout.gather(f, e).to_kind(p.tensor.kind());
-                let (ai, mi) = (
-                    gth.get(0).reshape(&e.bshape[..]),
-                    gth.get(1).reshape(&e.bshape[..]),
-                );
+                let (ai, mi) = (gth.get(0).reshape(&e.bshape[..]), gth.get(1).reshape(&e.bshape[..]));
                 a_b = Some(match a_b {
                     Some(x) => x * ai,
                     None => ai,
@@ -907,9 +853,7 @@ impl Optimizer for Dhspg {
                 0.0
             } else {
                 let a = alpha[g];
-                (a * a * xx[g] - 2.0 * a * lr * xd[g] + lr * lr * dd[g])
-                    .max(0.0)
-                    .sqrt()
+                (a * a * xx[g] - 2.0 * a * lr * xd[g] + lr * lr * dd[g]).max(0.0).sqrt()
             };
             if mask[g] == 0.0 || (xx[g] == 0.0 && dd[g] == 0.0) {
                 z += 1;
@@ -924,7 +868,13 @@ impl Optimizer for Dhspg {
             "dense"
         } else if match c.mode {
             SparsityMode::Legacy => (z as f64) / (n as f64) >= c.target_group_sparsity,
-            SparsityMode::Exact => z >= self.k_s,
+            SparsityMode::Exact => match budget {
+                Some(b) => {
+                    let zero: Vec<bool> = (0..n).map(|g| mask[g] == 0.0 || (xx[g] == 0.0 && dd[g] == 0.0)).collect();
+                    self.macs_without(&zero) <= b
+                }
+                None => z >= self.k_s,
+            },
         } {
             "after_target"
         } else if t >= hsp_step {
@@ -939,11 +889,7 @@ impl Optimizer for Dhspg {
             target_zero_rows: Some(self.k_s),
             omega_p: Some(om_p),
             omega_np: Some(om_np),
-            lambda_mean: if lam_cnt > 0 {
-                Some(lam_sum / lam_cnt as f64)
-            } else {
-                None
-            },
+            lambda_mean: if lam_cnt > 0 { Some(lam_sum / lam_cnt as f64) } else { None },
             lambda_max: if lam_cnt > 0 { Some(lam_max) } else { None },
             stage: Some(stage.into()),
             projected_rows: Some(projected),
@@ -967,24 +913,12 @@ impl Optimizer for Dhspg {
         let mut s = self.dir.state(&names);
         let u8s: Vec<u8> = self.gp.iter().map(|&b| b as u8).collect();
         s.push(("dhspg.t".into(), Tensor::from(self.t as i64)));
-        s.push((
-            "dhspg.partitioned".into(),
-            Tensor::from(self.partitioned as i64),
-        ));
-        s.push((
-            "dhspg.deadline_done".into(),
-            Tensor::from(self.deadline_done as i64),
-        ));
-        s.push((
-            "dhspg.ramp_forced".into(),
-            Tensor::from(self.ramp_forced as i64),
-        ));
+        s.push(("dhspg.partitioned".into(), Tensor::from(self.partitioned as i64)));
+        s.push(("dhspg.deadline_done".into(), Tensor::from(self.deadline_done as i64)));
+        s.push(("dhspg.ramp_forced".into(), Tensor::from(self.ramp_forced as i64)));
         s.push(("dhspg.k_s".into(), Tensor::from(self.k_s as i64)));
         s.push(("dhspg.gp".into(), Tensor::from_slice(&u8s)));
-        s.push((
-            "dhspg.partition_norm".into(),
-            Tensor::from_slice(&self.part_norm),
-        ));
+        s.push(("dhspg.partition_norm".into(), Tensor::from_slice(&self.part_norm)));
         s.push(("lr".into(), Tensor::from(self.cfg.lr)));
         s
     }
@@ -993,35 +927,17 @@ impl Optimizer for Dhspg {
         let names: Vec<String> = self.params.iter().map(|p| p.name.clone()).collect();
         let like: Vec<&Tensor> = self.params.iter().map(|p| &p.tensor).collect();
         self.dir.load_state(&names, &like, state)?;
-        let find = |k: &str| {
-            state
-                .iter()
-                .find(|(n, _)| n == k)
-                .map(|(_, t)| t.to_device(Device::Cpu))
-        };
-        let ck = |reason: String| TrainError::Checkpoint {
-            path: "optimizer state".into(),
-            reason,
-        };
-        let int = |k: &str| {
-            find(k)
-                .map(|t| t.int64_value(&[]))
-                .ok_or_else(|| ck(format!("missing '{k}' (not a DHSPG state?)")))
-        };
+        let find = |k: &str| state.iter().find(|(n, _)| n == k).map(|(_, t)| t.to_device(Device::Cpu));
+        let ck = |reason: String| TrainError::Checkpoint { path: "optimizer state".into(), reason };
+        let int = |k: &str| find(k).map(|t| t.int64_value(&[])).ok_or_else(|| ck(format!("missing '{k}' (not a DHSPG state?)")));
         self.t = int("dhspg.t")? as u64;
         self.partitioned = int("dhspg.partitioned")? != 0;
         self.deadline_done = int("dhspg.deadline_done")? != 0;
         self.ramp_forced = int("dhspg.ramp_forced").unwrap_or(0) as usize; // absent before the ramp existed
         self.k_s = int("dhspg.k_s")? as usize;
-        let gp: Vec<u8> =
-            Vec::try_from(find("dhspg.gp").ok_or_else(|| ck("missing 'dhspg.gp'".into()))?)
-                .map_err(TrainError::Torch)?;
-        let pn: Vec<f64> = Vec::try_from(
-            find("dhspg.partition_norm")
-                .ok_or_else(|| ck("missing 'dhspg.partition_norm'".into()))?
-                .to_kind(Kind::Double),
-        )
-        .map_err(TrainError::Torch)?;
+        let gp: Vec<u8> = Vec::try_from(find("dhspg.gp").ok_or_else(|| ck("missing 'dhspg.gp'".into()))?).map_err(TrainError::Torch)?;
+        let pn: Vec<f64> = Vec::try_from(find("dhspg.partition_norm").ok_or_else(|| ck("missing 'dhspg.partition_norm'".into()))?.to_kind(Kind::Double))
+            .map_err(TrainError::Torch)?;
         if gp.len() != self.layout.n_rows || pn.len() != self.layout.n_rows {
             return Err(ck(format!(
                 "DHSPG state has {} rows, the model has {} prunable rows (different model or analysis?)",

@@ -37,19 +37,11 @@ impl FlatRows {
     /// per-tensor path is as cheap then).
     pub fn bind(layout: &RowLayout, params: &[Param]) -> Option<FlatRows> {
         let first = layout.entries.first()?;
-        let (dev, kind) = (
-            params[first.param].tensor.device(),
-            params[first.param].tensor.kind(),
-        );
+        let (dev, kind) = (params[first.param].tensor.device(), params[first.param].tensor.kind());
         let mut chosen = vec![];
         for (pi, ents) in layout.param_entries.iter().enumerate() {
             let t = &params[pi].tensor;
-            if ents.len() == 1
-                && t.device() == dev
-                && t.kind() == kind
-                && t.is_contiguous()
-                && t.numel() > 0
-            {
+            if ents.len() == 1 && t.device() == dev && t.kind() == kind && t.is_contiguous() && t.numel() > 0 {
                 chosen.push((pi, ents[0]));
             }
         }
@@ -57,10 +49,7 @@ impl FlatRows {
             return None;
         }
         let _g = tch::no_grad_guard();
-        let flat: Vec<Tensor> = chosen
-            .iter()
-            .map(|&(pi, _)| params[pi].tensor.detach().reshape([-1]))
-            .collect();
+        let flat: Vec<Tensor> = chosen.iter().map(|&(pi, _)| params[pi].tensor.detach().reshape([-1])).collect();
         let buf = Tensor::cat(&flat, 0);
         let mut members = Vec::with_capacity(chosen.len());
         let mut index = Vec::with_capacity(chosen.len());
@@ -72,55 +61,27 @@ impl FlatRows {
             let mut p = t.shallow_clone();
             p.set_data(&buf.narrow(0, off, numel).view(&size[..]));
             let e = &layout.entries[ei];
-            index.push(
-                e.index
-                    .to_device(dev)
-                    .to_kind(Kind::Int)
-                    .view(&e.bshape[..])
-                    .expand(&size[..], false)
-                    .reshape([-1]),
-            );
+            index.push(e.index.to_device(dev).to_kind(Kind::Int).view(&e.bshape[..]).expand(&size[..], false).reshape([-1]));
             members.push((pi, off, numel));
             off += numel;
         }
         let elem_row = Tensor::cat(&index, 0);
-        let ptrs = members
-            .iter()
-            .map(|&(pi, _, _)| params[pi].tensor.data_ptr() as usize)
-            .collect();
+        let ptrs = members.iter().map(|&(pi, _, _)| params[pi].tensor.data_ptr() as usize).collect();
         let mut in_buffer = vec![false; params.len()];
         for &(pi, _) in &chosen {
             in_buffer[pi] = true;
         }
-        Some(FlatRows {
-            members,
-            in_buffer,
-            buf,
-            elem_row,
-            ptrs,
-        })
+        Some(FlatRows { members, in_buffer, buf, elem_row, ptrs })
     }
 
     /// True while every member still views the buffer.
     pub fn valid(&self, params: &[Param]) -> bool {
-        self.members
-            .iter()
-            .zip(&self.ptrs)
-            .all(|(&(pi, _, _), &p)| params[pi].tensor.data_ptr() as usize == p)
+        self.members.iter().zip(&self.ptrs).all(|(&(pi, _, _), &p)| params[pi].tensor.data_ptr() as usize == p)
     }
 
     /// The members' directions concatenated in buffer order.
     pub fn cat_dirs(&self, dirs: &[Option<Tensor>]) -> Tensor {
-        let ds: Vec<Tensor> = self
-            .members
-            .iter()
-            .map(|&(pi, _, _)| {
-                dirs[pi]
-                    .as_ref()
-                    .expect("direction of a row tensor")
-                    .reshape([-1])
-            })
-            .collect();
+        let ds: Vec<Tensor> = self.members.iter().map(|&(pi, _, _)| dirs[pi].as_ref().expect("direction of a row tensor").reshape([-1])).collect();
         Tensor::cat(&ds, 0)
     }
 
@@ -130,19 +91,13 @@ impl FlatRows {
         let x = &self.buf;
         let idx = self.elem_row.to_device(acc.device());
         for (k, v) in [x * x, x * d, d * d].into_iter().enumerate() {
-            let _ = acc.get(k as i64).index_add_(
-                0,
-                &idx,
-                &v.to_kind(Kind::Double).to_device(acc.device()),
-            );
+            let _ = acc.get(k as i64).index_add_(0, &idx, &v.to_kind(Kind::Double).to_device(acc.device()));
         }
     }
 
     /// `x ← A ⊙ x − η·M ⊙ d` on the buffer (`factors` = `[2, N + 1]`: rows A and M).
     pub fn update(&mut self, factors: &Tensor, mut d: Tensor, lr: f64) {
-        let f = factors
-            .to_device(self.buf.device())
-            .to_kind(self.buf.kind());
+        let f = factors.to_device(self.buf.device()).to_kind(self.buf.kind());
         let _ = self.buf.g_mul_(&f.get(0).index_select(0, &self.elem_row));
         let _ = d.g_mul_(&f.get(1).index_select(0, &self.elem_row));
         let _ = self.buf.g_sub_(&d.g_mul_scalar_(lr));

@@ -13,9 +13,7 @@ pub mod flat;
 pub mod flops_target;
 pub mod rows;
 
-pub use baseline::{
-    Adam, AdamConfig, AdamInit, AdamW, Direction, DirectionConfig, Sgd, SgdConfig, Variant,
-};
+pub use baseline::{Adam, AdamConfig, AdamInit, AdamW, Direction, DirectionConfig, Sgd, SgdConfig, Variant};
 pub use dhspg::{Dhspg, DhspgConfig, SaliencyMagnitude, SparsityMode, WeightDecayType};
 pub use rows::RowLayout;
 

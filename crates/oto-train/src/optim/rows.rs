@@ -58,27 +58,16 @@ impl RowLayout {
     /// Builds the layout. Parameters not mentioned by the analysis and rows without trainable
     /// slices are simply absent (plain steps / not counted).
     pub fn new(a: &Analysis, params: &[Param]) -> Self {
-        let device = params
-            .first()
-            .map(|p| p.tensor.device())
-            .unwrap_or(Device::Cpu);
-        let by_value: BTreeMap<usize, usize> = params
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.value_id, i))
-            .collect();
+        let device = params.first().map(|p| p.tensor.device()).unwrap_or(Device::Cpu);
+        let by_value: BTreeMap<usize, usize> = params.iter().enumerate().map(|(i, p)| (p.value_id, i)).collect();
         // (param, axis) -> per-position analysis row (prunable only), merged over members.
         let mut maps: BTreeMap<(usize, usize), Vec<Option<RowId>>> = BTreeMap::new();
         for m in &a.members {
             if !m.kind.in_row() {
                 continue;
             }
-            let Some(&pi) = by_value.get(&m.tensor) else {
-                continue;
-            };
-            let v = maps
-                .entry((pi, m.axis))
-                .or_insert_with(|| vec![None; m.map.len()]);
+            let Some(&pi) = by_value.get(&m.tensor) else { continue };
+            let v = maps.entry((pi, m.axis)).or_insert_with(|| vec![None; m.map.len()]);
             if v.len() != m.map.len() {
                 continue;
             }
@@ -131,52 +120,23 @@ impl RowLayout {
             if axis >= size.len() || size[axis] as usize != v.len() {
                 continue;
             }
-            let host: Vec<i64> = v
-                .iter()
-                .map(|r| r.map(|r| global[r] as i64).unwrap_or(n as i64))
-                .collect();
+            let host: Vec<i64> = v.iter().map(|r| r.map(|r| global[r] as i64).unwrap_or(n as i64)).collect();
             if host.iter().all(|&h| h == n as i64) {
                 continue;
             }
-            let per_pos = size
-                .iter()
-                .enumerate()
-                .filter(|(d, _)| *d != axis)
-                .map(|(_, &s)| s as usize)
-                .product::<usize>();
+            let per_pos = size.iter().enumerate().filter(|(d, _)| *d != axis).map(|(_, &s)| s as usize).product::<usize>();
             for &h in &host {
                 if (h as usize) < n {
                     row_width[h as usize] += per_pos;
                 }
             }
-            let reduce_dims = (0..size.len() as i64)
-                .filter(|&d| d != axis as i64)
-                .collect();
-            let bshape = (0..size.len())
-                .map(|d| if d == axis { v.len() as i64 } else { 1 })
-                .collect();
+            let reduce_dims = (0..size.len() as i64).filter(|&d| d != axis as i64).collect();
+            let bshape = (0..size.len()).map(|d| if d == axis { v.len() as i64 } else { 1 }).collect();
             let index = Tensor::from_slice(&host).to_device(t.device());
             param_entries[pi].push(entries.len());
-            entries.push(Entry {
-                param: pi,
-                axis,
-                len: v.len(),
-                reduce_dims,
-                bshape,
-                index,
-                host,
-            });
+            entries.push(Entry { param: pi, axis, len: v.len(), reduce_dims, bshape, index, host });
         }
-        RowLayout {
-            n_rows: n,
-            row_ids,
-            row_group,
-            row_width,
-            groups,
-            entries,
-            param_entries,
-            device,
-        }
+        RowLayout { n_rows: n, row_ids, row_group, row_width, groups, entries, param_entries, device }
     }
 
     /// Per-row `[‖x_g‖², ⟨x_g, d_g⟩, ‖d_g‖²]` as a host `Vec` of 3 vectors of length `N`
@@ -193,13 +153,7 @@ impl RowLayout {
     }
 
     /// Adds the per-tensor row sums of every entry into `acc`, except parameters flagged in `skip`.
-    pub fn add_row_sums(
-        &self,
-        params: &[Param],
-        dirs: &[Option<Tensor>],
-        skip: Option<&[bool]>,
-        acc: &mut Tensor,
-    ) {
+    pub fn add_row_sums(&self, params: &[Param], dirs: &[Option<Tensor>], skip: Option<&[bool]>, acc: &mut Tensor) {
         for e in &self.entries {
             if skip.is_some_and(|s| s[e.param]) {
                 continue;
@@ -214,9 +168,7 @@ impl RowLayout {
                     t.sum_dim_intlist(&e.reduce_dims[..], false, Kind::Float)
                 }
             };
-            let s = Tensor::stack(&[red(xx), red(xd), red(dd)], 0)
-                .to_kind(Kind::Double)
-                .to_device(self.device);
+            let s = Tensor::stack(&[red(xx), red(xd), red(dd)], 0).to_kind(Kind::Double).to_device(self.device);
             let idx = e.index.to_device(self.device);
             let _ = acc.index_add_(1, &idx, &s);
         }
@@ -225,30 +177,20 @@ impl RowLayout {
     /// The accumulator on the host, as `[‖x_g‖²], [⟨x_g, d_g⟩], [‖d_g‖²]` (dump slot dropped).
     pub fn sums_to_host(&self, acc: &Tensor) -> [Vec<f64>; 3] {
         let n = self.n_rows;
-        let host: Vec<f64> =
-            Vec::try_from(acc.to_device(Device::Cpu).reshape([-1])).unwrap_or_default();
+        let host: Vec<f64> = Vec::try_from(acc.to_device(Device::Cpu).reshape([-1])).unwrap_or_default();
         let w = n + 1;
-        [
-            host[0..n].to_vec(),
-            host[w..w + n].to_vec(),
-            host[2 * w..2 * w + n].to_vec(),
-        ]
+        [host[0..n].to_vec(), host[w..w + n].to_vec(), host[2 * w..2 * w + n].to_vec()]
     }
 
     /// Uploads per-row factors (`rows.len() == N + 1`, last = value for positions outside prunable
     /// rows) as a `[k, N + 1]` tensor of `kind` on the layout's device.
     pub fn upload(&self, rows: &[&[f64]], kind: Kind) -> Tensor {
         let flat: Vec<f64> = rows.iter().flat_map(|r| r.iter().copied()).collect();
-        Tensor::from_slice(&flat)
-            .reshape([rows.len() as i64, self.n_rows as i64 + 1])
-            .to_kind(kind)
-            .to_device(self.device)
+        Tensor::from_slice(&flat).reshape([rows.len() as i64, self.n_rows as i64 + 1]).to_kind(kind).to_device(self.device)
     }
 
     /// Row `k` of uploaded factors gathered for entry `e`, in its broadcast shape.
     pub fn gather(&self, factors: &Tensor, e: &Entry) -> Tensor {
-        factors
-            .to_device(e.index.device())
-            .index_select(1, &e.index)
+        factors.to_device(e.index.device()).index_select(1, &e.index)
     }
 }

@@ -57,12 +57,7 @@ impl Oto {
     }
     /// Analysis that keeps the channels of the named nodes / initializers / op types.
     pub fn with_keep(graph: Graph, keep: &[String]) -> Self {
-        let analysis = zig::analyze_with(
-            &graph,
-            &AnalyzeOptions {
-                keep: keep.to_vec(),
-            },
-        );
+        let analysis = zig::analyze_with(&graph, &AnalyzeOptions { keep: keep.to_vec() });
         Oto { graph, analysis }
     }
     pub fn from_onnx(path: &Path) -> Result<Self, TrainError> {
@@ -74,23 +69,13 @@ impl Oto {
     }
     /// The DHSPG optimizer over `exec`'s parameters, configured like `oto train`
     /// (`cfg.dhspg`, `cfg.optimizer`, `cfg.lr`, ...); `steps_per_epoch` converts epochs to steps.
-    pub fn dhspg(
-        &self,
-        cfg: &TrainConfig,
-        exec: &Executor,
-        steps_per_epoch: usize,
-    ) -> Result<Box<dyn Optimizer>, TrainError> {
+    pub fn dhspg(&self, cfg: &TrainConfig, exec: &Executor, steps_per_epoch: usize) -> Result<Box<dyn Optimizer>, TrainError> {
         dhspg_for(cfg, exec, &self.graph, &self.analysis, steps_per_epoch)
     }
     /// Writes `<dir>/full.onnx` (the trained weights of `exec`), builds and writes
     /// `<dir>/compressed.onnx` and `<dir>/manifest.json`, and checks with tract that both
     /// models give the same outputs (relative max difference ≤ `tolerance`, else an error).
-    pub fn construct(
-        &self,
-        exec: &Executor,
-        dir: &Path,
-        tolerance: f32,
-    ) -> Result<Construction, TrainError> {
+    pub fn construct(&self, exec: &Executor, dir: &Path, tolerance: f32) -> Result<Construction, TrainError> {
         let mut full = self.graph.clone();
         exec.write_back(&mut full)?;
         construct_from(&full, &self.analysis, dir, tolerance)
@@ -98,40 +83,23 @@ impl Oto {
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
-    TrainError::Io {
-        path: path.display().to_string(),
-        source: std::io::Error::other(e.to_string()),
-    }
+    TrainError::Io { path: path.display().to_string(), source: std::io::Error::other(e.to_string()) }
 }
 
 /// Step 3 on an already trained full graph.
-pub fn construct_from(
-    full: &Graph,
-    analysis: &Analysis,
-    dir: &Path,
-    tolerance: f32,
-) -> Result<Construction, TrainError> {
+pub fn construct_from(full: &Graph, analysis: &Analysis, dir: &Path, tolerance: f32) -> Result<Construction, TrainError> {
     std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
     let full_path = dir.join("full.onnx");
     let full_model = full.to_model();
     oto_onnx::save_model(&full_model, &full_path).map_err(|e| io_err(&full_path, e))?;
-    let c = oto_graph::compress::compress(
-        full,
-        analysis,
-        &oto_graph::compress::CompressOptions::default(),
-    )?;
+    let c = oto_graph::compress::compress(full, analysis, &oto_graph::compress::CompressOptions::default())?;
     let compressed_path = dir.join("compressed.onnx");
     let cmodel = c.graph.to_model();
     oto_onnx::save_model(&cmodel, &compressed_path).map_err(|e| io_err(&compressed_path, e))?;
     let manifest_path = dir.join("manifest.json");
-    oto_onnx::write_atomic(&manifest_path, c.manifest.to_json().as_bytes())
-        .map_err(|e| io_err(&manifest_path, e))?;
-    let cmp = oto_verify::compare(&full_model, &cmodel, 2, 0).map_err(|e| {
-        TrainError::Config(format!(
-            "verification of {} could not run: {e:#}",
-            compressed_path.display()
-        ))
-    })?;
+    oto_onnx::write_atomic(&manifest_path, c.manifest.to_json().as_bytes()).map_err(|e| io_err(&manifest_path, e))?;
+    let cmp = oto_verify::compare(&full_model, &cmodel, 2, 0)
+        .map_err(|e| TrainError::Config(format!("verification of {} could not run: {e:#}", compressed_path.display())))?;
     if !cmp.passes(tolerance) {
         return Err(TrainError::Config(format!(
             "verification failed: {} differs from {} (max relative difference {:.3e} > {tolerance:.1e}, shapes match: {}); \

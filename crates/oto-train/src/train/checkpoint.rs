@@ -32,10 +32,7 @@ pub struct Checkpoint {
 }
 
 fn ck_err(path: &Path, reason: impl Into<String>) -> TrainError {
-    TrainError::Checkpoint {
-        path: path.display().to_string(),
-        reason: reason.into(),
-    }
+    TrainError::Checkpoint { path: path.display().to_string(), reason: reason.into() }
 }
 
 /// Writes a checkpoint atomically.
@@ -56,36 +53,23 @@ pub fn save(
     }
     let tmp = path.with_file_name(format!(
         ".{}.tmp{}",
-        path.file_name()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
         std::process::id()
     ));
     Tensor::save_multi(&named, &tmp).map_err(|e| ck_err(&tmp, format!("cannot write: {e}")))?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        ck_err(
-            path,
-            format!("cannot move the new checkpoint into place: {e}"),
-        )
+        ck_err(path, format!("cannot move the new checkpoint into place: {e}"))
     })
 }
 
 /// Reads a checkpoint; tensors are moved to `device`. Errors say what is wrong with the file.
 pub fn load(path: &Path, device: Device) -> Result<Checkpoint, TrainError> {
     if !path.is_file() {
-        return Err(ck_err(
-            path,
-            "no checkpoint there (train without --resume first, or check --out)",
-        ));
+        return Err(ck_err(path, "no checkpoint there (train without --resume first, or check --out)"));
     }
     let named = Tensor::load_multi(path).map_err(|e| {
-        ck_err(
-            path,
-            format!(
-                "not a readable checkpoint (truncated or corrupt; delete it to start over): {e}"
-            ),
-        )
+        ck_err(path, format!("not a readable checkpoint (truncated or corrupt; delete it to start over): {e}"))
     })?;
     let mut meta = None;
     let (mut model, mut optim) = (vec![], vec![]);
@@ -94,32 +78,21 @@ pub fn load(path: &Path, device: Device) -> Result<Checkpoint, TrainError> {
             if t.kind() != Kind::Uint8 {
                 return Err(ck_err(path, "the header has the wrong type"));
             }
-            let bytes: Vec<u8> =
-                Vec::<u8>::try_from(&t.flatten(0, -1)).map_err(|e| ck_err(path, e.to_string()))?;
-            let m: Meta = serde_json::from_slice(&bytes).map_err(|e| {
-                ck_err(
-                    path,
-                    format!("the header is not valid JSON ({e}); the file is corrupt"),
-                )
-            })?;
+            let bytes: Vec<u8> = Vec::<u8>::try_from(&t.flatten(0, -1)).map_err(|e| ck_err(path, e.to_string()))?;
+            let m: Meta = serde_json::from_slice(&bytes)
+                .map_err(|e| ck_err(path, format!("the header is not valid JSON ({e}); the file is corrupt")))?;
             meta = Some(m);
         } else if let Some(k) = n.strip_prefix("model/") {
             model.push((k.to_string(), t.to_device(device)));
         } else if let Some(k) = n.strip_prefix("optim/") {
             optim.push((k.to_string(), t.to_device(device)));
         } else {
-            return Err(ck_err(
-                path,
-                format!("unexpected entry '{n}'; not an oto checkpoint"),
-            ));
+            return Err(ck_err(path, format!("unexpected entry '{n}'; not an oto checkpoint")));
         }
     }
     let meta = meta.ok_or_else(|| ck_err(path, "no header; not an oto checkpoint"))?;
     if meta.format != FORMAT {
-        return Err(ck_err(
-            path,
-            format!("format '{}' is not {FORMAT}", meta.format),
-        ));
+        return Err(ck_err(path, format!("format '{}' is not {FORMAT}", meta.format)));
     }
     Ok(Checkpoint { meta, model, optim })
 }

@@ -63,9 +63,7 @@ impl OptimizerKind {
             "sgd" => Ok(Self::Sgd),
             "adam" => Ok(Self::Adam),
             "adamw" => Ok(Self::Adamw),
-            _ => Err(TrainError::Config(format!(
-                "unknown optimizer '{s}'; valid: sgd, adam, adamw"
-            ))),
+            _ => Err(TrainError::Config(format!("unknown optimizer '{s}'; valid: sgd, adam, adamw"))),
         }
     }
     pub fn name(self) -> &'static str {
@@ -101,9 +99,7 @@ impl ScheduleKind {
             "constant" | "none" => Ok(Self::Constant),
             "step" => Ok(Self::Step),
             "cosine" | "cos" => Ok(Self::Cosine),
-            _ => Err(TrainError::Config(format!(
-                "unknown schedule '{s}'; valid: step, cosine, constant"
-            ))),
+            _ => Err(TrainError::Config(format!("unknown schedule '{s}'; valid: step, cosine, constant"))),
         }
     }
 }
@@ -116,7 +112,7 @@ pub struct DhspgOptions {
     /// Target group sparsity `s` in (0, 1).
     pub target_sparsity: Option<f64>,
     /// [oto] Instead of `target_sparsity`: the fraction of the full model's MACs to keep, in
-    /// (0, 1]; the partition picks the number of rows that meets it (τ = 0).
+    /// (0, 1]; DHSPG zeroes rows until the compressed model is within it.
     pub target_flops: Option<f64>,
     /// First epoch of pruning (`start_pruning_steps = epoch × steps per epoch`); default epochs/5.
     pub start_pruning_epoch: Option<f64>,
@@ -302,19 +298,12 @@ impl TrainConfig {
             return bad("nesterov needs a momentum > 0".into());
         }
         if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
-            return bad(format!(
-                "weight_decay must be >= 0, got {}",
-                self.weight_decay
-            ));
+            return bad(format!("weight_decay must be >= 0, got {}", self.weight_decay));
         }
         if self.warmup_epochs < 0.0 || self.warmup_epochs > self.epochs as f64 {
-            return bad(format!(
-                "warmup_epochs must be in [0, epochs], got {}",
-                self.warmup_epochs
-            ));
+            return bad(format!("warmup_epochs must be in [0, epochs], got {}", self.warmup_epochs));
         }
-        if self.schedule == ScheduleKind::Step && self.step_size == 0 && self.milestones.is_empty()
-        {
+        if self.schedule == ScheduleKind::Step && self.step_size == 0 && self.milestones.is_empty() {
             return bad("the step schedule needs step_size >= 1 or milestones".into());
         }
         if let Some(s) = self.dhspg.target_sparsity {
@@ -324,31 +313,25 @@ impl TrainConfig {
         }
         if let Some(f) = self.dhspg.target_flops {
             if self.dhspg.target_sparsity.is_some() {
-                return bad(
-                    "give either a target sparsity or a target FLOPs fraction, not both".into(),
-                );
+                return bad("give either a target sparsity or a target FLOPs fraction, not both".into());
             }
             if !(f > 0.0 && f <= 1.0) {
                 return bad(format!("target FLOPs (fraction of the full model's MACs to keep) must be in (0, 1], got {f}"));
             }
             if self.dhspg.legacy == Some(true) {
-                return bad(
-                    "a target FLOPs fraction needs the exact sparsity mode; drop --legacy".into(),
-                );
+                return bad("a target FLOPs fraction needs the exact sparsity mode; drop --legacy".into());
+            }
+            if self.dhspg.group_divisible.is_some_and(|q| q != 1) {
+                return bad("a target FLOPs fraction needs group_divisible = 1".into());
             }
         }
         if let Some(e) = self.dhspg.start_pruning_epoch {
             if e < 0.0 || e >= self.epochs as f64 {
-                return bad(format!(
-                    "start_pruning_epoch must be in [0, epochs), got {e}"
-                ));
+                return bad(format!("start_pruning_epoch must be in [0, epochs), got {e}"));
             }
         }
         if !matches!(self.progress.as_str(), "auto" | "bar" | "plain" | "quiet") {
-            return bad(format!(
-                "progress must be auto, bar, plain or quiet, got '{}'",
-                self.progress
-            ));
+            return bad(format!("progress must be auto, bar, plain or quiet, got '{}'", self.progress));
         }
         Ok(())
     }
@@ -365,10 +348,7 @@ impl TrainConfig {
             ));
         }
         if self.optimizer != OptimizerKind::Sgd && (self.nesterov || d.dampening.is_some()) {
-            w.push(format!(
-                "nesterov / dampening are SGD settings; they have no effect with {}",
-                self.optimizer.name()
-            ));
+            w.push(format!("nesterov / dampening are SGD settings; they have no effect with {}", self.optimizer.name()));
         }
         let dhspg_only = d.start_pruning_epoch.is_some()
             || d.epsilon.is_some()
@@ -385,9 +365,6 @@ impl TrainConfig {
             || d.saliency_magnitude.is_some();
         if !self.pruning() && dhspg_only {
             w.push("DHSPG settings are given but no target sparsity or FLOPs: this is a dense run and they are ignored".into());
-        }
-        if d.target_flops.is_some() && d.tolerance_group_sparsity.is_some() {
-            w.push("tolerance_group_sparsity has no effect with a FLOPs target (the partition fixes the pruned rows, τ = 0)".into());
         }
         w
     }

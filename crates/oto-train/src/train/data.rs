@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use super::config::{DatasetKind, TrainConfig};
 use crate::datasets::{
-    self, Augment, CifarLabel, DataError, DataLoader, Dataset, FolderTransform, ImageFolder,
-    LoaderConfig, Normalize, SrDataset, SrTrainConfig,
+    self, Augment, CifarLabel, DataError, DataLoader, Dataset, FolderTransform, ImageFolder, LoaderConfig,
+    Normalize, SrDataset, SrTrainConfig,
 };
 use crate::TrainError;
 
@@ -20,26 +20,15 @@ pub enum TaskKind {
 
 /// The data of a run.
 pub enum RunData {
-    Classification {
-        train: DataLoader,
-        test: DataLoader,
-        num_classes: usize,
-        shape: [usize; 3],
-    },
-    SuperResolution {
-        train: Arc<SrDataset>,
-        train_cfg: SrTrainConfig,
-        test: Arc<SrDataset>,
-    },
+    Classification { train: DataLoader, test: DataLoader, num_classes: usize, shape: [usize; 3] },
+    SuperResolution { train: Arc<SrDataset>, train_cfg: SrTrainConfig, test: Arc<SrDataset> },
 }
 
 impl RunData {
     pub fn task(&self) -> TaskKind {
         match self {
             RunData::Classification { .. } => TaskKind::Classification,
-            RunData::SuperResolution { test, .. } => TaskKind::SuperResolution {
-                scale: test.scale(),
-            },
+            RunData::SuperResolution { test, .. } => TaskKind::SuperResolution { scale: test.scale() },
         }
     }
     /// Training steps per epoch (after `max_train_batches`).
@@ -134,64 +123,30 @@ fn load_splits(c: &TrainConfig, with_train: bool) -> Result<RunData, TrainError>
     let ebs = c.eval_batch_size;
     let seed = c.seed;
     let threads = c.data_threads;
-    let mk = |train: Arc<dyn Dataset>,
-              test: Arc<dyn Dataset>,
-              aug: Augment,
-              norm: Normalize|
-     -> Result<RunData, TrainError> {
+    let mk = |train: Arc<dyn Dataset>, test: Arc<dyn Dataset>, aug: Augment, norm: Normalize| -> Result<RunData, TrainError> {
         let s0 = test.get(0)?;
         let shape = [s0.channels, s0.height, s0.width];
         let num_classes = train.num_classes();
         let aug = if c.augment { aug } else { Augment::none() };
         let train = DataLoader::new(
             train,
-            LoaderConfig::train(bs)
-                .with_augment(aug)
-                .with_normalize(norm.clone())
-                .with_seed(seed)
-                .with_threads(threads),
+            LoaderConfig::train(bs).with_augment(aug).with_normalize(norm.clone()).with_seed(seed).with_threads(threads),
         )?;
-        let test = DataLoader::new(
-            test,
-            LoaderConfig::eval(ebs)
-                .with_normalize(norm)
-                .with_threads(threads),
-        )?;
-        Ok(RunData::Classification {
-            train,
-            test,
-            num_classes,
-            shape,
-        })
+        let test = DataLoader::new(test, LoaderConfig::eval(ebs).with_normalize(norm).with_threads(threads))?;
+        Ok(RunData::Classification { train, test, num_classes, shape })
     };
-    let flip = Augment {
-        pad: 0,
-        crop: None,
-        random_crop: false,
-        hflip: true,
-    };
+    let flip = Augment { pad: 0, crop: None, random_crop: false, hflip: true };
     match c.dataset {
         DatasetKind::FashionMnist => {
             let (tr, te) = match &c.data {
                 None => {
                     let te = datasets::fashion_mnist_mini(false)?;
-                    (
-                        if with_train {
-                            datasets::fashion_mnist_mini(true)?
-                        } else {
-                            te.clone()
-                        },
-                        te,
-                    )
+                    (if with_train { datasets::fashion_mnist_mini(true)? } else { te.clone() }, te)
                 }
                 Some(d) => {
                     require_dir(d, "the Fashion-MNIST")?;
                     let mut te = datasets::load_mnist_dir(d, false)?;
-                    let mut tr = if with_train {
-                        datasets::load_mnist_dir(d, true)?
-                    } else {
-                        te.clone()
-                    };
+                    let mut tr = if with_train { datasets::load_mnist_dir(d, true)? } else { te.clone() };
                     tr.num_classes = 10;
                     te.num_classes = 10;
                     (tr, te)
@@ -202,122 +157,57 @@ fn load_splits(c: &TrainConfig, with_train: bool) -> Result<RunData, TrainError>
         DatasetKind::Mnist => {
             let d = data_dir(c)?;
             let mut te = datasets::load_mnist_dir(&d, false)?;
-            let mut tr = if with_train {
-                datasets::load_mnist_dir(&d, true)?
-            } else {
-                te.clone()
-            };
+            let mut tr = if with_train { datasets::load_mnist_dir(&d, true)? } else { te.clone() };
             tr.num_classes = 10;
             te.num_classes = 10;
-            mk(
-                Arc::new(tr),
-                Arc::new(te),
-                Augment::pad_crop(2),
-                Normalize::mnist(),
-            )
+            mk(Arc::new(tr), Arc::new(te), Augment::pad_crop(2), Normalize::mnist())
         }
         DatasetKind::Cifar10 => {
             let d = data_dir(c)?;
             let te = datasets::load_cifar10_dir(&d, false)?;
-            let tr = if with_train {
-                datasets::load_cifar10_dir(&d, true)?
-            } else {
-                te.clone()
-            };
-            mk(
-                Arc::new(tr),
-                Arc::new(te),
-                Augment::cifar(),
-                Normalize::cifar10(),
-            )
+            let tr = if with_train { datasets::load_cifar10_dir(&d, true)? } else { te.clone() };
+            mk(Arc::new(tr), Arc::new(te), Augment::cifar(), Normalize::cifar10())
         }
         DatasetKind::Cifar100 => {
             let d = data_dir(c)?;
             let te = datasets::load_cifar100_dir(&d, false, CifarLabel::Fine)?;
-            let tr = if with_train {
-                datasets::load_cifar100_dir(&d, true, CifarLabel::Fine)?
-            } else {
-                te.clone()
-            };
-            mk(
-                Arc::new(tr),
-                Arc::new(te),
-                Augment::cifar(),
-                Normalize::cifar100(),
-            )
+            let tr = if with_train { datasets::load_cifar100_dir(&d, true, CifarLabel::Fine)? } else { te.clone() };
+            mk(Arc::new(tr), Arc::new(te), Augment::cifar(), Normalize::cifar100())
         }
         DatasetKind::Svhn => {
             let d = data_dir(c)?;
             let te = datasets::load_svhn_mat(&d.join("test_32x32.mat"))?;
-            let tr = if with_train {
-                datasets::load_svhn_mat(&d.join("train_32x32.mat"))?
-            } else {
-                te.clone()
-            };
-            mk(
-                Arc::new(tr),
-                Arc::new(te),
-                Augment::pad_crop(2),
-                Normalize::svhn(),
-            )
+            let tr = if with_train { datasets::load_svhn_mat(&d.join("train_32x32.mat"))? } else { te.clone() };
+            mk(Arc::new(tr), Arc::new(te), Augment::pad_crop(2), Normalize::svhn())
         }
         DatasetKind::Imagefolder => {
             let d = data_dir(c)?;
             let t = FolderTransform::fixed(c.image_size, c.image_size);
             let tr = ImageFolder::open(&d.join("train"), t.clone())?;
             let classes = tr.classes().to_vec();
-            let val = ["val", "test"]
-                .iter()
-                .map(|n| d.join(n))
-                .find(|p| p.is_dir())
-                .ok_or_else(|| {
-                    TrainError::Config(format!(
-                        "{}: no val/ or test/ folder next to train/",
-                        d.display()
-                    ))
-                })?;
-            let ann = [
-                val.join("val_annotations.txt"),
-                d.join("val_annotations.txt"),
-            ]
-            .into_iter()
-            .find(|p| p.is_file());
+            let val = ["val", "test"].iter().map(|n| d.join(n)).find(|p| p.is_dir()).ok_or_else(|| {
+                TrainError::Config(format!("{}: no val/ or test/ folder next to train/", d.display()))
+            })?;
+            let ann = [val.join("val_annotations.txt"), d.join("val_annotations.txt")].into_iter().find(|p| p.is_file());
             let te = match ann {
                 Some(a) => {
-                    let imgs = if val.join("images").is_dir() {
-                        val.join("images")
-                    } else {
-                        val.clone()
-                    };
+                    let imgs = if val.join("images").is_dir() { val.join("images") } else { val.clone() };
                     ImageFolder::from_annotations(&imgs, &a, &classes, t)?
                 }
                 None => ImageFolder::open_with_classes(&val, &classes, t)?,
             };
-            let aug = Augment {
-                pad: c.image_size as usize / 8,
-                crop: None,
-                random_crop: true,
-                hflip: true,
-            };
+            let aug = Augment { pad: c.image_size as usize / 8, crop: None, random_crop: true, hflip: true };
             mk(Arc::new(tr), Arc::new(te), aug, Normalize::imagenet())
         }
         DatasetKind::Sr => {
             let d = data_dir(c)?;
             let test = Arc::new(SrDataset::open_set(&d, &c.sr_test_set, c.sr_scale)?);
-            let train = if with_train {
-                Arc::new(SrDataset::open_set(&d, &c.sr_train_set, c.sr_scale)?)
-            } else {
-                test.clone()
-            };
+            let train = if with_train { Arc::new(SrDataset::open_set(&d, &c.sr_train_set, c.sr_scale)?) } else { test.clone() };
             let mut train_cfg = SrTrainConfig::new(c.sr_patch, bs, c.sr_batches_per_epoch);
             train_cfg.augment = c.augment;
             train_cfg.seed = seed;
             train_cfg.threads = threads;
-            Ok(RunData::SuperResolution {
-                train,
-                train_cfg,
-                test,
-            })
+            Ok(RunData::SuperResolution { train, train_cfg, test })
         }
     }
 }

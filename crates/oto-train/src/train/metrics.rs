@@ -54,10 +54,7 @@ impl EpochRecord {
     }
     /// One human-readable line.
     pub fn summary(&self, epochs: usize) -> String {
-        let mut s = format!(
-            "epoch {}/{} lr {:.4e} loss {:.4}",
-            self.epoch, epochs, self.lr, self.train_loss
-        );
+        let mut s = format!("epoch {}/{} lr {:.4e} loss {:.4}", self.epoch, epochs, self.lr, self.train_loss);
         if let Some(a) = self.train_acc {
             s += &format!(" train-acc {:.2}%", a);
         }
@@ -70,10 +67,7 @@ impl EpochRecord {
         if let Some(p) = self.test_psnr {
             s += &format!(" test-psnr {:.3} dB", p);
         }
-        s += &format!(
-            " ({:.1} s, {:.0} samples/s)",
-            self.train_seconds, self.samples_per_second
-        );
+        s += &format!(" ({:.1} s, {:.0} samples/s)", self.train_seconds, self.samples_per_second);
         if let Some(g) = self.group_sparsity {
             s += &format!(" | sparsity {:.3}", g);
             if let (Some(z), Some(t)) = (self.zero_rows, self.target_zero_rows) {
@@ -100,24 +94,16 @@ pub fn write_jsonl(path: &Path, records: &[EpochRecord]) -> Result<(), TrainErro
         text += &serde_json::to_string(r).unwrap_or_default();
         text.push('\n');
     }
-    oto_onnx::write_atomic(path, text.as_bytes()).map_err(|e| TrainError::Io {
-        path: path.display().to_string(),
-        source: std::io::Error::other(e.to_string()),
-    })
+    oto_onnx::write_atomic(path, text.as_bytes())
+        .map_err(|e| TrainError::Io { path: path.display().to_string(), source: std::io::Error::other(e.to_string()) })
 }
 
 /// Reads a metrics.jsonl.
 pub fn read_jsonl(path: &Path) -> Result<Vec<EpochRecord>, TrainError> {
-    let text = std::fs::read_to_string(path).map_err(|e| TrainError::Io {
-        path: path.display().to_string(),
-        source: e,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| TrainError::Io { path: path.display().to_string(), source: e })?;
     text.lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            serde_json::from_str(l)
-                .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))
-        })
+        .map(|l| serde_json::from_str(l).map_err(|e| TrainError::Config(format!("{}: {e}", path.display()))))
         .collect()
 }
 
@@ -126,11 +112,7 @@ static FONT: std::sync::Once = std::sync::Once::new();
 fn register_font() {
     use plotters::style::FontStyle;
     FONT.call_once(|| {
-        let _ = plotters::style::register_font(
-            "sans-serif",
-            FontStyle::Normal,
-            dejavu::sans::regular(),
-        );
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
         let _ = plotters::style::register_font("sans-serif", FontStyle::Bold, dejavu::sans::bold());
     });
 }
@@ -146,20 +128,12 @@ where
     DB::ErrorType: 'static,
 {
     use plotters::prelude::*;
-    let pts: Vec<(f64, f64)> = series
-        .iter()
-        .flat_map(|s| s.1.iter().copied())
-        .filter(|p| p.1.is_finite())
-        .collect();
+    let pts: Vec<(f64, f64)> = series.iter().flat_map(|s| s.1.iter().copied()).filter(|p| p.1.is_finite()).collect();
     if pts.is_empty() {
         return Ok(());
     }
-    let (mut x0, mut x1) = pts
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
-    let (mut y0, mut y1) = pts
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    let (mut x0, mut x1) = pts.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    let (mut y0, mut y1) = pts.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
     if x1 <= x0 {
         x0 -= 0.5;
         x1 += 0.5;
@@ -174,11 +148,7 @@ where
         .y_label_area_size(52)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(|e| e.to_string())?;
-    ch.configure_mesh()
-        .x_desc("epoch")
-        .light_line_style(WHITE.mix(0.0))
-        .draw()
-        .map_err(|e| e.to_string())?;
+    ch.configure_mesh().x_desc("epoch").light_line_style(WHITE.mix(0.0)).draw().map_err(|e| e.to_string())?;
     for (name, data, col) in series {
         if data.is_empty() {
             continue;
@@ -188,8 +158,7 @@ where
             .map_err(|e| e.to_string())?
             .label(*name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
-        ch.draw_series(data.iter().map(|&p| Circle::new(p, 3, c.filled())))
-            .map_err(|e| e.to_string())?;
+        ch.draw_series(data.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(|e| e.to_string())?;
     }
     ch.configure_series_labels()
         .background_style(WHITE.mix(0.85))
@@ -219,36 +188,22 @@ pub fn plot_curves(path: &Path, records: &[EpochRecord]) -> Result<(), TrainErro
     let pruning = records.iter().any(|r| r.group_sparsity.is_some());
     let panels = if pruning { 3 } else { 2 };
     let tmp = path.with_extension("png.tmp.png");
-    let err = |e: String| TrainError::Io {
-        path: path.display().to_string(),
-        source: std::io::Error::other(e),
-    };
+    let err = |e: String| TrainError::Io { path: path.display().to_string(), source: std::io::Error::other(e) };
     {
         let root = BitMapBackend::new(&tmp, (460 * panels as u32, 380)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
         let areas = root.split_evenly((1, panels));
         let ep = |f: &dyn Fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
-            records
-                .iter()
-                .filter_map(|r| f(r).map(|v| (r.epoch as f64, v)))
-                .collect()
+            records.iter().filter_map(|r| f(r).map(|v| (r.epoch as f64, v))).collect()
         };
         panel(
             &areas[0],
             "loss",
-            &[
-                ("train", ep(&|r| Some(r.train_loss)), BLUE),
-                ("test", ep(&|r| r.test_loss), RED),
-            ],
+            &[("train", ep(&|r| Some(r.train_loss)), BLUE), ("test", ep(&|r| r.test_loss), RED)],
         )
         .map_err(err)?;
         if records.iter().any(|r| r.test_psnr.is_some()) {
-            panel(
-                &areas[1],
-                "test PSNR (dB, Y)",
-                &[("test", ep(&|r| r.test_psnr), RED)],
-            )
-            .map_err(err)?;
+            panel(&areas[1], "test PSNR (dB, Y)", &[("test", ep(&|r| r.test_psnr), RED)]).map_err(err)?;
         } else {
             panel(
                 &areas[1],
@@ -266,85 +221,42 @@ pub fn plot_curves(path: &Path, records: &[EpochRecord]) -> Result<(), TrainErro
             panel(
                 &areas[2],
                 "group sparsity",
-                &[
-                    ("achieved", ep(&|r| r.group_sparsity), RGBColor(140, 0, 160)),
-                    ("target", tgt, BLACK),
-                ],
+                &[("achieved", ep(&|r| r.group_sparsity), RGBColor(140, 0, 160)), ("target", tgt, BLACK)],
             )
             .map_err(err)?;
         }
         root.present().map_err(|e| err(e.to_string()))?;
     }
-    std::fs::rename(&tmp, path).map_err(|e| TrainError::Io {
-        path: path.display().to_string(),
-        source: e,
-    })
+    std::fs::rename(&tmp, path).map_err(|e| TrainError::Io { path: path.display().to_string(), source: e })
 }
 
 /// Dense vs OTO on one picture (the benchmark campaign, docs/benchmarks.md): the test metric
 /// (top-1 or PSNR) of both runs per epoch, and the OTO run's group sparsity against its target.
-pub fn plot_comparison(
-    path: &Path,
-    title: &str,
-    dense: &[EpochRecord],
-    oto: &[EpochRecord],
-) -> Result<(), TrainError> {
+pub fn plot_comparison(path: &Path, title: &str, dense: &[EpochRecord], oto: &[EpochRecord]) -> Result<(), TrainError> {
     use plotters::prelude::*;
     register_font();
     let tmp = path.with_extension("png.tmp.png");
-    let err = |e: String| TrainError::Io {
-        path: path.display().to_string(),
-        source: std::io::Error::other(e),
-    };
+    let err = |e: String| TrainError::Io { path: path.display().to_string(), source: std::io::Error::other(e) };
     {
         let root = BitMapBackend::new(&tmp, (920, 400)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
         let (top, body) = root.split_vertically(28);
-        top.draw(&Text::new(
-            title.to_string(),
-            (10, 6),
-            ("sans-serif", 18).into_font(),
-        ))
-        .map_err(|e| err(e.to_string()))?;
+        top.draw(&Text::new(title.to_string(), (10, 6), ("sans-serif", 18).into_font())).map_err(|e| err(e.to_string()))?;
         let areas = body.split_evenly((1, 2));
         let headline = |r: &EpochRecord| r.test_top1.or(r.test_psnr);
         let ep = |rs: &[EpochRecord], f: &dyn Fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
-            rs.iter()
-                .filter_map(|r| f(r).map(|v| (r.epoch as f64, v)))
-                .collect()
+            rs.iter().filter_map(|r| f(r).map(|v| (r.epoch as f64, v))).collect()
         };
-        let what = if dense.iter().chain(oto).any(|r| r.test_psnr.is_some()) {
-            "test PSNR (dB, Y)"
-        } else {
-            "test top-1 (%)"
-        };
-        panel(
-            &areas[0],
-            what,
-            &[
-                ("dense", ep(dense, &headline), BLUE),
-                ("oto (DHSPG)", ep(oto, &headline), RED),
-            ],
-        )
-        .map_err(err)?;
+        let what = if dense.iter().chain(oto).any(|r| r.test_psnr.is_some()) { "test PSNR (dB, Y)" } else { "test top-1 (%)" };
+        panel(&areas[0], what, &[("dense", ep(dense, &headline), BLUE), ("oto (DHSPG)", ep(oto, &headline), RED)]).map_err(err)?;
         let tgt = target_series(oto);
         panel(
             &areas[1],
             "group sparsity (oto)",
-            &[
-                (
-                    "achieved",
-                    ep(oto, &|r| r.group_sparsity),
-                    RGBColor(140, 0, 160),
-                ),
-                ("target", tgt, BLACK),
-            ],
+            &[("achieved", ep(oto, &|r| r.group_sparsity), RGBColor(140, 0, 160)), ("target", tgt, BLACK)],
         )
         .map_err(err)?;
         root.present().map_err(|e| err(e.to_string()))?;
     }
-    std::fs::rename(&tmp, path).map_err(|e| TrainError::Io {
-        path: path.display().to_string(),
-        source: e,
-    })
+    std::fs::rename(&tmp, path).map_err(|e| TrainError::Io { path: path.display().to_string(), source: e })
 }

@@ -59,16 +59,9 @@ pub fn parse_device(s: &str) -> Result<Device, TrainError> {
     let dev = match s.as_str() {
         "cpu" => Device::Cpu,
         "cuda" | "gpu" => Device::Cuda(0),
-        _ => match s
-            .strip_prefix("cuda:")
-            .and_then(|n| n.parse::<usize>().ok())
-        {
+        _ => match s.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) {
             Some(n) => Device::Cuda(n),
-            None => {
-                return Err(TrainError::Config(format!(
-                    "unknown device '{s}'; valid: cpu, cuda, cuda:N"
-                )))
-            }
+            None => return Err(TrainError::Config(format!("unknown device '{s}'; valid: cpu, cuda, cuda:N"))),
         },
     };
     if let Device::Cuda(n) = dev {
@@ -79,9 +72,7 @@ pub fn parse_device(s: &str) -> Result<Device, TrainError> {
             )));
         }
         if n >= count {
-            return Err(TrainError::Config(format!(
-                "device '{s}': only {count} CUDA device(s)"
-            )));
+            return Err(TrainError::Config(format!("device '{s}': only {count} CUDA device(s)")));
         }
     }
     Ok(dev)
@@ -112,8 +103,7 @@ pub fn load_model_reinit(
             seed: cfg.seed,
             ..Default::default()
         };
-        oto_zoo::build(name, &zc)
-            .map_err(|e| TrainError::Config(format!("--model {}: {e}", cfg.model)))?
+        oto_zoo::build(name, &zc).map_err(|e| TrainError::Config(format!("--model {}: {e}", cfg.model)))?
     } else {
         let p = Path::new(&cfg.model);
         if !p.is_file() {
@@ -122,8 +112,7 @@ pub fn load_model_reinit(
                 cfg.model
             )));
         }
-        let mut m = oto_onnx::load_model(p)
-            .map_err(|e| TrainError::Config(format!("--model {}: {e}", cfg.model)))?;
+        let mut m = oto_onnx::load_model(p).map_err(|e| TrainError::Config(format!("--model {}: {e}", cfg.model)))?;
         if cfg.reinit {
             let r = oto_zoo::reinit::reinitialize(&mut m, cfg.seed)
                 .map_err(|e| TrainError::Config(format!("--reinit {}: {e}", cfg.model)))?;
@@ -133,31 +122,19 @@ pub fn load_model_reinit(
     };
     let mut g = Graph::from_model_unchecked(model)?;
     if g.inputs.len() != 1 {
-        return Err(TrainError::Config(format!(
-            "the model must have exactly one input, it has {}",
-            g.inputs.len()
-        )));
+        return Err(TrainError::Config(format!("the model must have exactly one input, it has {}", g.inputs.len())));
     }
     let input = g.value(g.inputs[0]).name.clone();
     if let RunData::SuperResolution { .. } = data {
         let mut g2 = g.clone();
-        let sym = vec![
-            Dim::Sym("N".into()),
-            Dim::Known(3),
-            Dim::Sym("H".into()),
-            Dim::Sym("W".into()),
-        ];
+        let sym = vec![Dim::Sym("N".into()), Dim::Known(3), Dim::Sym("H".into()), Dim::Sym("W".into())];
         if g2.set_input_shape(&input, sym).is_ok() && g2.infer_shapes().is_ok() {
             return Ok((g2, reinit));
         }
     } else if let Some([c, h, w]) = data.input_shape() {
         if let Some(s) = g.shape(g.inputs[0]) {
             let want = [c as i64, h as i64, w as i64];
-            let ok = s.len() == 4
-                && s[1..]
-                    .iter()
-                    .zip(want)
-                    .all(|(d, w)| d.known().is_none_or(|d| d == w));
+            let ok = s.len() == 4 && s[1..].iter().zip(want).all(|(d, w)| d.known().is_none_or(|d| d == w));
             if !ok {
                 return Err(TrainError::Config(format!(
                     "the model's input '{input}' is {} but the dataset's images are [N, {c}, {h}, {w}]",
@@ -186,10 +163,7 @@ pub fn build_optimizer(
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
-    TrainError::Io {
-        path: path.display().to_string(),
-        source: std::io::Error::other(e.to_string()),
-    }
+    TrainError::Io { path: path.display().to_string(), source: std::io::Error::other(e.to_string()) }
 }
 
 /// Sets libtorch's threads and seed. On the CPU, a run is bit-for-bit reproducible for a given
@@ -206,42 +180,26 @@ pub fn setup_runtime(cfg: &TrainConfig) {
 pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
     cfg.validate()?;
     let out = cfg.out.clone();
-    std::fs::create_dir_all(&out).map_err(|e| TrainError::Io {
-        path: out.display().to_string(),
-        source: e,
-    })?;
+    std::fs::create_dir_all(&out).map_err(|e| TrainError::Io { path: out.display().to_string(), source: e })?;
     setup_runtime(cfg);
     let device = parse_device(&cfg.device)?;
     let mut progress = progress::Progress::new(progress::Mode::from_setting(&cfg.progress));
     let data = data::load(cfg)?;
     let (mut graph, reinit) = load_model_reinit(cfg, &data)?;
     if let Some(r) = &reinit {
-        progress.line(&format!(
-            "--reinit: {} initializers re-drawn with seed {}",
-            r.reset.len(),
-            cfg.seed
-        ));
+        progress.line(&format!("--reinit: {} initializers re-drawn with seed {}", r.reset.len(), cfg.seed));
         if !r.kept.is_empty() {
-            progress.line(&format!(
-                "--reinit: warning: no rule for {} (values kept)",
-                r.kept.join(", ")
-            ));
+            progress.line(&format!("--reinit: warning: no rule for {} (values kept)", r.kept.join(", ")));
         }
     }
-    let analysis = oto_graph::zig::analyze_with(
-        &graph,
-        &oto_graph::zig::AnalyzeOptions {
-            keep: cfg.keep.clone(),
-        },
-    );
+    let analysis = oto_graph::zig::analyze_with(&graph, &oto_graph::zig::AnalyzeOptions { keep: cfg.keep.clone() });
     let mut exec = Executor::new(&graph, &analysis.trainable, device)?;
     let spe = data.steps_per_epoch(cfg.max_train_batches);
     let mut opt = build_optimizer(cfg, &exec, &graph, &analysis, spe)?;
     let sched = schedule::LrSchedule::from_config(cfg, spe);
     let ck_path = out.join("checkpoint.ot");
     let cfg_path = out.join("config.toml");
-    oto_onnx::write_atomic(&cfg_path, cfg.to_toml().as_bytes())
-        .map_err(|e| io_err(&cfg_path, e))?;
+    oto_onnx::write_atomic(&cfg_path, cfg.to_toml().as_bytes()).map_err(|e| io_err(&cfg_path, e))?;
 
     let (mut start, mut step, mut history) = (0usize, 0usize, Vec::<EpochRecord>::new());
     if cfg.resume {
@@ -261,10 +219,7 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
         start = ck.meta.epoch;
         step = ck.meta.step;
         history = ck.meta.history;
-        progress.line(&format!(
-            "resuming {} after epoch {start} (step {step})",
-            ck_path.display()
-        ));
+        progress.line(&format!("resuming {} after epoch {start} (step {step})", ck_path.display()));
     }
     progress.line(&format!(
         "training {} on {} ({} train / {} test samples), {} epochs x {spe} steps, {} lr {:.3e}{}, device {:?}",
@@ -289,9 +244,7 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
     let curves_path = out.join("curves.png");
     for epoch in start..cfg.epochs {
         if cfg.stop_after_epoch.is_some_and(|k| epoch >= k) {
-            progress.line(&format!(
-                "stopping after epoch {epoch} as asked; continue with --resume"
-            ));
+            progress.line(&format!("stopping after epoch {epoch} as asked; continue with --resume"));
             let last = history.last().cloned().unwrap_or_default();
             let full = EvalResult {
                 loss: last.test_loss.unwrap_or(f64::NAN),
@@ -319,16 +272,7 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
                 files: vec![ck_path, metrics_path, curves_path, cfg_path],
             });
         }
-        let mut rec = trainer::train_epoch(
-            &exec,
-            opt.as_mut(),
-            &data,
-            cfg,
-            &sched,
-            epoch,
-            &mut step,
-            &mut progress,
-        )?;
+        let mut rec = trainer::train_epoch(&exec, opt.as_mut(), &data, cfg, &sched, epoch, &mut step, &mut progress)?;
         let ev = evaluate(&exec, &data)?;
         rec.test_loss = Some(ev.loss);
         rec.test_top1 = ev.top1;
@@ -341,10 +285,7 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
         history.push(rec);
         metrics::write_jsonl(&metrics_path, &history)?;
         if let Err(e) = metrics::plot_curves(&curves_path, &history) {
-            progress.line(&format!(
-                "warning: could not draw {}: {e}",
-                curves_path.display()
-            ));
+            progress.line(&format!("warning: could not draw {}: {e}", curves_path.display()));
         }
         if cfg.checkpoint {
             let meta = checkpoint::Meta {
@@ -393,15 +334,7 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
         files,
     };
     if cfg.pruning() {
-        report::pipeline_outputs(
-            cfg,
-            &graph,
-            &analysis,
-            &data,
-            device,
-            &mut summary,
-            &progress,
-        )?;
+        report::pipeline_outputs(cfg, &graph, &analysis, &data, device, &mut summary, &progress)?;
     } else {
         summary.latency_ms_before = report::latency_ms(&graph);
         report::dense_report(cfg, &mut summary)?;

@@ -2,8 +2,8 @@
 //! [`crate::optim`] (SGD with momentum / Nesterov / weight decay, Adam, AdamW) or DHSPG.
 use super::config::{OptimizerKind, TrainConfig};
 use crate::optim::{
-    Adam, AdamConfig, AdamW, DhspgConfig, Optimizer, Param, SaliencyMagnitude, Sgd, SgdConfig,
-    SparsityMode, Variant, WeightDecayType,
+    Adam, AdamConfig, AdamW, DhspgConfig, Optimizer, Param, SaliencyMagnitude, Sgd, SgdConfig, SparsityMode, Variant,
+    WeightDecayType,
 };
 use crate::TrainError;
 
@@ -22,19 +22,11 @@ pub fn dense(cfg: &TrainConfig, params: Vec<Param>) -> Result<Box<dyn Optimizer>
         )?),
         OptimizerKind::Adam => Box::new(Adam::new(
             params,
-            &AdamConfig {
-                lr: cfg.lr(),
-                weight_decay: cfg.weight_decay,
-                ..Default::default()
-            },
+            &AdamConfig { lr: cfg.lr(), weight_decay: cfg.weight_decay, ..Default::default() },
         )?),
         OptimizerKind::Adamw => Box::new(AdamW::new(
             params,
-            &AdamConfig {
-                lr: cfg.lr(),
-                weight_decay: cfg.weight_decay,
-                ..Default::default()
-            },
+            &AdamConfig { lr: cfg.lr(), weight_decay: cfg.weight_decay, ..Default::default() },
         )?),
     })
 }
@@ -60,10 +52,7 @@ pub fn dhspg_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<DhspgCo
     }
     d.target_group_sparsity = o.target_sparsity.unwrap_or(d.target_group_sparsity);
     d.target_flops = o.target_flops;
-    d.start_pruning_steps = steps(
-        o.start_pruning_epoch
-            .unwrap_or((cfg.epochs as f64 / 5.0).floor()),
-    );
+    d.start_pruning_steps = steps(o.start_pruning_epoch.unwrap_or((cfg.epochs as f64 / 5.0).floor()));
     d.total_steps = Some((cfg.epochs * steps_per_epoch) as u64);
     if let Some(e) = o.pruning_deadline_epoch {
         d.pruning_deadline = Some(steps(e));
@@ -82,11 +71,7 @@ pub fn dhspg_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<DhspgCo
         d.weight_decay_type = match t.as_str() {
             "l2_norm" | "l2" => WeightDecayType::L2Norm,
             "l1_norm" | "l1" => WeightDecayType::L1Norm,
-            _ => {
-                return Err(TrainError::Config(format!(
-                    "weight_decay_type must be l2_norm or l1_norm, got '{t}'"
-                )))
-            }
+            _ => return Err(TrainError::Config(format!("weight_decay_type must be l2_norm or l1_norm, got '{t}'"))),
         };
     }
     if o.legacy == Some(true) {
@@ -96,16 +81,13 @@ pub fn dhspg_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<DhspgCo
         d.saliency_magnitude = match m.as_str() {
             "rms" => SaliencyMagnitude::Rms,
             "per_width" | "per-width" => SaliencyMagnitude::PerWidth,
-            _ => {
-                return Err(TrainError::Config(format!(
-                    "saliency_magnitude must be rms or per_width, got '{m}'"
-                )))
-            }
+            _ => return Err(TrainError::Config(format!("saliency_magnitude must be rms or per_width, got '{m}'"))),
         };
     }
     d.validate()?;
     Ok(d)
 }
+
 
 #[cfg(test)]
 mod tests {
@@ -120,15 +102,10 @@ mod tests {
 
     #[test]
     fn saliency_magnitude_is_the_originals_unless_asked() {
-        assert_eq!(
-            with(|_| {}).unwrap().saliency_magnitude,
-            SaliencyMagnitude::PerWidth
-        );
+        assert_eq!(with(|_| {}).unwrap().saliency_magnitude, SaliencyMagnitude::PerWidth);
         let rms = with(|c| c.dhspg.saliency_magnitude = Some("rms".into())).unwrap();
         assert_eq!(rms.saliency_magnitude, SaliencyMagnitude::Rms);
-        let e = with(|c| c.dhspg.saliency_magnitude = Some("l2".into()))
-            .unwrap_err()
-            .to_string();
+        let e = with(|c| c.dhspg.saliency_magnitude = Some("l2".into())).unwrap_err().to_string();
         assert!(e.contains("rms or per_width") && e.contains("'l2'"), "{e}");
     }
 }

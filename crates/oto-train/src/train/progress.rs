@@ -36,22 +36,16 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(mode: Mode) -> Self {
-        Progress {
-            mode,
-            bar: None,
-            last_log: Instant::now(),
-        }
+        Progress { mode, bar: None, last_log: Instant::now() }
     }
     pub fn start_epoch(&mut self, epoch: usize, epochs: usize, steps: usize) {
         self.last_log = Instant::now();
         if self.mode == Mode::Bar {
             let b = ProgressBar::new(steps as u64);
             b.set_style(
-                ProgressStyle::with_template(
-                    "epoch {prefix} [{bar:28.cyan/blue}] {pos}/{len} {msg} ({elapsed}<{eta})",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+                ProgressStyle::with_template("epoch {prefix} [{bar:28.cyan/blue}] {pos}/{len} {msg} ({elapsed}<{eta})")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
             );
             b.set_prefix(format!("{epoch}/{epochs}"));
             self.bar = Some(b);

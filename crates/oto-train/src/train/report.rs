@@ -16,10 +16,7 @@ use oto_graph::zig::Analysis;
 use oto_graph::Graph;
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
-    TrainError::Io {
-        path: path.display().to_string(),
-        source: std::io::Error::other(e.to_string()),
-    }
+    TrainError::Io { path: path.display().to_string(), source: std::io::Error::other(e.to_string()) }
 }
 
 fn human(n: u64) -> String {
@@ -49,9 +46,7 @@ fn history_table(s: &RunSummary) -> String {
             r.lr,
             r.train_loss,
             r.headline().map(|v| format!("{v:.2}")).unwrap_or_default(),
-            r.group_sparsity
-                .map(|v| format!("{v:.3}"))
-                .unwrap_or_default(),
+            r.group_sparsity.map(|v| format!("{v:.3}")).unwrap_or_default(),
             match (r.zero_rows, r.target_zero_rows) {
                 (Some(z), Some(t)) => format!("{z} / {t}"),
                 _ => String::new(),
@@ -64,9 +59,7 @@ fn history_table(s: &RunSummary) -> String {
 
 /// Median latency of `g` in tract (batch 1, 20 runs), in ms; `None` if tract cannot run it.
 pub fn latency_ms(g: &Graph) -> Option<f64> {
-    oto_verify::median_latency(&g.to_model(), 1, 20)
-        .ok()
-        .map(|d| d.as_secs_f64() * 1e3)
+    oto_verify::median_latency(&g.to_model(), 1, 20).ok().map(|d| d.as_secs_f64() * 1e3)
 }
 
 /// `summary.json`: the run's headline numbers, machine-readable (the benchmark campaign,
@@ -104,27 +97,12 @@ pub fn write_summary_json(cfg: &TrainConfig, s: &mut RunSummary) -> Result<(), T
 /// `report.md` of a dense run.
 pub fn dense_report(cfg: &TrainConfig, s: &mut RunSummary) -> Result<(), TrainError> {
     let mut md = format!("# oto train: {} on {}\n\n", cfg.model, cfg.dataset.name());
-    let _ = writeln!(
-        md,
-        "- {}: **{:.2}**",
-        metric_name(&s.full),
-        s.full.headline()
-    );
-    let _ = writeln!(
-        md,
-        "- params {}, MACs {} per sample",
-        human(s.params_before),
-        human(s.macs_before)
-    );
+    let _ = writeln!(md, "- {}: **{:.2}**", metric_name(&s.full), s.full.headline());
+    let _ = writeln!(md, "- params {}, MACs {} per sample", human(s.params_before), human(s.macs_before));
     if let Some(l) = s.latency_ms_before {
         let _ = writeln!(md, "- latency (tract, batch 1, median of 20) {l:.3} ms");
     }
-    let _ = writeln!(
-        md,
-        "- training time {:.1} s\n\n![curves](curves.png)\n\n{}",
-        s.train_seconds,
-        history_table(s)
-    );
+    let _ = writeln!(md, "- training time {:.1} s\n\n![curves](curves.png)\n\n{}", s.train_seconds, history_table(s));
     let p = s.out.join("report.md");
     oto_onnx::write_atomic(&p, md.as_bytes()).map_err(|e| io_err(&p, e))?;
     s.files.push(p);
@@ -162,26 +140,15 @@ pub fn pipeline_outputs(
     progress.line(&format!("compressed model: {}", cev.describe()));
     let (lat_full, lat_comp) = (latency_ms(full), latency_ms(&c.compressed));
     let svg_path = out.join("groups.svg");
-    oto_onnx::write_atomic(&svg_path, oto_graph::viz::svg(full, analysis).as_bytes())
-        .map_err(|e| io_err(&svg_path, e))?;
+    oto_onnx::write_atomic(&svg_path, oto_graph::viz::svg(full, analysis).as_bytes()).map_err(|e| io_err(&svg_path, e))?;
 
     let target = match (cfg.dhspg.target_flops, cfg.dhspg.target_sparsity) {
         (Some(f), _) => format!("target FLOPs {:.1}%", 100.0 * f),
         (None, s) => format!("target group sparsity {}", s.unwrap_or(0.0)),
     };
-    let mut md = format!(
-        "# oto: {} on {} (DHSPG, {target})\n\n",
-        cfg.model,
-        cfg.dataset.name()
-    );
+    let mut md = format!("# oto: {} on {} (DHSPG, {target})\n\n", cfg.model, cfg.dataset.name());
     let _ = writeln!(md, "| | full (trained) | compressed |\n|---|---|---|");
-    let _ = writeln!(
-        md,
-        "| {} | {:.2} | {:.2} |",
-        metric_name(&s.full),
-        s.full.headline(),
-        cev.headline()
-    );
+    let _ = writeln!(md, "| {} | {:.2} | {:.2} |", metric_name(&s.full), s.full.headline(), cev.headline());
     if let (Some(a), Some(b)) = (s.full.top5, cev.top5) {
         let _ = writeln!(md, "| test top-5 (%) | {a:.2} | {b:.2} |");
     }
@@ -200,16 +167,8 @@ pub fn pipeline_outputs(
         human(c.macs_after),
         100.0 * c.macs_after as f64 / c.macs_before.max(1) as f64
     );
-    let f = |v: Option<f64>| {
-        v.map(|v| format!("{v:.3} ms"))
-            .unwrap_or_else(|| "n/a".into())
-    };
-    let _ = writeln!(
-        md,
-        "| latency (tract, batch 1, median of 20) | {} | {} |",
-        f(lat_full),
-        f(lat_comp)
-    );
+    let f = |v: Option<f64>| v.map(|v| format!("{v:.3} ms")).unwrap_or_else(|| "n/a".into());
+    let _ = writeln!(md, "| latency (tract, batch 1, median of 20) | {} | {} |", f(lat_full), f(lat_comp));
     let _ = writeln!(
         md,
         "\nGroup sparsity: **{:.3}** ({} of {} prunable rows removed). Verification (tract, random inputs): max relative \
@@ -240,7 +199,6 @@ pub fn pipeline_outputs(
     s.verify_max_rel = Some(c.max_rel_diff);
     s.latency_ms_before = lat_full;
     s.latency_ms_after = lat_comp;
-    s.files
-        .extend([c.compressed_path, c.manifest_path, svg_path, rp]);
+    s.files.extend([c.compressed_path, c.manifest_path, svg_path, rp]);
     Ok(())
 }

@@ -52,8 +52,7 @@ impl LrSchedule {
             ScheduleKind::Cosine => {
                 let span = (self.epochs as f64 - warm).max(1e-9);
                 let t = ((e - warm) / span).clamp(0.0, 1.0);
-                self.min_lr
-                    + 0.5 * (self.base - self.min_lr) * (1.0 + (std::f64::consts::PI * t).cos())
+                self.min_lr + 0.5 * (self.base - self.min_lr) * (1.0 + (std::f64::consts::PI * t).cos())
             }
         }
     }

@@ -32,11 +32,7 @@ impl EvalResult {
     }
     pub fn describe(&self) -> String {
         match (self.top1, self.psnr) {
-            (Some(a), _) => format!(
-                "top-1 {a:.2}%, top-5 {:.2}%, loss {:.4}",
-                self.top5.unwrap_or(f64::NAN),
-                self.loss
-            ),
+            (Some(a), _) => format!("top-1 {a:.2}%, top-5 {:.2}%, loss {:.4}", self.top5.unwrap_or(f64::NAN), self.loss),
             (_, Some(p)) => format!("PSNR {p:.3} dB (Y), L1 {:.5}", self.loss),
             _ => format!("loss {:.4}", self.loss),
         }
@@ -60,10 +56,7 @@ pub fn cross_entropy(logits: &Tensor, labels: &Tensor, smoothing: f64) -> Tensor
 pub fn topk_correct(logits: &Tensor, labels: &Tensor, k: i64) -> i64 {
     let k = k.min(logits.size()[1]);
     let (_, idx) = logits.topk(k, -1, true, true);
-    idx.eq_tensor(&labels.unsqueeze(1))
-        .any_dim(1, false)
-        .sum(Kind::Int64)
-        .int64_value(&[])
+    idx.eq_tensor(&labels.unsqueeze(1)).any_dim(1, false).sum(Kind::Int64).int64_value(&[])
 }
 
 /// PSNR (dB) on the Y channel (ITU-R BT.601, as in the SR literature), `sr`/`hr` `[1,3,H,W]` in
@@ -72,9 +65,7 @@ pub fn psnr_y(sr: &Tensor, hr: &Tensor, shave: i64) -> f64 {
     let q = |t: &Tensor| (t.clamp(0.0, 1.0) * 255.0).round() / 255.0;
     let y = |t: &Tensor| {
         let t = q(t);
-        let w = Tensor::from_slice(&[65.481f32, 128.553, 24.966])
-            .to_device(t.device())
-            .view([1, 3, 1, 1]);
+        let w = Tensor::from_slice(&[65.481f32, 128.553, 24.966]).to_device(t.device()).view([1, 3, 1, 1]);
         (t * w).sum_dim_intlist(1, false, Kind::Float) + 16.0
     };
     let (a, b) = (y(sr), y(hr));
@@ -82,17 +73,12 @@ pub fn psnr_y(sr: &Tensor, hr: &Tensor, shave: i64) -> f64 {
     let (h, w) = (s[1], s[2]);
     let crop = |t: &Tensor| {
         if h > 2 * shave && w > 2 * shave {
-            t.narrow(1, shave, h - 2 * shave)
-                .narrow(2, shave, w - 2 * shave)
+            t.narrow(1, shave, h - 2 * shave).narrow(2, shave, w - 2 * shave)
         } else {
             t.shallow_clone()
         }
     };
-    let mse = (crop(&a) - crop(&b))
-        .square()
-        .mean(Kind::Double)
-        .double_value(&[])
-        / (255.0 * 255.0);
+    let mse = (crop(&a) - crop(&b)).square().mean(Kind::Double).double_value(&[]) / (255.0 * 255.0);
     if mse <= 0.0 {
         return 100.0;
     }
@@ -108,10 +94,7 @@ pub fn evaluate(exec: &Executor, data: &RunData) -> Result<EvalResult, TrainErro
                 let b = b?;
                 let labels = b.labels.to_device(exec.device());
                 let out = exec.forward(&[b.images], false)?;
-                let logits = out
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| TrainError::Config("the model has no output".into()))?;
+                let logits = out.into_iter().next().ok_or_else(|| TrainError::Config("the model has no output".into()))?;
                 let bs = labels.size()[0] as usize;
                 check_logits(&logits, bs)?;
                 loss += cross_entropy(&logits, &labels, 0.0).double_value(&[]) * bs as f64;
@@ -134,10 +117,7 @@ pub fn evaluate(exec: &Executor, data: &RunData) -> Result<EvalResult, TrainErro
             for b in test.test_batches() {
                 let hr = b.hr.to_device(exec.device());
                 let out = exec.forward(&[b.lr], false)?;
-                let sr = out
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| TrainError::Config("the model has no output".into()))?;
+                let sr = out.into_iter().next().ok_or_else(|| TrainError::Config("the model has no output".into()))?;
                 if sr.size() != hr.size() {
                     return Err(TrainError::Config(format!(
                         "the model outputs {:?} for a test image whose HR size is {:?}; check --sr-scale",
@@ -150,13 +130,7 @@ pub fn evaluate(exec: &Executor, data: &RunData) -> Result<EvalResult, TrainErro
                 n += 1;
             }
             let nf = n.max(1) as f64;
-            Ok(EvalResult {
-                loss: loss / nf,
-                top1: None,
-                top5: None,
-                psnr: Some(psnr / nf),
-                samples: n,
-            })
+            Ok(EvalResult { loss: loss / nf, top1: None, top5: None, psnr: Some(psnr / nf), samples: n })
         }
     })
 }
@@ -174,19 +148,11 @@ fn check_logits(logits: &Tensor, bs: usize) -> Result<(), TrainError> {
 /// Clips the global L2 norm of the gradients to `max`.
 fn clip_grad_norm(params: &[Param], max: f64) {
     tch::no_grad(|| {
-        let grads: Vec<Tensor> = params
-            .iter()
-            .map(|p| p.tensor.grad())
-            .filter(|g| g.defined())
-            .collect();
+        let grads: Vec<Tensor> = params.iter().map(|p| p.tensor.grad()).filter(|g| g.defined()).collect();
         if grads.is_empty() {
             return;
         }
-        let total: f64 = grads
-            .iter()
-            .map(|g| g.square().sum(Kind::Double).double_value(&[]))
-            .sum::<f64>()
-            .sqrt();
+        let total: f64 = grads.iter().map(|g| g.square().sum(Kind::Double).double_value(&[])).sum::<f64>().sqrt();
         if total > max {
             let s = max / (total + 1e-6);
             for mut g in grads {
@@ -226,64 +192,56 @@ pub fn train_epoch(
     let t0 = Instant::now();
     let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0i64, 0usize);
     let mut lr = opt.lr();
-    let mut run_step =
-        |i: usize, x: Tensor, target: Tensor, progress: &mut Progress| -> Result<(), TrainError> {
-            lr = sched.lr_at(*step);
-            opt.set_lr(lr);
-            let out = exec.forward(&[x], true)?;
-            let y = out
-                .into_iter()
-                .next()
-                .ok_or_else(|| TrainError::Config("the model has no output".into()))?;
-            let target = target.to_device(exec.device());
-            let bs = target.size()[0] as usize;
-            let loss = match data.task() {
-                TaskKind::Classification => {
-                    check_logits(&y, bs)?;
-                    correct += tch::no_grad(|| topk_correct(&y, &target, 1));
-                    cross_entropy(&y, &target, cfg.label_smoothing)
-                }
-                TaskKind::SuperResolution { .. } => {
-                    if y.size() != target.size() {
-                        return Err(TrainError::Config(format!(
-                            "the model outputs {:?} but the HR patches are {:?}; check --sr-scale",
-                            y.size(),
-                            target.size()
-                        )));
-                    }
-                    (&y - &target).abs().mean(Kind::Float)
-                }
-            };
-            let lv = loss.double_value(&[]);
-            if !lv.is_finite() {
-                return Err(TrainError::NonFiniteLoss {
-                    value: lv,
-                    epoch: epoch + 1,
-                    step: *step + 1,
-                });
+    let mut run_step = |i: usize, x: Tensor, target: Tensor, progress: &mut Progress| -> Result<(), TrainError> {
+        lr = sched.lr_at(*step);
+        opt.set_lr(lr);
+        let out = exec.forward(&[x], true)?;
+        let y = out.into_iter().next().ok_or_else(|| TrainError::Config("the model has no output".into()))?;
+        let target = target.to_device(exec.device());
+        let bs = target.size()[0] as usize;
+        let loss = match data.task() {
+            TaskKind::Classification => {
+                check_logits(&y, bs)?;
+                correct += tch::no_grad(|| topk_correct(&y, &target, 1));
+                cross_entropy(&y, &target, cfg.label_smoothing)
             }
-            zero_grads(&mut params);
-            loss.backward();
-            if cfg.grad_clip > 0.0 {
-                clip_grad_norm(&params, cfg.grad_clip);
-            }
-            opt.step()?;
-            if let Some(e) = opt.stats().event {
-                progress.line(&format!("DHSPG {e}")); // partition, deadline
-            }
-            *step += 1;
-            loss_sum += lv * bs as f64;
-            seen += bs;
-            let el = t0.elapsed().as_secs_f64().max(1e-9);
-            progress.step(i + 1, steps, || {
-                let mut m = format!("loss {:.4}", loss_sum / seen as f64);
-                if data.task() == TaskKind::Classification {
-                    m += &format!(" acc {:.1}%", 100.0 * correct as f64 / seen as f64);
+            TaskKind::SuperResolution { .. } => {
+                if y.size() != target.size() {
+                    return Err(TrainError::Config(format!(
+                        "the model outputs {:?} but the HR patches are {:?}; check --sr-scale",
+                        y.size(),
+                        target.size()
+                    )));
                 }
-                m + &format!(" {:.0}/s", seen as f64 / el)
-            });
-            Ok(())
+                (&y - &target).abs().mean(Kind::Float)
+            }
         };
+        let lv = loss.double_value(&[]);
+        if !lv.is_finite() {
+            return Err(TrainError::NonFiniteLoss { value: lv, epoch: epoch + 1, step: *step + 1 });
+        }
+        zero_grads(&mut params);
+        loss.backward();
+        if cfg.grad_clip > 0.0 {
+            clip_grad_norm(&params, cfg.grad_clip);
+        }
+        opt.step()?;
+        if let Some(e) = opt.stats().event {
+            progress.line(&format!("DHSPG {e}")); // partition, deadline
+        }
+        *step += 1;
+        loss_sum += lv * bs as f64;
+        seen += bs;
+        let el = t0.elapsed().as_secs_f64().max(1e-9);
+        progress.step(i + 1, steps, || {
+            let mut m = format!("loss {:.4}", loss_sum / seen as f64);
+            if data.task() == TaskKind::Classification {
+                m += &format!(" acc {:.1}%", 100.0 * correct as f64 / seen as f64);
+            }
+            m + &format!(" {:.0}/s", seen as f64 / el)
+        });
+        Ok(())
+    };
     match data {
         RunData::Classification { train, .. } => {
             for (i, b) in train.epoch(epoch as u64).take(steps).enumerate() {
@@ -291,14 +249,8 @@ pub fn train_epoch(
                 run_step(i, b.images, b.labels, progress)?;
             }
         }
-        RunData::SuperResolution {
-            train, train_cfg, ..
-        } => {
-            for (i, b) in train
-                .train_batches(train_cfg, epoch as u64)?
-                .take(steps)
-                .enumerate()
-            {
+        RunData::SuperResolution { train, train_cfg, .. } => {
+            for (i, b) in train.train_batches(train_cfg, epoch as u64)?.take(steps).enumerate() {
                 let b = b?;
                 run_step(i, b.lr, b.hr, progress)?;
             }
@@ -313,8 +265,7 @@ pub fn train_epoch(
         step: *step,
         lr,
         train_loss: loss_sum / seen.max(1) as f64,
-        train_acc: (data.task() == TaskKind::Classification)
-            .then(|| 100.0 * correct as f64 / seen.max(1) as f64),
+        train_acc: (data.task() == TaskKind::Classification).then(|| 100.0 * correct as f64 / seen.max(1) as f64),
         train_seconds: secs,
         samples_per_second: seen as f64 / secs.max(1e-9),
         ..Default::default()

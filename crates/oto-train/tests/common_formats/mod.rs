@@ -44,18 +44,9 @@ pub fn write_mnist_dir(dir: &Path, n_train: usize, n_test: usize, h: usize, w: u
     std::fs::create_dir_all(dir).unwrap();
     for (prefix, n) in [("train", n_train), ("t10k", n_test)] {
         let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-        let px: Vec<u8> = (0..n)
-            .flat_map(|i| class_image(i % 10, i, 1, h, w))
-            .collect();
-        let (im, la) = (
-            idx_bytes(&[n as u32, h as u32, w as u32], &px),
-            idx_bytes(&[n as u32], &labels),
-        );
-        let (ext, im, la) = if gzip {
-            (".gz", gz(&im), gz(&la))
-        } else {
-            ("", im, la)
-        };
+        let px: Vec<u8> = (0..n).flat_map(|i| class_image(i % 10, i, 1, h, w)).collect();
+        let (im, la) = (idx_bytes(&[n as u32, h as u32, w as u32], &px), idx_bytes(&[n as u32], &labels));
+        let (ext, im, la) = if gzip { (".gz", gz(&im), gz(&la)) } else { ("", im, la) };
         std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte{ext}")), im).unwrap();
         std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte{ext}")), la).unwrap();
     }
@@ -90,22 +81,9 @@ pub fn write_cifar10_dir(dir: &Path, train_batches: &[usize], n_test: usize) {
         }
         std::fs::write(dir.join(format!("data_batch_{}.bin", k + 1)), b).unwrap();
     }
-    let t: Vec<u8> = (0..n_test)
-        .flat_map(|j| cifar_class_record(&[(j % 10) as u8], 1000 + j))
-        .collect();
+    let t: Vec<u8> = (0..n_test).flat_map(|j| cifar_class_record(&[(j % 10) as u8], 1000 + j)).collect();
     std::fs::write(dir.join("test_batch.bin"), t).unwrap();
-    let names = [
-        "airplane",
-        "automobile",
-        "bird",
-        "cat",
-        "deer",
-        "dog",
-        "frog",
-        "horse",
-        "ship",
-        "truck",
-    ];
+    let names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
     std::fs::write(dir.join("batches.meta.txt"), names.join("\n") + "\n").unwrap();
 }
 
@@ -117,19 +95,8 @@ pub fn write_cifar100_dir(dir: &Path, n_train: usize, n_test: usize) {
         let fine = (7 * i) % 100;
         cifar_class_record(&[(fine / 5) as u8, fine as u8], i)
     };
-    std::fs::write(
-        dir.join("train.bin"),
-        (0..n_train).flat_map(rec).collect::<Vec<u8>>(),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("test.bin"),
-        (0..n_test)
-            .map(|j| rec(3 * j + 1))
-            .collect::<Vec<_>>()
-            .concat(),
-    )
-    .unwrap();
+    std::fs::write(dir.join("train.bin"), (0..n_train).flat_map(rec).collect::<Vec<u8>>()).unwrap();
+    std::fs::write(dir.join("test.bin"), (0..n_test).map(|j| rec(3 * j + 1)).collect::<Vec<_>>().concat()).unwrap();
     let names: Vec<String> = (0..100).map(|k| format!("class{k}")).collect();
     std::fs::write(dir.join("fine_label_names.txt"), names.join("\n") + "\n").unwrap();
 }
@@ -163,13 +130,7 @@ pub fn element(ty: u32, data: &[u8]) -> Vec<u8> {
 pub fn matrix(class: u8, dims: &[i32], name: &str, ty: u32, data: &[u8]) -> Vec<u8> {
     let mut body = Vec::new();
     body.extend(element(6, &[class, 0, 0, 0, 0, 0, 0, 0]));
-    body.extend(element(
-        5,
-        &dims
-            .iter()
-            .flat_map(|d| d.to_le_bytes())
-            .collect::<Vec<_>>(),
-    ));
+    body.extend(element(5, &dims.iter().flat_map(|d| d.to_le_bytes()).collect::<Vec<_>>()));
     body.extend(element(1, name.as_bytes()));
     body.extend(element(ty, data));
     element(14, &body)
@@ -227,16 +188,9 @@ pub fn svhn_mat(h: usize, w: usize, images: &[Vec<u8>], y: &[u8], compress: bool
 /// digits `i % 10` (stored as 1..10).
 pub fn write_svhn_dir(dir: &Path, n_train: usize, n_test: usize) {
     std::fs::create_dir_all(dir).unwrap();
-    for (file, n, off, compress) in [
-        ("train_32x32.mat", n_train, 0, false),
-        ("test_32x32.mat", n_test, 500, true),
-    ] {
-        let images: Vec<Vec<u8>> = (0..n)
-            .map(|i| class_image(i % 10, off + i, 3, 32, 32))
-            .collect();
-        let y: Vec<u8> = (0..n)
-            .map(|i| if i % 10 == 0 { 10 } else { (i % 10) as u8 })
-            .collect();
+    for (file, n, off, compress) in [("train_32x32.mat", n_train, 0, false), ("test_32x32.mat", n_test, 500, true)] {
+        let images: Vec<Vec<u8>> = (0..n).map(|i| class_image(i % 10, off + i, 3, 32, 32)).collect();
+        let y: Vec<u8> = (0..n).map(|i| if i % 10 == 0 { 10 } else { (i % 10) as u8 }).collect();
         std::fs::write(dir.join(file), svhn_mat(32, 32, &images, &y, compress)).unwrap();
     }
 }
@@ -247,13 +201,9 @@ pub fn write_svhn_dir(dir: &Path, n_train: usize, n_test: usize) {
 pub fn write_png(p: &Path, w: u32, h: u32, val: u8, gray: bool) {
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     if gray {
-        image::GrayImage::from_fn(w, h, |x, y| image::Luma([val.wrapping_add((x + y) as u8)]))
-            .save(p)
-            .unwrap();
+        image::GrayImage::from_fn(w, h, |x, y| image::Luma([val.wrapping_add((x + y) as u8)])).save(p).unwrap();
     } else {
-        image::RgbImage::from_fn(w, h, |x, y| image::Rgb([val, x as u8, y as u8]))
-            .save(p)
-            .unwrap();
+        image::RgbImage::from_fn(w, h, |x, y| image::Rgb([val, x as u8, y as u8])).save(p).unwrap();
     }
 }
 
@@ -261,36 +211,17 @@ pub fn write_png(p: &Path, w: u32, h: u32, val: u8, gray: bool) {
 /// `train/<class>/<class>_<i>.png`, and the validation images together in `val/images/val_<j>.png`
 /// labelled by `val/val_annotations.txt` (`<file>\t<class>\t<box>`). Images are `w × h` (one
 /// training image in four grayscale); class `k` has red level `40 k`.
-pub fn write_tiny_imagenet(
-    root: &Path,
-    classes: &[&str],
-    train_per_class: usize,
-    val_per_class: usize,
-    w: u32,
-    h: u32,
-) {
+pub fn write_tiny_imagenet(root: &Path, classes: &[&str], train_per_class: usize, val_per_class: usize, w: u32, h: u32) {
     let mut ann = String::new();
     let mut j = 0;
     for (k, c) in classes.iter().enumerate() {
         let val = (40 * k) as u8;
         for i in 0..train_per_class {
-            write_png(
-                &root.join("train").join(c).join(format!("{c}_{i}.png")),
-                w,
-                h,
-                val.wrapping_add(i as u8),
-                i % 4 == 3,
-            );
+            write_png(&root.join("train").join(c).join(format!("{c}_{i}.png")), w, h, val.wrapping_add(i as u8), i % 4 == 3);
         }
         for i in 0..val_per_class {
             let name = format!("val_{j}.png");
-            write_png(
-                &root.join("val/images").join(&name),
-                w,
-                h,
-                val.wrapping_add(i as u8),
-                false,
-            );
+            write_png(&root.join("val/images").join(&name), w, h, val.wrapping_add(i as u8), false);
             ann += &format!("{name}\t{c}\t0\t0\t{w}\t{h}\n");
             j += 1;
         }

@@ -4,8 +4,8 @@
 use oto_graph::Graph;
 use oto_onnx::pb::{
     tensor_shape_proto::{dimension, Dimension},
-    type_proto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-    TensorShapeProto, TypeProto, ValueInfoProto,
+    type_proto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto,
+    ValueInfoProto,
 };
 use oto_train::exec::Executor;
 use std::path::{Path, PathBuf};
@@ -17,11 +17,7 @@ pub fn vi(name: &str, elem: i32, shape: Option<&[i64]>) -> ValueInfoProto {
         dim: s
             .iter()
             .map(|&d| Dimension {
-                value: Some(if d < 0 {
-                    dimension::Value::DimParam("N".into())
-                } else {
-                    dimension::Value::DimValue(d)
-                }),
+                value: Some(if d < 0 { dimension::Value::DimParam("N".into()) } else { dimension::Value::DimValue(d) }),
                 ..Default::default()
             })
             .collect(),
@@ -29,10 +25,7 @@ pub fn vi(name: &str, elem: i32, shape: Option<&[i64]>) -> ValueInfoProto {
     ValueInfoProto {
         name: Some(name.into()),
         r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(elem),
-                shape,
-            })),
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor { elem_type: Some(elem), shape })),
             ..Default::default()
         }),
         ..Default::default()
@@ -103,24 +96,20 @@ impl CaseBuilder {
         self.seed += 1;
         let t = randn(shape, self.seed);
         let v = Vec::<f32>::try_from(t.flatten(0, -1)).unwrap();
-        self.inits
-            .push(oto_onnx::tensor::f32_tensor(name, shape, &v));
+        self.inits.push(oto_onnx::tensor::f32_tensor(name, shape, &v));
         self
     }
     /// A float initializer with given data (e.g. positive variances).
     pub fn init_f(mut self, name: &str, shape: &[i64], v: &[f32]) -> Self {
-        self.inits
-            .push(oto_onnx::tensor::f32_tensor(name, shape, v));
+        self.inits.push(oto_onnx::tensor::f32_tensor(name, shape, v));
         self
     }
     pub fn init_i(mut self, name: &str, v: &[i64]) -> Self {
-        self.inits
-            .push(oto_onnx::tensor::i64_tensor(name, &[v.len() as i64], v));
+        self.inits.push(oto_onnx::tensor::i64_tensor(name, &[v.len() as i64], v));
         self
     }
     pub fn init_i_scalar(mut self, name: &str, v: i64) -> Self {
-        self.inits
-            .push(oto_onnx::tensor::i64_tensor(name, &[], &[v]));
+        self.inits.push(oto_onnx::tensor::i64_tensor(name, &[], &[v]));
         self
     }
     pub fn node(mut self, n: NodeProto) -> Self {
@@ -147,26 +136,17 @@ impl CaseBuilder {
         let model = ModelProto {
             ir_version: Some(if self.opset >= 21 { 10 } else { 8 }),
             producer_name: Some("oto-test".into()),
-            opset_import: vec![OperatorSetIdProto {
-                domain: Some(String::new()),
-                version: Some(self.opset),
-            }],
+            opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(self.opset) }],
             graph: Some(graph),
             ..Default::default()
         };
-        Case {
-            name: self.name,
-            model,
-            data: self.data,
-        }
+        Case { name: self.name, model, data: self.data }
     }
 }
 
 pub fn python() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let py = std::env::var_os("OTO_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".venv/bin/python"));
+    let py = std::env::var_os("OTO_PYTHON").map(PathBuf::from).unwrap_or_else(|| root.join(".venv/bin/python"));
     assert!(
         py.exists(),
         "Python with onnxruntime not found at {} (set OTO_PYTHON or run scripts/setup.sh to create .venv)",
@@ -177,10 +157,7 @@ pub fn python() -> PathBuf {
 
 /// Runs every case through onnxruntime in one Python process; returns the outputs per case
 /// (an `Err` with onnxruntime's message when it rejected the model).
-pub fn ort_outputs(
-    dir: &Path,
-    cases: &[(String, &ModelProto, Vec<Tensor>)],
-) -> Vec<Result<Vec<Tensor>, String>> {
+pub fn ort_outputs(dir: &Path, cases: &[(String, &ModelProto, Vec<Tensor>)]) -> Vec<Result<Vec<Tensor>, String>> {
     for (name, model, data) in cases {
         oto_onnx::save_model(model, &dir.join(format!("{name}.onnx"))).unwrap();
         for (i, t) in data.iter().enumerate() {
@@ -188,11 +165,7 @@ pub fn ort_outputs(
         }
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/ort_run.py");
-    let out = std::process::Command::new(python())
-        .arg(&script)
-        .arg(dir)
-        .output()
-        .expect("cannot run python");
+    let out = std::process::Command::new(python()).arg(&script).arg(dir).output().expect("cannot run python");
     assert!(
         out.status.success(),
         "tests/py/ort_run.py failed (run scripts/setup.sh to install onnxruntime into .venv):\n{}\n{}",
@@ -246,26 +219,15 @@ pub fn run_exec(model: &ModelProto, data: &[Tensor]) -> Result<Vec<Tensor>, Stri
 /// Compares executor and onnxruntime outputs for all cases; panics listing every failure.
 pub fn check_cases(cases: Vec<Case>, tol: f64) {
     let dir = tempfile::tempdir().unwrap();
-    let list: Vec<(String, &ModelProto, Vec<Tensor>)> = cases
-        .iter()
-        .map(|c| {
-            (
-                c.name.clone(),
-                &c.model,
-                c.data.iter().map(|t| t.shallow_clone()).collect(),
-            )
-        })
-        .collect();
+    let list: Vec<(String, &ModelProto, Vec<Tensor>)> =
+        cases.iter().map(|c| (c.name.clone(), &c.model, c.data.iter().map(|t| t.shallow_clone()).collect())).collect();
     let refs = ort_outputs(dir.path(), &list);
     let mut failures = vec![];
     for (c, r) in cases.iter().zip(refs) {
         let r = match r {
             Ok(r) => r,
             Err(e) => {
-                failures.push(format!(
-                    "{}: onnxruntime rejected the test model: {e}",
-                    c.name
-                ));
+                failures.push(format!("{}: onnxruntime rejected the test model: {e}", c.name));
                 continue;
             }
         };
@@ -273,29 +235,18 @@ pub fn check_cases(cases: Vec<Case>, tol: f64) {
             Err(e) => failures.push(format!("{}: executor: {e}", c.name)),
             Ok(outs) => {
                 if outs.len() != r.len() {
-                    failures.push(format!(
-                        "{}: {} outputs vs {} from onnxruntime",
-                        c.name,
-                        outs.len(),
-                        r.len()
-                    ));
+                    failures.push(format!("{}: {} outputs vs {} from onnxruntime", c.name, outs.len(), r.len()));
                     continue;
                 }
                 for (j, (a, b)) in outs.iter().zip(&r).enumerate() {
                     match rel_err(a, b) {
                         Ok(e) if e <= tol => println!("{:32} out{j} rel err {e:.2e}", c.name),
-                        Ok(e) => failures
-                            .push(format!("{}: output {j} rel err {e:.3e} > {tol:e}", c.name)),
+                        Ok(e) => failures.push(format!("{}: output {j} rel err {e:.3e} > {tol:e}", c.name)),
                         Err(e) => failures.push(format!("{}: output {j}: {e}", c.name)),
                     }
                 }
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} case(s) failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} case(s) failed:\n{}", failures.len(), failures.join("\n"));
 }

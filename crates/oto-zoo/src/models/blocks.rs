@@ -22,11 +22,7 @@ pub fn shortcut(b: &mut Builder, x: &Val, planes: i64, stride: i64, kind: Shortc
             b.bn(&y, &format!("{name}.1"))
         }
         Shortcut::SlicePad => {
-            let y = if stride == 2 {
-                b.subsample2(x)?
-            } else {
-                x.clone()
-            };
+            let y = if stride == 2 { b.subsample2(x)? } else { x.clone() };
             let extra = planes - y.c();
             b.pad_channels(&y, extra / 2, extra - extra / 2)
         }

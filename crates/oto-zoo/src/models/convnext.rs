@@ -16,13 +16,7 @@ fn block(b: &mut Builder, x: &Val) -> R<Val> {
     let y = b.gelu(&y);
     let y = b.matmul_weight(&y, "pwconv2", c, true)?;
     // Layer scale starts at 1e-6 as in the paper (non-trivial when randomizing).
-    let gamma = |i: &mut Init, n| {
-        if i.randomize {
-            i.uniform(n, 0.5, 1.5)
-        } else {
-            vec![1e-6; n]
-        }
-    };
+    let gamma = |i: &mut Init, n| if i.randomize { i.uniform(n, 0.5, 1.5) } else { vec![1e-6; n] };
     let y = b.param_op("Mul", &y, "gamma", &[c], gamma)?;
     let y = b.transpose(&y, &[0, 3, 1, 2]);
     b.add(x, &y)

@@ -51,14 +51,10 @@ fn body(b: &mut Builder, y: Val, blocks: &[usize], growth: i64, cx: &Ctx) -> R<V
 pub fn densenet_bc(b: &mut Builder, x: &Val, cx: &Ctx) -> R<Val> {
     let depth = cx.depth.unwrap_or(40);
     if !(10..=250).contains(&depth) || (depth - 4) / 6 * 6 + 4 != depth {
-        return fail(format!(
-            "densenet_bc depth must be 6n+4 in 10..=250, got {depth}"
-        ));
+        return fail(format!("densenet_bc depth must be 6n+4 in 10..=250, got {depth}"));
     }
     let growth = cx.ch(12);
-    let y = b.scope("features", |b| {
-        b.conv(x, "conv0", 2 * growth, 3, 1, 1, 1, false)
-    })?;
+    let y = b.scope("features", |b| b.conv(x, "conv0", 2 * growth, 3, 1, 1, 1, false))?;
     let n = (depth - 4) / 6;
     body(b, y, &[n, n, n], growth, cx)
 }

@@ -4,15 +4,8 @@
 use crate::builder::{Builder, Val, R};
 use crate::Ctx;
 
-const SETTINGS: [(i64, i64, usize, i64); 7] = [
-    (1, 16, 1, 1),
-    (6, 24, 2, 2),
-    (6, 32, 3, 2),
-    (6, 64, 4, 2),
-    (6, 96, 3, 1),
-    (6, 160, 3, 2),
-    (6, 320, 1, 1),
-];
+const SETTINGS: [(i64, i64, usize, i64); 7] =
+    [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)];
 
 /// Conv (`{p}.0`) - BN (`{p}.1`) - ReLU6.
 fn cbr6(b: &mut Builder, x: &Val, p: &str, out: i64, k: i64, s: i64, groups: i64) -> R<Val> {
@@ -46,9 +39,7 @@ pub fn mobilenet_v2(b: &mut Builder, x: &Val, cx: &Ctx) -> R<Val> {
             let s = if small && si == 1 { 1 } else { s };
             for i in 0..n {
                 let stride = if i == 0 { s } else { 1 };
-                y = b.scope(&idx.to_string(), |b| {
-                    inverted_residual(b, &y, cx.ch(c), stride, t)
-                })?;
+                y = b.scope(&idx.to_string(), |b| inverted_residual(b, &y, cx.ch(c), stride, t))?;
                 idx += 1;
             }
         }

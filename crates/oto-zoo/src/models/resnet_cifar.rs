@@ -12,9 +12,7 @@ fn cifar_resnet(b: &mut Builder, x: &Val, cx: &Ctx, depth: usize, kind: Shortcut
     for (i, planes) in [16, 32, 64].into_iter().enumerate() {
         for j in 0..n {
             let stride = if i > 0 && j == 0 { 2 } else { 1 };
-            y = b.scope(&format!("layer{}.{j}", i + 1), |b| {
-                basic_block(b, &y, cx.ch(planes), stride, kind)
-            })?;
+            y = b.scope(&format!("layer{}.{j}", i + 1), |b| basic_block(b, &y, cx.ch(planes), stride, kind))?;
         }
     }
     gap_head(b, &y, "linear", cx.classes)

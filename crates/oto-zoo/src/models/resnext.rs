@@ -21,9 +21,7 @@ pub fn resnext_block_net(b: &mut Builder, x: &Val, cx: &Ctx) -> R<Val> {
     for (i, (width, out)) in [(32, 64), (64, 128), (128, 256)].into_iter().enumerate() {
         for j in 0..2 {
             let stride = if i > 0 && j == 0 { 2 } else { 1 };
-            y = b.scope(&format!("layer{}.{j}", i + 1), |b| {
-                block(b, &y, cx.ch(width), cx.ch(out), stride)
-            })?;
+            y = b.scope(&format!("layer{}.{j}", i + 1), |b| block(b, &y, cx.ch(width), cx.ch(out), stride))?;
         }
     }
     gap_head(b, &y, "fc", cx.classes)

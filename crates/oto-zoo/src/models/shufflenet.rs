@@ -52,16 +52,7 @@ fn unit(b: &mut Builder, x: &Val, out: i64, stride: i64) -> R<Val> {
 
 pub fn shufflenet_style(b: &mut Builder, x: &Val, cx: &Ctx) -> R<Val> {
     let small = cx.h.max(cx.w) <= 64;
-    let mut y = b.conv(
-        x,
-        "conv1.0",
-        cx.ch(24),
-        3,
-        if small { 1 } else { 2 },
-        1,
-        1,
-        false,
-    )?;
+    let mut y = b.conv(x, "conv1.0", cx.ch(24), 3, if small { 1 } else { 2 }, 1, 1, false)?;
     y = bn_relu(b, &y, "conv1.1", true)?;
     if !small {
         y = b.maxpool(&y, 3, 2, 1)?;

@@ -21,11 +21,7 @@ fn attention(b: &mut Builder, x: &Val) -> R<Val> {
     let q = b.matmul_weight(x, "q", d, true)?;
     let k = b.matmul_weight(x, "k", d, true)?;
     let v = b.matmul_weight(x, "v", d, true)?;
-    let (q, k, v) = (
-        split_heads(b, &q, false)?,
-        split_heads(b, &k, true)?,
-        split_heads(b, &v, false)?,
-    );
+    let (q, k, v) = (split_heads(b, &q, false)?, split_heads(b, &k, true)?, split_heads(b, &v, false)?);
     let s = b.matmul(&q, &k)?;
     let s = b.mul_scalar(&s, 1.0 / ((d / HEADS) as f32).sqrt());
     let a = b.softmax(&s);
@@ -50,17 +46,13 @@ fn layer(b: &mut Builder, x: &Val) -> R<Val> {
 pub fn tiny_transformer(b: &mut Builder, x: &Val, cx: &Ctx) -> R<Val> {
     let d = cx.ch(64);
     if d % HEADS != 0 {
-        return fail(format!(
-            "embedding width {d} is not divisible by {HEADS} heads"
-        ));
+        return fail(format!("embedding width {d} is not divisible by {HEADS} heads"));
     }
     let p = b.conv(x, "patch_embed.proj", d, 4, 4, 0, 1, true)?;
     let t = p.h() * p.w();
     let p = b.reshape(&p, &[BATCH, d, t])?;
     let tokens = b.transpose(&p, &[0, 2, 1]);
-    let mut y = b.param_op("Add", &tokens, "pos_embed", &[1, t, d], |i, n| {
-        i.normal(n, 0.02)
-    })?;
+    let mut y = b.param_op("Add", &tokens, "pos_embed", &[1, t, d], |i, n| i.normal(n, 0.02))?;
     for i in 0..DEPTH {
         y = b.scope(&format!("blocks.{i}"), |b| layer(b, &y))?;
     }

@@ -40,10 +40,7 @@ fn unet(b: &mut Builder, x: &Val, cx: &Ctx, kind: Up) -> R<Val> {
 
 pub fn stacked_unets(b: &mut Builder, x: &Val, cx: &Ctx) -> R<Val> {
     if cx.h % 4 != 0 || cx.w % 4 != 0 {
-        return fail(format!(
-            "stacked_unets needs H and W divisible by 4, got {}x{}",
-            cx.h, cx.w
-        ));
+        return fail(format!("stacked_unets needs H and W divisible by 4, got {}x{}", cx.h, cx.w));
     }
     let y = b.scope("unet1", |b| unet(b, x, cx, Up::ConvTranspose))?;
     let y = b.scope("unet2", |b| unet(b, &y, cx, Up::Resize))?;

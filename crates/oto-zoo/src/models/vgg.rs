@@ -4,9 +4,7 @@
 use crate::builder::{Builder, Val, R};
 use crate::Ctx;
 
-const CFG: [i64; 18] = [
-    64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0,
-];
+const CFG: [i64; 18] = [64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0];
 
 /// `features.*` in torchvision numbering (conv i, bn i+1, relu i+2, pool).
 fn features(b: &mut Builder, x: &Val, cx: &Ctx) -> R<Val> {
@@ -50,3 +48,4 @@ pub fn vgg16_bn_imagenet(b: &mut Builder, x: &Val, cx: &Ctx) -> R<Val> {
     let y = b.relu(&y);
     b.gemm(&y, "classifier.6", cx.classes)
 }
+
