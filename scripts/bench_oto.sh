@@ -78,6 +78,10 @@ for e in "${EXPERIMENTS[@]}"; do
   for mode in "${modes[@]}"; do
     dir="$OUT/$name/$mode"
     if [ "$FRESH" = 1 ]; then rm -rf "$dir"; fi
+    # a scratch run describes one compressed architecture: redo it when the oto run is newer
+    if [ "$mode" = scratch ] && [ -f "$dir/summary.json" ] && [ "$OUT/$name/oto/compressed.onnx" -nt "$dir/summary.json" ]; then
+      echo "[bench] $name/scratch: older than oto/compressed.onnx, redoing it"; rm -rf "$dir"
+    fi
     if [ -f "$dir/summary.json" ]; then echo "[bench] $name/$mode: done (kept; --fresh to redo)"; continue; fi
     extra=() margs=$args
     if [ "$mode" = oto ]; then

@@ -118,6 +118,13 @@ pub fn load_test(c: &TrainConfig) -> Result<RunData, TrainError> {
     load_splits(c, false)
 }
 
+/// (train, test) for the loaders; without a training split the test set stands in for it, shared
+/// (not copied).
+fn split<T: Dataset + 'static>(tr: Option<T>, te: T) -> (Arc<dyn Dataset>, Arc<dyn Dataset>) {
+    let te: Arc<dyn Dataset> = Arc::new(te);
+    (tr.map_or_else(|| te.clone(), |t| Arc::new(t) as Arc<dyn Dataset>), te)
+}
+
 fn load_splits(c: &TrainConfig, with_train: bool) -> Result<RunData, TrainError> {
     let bs = c.batch_size;
     let ebs = c.eval_batch_size;
@@ -139,46 +146,47 @@ fn load_splits(c: &TrainConfig, with_train: bool) -> Result<RunData, TrainError>
     match c.dataset {
         DatasetKind::FashionMnist => {
             let (tr, te) = match &c.data {
-                None => {
-                    let te = datasets::fashion_mnist_mini(false)?;
-                    (if with_train { datasets::fashion_mnist_mini(true)? } else { te.clone() }, te)
-                }
+                None => (with_train.then(|| datasets::fashion_mnist_mini(true)).transpose()?, datasets::fashion_mnist_mini(false)?),
                 Some(d) => {
                     require_dir(d, "the Fashion-MNIST")?;
-                    let mut te = datasets::load_mnist_dir(d, false)?;
-                    let mut tr = if with_train { datasets::load_mnist_dir(d, true)? } else { te.clone() };
-                    tr.num_classes = 10;
-                    te.num_classes = 10;
-                    (tr, te)
+                    let ten_classes = |mut s: datasets::InMemory| {
+                        s.num_classes = 10;
+                        s
+                    };
+                    let tr = if with_train { Some(ten_classes(datasets::load_mnist_dir(d, true)?)) } else { None };
+                    (tr, ten_classes(datasets::load_mnist_dir(d, false)?))
                 }
             };
-            mk(Arc::new(tr), Arc::new(te), flip, Normalize::fashion_mnist())
+            let (tr, te) = split(tr, te);
+            mk(tr, te, flip, Normalize::fashion_mnist())
         }
         DatasetKind::Mnist => {
             let d = data_dir(c)?;
-            let mut te = datasets::load_mnist_dir(&d, false)?;
-            let mut tr = if with_train { datasets::load_mnist_dir(&d, true)? } else { te.clone() };
-            tr.num_classes = 10;
-            te.num_classes = 10;
-            mk(Arc::new(tr), Arc::new(te), Augment::pad_crop(2), Normalize::mnist())
+            let ten_classes = |mut s: datasets::InMemory| {
+                s.num_classes = 10;
+                s
+            };
+            let tr = if with_train { Some(ten_classes(datasets::load_mnist_dir(&d, true)?)) } else { None };
+            let (tr, te) = split(tr, ten_classes(datasets::load_mnist_dir(&d, false)?));
+            mk(tr, te, Augment::pad_crop(2), Normalize::mnist())
         }
         DatasetKind::Cifar10 => {
             let d = data_dir(c)?;
-            let te = datasets::load_cifar10_dir(&d, false)?;
-            let tr = if with_train { datasets::load_cifar10_dir(&d, true)? } else { te.clone() };
-            mk(Arc::new(tr), Arc::new(te), Augment::cifar(), Normalize::cifar10())
+            let tr = if with_train { Some(datasets::load_cifar10_dir(&d, true)?) } else { None };
+            let (tr, te) = split(tr, datasets::load_cifar10_dir(&d, false)?);
+            mk(tr, te, Augment::cifar(), Normalize::cifar10())
         }
         DatasetKind::Cifar100 => {
             let d = data_dir(c)?;
-            let te = datasets::load_cifar100_dir(&d, false, CifarLabel::Fine)?;
-            let tr = if with_train { datasets::load_cifar100_dir(&d, true, CifarLabel::Fine)? } else { te.clone() };
-            mk(Arc::new(tr), Arc::new(te), Augment::cifar(), Normalize::cifar100())
+            let tr = if with_train { Some(datasets::load_cifar100_dir(&d, true, CifarLabel::Fine)?) } else { None };
+            let (tr, te) = split(tr, datasets::load_cifar100_dir(&d, false, CifarLabel::Fine)?);
+            mk(tr, te, Augment::cifar(), Normalize::cifar100())
         }
         DatasetKind::Svhn => {
             let d = data_dir(c)?;
-            let te = datasets::load_svhn_mat(&d.join("test_32x32.mat"))?;
-            let tr = if with_train { datasets::load_svhn_mat(&d.join("train_32x32.mat"))? } else { te.clone() };
-            mk(Arc::new(tr), Arc::new(te), Augment::pad_crop(2), Normalize::svhn())
+            let tr = if with_train { Some(datasets::load_svhn_mat(&d.join("train_32x32.mat"))?) } else { None };
+            let (tr, te) = split(tr, datasets::load_svhn_mat(&d.join("test_32x32.mat"))?);
+            mk(tr, te, Augment::pad_crop(2), Normalize::svhn())
         }
         DatasetKind::Imagefolder => {
             let d = data_dir(c)?;
