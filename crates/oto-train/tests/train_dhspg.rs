@@ -64,4 +64,14 @@ fn flops_target_pipeline_meets_the_macs_budget() {
     let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(c.out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["target_flops"].as_f64(), Some(0.4));
     assert!(std::fs::read_to_string(c.out.join("report.md")).unwrap().contains("target FLOPs 40.0%"));
+
+    // weighting the saliency by each row's MACs meets the same budget with fewer, costlier rows
+    c.dhspg.saliency_flops = Some(true);
+    c.out = dir.path().join("run_flops_weighted");
+    let w = train::run(&c).unwrap();
+    let wfrac = w.macs_after.unwrap() as f64 / w.macs_before as f64;
+    println!("saliency_flops: MACs kept {wfrac:.4}, group sparsity {:.3}", w.group_sparsity.unwrap());
+    assert!(wfrac <= 0.4 && wfrac > 0.37, "MACs kept {wfrac}");
+    assert!(w.group_sparsity.unwrap() < s.group_sparsity.unwrap(), "{:?} vs {:?}", w.group_sparsity, s.group_sparsity);
+    assert!(w.params_after.unwrap() > s.params_after.unwrap());
 }

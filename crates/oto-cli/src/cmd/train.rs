@@ -123,6 +123,9 @@ pub struct Args {
     /// Saliency magnitude term: per_width (the original's, default) or rms (width-neutral)
     #[arg(long, value_name = "rms|per_width")]
     pub saliency_magnitude: Option<String>,
+    /// Weight the saliency by the MACs each row costs (prune expensive rows first; oto's addition)
+    #[arg(long)]
+    pub saliency_flops: bool,
     /// Super-resolution: scale, LR patch, batches per epoch
     #[arg(long)]
     pub sr_scale: Option<usize>,
@@ -195,6 +198,9 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
         pruning_ramp, saliency_magnitude);
     if a.legacy {
         d.legacy = Some(true);
+    }
+    if a.saliency_flops {
+        d.saliency_flops = Some(true);
     }
     c.validate()?;
     Ok(c)

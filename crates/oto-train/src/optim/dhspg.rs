@@ -103,6 +103,9 @@ pub struct DhspgConfig {
     /// The saliency's magnitude term: the original's per-width mean (default) or oto's
     /// width-neutral RMS.
     pub saliency_magnitude: SaliencyMagnitude,
+    /// [oto] Multiply each row's saliency by `c_g / mean c`, `c_g` = the MACs its removal alone
+    /// saves, so the partition prefers rows that cost more compute (needs [`Dhspg::with_macs`]).
+    pub saliency_flops: bool,
     /// Adam moment initialisation: the original's `m = g, v = g²` by default.
     pub adam_init: AdamInit,
     pub mode: SparsityMode,
@@ -164,6 +167,7 @@ impl DhspgConfig {
             adam_eps: 1e-8,
             score_eps: 1e-6,
             saliency_magnitude: SaliencyMagnitude::PerWidth,
+            saliency_flops: false,
             adam_init: AdamInit::Original,
             mode: SparsityMode::Exact,
             pruning_deadline: None,
@@ -444,6 +448,13 @@ impl Dhspg {
         let (m, global) = self.macs.as_ref().expect("with_macs");
         m.macs(&|r| global.get(r).copied().flatten().is_some_and(|g| zero[g]))
     }
+    /// MACs saved by removing each global row alone.
+    fn row_costs(&self) -> Vec<f64> {
+        let Some((m, _)) = self.macs.as_ref() else { return vec![1.0; self.layout.n_rows] };
+        let full = m.full();
+        let ids = &self.layout.row_ids;
+        ids.iter().map(|&r| (full - m.macs(&|x| x == r)) as f64).collect()
+    }
     /// The MACs budget of `target_flops`.
     fn flops_budget(&self) -> Option<u64> {
         let (m, _) = self.macs.as_ref()?;
@@ -488,7 +499,16 @@ impl Dhspg {
 
     fn do_partition(&mut self, xx: &[f64], xd: &[f64], dd: &[f64]) {
         let c = &self.cfg;
-        let score = saliency(xx, xd, dd, &self.layout.row_width, c.saliency_magnitude, c.safe_guard, c.score_eps);
+        let mut score = saliency(xx, xd, dd, &self.layout.row_width, c.saliency_magnitude, c.safe_guard, c.score_eps);
+        if c.saliency_flops {
+            let cost = self.row_costs();
+            let mean = cost.iter().sum::<f64>() / cost.len().max(1) as f64;
+            if mean > 0.0 {
+                for (s, c) in score.iter_mut().zip(&cost) {
+                    *s *= c / mean; // score_g · c_g / mean c
+                }
+            }
+        }
         let mut flops_note = String::new();
         if let (Some(keep), Some((m, _))) = (c.target_flops, &self.macs) {
             let p = rows_for_flops(&score, &self.layout.groups, c.group_divisible, &self.layout.row_ids, m, keep);
@@ -584,9 +604,9 @@ impl Dhspg {
 
 impl Optimizer for Dhspg {
     fn step(&mut self) -> Result<(), TrainError> {
-        if self.cfg.target_flops.is_some() && self.macs.is_none() {
+        if (self.cfg.target_flops.is_some() || self.cfg.saliency_flops) && self.macs.is_none() {
             return Err(TrainError::Config(
-                "DHSPG: target_flops needs the graph's MACs model: attach it with Dhspg::with_macs(RowMacs::new(&graph, &analysis))".into(),
+                "DHSPG: target_flops and saliency_flops need the graph's MACs model: attach it with Dhspg::with_macs(RowMacs::new(&graph, &analysis))".into(),
             ));
         }
         let _guard = tch::no_grad_guard();

@@ -137,7 +137,7 @@ pub fn dhspg_for(
 ) -> Result<Box<dyn Optimizer>, TrainError> {
     let d = super::optimizers::dhspg_config(cfg, steps_per_epoch)?;
     let mut opt = crate::optim::Dhspg::new(exec.params(), analysis, d)?;
-    if cfg.dhspg.target_flops.is_some() {
+    if cfg.dhspg.target_flops.is_some() || cfg.dhspg.saliency_flops == Some(true) {
         opt = opt.with_macs(oto_graph::flops::RowMacs::new(graph, analysis));
     }
     Ok(Box::new(opt))

@@ -142,6 +142,9 @@ pub struct DhspgOptions {
     /// Saliency magnitude term: `per_width` (the original's ‖x‖/w; default) or `rms` (oto's
     /// width-neutral ‖x‖/√w, which keeps wide layers wider).
     pub saliency_magnitude: Option<String>,
+    /// [oto] Weight the partition's saliency by each row's MACs (`score · c_g / mean c`), so that
+    /// rows that cost more compute are pruned first (default false: the original's score).
+    pub saliency_flops: Option<bool>,
 }
 
 /// Every setting of a training run.
@@ -362,7 +365,8 @@ impl TrainConfig {
             || d.legacy.is_some()
             || d.pruning_deadline_epoch.is_some()
             || d.pruning_ramp.is_some()
-            || d.saliency_magnitude.is_some();
+            || d.saliency_magnitude.is_some()
+            || d.saliency_flops.is_some();
         if !self.pruning() && dhspg_only {
             w.push("DHSPG settings are given but no target sparsity or FLOPs: this is a dense run and they are ignored".into());
         }

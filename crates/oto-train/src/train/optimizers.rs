@@ -52,6 +52,7 @@ pub fn dhspg_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<DhspgCo
     }
     d.target_group_sparsity = o.target_sparsity.unwrap_or(d.target_group_sparsity);
     d.target_flops = o.target_flops;
+    d.saliency_flops = o.saliency_flops.unwrap_or(false);
     d.start_pruning_steps = steps(o.start_pruning_epoch.unwrap_or((cfg.epochs as f64 / 5.0).floor()));
     d.total_steps = Some((cfg.epochs * steps_per_epoch) as u64);
     if let Some(e) = o.pruning_deadline_epoch {
