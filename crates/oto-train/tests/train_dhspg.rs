@@ -2,19 +2,24 @@
 //! compressed model is written, verified, smaller, and has the same test accuracy as the full one.
 use oto_train::train::{self, TrainConfig};
 
+/// A short fmnist_vgg run on the bundled subset, writing to `dir/run`.
+fn fmnist_vgg(dir: &std::path::Path, epochs: usize, max_train_batches: usize) -> TrainConfig {
+    TrainConfig {
+        model: "zoo:fmnist_vgg".into(),
+        epochs,
+        batch_size: 64,
+        max_train_batches,
+        threads: 2,
+        progress: "plain".into(),
+        out: dir.join("run"),
+        ..Default::default()
+    }
+}
+
 #[test]
 fn dhspg_pipeline_reaches_target_and_keeps_accuracy() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = TrainConfig {
-        model: "zoo:fmnist_vgg".into(),
-        epochs: 3,
-        batch_size: 64,
-        max_train_batches: 30,
-        threads: 2,
-        progress: "plain".into(),
-        out: dir.path().join("run"),
-        ..Default::default()
-    };
+    let mut c = fmnist_vgg(dir.path(), 3, 30);
     c.dhspg.target_sparsity = Some(0.5);
     c.dhspg.start_pruning_epoch = Some(1.0);
     let s = train::run(&c).unwrap();
@@ -42,16 +47,7 @@ fn dhspg_pipeline_reaches_target_and_keeps_accuracy() {
 #[test]
 fn flops_target_pipeline_meets_the_macs_budget() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = TrainConfig {
-        model: "zoo:fmnist_vgg".into(),
-        epochs: 2,
-        batch_size: 64,
-        max_train_batches: 12,
-        threads: 2,
-        progress: "plain".into(),
-        out: dir.path().join("run"),
-        ..Default::default()
-    };
+    let mut c = fmnist_vgg(dir.path(), 2, 12);
     c.dhspg.target_flops = Some(0.4);
     c.dhspg.start_pruning_epoch = Some(0.0);
     let s = train::run(&c).unwrap();

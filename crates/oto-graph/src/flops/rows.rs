@@ -21,10 +21,7 @@ struct Axis {
 
 impl Axis {
     fn kept(&self, removed: &dyn Fn(RowId) -> bool) -> u128 {
-        self.pos
-            .iter()
-            .filter(|rows| !rows.iter().all(|&r| removed(r)))
-            .count() as u128
+        self.pos.iter().filter(|rows| !rows.iter().all(|&r| removed(r))).count() as u128
     }
 }
 
@@ -65,10 +62,7 @@ impl RowMacs {
             }
             terms.push(Term { macs, axes });
         }
-        RowMacs {
-            full: terms.iter().map(|t| t.macs).sum(),
-            terms,
-        }
+        RowMacs { full: terms.iter().map(|t| t.macs).sum(), terms }
     }
 
     /// MACs of the unpruned graph (= [`super::macs`]).
@@ -82,9 +76,7 @@ impl RowMacs {
             .iter()
             .map(|t| {
                 // macs · Π kept/len, in integers: every weight axis length divides the node's MACs
-                let (num, den) = t.axes.iter().fold((t.macs as u128, 1u128), |(n, d), ax| {
-                    (n * ax.kept(removed), d * ax.pos.len() as u128)
-                });
+                let (num, den) = t.axes.iter().fold((t.macs as u128, 1u128), |(n, d), ax| (n * ax.kept(removed), d * ax.pos.len() as u128));
                 (num / den.max(1)) as u64
             })
             .sum()
@@ -98,12 +90,7 @@ fn weight_axes(a: &Analysis, v: usize) -> Vec<Axis> {
         if axes.iter().any(|(ax, _)| *ax == m.axis) {
             continue;
         }
-        axes.push((
-            m.axis,
-            Axis {
-                pos: m.map.iter().map(|&e| vec![a.elem_row[e]]).collect(),
-            },
-        ));
+        axes.push((m.axis, Axis { pos: m.map.iter().map(|&e| vec![a.elem_row[e]]).collect() }));
     }
     axes.into_iter().map(|(_, ax)| ax).collect()
 }
@@ -115,9 +102,7 @@ fn activation_axes(g: &Graph, a: &Analysis, nid: usize) -> Vec<Axis> {
     let ids = |v: Option<usize>| v.and_then(|v| a.value_ids.get(v)).and_then(|t| t.as_ref());
     let mut axes = vec![];
     if let Some(y) = ids(n.output(0)) {
-        axes.push(Axis {
-            pos: y.slots.iter().map(|s| vec![a.elem_row[s.e]]).collect(),
-        });
+        axes.push(Axis { pos: y.slots.iter().map(|s| vec![a.elem_row[s.e]]).collect() });
     }
     if let Some(x) = ids(n.input(0)) {
         if let Some(ax) = along(a, x, x.rank().saturating_sub(1)) {

@@ -14,7 +14,7 @@
 
 use super::baseline::{AdamInit, Direction, DirectionConfig, Variant};
 use super::flat::FlatRows;
-use super::flops_target::{ramp_macs_goal, rows_for_flops, FlopsPick};
+use super::flops_target::{ramp_macs_goal, rows_for_flops};
 use super::rows::RowLayout;
 use super::{OptimStats, Optimizer, Param};
 use crate::TrainError;
@@ -382,8 +382,6 @@ pub struct Dhspg {
     /// MACs as a function of the removed rows (for `target_flops`), and the global row of every
     /// analysis row id (`None`: not a prunable row of the layout).
     macs: Option<(RowMacs, Vec<Option<usize>>)>,
-    /// The row count estimated for `target_flops` at the partition.
-    flops_pick: Option<FlopsPick>,
 }
 
 impl std::fmt::Debug for Dhspg {
@@ -416,7 +414,6 @@ impl Dhspg {
             stats: OptimStats::default(),
             events: vec![],
             macs: None,
-            flops_pick: None,
         };
         d.stats = OptimStats {
             group_sparsity: Some(0.0),
@@ -438,10 +435,6 @@ impl Dhspg {
         }
         self.macs = Some((model, global));
         self
-    }
-    /// The row count estimated for `target_flops` (after the partition).
-    pub fn flops_pick(&self) -> Option<&FlopsPick> {
-        self.flops_pick.as_ref()
     }
     /// MACs per sample once the global rows with `zero[g]` are removed (needs [`Dhspg::with_macs`]).
     fn macs_without(&self, zero: &[bool]) -> u64 {
@@ -511,7 +504,7 @@ impl Dhspg {
         }
         let mut flops_note = String::new();
         if let (Some(keep), Some((m, _))) = (c.target_flops, &self.macs) {
-            let p = rows_for_flops(&score, &self.layout.groups, c.group_divisible, &self.layout.row_ids, m, keep);
+            let p = rows_for_flops(&score, &self.layout.groups, c.group_divisible, m.full(), &|z| self.macs_without(z), keep);
             flops_note = format!(
                 "; FLOPs target {:.1}%: about {} rows (the top-ranked ones leave {:.1}% of the MACs){}; rows are zeroed until the MACs are within the target",
                 100.0 * keep,
@@ -520,7 +513,6 @@ impl Dhspg {
                 if p.reached { "" } else { " — out of reach: every group keeps a channel" }
             );
             self.cfg.target_group_sparsity = p.sparsity;
-            self.flops_pick = Some(p);
         }
         let c = &self.cfg;
         self.gp = partition(&score, &self.layout.groups, c.target_group_sparsity, c.tolerance_group_sparsity, c.group_divisible);
@@ -795,26 +787,25 @@ impl Optimizer for Dhspg {
                     self.ramp_forced += picked.len();
                 } else {
                     self.deadline_done = true;
-                    let mut msg = format!(
-                        "step {t}: pruning deadline: {} rows forced to zero (smallest ‖x_g‖/‖x_g at partition‖ in G_p), {} earlier by the ramp; {} of target {} zero rows",
+                    // what the target is measured in: MACs for a FLOPs target, else the row count
+                    let reached = match (budget, &self.macs) {
+                        (Some(b), Some((m, _))) => {
+                            let now = self.macs_without(&(0..n).map(|g| mask[g] == 0.0).collect::<Vec<_>>());
+                            format!(
+                                "{} zero rows, MACs {:.1}% of full (target {:.1}%){}",
+                                z_now + picked.len(),
+                                100.0 * now as f64 / m.full().max(1) as f64,
+                                100.0 * c.target_flops.unwrap_or(1.0),
+                                if now > b { " — G_p ran out of rows before the target" } else { "" }
+                            )
+                        }
+                        _ => format!("{} of target {} zero rows", z_now + picked.len(), self.k_s),
+                    };
+                    let msg = format!(
+                        "step {t}: pruning deadline: {} rows forced to zero (smallest ‖x_g‖/‖x_g at partition‖ in G_p), {} earlier by the ramp; {reached}",
                         picked.len(),
                         self.ramp_forced,
-                        z_now + picked.len(),
-                        self.k_s
                     );
-                    if let (Some(b), Some((m, _))) = (budget, &self.macs) {
-                        let zero: Vec<bool> = (0..n).map(|g| mask[g] == 0.0).collect();
-                        let now = self.macs_without(&zero);
-                        msg = format!(
-                            "step {t}: pruning deadline: {} rows forced to zero, {} earlier by the ramp; {} zero rows, MACs {:.1}% of full (target {:.1}%){}",
-                            picked.len(),
-                            self.ramp_forced,
-                            z_now + picked.len(),
-                            100.0 * now as f64 / m.full().max(1) as f64,
-                            100.0 * c.target_flops.unwrap_or(1.0),
-                            if now > b { " — G_p ran out of rows before the target" } else { "" }
-                        );
-                    }
                     self.events.push(msg.clone());
                     event = Some(match event {
                         Some(e) => format!("{e}; {msg}"),

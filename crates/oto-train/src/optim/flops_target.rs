@@ -3,7 +3,7 @@
 //!
 //! At the partition (§3.5) rows keep the saliency order of the original; [`rows_for_flops`]
 //! estimates the *count*: the smallest `k` whose top-`k` rows (through [`partition`], so group
-//! rules hold) leave at most the budget, by bisection over `k` with [`RowMacs`] (the compressed
+//! rules hold) leave at most the budget, by bisection over `k` with `oto_graph::flops::RowMacs` (the compressed
 //! graph's MACs predicted from the removed rows, exact on every zoo model). That count sets `s`;
 //! the partition then takes `s + τ` as usual, and which rows of `G_p` end at zero is left to
 //! training, as with a sparsity target. Only the stopping rule changes: rows are projected or
@@ -11,9 +11,6 @@
 //! within one row of it. (Fixing the set at the partition with τ = 0 was tried first: the last
 //! rows forced are then the ones training fought to keep, and ResNet-20 lost 30 pt.)
 use super::dhspg::partition;
-use oto_graph::flops::RowMacs;
-use oto_graph::zig::RowId;
-use std::collections::HashMap;
 
 /// The row count estimated for a FLOPs target.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,16 +38,12 @@ pub fn sparsity_for_rows(k: usize, n: usize) -> f64 {
 }
 
 /// Smallest `k` whose partition leaves MACs ≤ `keep · full` (see the module docs).
-/// `row_ids[g]` = analysis row of global row `g`; `groups`, `q` as in [`partition`].
-pub fn rows_for_flops(score: &[f64], groups: &[(usize, Vec<usize>)], q: usize, row_ids: &[RowId], model: &RowMacs, keep: f64) -> FlopsPick {
+/// `macs_without(zero)` = MACs once the global rows with `zero[g]` are removed; `groups`, `q` as
+/// in [`partition`].
+pub fn rows_for_flops(score: &[f64], groups: &[(usize, Vec<usize>)], q: usize, full: u64, macs_without: &dyn Fn(&[bool]) -> u64, keep: f64) -> FlopsPick {
     let n = score.len();
-    let global: HashMap<RowId, usize> = row_ids.iter().enumerate().map(|(g, &r)| (r, g)).collect();
-    let full = model.full();
     let budget = (keep * full as f64).floor() as u64;
-    let macs_at = |k: usize| {
-        let gp = partition(score, groups, sparsity_for_rows(k, n), 0.0, q);
-        model.macs(&|r| global.get(&r).is_some_and(|&g| gp[g]))
-    };
+    let macs_at = |k: usize| macs_without(&partition(score, groups, sparsity_for_rows(k, n), 0.0, q));
     let pick = |k: usize, macs: u64, reached: bool| FlopsPick { k, sparsity: sparsity_for_rows(k, n), macs, full_macs: full, reached };
     let m0 = macs_at(0);
     if m0 <= budget {
