@@ -14,7 +14,7 @@
 
 use super::baseline::{AdamInit, Direction, DirectionConfig, Variant};
 use super::flat::FlatRows;
-use super::flops_target::{ramp_macs_goal, rows_for_flops};
+use super::flops_target::{pick_to_macs, ramp_macs_goal, rows_for_flops};
 use super::rows::RowLayout;
 use super::{OptimStats, Optimizer, Param};
 use crate::TrainError;
@@ -716,20 +716,15 @@ impl Optimizer for Dhspg {
                     });
                 }
                 if c.mode == SparsityMode::Exact {
-                    let keep = match budget {
+                    match budget {
                         // FLOPs target: project candidates in order while the MACs are above it
                         Some(b) => {
-                            let mut zero = zero_pre.clone();
-                            let mut k = 0;
-                            while k < cand.len() && self.macs_without(&zero) > b {
-                                zero[cand[k].1] = true;
-                                k += 1;
-                            }
-                            k
+                            let order: Vec<usize> = cand.iter().map(|&(_, g)| g).collect();
+                            let picked = pick_to_macs(&mut zero_pre.clone(), &order, b, &|z| self.macs_without(z));
+                            cand = picked.into_iter().map(|g| (0.0, g)).collect();
                         }
-                        None => self.k_s.saturating_sub(z_pre),
-                    };
-                    cand.truncate(keep);
+                        None => cand.truncate(self.k_s.saturating_sub(z_pre)),
+                    }
                 }
                 for &(_, g) in &cand {
                     mask[g] = 0.0;
@@ -767,17 +762,12 @@ impl Optimizer for Dhspg {
                         let full = self.macs.as_ref().map_or(0, |(m, _)| m.full());
                         let goal = ramp_macs_goal(full, b, done, span);
                         let mut zero: Vec<bool> = (0..n).map(|g| mask[g] == 0.0).collect();
-                        let mut picked = vec![];
                         if self.macs_without(&zero) > goal {
-                            for g in self.deadline_pick(&nx, &mask, n) {
-                                zero[g] = true;
-                                picked.push(g);
-                                if self.macs_without(&zero) <= goal {
-                                    break;
-                                }
-                            }
+                            let order = self.deadline_pick(&nx, &mask, n);
+                            pick_to_macs(&mut zero, &order, goal, &|z| self.macs_without(z))
+                        } else {
+                            vec![]
                         }
-                        picked
                     }
                 };
                 for &g in &picked {

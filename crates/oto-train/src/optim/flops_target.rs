@@ -7,8 +7,9 @@
 //! graph's MACs predicted from the removed rows, exact on every zoo model). That count sets `s`;
 //! the partition then takes `s + τ` as usual, and which rows of `G_p` end at zero is left to
 //! training, as with a sparsity target. Only the stopping rule changes: rows are projected or
-//! forced (ramp [`ramp_macs_goal`], deadline) while the MACs exceed the budget, so the result lands
-//! within one row of it. (Fixing the set at the partition with τ = 0 was tried first: the last
+//! forced (ramp [`ramp_macs_goal`], deadline) while the MACs exceed the budget, through
+//! [`pick_to_macs`], whose last row is the one among the next few candidates that lands closest
+//! below the goal — so the result lands within one (small) row of it. (Fixing the set at the partition with τ = 0 was tried first: the last
 //! rows forced are then the ones training fought to keep, and ResNet-20 lost 30 pt.)
 use super::dhspg::partition;
 
@@ -68,10 +69,88 @@ pub fn rows_for_flops(score: &[f64], groups: &[(usize, Vec<usize>)], q: usize, f
     pick(hi, hi_macs, true)
 }
 
+/// How many candidates past the one that crosses a MACs goal [`pick_to_macs`] may take instead.
+pub const CROSSING_WINDOW: usize = 32;
+
+/// Marks `cand` rows zero, in order, until `macs_without(zero) ≤ goal`, and returns them. The row
+/// that crosses the goal is the one, among it and the next [`CROSSING_WINDOW`] candidates, that
+/// leaves the most MACs within the goal: the next row in saliency order may be a wide layer's
+/// channel that overshoots the budget, where one a few places later removes just enough (ties keep
+/// the order). Stops short of the goal when the candidates run out.
+pub fn pick_to_macs(zero: &mut [bool], cand: &[usize], goal: u64, macs_without: &dyn Fn(&[bool]) -> u64) -> Vec<usize> {
+    let mut picked = vec![];
+    if macs_without(zero) <= goal {
+        return picked;
+    }
+    for (i, &g) in cand.iter().enumerate() {
+        zero[g] = true;
+        let m = macs_without(zero);
+        if m > goal {
+            picked.push(g);
+            continue;
+        }
+        zero[g] = false;
+        let mut best = (m, g);
+        for &h in cand[i + 1..].iter().take(CROSSING_WINDOW) {
+            zero[h] = true;
+            let mh = macs_without(zero);
+            zero[h] = false;
+            if mh <= goal && mh > best.0 {
+                best = (mh, h);
+            }
+        }
+        zero[best.1] = true;
+        picked.push(best.1);
+        break;
+    }
+    picked
+}
+
 /// The MACs allowed after `done` of `span` steps from the partition to the deadline: the linear
 /// ramp of the count form ([`super::dhspg::ramp_floor`]) applied to the MACs to remove.
 pub fn ramp_macs_goal(full: u64, budget: u64, done: u64, span: u64) -> u64 {
     let cut = full.saturating_sub(budget) as u128;
     let removed = if span == 0 || done >= span { cut } else { cut * done as u128 / span as u128 };
     full - removed as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Additive MACs: `full` minus the cost of every zero row.
+    fn additive(cost: &[u64], full: u64) -> impl Fn(&[bool]) -> u64 + '_ {
+        move |z: &[bool]| full - cost.iter().zip(z).filter(|(_, &z)| z).map(|(c, _)| c).sum::<u64>()
+    }
+
+    #[test]
+    fn pick_to_macs_swaps_the_crossing_row_for_one_that_lands_closer() {
+        let cost = [10, 10, 50, 5, 20];
+        let f = additive(&cost, 100);
+        // in order: 90, 80, then row 2 would land at 30; row 3 lands at 75 ≤ 76, row 4 at 60
+        let mut zero = vec![false; 5];
+        assert_eq!(pick_to_macs(&mut zero, &[0, 1, 2, 3, 4], 76, &f), vec![0, 1, 3]);
+        assert_eq!(f(&zero), 75);
+        assert_eq!(zero, [true, true, false, true, false]);
+        // no later row reaches the goal alone: the crossing row stays
+        let mut zero = vec![false; 5];
+        assert_eq!(pick_to_macs(&mut zero, &[0, 2, 3], 60, &f), vec![0, 2]);
+        // already within the goal, and candidates running out
+        assert!(pick_to_macs(&mut vec![false; 5], &[0, 1], 100, &f).is_empty());
+        let mut zero = vec![false; 5];
+        assert_eq!(pick_to_macs(&mut zero, &[3, 0], 10, &f), vec![3, 0]);
+        assert_eq!(f(&zero), 85);
+    }
+
+    #[test]
+    fn pick_to_macs_looks_only_a_window_past_the_crossing() {
+        // the crossing row removes 60; the exact fit (cost 1) sits past the window
+        let mut cost = vec![60];
+        cost.extend(std::iter::repeat(100).take(CROSSING_WINDOW));
+        cost.push(1);
+        let f = additive(&cost, 1000);
+        let order: Vec<usize> = (0..cost.len()).collect();
+        let mut zero = vec![false; cost.len()];
+        assert_eq!(pick_to_macs(&mut zero, &order, 999, &f), vec![0]);
+    }
 }
