@@ -96,6 +96,9 @@ fn check_pair(tag: &str, masked: &Graph, a: &zig::Analysis, expect_rows: &[usize
     assert_eq!(model.full(), c.manifest.macs_before, "{tag}: RowMacs full");
     let gone: BTreeSet<usize> = c.removed_rows.iter().copied().collect();
     assert_eq!(model.macs(&|r| gone.contains(&r)), c.manifest.macs_after, "{tag}: RowMacs after removal");
+    let some: Vec<usize> = gone.iter().copied().take(64).collect();
+    let alone: Vec<u64> = some.iter().map(|&r| model.full() - model.macs(&|x| x == r)).collect();
+    assert_eq!(model.saved_alone(&some), alone, "{tag}: RowMacs::saved_alone");
     let (full, small) = (masked.to_model(), c.graph.to_model());
     let t = Instant::now();
     let cmp = oto_verify::compare_with(&full, &small, batch, 7, false).unwrap_or_else(|e| panic!("{tag}: {e:#}"));

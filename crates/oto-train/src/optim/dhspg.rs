@@ -444,9 +444,7 @@ impl Dhspg {
     /// MACs saved by removing each global row alone.
     fn row_costs(&self) -> Vec<f64> {
         let Some((m, _)) = self.macs.as_ref() else { return vec![1.0; self.layout.n_rows] };
-        let full = m.full();
-        let ids = &self.layout.row_ids;
-        ids.iter().map(|&r| (full - m.macs(&|x| x == r)) as f64).collect()
+        m.saved_alone(&self.layout.row_ids).into_iter().map(|c| c as f64).collect()
     }
     /// The MACs budget of `target_flops`.
     fn flops_budget(&self) -> Option<u64> {

@@ -76,33 +76,44 @@ pub const CROSSING_WINDOW: usize = 32;
 /// that crosses the goal is the one, among it and the next [`CROSSING_WINDOW`] candidates, that
 /// leaves the most MACs within the goal: the next row in saliency order may be a wide layer's
 /// channel that overshoots the budget, where one a few places later removes just enough (ties keep
-/// the order). Stops short of the goal when the candidates run out.
+/// the order). Takes every candidate when even that stays above the goal. MACs only fall as rows
+/// go, so the crossing is found by bisection: O(log |cand| + window) evaluations, not one per row.
 pub fn pick_to_macs(zero: &mut [bool], cand: &[usize], goal: u64, macs_without: &dyn Fn(&[bool]) -> u64) -> Vec<usize> {
-    let mut picked = vec![];
     if macs_without(zero) <= goal {
-        return picked;
+        return vec![];
     }
-    for (i, &g) in cand.iter().enumerate() {
-        zero[g] = true;
-        let m = macs_without(zero);
-        if m > goal {
-            picked.push(g);
-            continue;
-        }
-        zero[g] = false;
-        let mut best = (m, g);
-        for &h in cand[i + 1..].iter().take(CROSSING_WINDOW) {
-            zero[h] = true;
-            let mh = macs_without(zero);
-            zero[h] = false;
-            if mh <= goal && mh > best.0 {
-                best = (mh, h);
-            }
-        }
-        zero[best.1] = true;
-        picked.push(best.1);
-        break;
+    let with_prefix = |k: usize| {
+        let mut z = zero.to_vec();
+        cand[..k].iter().for_each(|&g| z[g] = true);
+        z
+    };
+    let (mut lo, mut hi) = (0, cand.len()); // prefix `lo` is above the goal; prefix `hi` within it
+    if macs_without(&with_prefix(hi)) > goal {
+        cand.iter().for_each(|&g| zero[g] = true);
+        return cand.to_vec();
     }
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if macs_without(&with_prefix(mid)) <= goal {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    let i = hi - 1; // cand[i] crosses the goal
+    let mut z = with_prefix(i);
+    let mut best = (macs_without(&with_prefix(hi)), cand[i]);
+    for &h in cand[hi..].iter().take(CROSSING_WINDOW) {
+        z[h] = true;
+        let m = macs_without(&z);
+        z[h] = false;
+        if m <= goal && m > best.0 {
+            best = (m, h);
+        }
+    }
+    let mut picked = cand[..i].to_vec();
+    picked.push(best.1);
+    picked.iter().for_each(|&g| zero[g] = true);
     picked
 }
 
@@ -140,6 +151,10 @@ mod tests {
         let mut zero = vec![false; 5];
         assert_eq!(pick_to_macs(&mut zero, &[3, 0], 10, &f), vec![3, 0]);
         assert_eq!(f(&zero), 85);
+        // rows already zero stay zero and count
+        let mut zero = vec![false, false, true, false, false];
+        assert_eq!(pick_to_macs(&mut zero, &[0, 3, 4], 35, &f), vec![0, 3]);
+        assert_eq!(f(&zero), 35);
     }
 
     #[test]
@@ -148,9 +163,41 @@ mod tests {
         let mut cost = vec![60];
         cost.extend(std::iter::repeat(100).take(CROSSING_WINDOW));
         cost.push(1);
-        let f = additive(&cost, 1000);
+        let f = additive(&cost, 10_000);
         let order: Vec<usize> = (0..cost.len()).collect();
         let mut zero = vec![false; cost.len()];
-        assert_eq!(pick_to_macs(&mut zero, &order, 999, &f), vec![0]);
+        assert_eq!(pick_to_macs(&mut zero, &order, 9_999, &f), vec![0]);
+    }
+
+    #[test]
+    fn pick_to_macs_bisection_agrees_with_the_row_by_row_walk() {
+        // pseudo-random costs and orders; the walk adds rows one by one until the goal is met
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        for _ in 0..200 {
+            let n = 1 + next(80) as usize;
+            let cost: Vec<u64> = (0..n).map(|_| 1 + next(50)).collect();
+            let full = cost.iter().sum::<u64>() + next(100);
+            let f = additive(&cost, full);
+            let order: Vec<usize> = (0..n).filter(|_| next(4) > 0).collect();
+            let goal = next(full + 1);
+            let mut walk = vec![false; n];
+            let mut k = 0;
+            while k < order.len() && f(&walk) > goal {
+                walk[order[k]] = true;
+                k += 1;
+            }
+            let mut zero = vec![false; n];
+            let picked = pick_to_macs(&mut zero, &order, goal, &f);
+            assert_eq!(picked.len(), k, "same count as the walk");
+            assert_eq!(picked[..k.saturating_sub(1)], order[..k.saturating_sub(1)]);
+            assert!(f(&zero) >= f(&walk), "never further below the goal than the walk");
+            assert_eq!(f(&zero) <= goal, f(&walk) <= goal);
+        }
     }
 }
