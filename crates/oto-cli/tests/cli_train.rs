@@ -54,6 +54,7 @@ fn clear_errors() {
     fails_with(&["train", "--target-flops", "0"], "target FLOPs");
     fails_with(&["train", "--target-flops", "0.5", "--target-sparsity", "0.5"], "--target-sparsity");
     fails_with(&["train", "--target-flops", "0.5", "--legacy"], "exact sparsity mode");
+    fails_with(&["train", "--target-sparsity", "0.5", "--upper-group-sparsity", "1.5"], "upper_group_sparsity");
     fails_with(
         &["train", "--lr", "1e9", "--epochs", "1", "--max-train-batches", "30", "--threads", "1", "--out", out, "--progress", "quiet"],
         "lower the learning rate",

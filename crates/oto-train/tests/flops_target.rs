@@ -55,10 +55,10 @@ fn flops_target_picks_the_fewest_rows_that_meet_the_budget() {
         assert_eq!(model.full(), oto_graph::flops::macs(&g), "{name}");
         for (seed, keep) in [(1, 0.3), (2, 0.5), (3, 0.8)] {
             let score = scores(n, seed);
-            let p = rows_for_flops(&score, &groups, 1, model.full(), &without, keep);
+            let p = rows_for_flops(&score, &groups, 1, 1.0, model.full(), &without, keep);
             let budget = (keep * model.full() as f64).floor() as u64;
             let rows_at = |k: usize| -> BTreeSet<usize> {
-                let gp = partition(&score, &groups, sparsity_for_rows(k, n), 0.0, 1);
+                let gp = partition(&score, &groups, sparsity_for_rows(k, n), 0.0, 1, 1.0);
                 (0..n).filter(|&g| gp[g]).map(|g| ids[g]).collect()
             };
             let chosen = rows_at(p.k);
@@ -82,8 +82,8 @@ fn flops_target_picks_the_fewest_rows_that_meet_the_budget() {
             println!("{tag}: predicted = compressed MACs {}", c.manifest.macs_after);
         }
         // keeping everything prunes nothing; an impossible budget is reported as such
-        assert_eq!(rows_for_flops(&scores(n, 9), &groups, 1, model.full(), &without, 1.0).k, 0, "{name}");
-        assert!(!rows_for_flops(&scores(n, 9), &groups, 1, model.full(), &without, 1e-9).reached, "{name}");
+        assert_eq!(rows_for_flops(&scores(n, 9), &groups, 1, 1.0, model.full(), &without, 1.0).k, 0, "{name}");
+        assert!(!rows_for_flops(&scores(n, 9), &groups, 1, 1.0, model.full(), &without, 1e-9).reached, "{name}");
     }
 }
 

@@ -52,18 +52,18 @@ fn partition_k_and_divisibility() {
     // 10 rows in one group, score = row index: K = ⌊10·min(0.5+0.05, .999)⌋ = 5 → top-5 = 5..9
     let score: Vec<f64> = (0..10).map(|i| i as f64).collect();
     let groups = vec![(0usize, (0..10).collect::<Vec<_>>())];
-    let gp = partition(&score, &groups, 0.5, 0.05, 1);
+    let gp = partition(&score, &groups, 0.5, 0.05, 1, 1.0);
     assert_eq!(gp, (0..10).map(|i| i >= 5).collect::<Vec<_>>());
     // q = 4: m = 5 not selected → m' = 4·max(1, round(1.25)) = 4 kept (lowest scores 0..3)
-    let gp = partition(&score, &groups, 0.5, 0.05, 4);
+    let gp = partition(&score, &groups, 0.5, 0.05, 4, 1.0);
     assert_eq!(gp, (0..10).map(|i| i >= 4).collect::<Vec<_>>());
     // q = 4, s+τ = 0.3 → K = 3, m = 7 → round(1.75) = 2 → keep 8
-    let gp = partition(&score, &groups, 0.25, 0.05, 4);
+    let gp = partition(&score, &groups, 0.25, 0.05, 4, 1.0);
     assert_eq!(gp.iter().filter(|&&b| b).count(), 2);
     // n ≤ q → nothing penalised; m = 0 → still keeps q rows
-    let gp = partition(&score, &groups, 0.99, 0.5, 10);
+    let gp = partition(&score, &groups, 0.99, 0.5, 10, 1.0);
     assert!(gp.iter().all(|&b| !b));
-    let gp = partition(&score, &groups, 0.99, 0.5, 3);
+    let gp = partition(&score, &groups, 0.99, 0.5, 3, 1.0);
     assert_eq!(gp.iter().filter(|&&b| !b).count(), 3);
     // Python's round: half to even (m/q = 2.5 → 2)
     assert_eq!(round_half_even(2.5), 2.0);
@@ -72,7 +72,7 @@ fn partition_k_and_divisibility() {
     // global ranking across groups
     let groups = vec![(0usize, vec![0, 1, 2, 3]), (1, vec![4, 5, 6, 7])];
     let score = [9.0, 8.0, 7.0, 6.0, 1.0, 2.0, 3.0, 4.0];
-    let gp = partition(&score, &groups, 0.45, 0.0, 1); // K = 3 → rows 0,1,2
+    let gp = partition(&score, &groups, 0.45, 0.0, 1, 1.0); // K = 3 → rows 0,1,2
     assert_eq!(gp, vec![true, true, true, false, false, false, false, false]);
 }
 
@@ -327,6 +327,45 @@ fn exact_mode_deadline_forces_the_remaining_rows() {
     assert_eq!(zero_rows(&ts[0], &ts[1]).iter().filter(|&&b| b).count(), 10);
     assert_eq!(hist[7].zero_rows, Some(10));
     assert!(o.events().len() >= 2);
+}
+
+#[test]
+fn partition_caps_each_group_at_rho() {
+    // one group of 10, score = index, s + τ = 0.95 → K = 9: G_p = rows 1..9 without a cap
+    let score: Vec<f64> = (0..10).map(|i| i as f64).collect();
+    let groups = vec![(0usize, (0..10).collect::<Vec<_>>())];
+    let count = |gp: &[bool]| gp.iter().filter(|&&b| b).count();
+    assert_eq!(count(&partition(&score, &groups, 0.9, 0.05, 1, 1.0)), 9);
+    // ρ = 0.7: at most ⌊7⌋ rows, the highest scores
+    let gp = partition(&score, &groups, 0.9, 0.05, 1, 0.7);
+    assert_eq!(gp, (0..10).map(|i| i >= 3).collect::<Vec<_>>());
+    // q = 4: 3 rows must stay, rounded up to 4 → G_p = 6 rows (10 − 6 = 4 survivors, divisible)
+    assert_eq!(count(&partition(&score, &groups, 0.9, 0.05, 4, 0.7)), 6);
+    // a cap above what the target asks changes nothing; ρ = 0 penalises nothing
+    assert_eq!(partition(&score, &groups, 0.5, 0.05, 1, 0.8), partition(&score, &groups, 0.5, 0.05, 1, 1.0));
+    assert_eq!(count(&partition(&score, &groups, 0.9, 0.05, 1, 0.0)), 0);
+}
+
+#[test]
+fn exact_mode_rho_caps_the_ramp_and_the_deadline_too() {
+    // target 0.9 of one 20-row group with ρ = 0.5: G_p holds 10 rows, so the forced picks stop at
+    // 10 zero rows (the target is lowered to what the cap allows) — the group keeps half its rows
+    let cfg = DhspgConfig {
+        lr: 0.001,
+        lmbda: 1e-6,
+        start_pruning_steps: 2,
+        target_group_sparsity: 0.9,
+        pruning_deadline: Some(10),
+        upper_group_sparsity: 0.5,
+        ..DhspgConfig::for_variant(Variant::Sgd)
+    };
+    let (o, ts, _, hist) = run_toy(cfg.clone(), 12);
+    assert_eq!(o.target_zero_rows(), 10);
+    assert_eq!(zero_rows(&ts[0], &ts[1]).iter().filter(|&&b| b).count(), 10);
+    assert!(hist.iter().all(|s| s.zero_rows.unwrap() <= 10));
+    // legacy keeps the original's behaviour: ρ caps projections only, not the partition
+    assert_eq!(DhspgConfig { mode: SparsityMode::Legacy, ..cfg.clone() }.partition_cap(), 1.0);
+    assert_eq!(cfg.partition_cap(), 0.5);
 }
 
 #[test]

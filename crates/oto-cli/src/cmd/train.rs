@@ -100,6 +100,10 @@ pub struct Args {
     /// τ: the partition uses target + τ
     #[arg(long)]
     pub tolerance_group_sparsity: Option<f64>,
+    /// ρ: at most this share of any group's rows are removed (default 1, no cap; e.g. 0.9 keeps
+    /// every layer at ≥ 10 % of its channels)
+    #[arg(long, value_name = "RHO")]
+    pub upper_group_sparsity: Option<f64>,
     #[arg(long)]
     pub first_momentum: Option<f64>,
     #[arg(long)]
@@ -194,7 +198,7 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
         ($($f:ident),*) => { $( if a.$f.is_some() { d.$f = a.$f.clone(); } )* };
     }
     dh!(target_sparsity, target_flops, start_pruning_epoch, epsilon, lmbda, lmbda_amplify, hat_lmbda_coeff, tolerance_group_sparsity,
-        first_momentum, second_momentum, dampening, group_divisible, weight_decay_type, pruning_deadline_epoch,
+        upper_group_sparsity, first_momentum, second_momentum, dampening, group_divisible, weight_decay_type, pruning_deadline_epoch,
         pruning_ramp, saliency_magnitude);
     if a.legacy {
         d.legacy = Some(true);

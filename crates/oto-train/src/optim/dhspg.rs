@@ -94,6 +94,8 @@ pub struct DhspgConfig {
     pub warm_up_steps: u64,
     pub group_divisible: usize,
     pub fixed_zero_groups: bool,
+    /// ρ: at most `⌊ρ·n_G⌋` zero rows per group. The original caps the projections only; oto's
+    /// exact mode also caps `G_p` at the partition, so the ramp and the deadline respect it too.
     pub upper_group_sparsity: f64,
     /// Safe-guard in `x/(‖x‖ + ·)` and cosine denominators.
     pub safe_guard: f64,
@@ -174,6 +176,14 @@ impl DhspgConfig {
             pruning_ramp: true,
             multi_tensor: None,
             total_steps: None,
+        }
+    }
+
+    /// ρ as the partition applies it: exact mode caps `G_p`; legacy, like the original, does not.
+    pub fn partition_cap(&self) -> f64 {
+        match self.mode {
+            SparsityMode::Exact => self.upper_group_sparsity,
+            SparsityMode::Legacy => 1.0,
         }
     }
 
@@ -279,8 +289,10 @@ pub fn saliency(
 }
 
 /// Partition (§3.5 steps 5–6): returns the `G_p` membership per row.
-/// `groups` = rows of each group (global ids), `q` = `group_divisible`.
-pub fn partition(score: &[f64], groups: &[(usize, Vec<usize>)], s: f64, tau: f64, q: usize) -> Vec<bool> {
+/// `groups` = rows of each group (global ids), `q` = `group_divisible`, `rho` = [oto] at most
+/// `⌊ρ·n_G⌋` rows of a group in `G_p` (1 = no cap, the original), so that no later pick —
+/// projection, ramp or deadline — can thin a group below `1 − ρ` of its rows.
+pub fn partition(score: &[f64], groups: &[(usize, Vec<usize>)], s: f64, tau: f64, q: usize, rho: f64) -> Vec<bool> {
     let n = score.len();
     let k = (n as f64 * (s + tau).min(0.999)).floor() as usize;
     let mut order: Vec<usize> = (0..n).collect();
@@ -297,7 +309,8 @@ pub fn partition(score: &[f64], groups: &[(usize, Vec<usize>)], s: f64, tau: f64
             continue;
         }
         let m = rows.iter().filter(|&&g| !selected[g]).count();
-        let m2 = (q * (round_half_even(m as f64 / q as f64) as usize).max(1)).min(ng);
+        let floor_keep = ng - ((rho * ng as f64).floor() as usize).min(ng);
+        let m2 = (q * (round_half_even(m as f64 / q as f64) as usize).max(1)).max(floor_keep.div_ceil(q) * q).min(ng);
         let mut by_score = rows.clone();
         by_score.sort_by(|&a, &b| score[a].partial_cmp(&score[b]).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b)));
         for &g in &by_score[m2..] {
@@ -502,18 +515,18 @@ impl Dhspg {
         }
         let mut flops_note = String::new();
         if let (Some(keep), Some((m, _))) = (c.target_flops, &self.macs) {
-            let p = rows_for_flops(&score, &self.layout.groups, c.group_divisible, m.full(), &|z| self.macs_without(z), keep);
+            let p = rows_for_flops(&score, &self.layout.groups, c.group_divisible, c.partition_cap(), m.full(), &|z| self.macs_without(z), keep);
             flops_note = format!(
                 "; FLOPs target {:.1}%: about {} rows (the top-ranked ones leave {:.1}% of the MACs){}; rows are zeroed until the MACs are within the target",
                 100.0 * keep,
                 p.k,
                 100.0 * p.fraction(),
-                if p.reached { "" } else { " — out of reach: every group keeps a channel" }
+                if p.reached { "" } else { " — out of reach: every group keeps a channel (and 1 − ρ of its rows)" }
             );
             self.cfg.target_group_sparsity = p.sparsity;
         }
         let c = &self.cfg;
-        self.gp = partition(&score, &self.layout.groups, c.target_group_sparsity, c.tolerance_group_sparsity, c.group_divisible);
+        self.gp = partition(&score, &self.layout.groups, c.target_group_sparsity, c.tolerance_group_sparsity, c.group_divisible, c.partition_cap());
         self.part_norm = xx.iter().map(|v| v.sqrt()).collect();
         let n = self.layout.n_rows;
         let base = (c.target_group_sparsity * n as f64).floor() as usize;

@@ -39,12 +39,20 @@ pub fn sparsity_for_rows(k: usize, n: usize) -> f64 {
 }
 
 /// Smallest `k` whose partition leaves MACs ≤ `keep · full` (see the module docs).
-/// `macs_without(zero)` = MACs once the global rows with `zero[g]` are removed; `groups`, `q` as
-/// in [`partition`].
-pub fn rows_for_flops(score: &[f64], groups: &[(usize, Vec<usize>)], q: usize, full: u64, macs_without: &dyn Fn(&[bool]) -> u64, keep: f64) -> FlopsPick {
+/// `macs_without(zero)` = MACs once the global rows with `zero[g]` are removed; `groups`, `q`,
+/// `rho` as in [`partition`].
+pub fn rows_for_flops(
+    score: &[f64],
+    groups: &[(usize, Vec<usize>)],
+    q: usize,
+    rho: f64,
+    full: u64,
+    macs_without: &dyn Fn(&[bool]) -> u64,
+    keep: f64,
+) -> FlopsPick {
     let n = score.len();
     let budget = (keep * full as f64).floor() as u64;
-    let macs_at = |k: usize| macs_without(&partition(score, groups, sparsity_for_rows(k, n), 0.0, q));
+    let macs_at = |k: usize| macs_without(&partition(score, groups, sparsity_for_rows(k, n), 0.0, q, rho));
     let pick = |k: usize, macs: u64, reached: bool| FlopsPick { k, sparsity: sparsity_for_rows(k, n), macs, full_macs: full, reached };
     let m0 = macs_at(0);
     if m0 <= budget {

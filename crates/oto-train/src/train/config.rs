@@ -123,6 +123,9 @@ pub struct DhspgOptions {
     pub hat_lmbda_coeff: Option<f64>,
     /// τ: the partition uses `s + τ`.
     pub tolerance_group_sparsity: Option<f64>,
+    /// ρ in [0, 1]: at most this share of any group's rows end at zero (default 1: no cap). The
+    /// exact mode caps `G_p` with it, so no group is thinned below `1 − ρ` of its channels.
+    pub upper_group_sparsity: Option<f64>,
     pub first_momentum: Option<f64>,
     pub second_momentum: Option<f64>,
     pub dampening: Option<f64>,
@@ -328,6 +331,11 @@ impl TrainConfig {
                 return bad("a target FLOPs fraction needs group_divisible = 1".into());
             }
         }
+        if let Some(r) = self.dhspg.upper_group_sparsity {
+            if !(0.0..=1.0).contains(&r) {
+                return bad(format!("upper_group_sparsity ρ (the largest share of a group's rows that may be removed) must be in [0, 1], got {r}"));
+            }
+        }
         if let Some(e) = self.dhspg.start_pruning_epoch {
             if e < 0.0 || e >= self.epochs as f64 {
                 return bad(format!("start_pruning_epoch must be in [0, epochs), got {e}"));
@@ -359,6 +367,7 @@ impl TrainConfig {
             || d.lmbda_amplify.is_some()
             || d.hat_lmbda_coeff.is_some()
             || d.tolerance_group_sparsity.is_some()
+            || d.upper_group_sparsity.is_some()
             || d.warm_up_epochs.is_some()
             || d.group_divisible.is_some()
             || d.weight_decay_type.is_some()

@@ -65,7 +65,8 @@ pub fn dhspg_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<DhspgCo
         ($($f:ident => $g:ident),*) => { $( if let Some(x) = o.$f { d.$g = x; } )* };
     }
     set!(epsilon => epsilon, lmbda => lmbda, lmbda_amplify => lmbda_amplify, hat_lmbda_coeff => hat_lmbda_coeff,
-         tolerance_group_sparsity => tolerance_group_sparsity, first_momentum => first_momentum,
+         tolerance_group_sparsity => tolerance_group_sparsity, upper_group_sparsity => upper_group_sparsity,
+         first_momentum => first_momentum,
          second_momentum => second_momentum, dampening => dampening, group_divisible => group_divisible,
          fixed_zero_groups => fixed_zero_groups, pruning_ramp => pruning_ramp);
     if let Some(t) = &o.weight_decay_type {
