@@ -130,6 +130,9 @@ pub struct Args {
     /// Weight the saliency by the MACs each row costs (prune expensive rows first; oto's addition)
     #[arg(long)]
     pub saliency_flops: bool,
+    /// Adam moments on the first step: original (m = g, v = g², default) or standard (PyTorch's, as the dense baseline)
+    #[arg(long, value_name = "original|standard")]
+    pub adam_init: Option<String>,
     /// Super-resolution: scale, LR patch, batches per epoch
     #[arg(long)]
     pub sr_scale: Option<usize>,
@@ -199,7 +202,7 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
     }
     dh!(target_sparsity, target_flops, start_pruning_epoch, epsilon, lmbda, lmbda_amplify, hat_lmbda_coeff, tolerance_group_sparsity,
         upper_group_sparsity, first_momentum, second_momentum, dampening, group_divisible, weight_decay_type, pruning_deadline_epoch,
-        pruning_ramp, saliency_magnitude);
+        pruning_ramp, saliency_magnitude, adam_init);
     if a.legacy {
         d.legacy = Some(true);
     }

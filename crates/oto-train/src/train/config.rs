@@ -148,6 +148,11 @@ pub struct DhspgOptions {
     /// [oto] Weight the partition's saliency by each row's MACs (`score · c_g / mean c`), so that
     /// rows that cost more compute are pruned first (default false: the original's score).
     pub saliency_flops: Option<bool>,
+    /// Adam / AdamW moments on a tensor's first step: `original` (the original's `m = g, v = g²`;
+    /// default) or `standard` (PyTorch's zeros, as the dense Adam baseline). The original's init
+    /// keeps the bias-corrected `v` large for ~1/(1 − β2) steps, so DHSPG-Adam then learns slower
+    /// than a dense Adam run before any pruning; `standard` makes the two identical until the partition.
+    pub adam_init: Option<String>,
 }
 
 /// Every setting of a training run.
@@ -361,6 +366,9 @@ impl TrainConfig {
         if self.optimizer != OptimizerKind::Sgd && (self.nesterov || d.dampening.is_some()) {
             w.push(format!("nesterov / dampening are SGD settings; they have no effect with {}", self.optimizer.name()));
         }
+        if self.optimizer == OptimizerKind::Sgd && d.adam_init.is_some() {
+            w.push("adam_init is an Adam / AdamW setting; it has no effect with sgd".into());
+        }
         let dhspg_only = d.start_pruning_epoch.is_some()
             || d.epsilon.is_some()
             || d.lmbda.is_some()
@@ -375,7 +383,8 @@ impl TrainConfig {
             || d.pruning_deadline_epoch.is_some()
             || d.pruning_ramp.is_some()
             || d.saliency_magnitude.is_some()
-            || d.saliency_flops.is_some();
+            || d.saliency_flops.is_some()
+            || d.adam_init.is_some();
         if !self.pruning() && dhspg_only {
             w.push("DHSPG settings are given but no target sparsity or FLOPs: this is a dense run and they are ignored".into());
         }

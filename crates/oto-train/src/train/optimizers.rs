@@ -1,6 +1,7 @@
 //! Building the optimizer of a run from its configuration: the dense baselines of
 //! [`crate::optim`] (SGD with momentum / Nesterov / weight decay, Adam, AdamW) or DHSPG.
 use super::config::{OptimizerKind, TrainConfig};
+use crate::optim::baseline::AdamInit;
 use crate::optim::{
     Adam, AdamConfig, AdamW, DhspgConfig, Optimizer, Param, SaliencyMagnitude, Sgd, SgdConfig, SparsityMode, Variant,
     WeightDecayType,
@@ -86,6 +87,13 @@ pub fn dhspg_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<DhspgCo
             _ => return Err(TrainError::Config(format!("saliency_magnitude must be rms or per_width, got '{m}'"))),
         };
     }
+    if let Some(m) = &o.adam_init {
+        d.adam_init = match m.as_str() {
+            "original" => AdamInit::Original,
+            "standard" => AdamInit::Standard,
+            _ => return Err(TrainError::Config(format!("adam_init must be original or standard, got '{m}'"))),
+        };
+    }
     d.validate()?;
     Ok(d)
 }
@@ -109,5 +117,18 @@ mod tests {
         assert_eq!(rms.saliency_magnitude, SaliencyMagnitude::Rms);
         let e = with(|c| c.dhspg.saliency_magnitude = Some("l2".into())).unwrap_err().to_string();
         assert!(e.contains("rms or per_width") && e.contains("'l2'"), "{e}");
+    }
+
+    #[test]
+    fn adam_init_is_the_originals_unless_asked() {
+        let adam = |c: &mut TrainConfig| c.optimizer = OptimizerKind::Adam;
+        assert_eq!(with(adam).unwrap().adam_init, AdamInit::Original);
+        let std = with(|c| {
+            adam(c);
+            c.dhspg.adam_init = Some("standard".into())
+        });
+        assert_eq!(std.unwrap().adam_init, AdamInit::Standard);
+        let e = with(|c| c.dhspg.adam_init = Some("zero".into())).unwrap_err().to_string();
+        assert!(e.contains("original or standard") && e.contains("'zero'"), "{e}");
     }
 }
