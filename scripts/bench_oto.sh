@@ -43,7 +43,7 @@ EXPERIMENTS=(
   "fmnist_vgg|0.5|zoo:fmnist_vgg --dataset fashion-mnist --data $DATA/fashion-mnist --epochs 6 --batch-size 64 --max-train-batches 200"
   "resnet20_cifar10|0.5|zoo:resnet20 --dataset cifar10 --data $DATA/cifar-10 --epochs 6 --batch-size 128 --max-train-batches 40"
   "vgg16_bn_w025_cifar10|flops=0.266|@vgg16_bn:--width 0.25 --dataset cifar10 --data $DATA/cifar-10 --epochs 6 --batch-size 128 --max-train-batches 40"
-  "carn_x2_set5|0.6|zoo:carn_x2 --dataset sr --data $DATA/super-resolution --sr-scale 2 --sr-patch 24 --sr-batches-per-epoch 20 --epochs 6 --batch-size 16 --optimizer adam --lr 5e-4"
+  "carn_x2_set5|flops=0.184|zoo:carn_x2 --dataset sr --data $DATA/super-resolution --sr-scale 2 --sr-patch 24 --sr-batches-per-epoch 20 --epochs 30 --batch-size 16 --optimizer adam --lr 5e-4 --adam-init standard --upper-group-sparsity 0.9"
   "densenet_bc_tinyimagenet10|0.5|zoo:densenet_bc --dataset imagefolder --data $DATA/tiny-imagenet-10 --image-size 32 --epochs 5 --batch-size 64 --max-train-batches 30"
   "resnet56_cifar10|0.5|zoo:resnet56 --dataset cifar10 --data $DATA/cifar-10 --epochs 6 --batch-size 128 --max-train-batches 40 --warmup-epochs 1"
 )
