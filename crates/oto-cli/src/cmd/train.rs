@@ -100,6 +100,11 @@ pub struct Args {
     /// τ: the partition uses target + τ
     #[arg(long)]
     pub tolerance_group_sparsity: Option<f64>,
+    /// The original's separate stage starts (epochs): partition, first half-space projection (only together)
+    #[arg(long)]
+    pub partition_epoch: Option<f64>,
+    #[arg(long)]
+    pub half_space_project_epoch: Option<f64>,
     /// ρ: at most this share of any group's rows are removed (default 1, no cap; e.g. 0.9 keeps
     /// every layer at ≥ 10 % of its channels)
     #[arg(long, value_name = "RHO")]
@@ -202,7 +207,7 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
     }
     dh!(target_sparsity, target_flops, start_pruning_epoch, epsilon, lmbda, lmbda_amplify, hat_lmbda_coeff, tolerance_group_sparsity,
         upper_group_sparsity, first_momentum, second_momentum, dampening, group_divisible, weight_decay_type, pruning_deadline_epoch,
-        pruning_ramp, saliency_magnitude, adam_init);
+        pruning_ramp, saliency_magnitude, adam_init, partition_epoch, half_space_project_epoch);
     if a.legacy {
         d.legacy = Some(true);
     }

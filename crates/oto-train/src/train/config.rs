@@ -116,6 +116,11 @@ pub struct DhspgOptions {
     pub target_flops: Option<f64>,
     /// First epoch of pruning (`start_pruning_steps = epoch × steps per epoch`); default epochs/5.
     pub start_pruning_epoch: Option<f64>,
+    /// The original's separate stage starts, in epochs: the partition (`partition_step`) and the
+    /// first half-space projection (`half_space_project_steps`). As in the original they take
+    /// effect only together; otherwise both are `start_pruning_epoch`.
+    pub partition_epoch: Option<f64>,
+    pub half_space_project_epoch: Option<f64>,
     /// Half-space threshold ε (tutorials: 0.9–0.95).
     pub epsilon: Option<f64>,
     pub lmbda: Option<f64>,
@@ -366,6 +371,9 @@ impl TrainConfig {
         if self.optimizer != OptimizerKind::Sgd && (self.nesterov || d.dampening.is_some()) {
             w.push(format!("nesterov / dampening are SGD settings; they have no effect with {}", self.optimizer.name()));
         }
+        if d.partition_epoch.is_some() != d.half_space_project_epoch.is_some() {
+            w.push("partition_epoch and half_space_project_epoch take effect only together (the original's rule); with one of them both stages start at start_pruning_epoch".into());
+        }
         if self.optimizer == OptimizerKind::Sgd && d.adam_init.is_some() {
             w.push("adam_init is an Adam / AdamW setting; it has no effect with sgd".into());
         }
@@ -384,7 +392,9 @@ impl TrainConfig {
             || d.pruning_ramp.is_some()
             || d.saliency_magnitude.is_some()
             || d.saliency_flops.is_some()
-            || d.adam_init.is_some();
+            || d.adam_init.is_some()
+            || d.partition_epoch.is_some()
+            || d.half_space_project_epoch.is_some();
         if !self.pruning() && dhspg_only {
             w.push("DHSPG settings are given but no target sparsity or FLOPs: this is a dense run and they are ignored".into());
         }

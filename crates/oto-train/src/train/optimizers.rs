@@ -59,6 +59,8 @@ pub fn dhspg_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<DhspgCo
     if let Some(e) = o.pruning_deadline_epoch {
         d.pruning_deadline = Some(steps(e));
     }
+    d.partition_step = o.partition_epoch.map(steps);
+    d.half_space_project_steps = o.half_space_project_epoch.map(steps);
     if let Some(e) = o.warm_up_epochs {
         d.warm_up_steps = d.start_pruning_steps + steps(e);
     }
@@ -117,6 +119,23 @@ mod tests {
         assert_eq!(rms.saliency_magnitude, SaliencyMagnitude::Rms);
         let e = with(|c| c.dhspg.saliency_magnitude = Some("l2".into())).unwrap_err().to_string();
         assert!(e.contains("rms or per_width") && e.contains("'l2'"), "{e}");
+    }
+
+    #[test]
+    fn partition_and_projection_epochs_set_the_original_stage_steps() {
+        let d = with(|c| {
+            c.dhspg.partition_epoch = Some(1.0);
+            c.dhspg.half_space_project_epoch = Some(2.5);
+        })
+        .unwrap();
+        assert_eq!(d.schedule(), (10, 25)); // 10 steps per epoch
+        let one = |c: &mut TrainConfig| c.dhspg.partition_epoch = Some(1.0);
+        let d = with(one).unwrap();
+        assert_eq!(d.schedule(), (d.start_pruning_steps, d.start_pruning_steps));
+        let mut c = TrainConfig::default();
+        c.dhspg.target_sparsity = Some(0.5);
+        one(&mut c);
+        assert!(c.warnings().iter().any(|w| w.contains("only together")), "{:?}", c.warnings());
     }
 
     #[test]
