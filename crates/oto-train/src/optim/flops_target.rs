@@ -3,14 +3,15 @@
 //!
 //! At the partition (§3.5) rows keep the saliency order of the original; [`rows_for_flops`]
 //! estimates the *count*: the smallest `k` whose top-`k` rows (through [`partition`], so group
-//! rules hold) leave at most the budget, by bisection over `k` with `oto_graph::flops::RowMacs` (the compressed
-//! graph's MACs predicted from the removed rows, exact on every zoo model). That count sets `s`;
-//! the partition then takes `s + τ` as usual, and which rows of `G_p` end at zero is left to
-//! training, as with a sparsity target. Only the stopping rule changes: rows are projected or
-//! forced (ramp [`ramp_macs_goal`], deadline) while the MACs exceed the budget, through
-//! [`pick_to_macs`], whose last row is the one among the next few candidates that lands closest
-//! below the goal — so the result lands within one (small) row of it. (Fixing the set at the partition with τ = 0 was tried first: the last
-//! rows forced are then the ones training fought to keep, and ResNet-20 lost 30 pt.)
+//! rules hold) leave at most the budget, by bisection over `k` with `oto_graph::flops::RowMacs`
+//! (the compressed graph's MACs predicted from the removed rows, exact on every zoo model). That
+//! count sets `s`; the partition then takes `s + τ` as usual, and which rows of `G_p` end at zero
+//! is left to training, as with a sparsity target. Only the stopping rule changes: rows are
+//! projected or forced (ramp [`ramp_macs_goal`], deadline) while the MACs exceed the budget,
+//! through [`pick_to_macs`], whose last row is the one among the next few candidates that lands
+//! closest below the goal — so the result lands within one (small) row of it. (Fixing the set at
+//! the partition with τ = 0 was tried first: the last rows forced are then the ones training
+//! fought to keep, and ResNet-20 lost 30 pt.)
 use super::dhspg::partition;
 
 /// The row count estimated for a FLOPs target.
@@ -95,22 +96,24 @@ pub fn pick_to_macs(zero: &mut [bool], cand: &[usize], goal: u64, macs_without: 
         cand[..k].iter().for_each(|&g| z[g] = true);
         z
     };
-    let (mut lo, mut hi) = (0, cand.len()); // prefix `lo` is above the goal; prefix `hi` within it
-    if macs_without(&with_prefix(hi)) > goal {
+    // prefix `lo` is above the goal; prefix `hi` (MACs `hi_macs`) within it
+    let (mut lo, mut hi, mut hi_macs) = (0, cand.len(), macs_without(&with_prefix(cand.len())));
+    if hi_macs > goal {
         cand.iter().for_each(|&g| zero[g] = true);
         return cand.to_vec();
     }
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
-        if macs_without(&with_prefix(mid)) <= goal {
-            hi = mid;
+        let m = macs_without(&with_prefix(mid));
+        if m <= goal {
+            (hi, hi_macs) = (mid, m);
         } else {
             lo = mid;
         }
     }
     let i = hi - 1; // cand[i] crosses the goal
     let mut z = with_prefix(i);
-    let mut best = (macs_without(&with_prefix(hi)), cand[i]);
+    let mut best = (hi_macs, cand[i]);
     for &h in cand[hi..].iter().take(CROSSING_WINDOW) {
         z[h] = true;
         let m = macs_without(&z);
