@@ -42,6 +42,33 @@ fn dhspg_pipeline_reaches_target_and_keeps_accuracy() {
     assert!(report.contains("compressed") && report.contains("MACs"));
 }
 
+/// HESSO as the pruner: the exact row count, the compressed model as accurate as the full one,
+/// the pruner named in the report and the summary.
+#[test]
+fn hesso_pipeline_reaches_the_exact_count_and_keeps_accuracy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = fmnist_vgg(dir.path(), 3, 30);
+    c.pruner = train::PrunerKind::Hesso;
+    c.dhspg.target_sparsity = Some(0.5);
+    c.dhspg.start_pruning_epoch = Some(1.0);
+    c.dhspg.pruning_deadline_epoch = Some(2.0);
+    c.hesso.pruning_periods = Some(5);
+    let s = train::run(&c).unwrap();
+    let hist = train::metrics::read_jsonl(&c.out.join("metrics.jsonl")).unwrap();
+    let last = hist.last().unwrap();
+    assert_eq!(last.zero_rows, last.target_zero_rows, "{last:?}");
+    let n = (last.zero_rows.unwrap() as f64 / last.group_sparsity.unwrap()).round() as usize;
+    assert_eq!(last.zero_rows.unwrap(), n / 2, "⌊0.5·N⌋ rows of N = {n}");
+    assert!((s.group_sparsity.unwrap() - (n / 2) as f64 / n as f64).abs() < 1e-9, "{:?}", s.group_sparsity);
+    let (full, comp) = (s.full.top1.unwrap(), s.compressed.as_ref().unwrap().top1.unwrap());
+    println!("HESSO: full {full:.2}%, compressed {comp:.2}%");
+    assert!((full - comp).abs() < 0.2 && full > 50.0, "full {full} vs compressed {comp}");
+    assert!(s.verify_max_rel.unwrap() <= c.verify_tolerance);
+    assert!(std::fs::read_to_string(c.out.join("report.md")).unwrap().contains("(HESSO, target group sparsity 0.5)"));
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(c.out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["pruner"].as_str(), Some("HESSO"));
+}
+
 /// `target_flops`: the compressed model keeps at most the requested share of MACs, and not much
 /// less (rows are zeroed only while the MACs are above it); full and compressed agree.
 #[test]

@@ -1,7 +1,7 @@
 //! `oto train`: train a network (dense baseline, or DHSPG + compression with --target-sparsity)
 //! from flags and/or a TOML run file (`--config run.toml`; flags override the file).
 use anyhow::{Context, Result};
-use oto_train::train::{self, DatasetKind, OptimizerKind, ScheduleKind, TrainConfig};
+use oto_train::train::{self, DatasetKind, OptimizerKind, PrunerKind, ScheduleKind, TrainConfig};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug, Default)]
@@ -77,14 +77,20 @@ pub struct Args {
     /// Keep these nodes / initializers / op types unpruned (repeatable)
     #[arg(long, value_name = "NAME")]
     pub keep: Vec<String>,
-    // --- DHSPG (pruning): any of these switches the run to DHSPG + compression ---
-    /// Target group sparsity in (0,1): train with DHSPG, then compress and verify
+    // --- pruning: a target switches the run to DHSPG (or HESSO) + compression ---
+    /// Target group sparsity in (0,1): train with DHSPG (or --pruner), then compress and verify
     #[arg(long)]
     pub target_sparsity: Option<f64>,
     /// Instead of --target-sparsity: fraction of the full model's MACs to keep, in (0,1]
     #[arg(long, value_name = "FRACTION", conflicts_with = "target_sparsity")]
     pub target_flops: Option<f64>,
-    /// Epoch at which pruning starts [default: epochs/5]
+    /// The pruning optimizer: dhspg (OTOv2, default) or hesso (OTOv3: periodic re-scoring, linear ramp to zero)
+    #[arg(long, value_name = "dhspg|hesso")]
+    pub pruner: Option<String>,
+    /// HESSO: periods from the start to the end of pruning, each re-scoring the rows [default: 10]
+    #[arg(long, value_name = "N")]
+    pub pruning_periods: Option<u64>,
+    /// Epoch at which pruning starts [default: epochs/5 for DHSPG, epochs/10 for HESSO]
     #[arg(long)]
     pub start_pruning_epoch: Option<f64>,
     /// Half-space threshold ε
@@ -123,7 +129,8 @@ pub struct Args {
     /// The original's arithmetic (quirks included) instead of oto's exact mode
     #[arg(long)]
     pub legacy: bool,
-    /// Epoch by which the target must be reached
+    /// Epoch by which the target must be reached (HESSO: the end of its last period)
+    /// [default: DHSPG start + epochs/4, HESSO start + epochs/10]
     #[arg(long)]
     pub pruning_deadline_epoch: Option<f64>,
     /// Exact mode: reach the target gradually up to the deadline (true, default) or all at the deadline (false)
@@ -201,6 +208,12 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
         c.reinit = true;
     }
     c.keep.extend(a.keep.iter().cloned());
+    if let Some(p) = &a.pruner {
+        c.pruner = PrunerKind::parse(p)?;
+    }
+    if a.pruning_periods.is_some() {
+        c.hesso.pruning_periods = a.pruning_periods;
+    }
     let d = &mut c.dhspg;
     macro_rules! dh {
         ($($f:ident),*) => { $( if a.$f.is_some() { d.$f = a.$f.clone(); } )* };

@@ -14,7 +14,8 @@
 
 use super::baseline::{AdamInit, Direction, DirectionConfig, Variant};
 use super::flat::FlatRows;
-use super::flops_target::{pick_to_macs, ramp_macs_goal, rows_for_flops};
+use super::flops_target::{pick_to_macs, ramp_macs_goal, rows_for_flops, LayoutMacs};
+use super::row_step::RowStep;
 use super::rows::RowLayout;
 use super::{OptimStats, Optimizer, Param};
 use crate::TrainError;
@@ -392,9 +393,8 @@ pub struct Dhspg {
     ramp_forced: usize,
     stats: OptimStats,
     events: Vec<String>,
-    /// MACs as a function of the removed rows (for `target_flops`), and the global row of every
-    /// analysis row id (`None`: not a prunable row of the layout).
-    macs: Option<(RowMacs, Vec<Option<usize>>)>,
+    /// MACs as a function of the removed rows (for `target_flops` and `saliency_flops`).
+    macs: Option<LayoutMacs>,
 }
 
 impl std::fmt::Debug for Dhspg {
@@ -441,28 +441,20 @@ impl Dhspg {
     /// Attaches the MACs model of the graph (`RowMacs::new(graph, analysis)`, the analysis given
     /// to [`Dhspg::new`]); required by `target_flops`.
     pub fn with_macs(mut self, model: RowMacs) -> Self {
-        let ids = &self.layout.row_ids;
-        let mut global = vec![None; ids.iter().max().map_or(0, |m| m + 1)];
-        for (g, &r) in ids.iter().enumerate() {
-            global[r] = Some(g);
-        }
-        self.macs = Some((model, global));
+        self.macs = Some(LayoutMacs::new(model, &self.layout));
         self
     }
     /// MACs per sample once the global rows with `zero[g]` are removed (needs [`Dhspg::with_macs`]).
     fn macs_without(&self, zero: &[bool]) -> u64 {
-        let (m, global) = self.macs.as_ref().expect("with_macs");
-        m.macs(&|r| global.get(r).copied().flatten().is_some_and(|g| zero[g]))
+        self.macs.as_ref().expect("with_macs").without(zero)
     }
     /// MACs saved by removing each global row alone.
     fn row_costs(&self) -> Vec<f64> {
-        let Some((m, _)) = self.macs.as_ref() else { return vec![1.0; self.layout.n_rows] };
-        m.saved_alone(&self.layout.row_ids).into_iter().map(|c| c as f64).collect()
+        self.macs.as_ref().map_or_else(|| vec![1.0; self.layout.n_rows], |m| m.saved_alone())
     }
     /// The MACs budget of `target_flops`.
     fn flops_budget(&self) -> Option<u64> {
-        let (m, _) = self.macs.as_ref()?;
-        Some((self.cfg.target_flops? * m.full() as f64).floor() as u64)
+        Some(self.macs.as_ref()?.budget(self.cfg.target_flops?))
     }
 
     pub fn layout(&self) -> &RowLayout {
@@ -496,9 +488,7 @@ impl Dhspg {
     }
     /// Current per-row norms ‖x_g‖ (one pass; for tests and reports).
     pub fn row_norms(&self) -> Vec<f64> {
-        let dirs: Vec<Option<Tensor>> = self.params.iter().map(|p| Some(p.tensor.zeros_like())).collect();
-        let _g = tch::no_grad_guard();
-        self.layout.row_sums(&self.params, &dirs)[0].iter().map(|v| v.sqrt()).collect()
+        self.layout.norms(&self.params)
     }
 
     fn do_partition(&mut self, xx: &[f64], xd: &[f64], dd: &[f64]) {
@@ -514,7 +504,7 @@ impl Dhspg {
             }
         }
         let mut flops_note = String::new();
-        if let (Some(keep), Some((m, _))) = (c.target_flops, &self.macs) {
+        if let (Some(keep), Some(m)) = (c.target_flops, &self.macs) {
             let p = rows_for_flops(&score, &self.layout.groups, c.group_divisible, c.partition_cap(), m.full(), &|z| self.macs_without(z), keep);
             flops_note = format!(
                 "; FLOPs target {:.1}%: about {} rows (the top-ranked ones leave {:.1}% of the MACs){}; rows are zeroed until the MACs are within the target",
@@ -617,38 +607,9 @@ impl Optimizer for Dhspg {
         let t = self.t;
         let lr = self.cfg.lr;
         let n = self.layout.n_rows;
-        // 1. directions
-        let mut dirs: Vec<Option<Tensor>> = Vec::with_capacity(self.params.len());
-        for (i, p) in self.params.iter().enumerate() {
-            let g = p.tensor.grad();
-            if !g.defined() {
-                if !self.layout.param_entries[i].is_empty() {
-                    return Err(TrainError::Config(format!(
-                        "DHSPG: tensor '{}' belongs to prunable rows but has no gradient; every tensor of a row must take part in the loss",
-                        p.name
-                    )));
-                }
-                dirs.push(None);
-                continue;
-            }
-            dirs.push(Some(self.dir.direction(i, &p.tensor, &g)));
-        }
-        // 2. per-row sums: the flat buffer's in one pass, the other row tensors one by one
-        if self.flat.as_ref().is_some_and(|f| !f.valid(&self.params)) {
-            self.flat = FlatRows::bind(&self.layout, &self.params);
-        }
-        let in_flat = self.flat.as_ref().map(|f| f.in_buffer.clone()).unwrap_or_else(|| vec![false; self.params.len()]);
-        let d_flat = self.flat.as_ref().map(|f| f.cat_dirs(&dirs));
-        let [xx, xd, dd] = if n > 0 {
-            let mut acc = self.layout.sums_acc();
-            if let (Some(f), Some(d)) = (&self.flat, &d_flat) {
-                f.add_row_sums(d, &mut acc);
-            }
-            self.layout.add_row_sums(&self.params, &dirs, Some(&in_flat), &mut acc);
-            self.layout.sums_to_host(&acc)
-        } else {
-            [vec![], vec![], vec![]]
-        };
+        // 1–2. directions and per-row sums
+        let mut rs = RowStep::begin("DHSPG", &self.params, &mut self.dir, &self.layout, &mut self.flat)?;
+        let (xx, xd, dd) = (std::mem::take(&mut rs.xx), std::mem::take(&mut rs.xd), std::mem::take(&mut rs.dd));
         let nx: Vec<f64> = xx.iter().map(|v| v.sqrt()).collect();
         let z_pre = xx.iter().filter(|&&v| v == 0.0).count();
         // 3. row logic
@@ -770,7 +731,7 @@ impl Optimizer for Dhspg {
                     }
                     // FLOPs target: the ramp (and the deadline) bound the MACs instead of the count
                     Some(b) => {
-                        let full = self.macs.as_ref().map_or(0, |(m, _)| m.full());
+                        let full = self.macs.as_ref().map_or(0, |m| m.full());
                         let goal = ramp_macs_goal(full, b, done, span);
                         let mut zero: Vec<bool> = (0..n).map(|g| mask[g] == 0.0).collect();
                         if self.macs_without(&zero) > goal {
@@ -790,7 +751,7 @@ impl Optimizer for Dhspg {
                     self.deadline_done = true;
                     // what the target is measured in: MACs for a FLOPs target, else the row count
                     let reached = match (budget, &self.macs) {
-                        (Some(b), Some((m, _))) => {
+                        (Some(b), Some(m)) => {
                             let now = self.macs_without(&(0..n).map(|g| mask[g] == 0.0).collect::<Vec<_>>());
                             format!(
                                 "{} zero rows, MACs {:.1}% of full (target {:.1}%){}",
@@ -816,48 +777,7 @@ impl Optimizer for Dhspg {
             }
         }
         // 4. update
-        let factors = if n > 0 {
-            let a: Vec<f64> = (0..=n).map(|g| alpha[g] * mask[g]).collect();
-            Some(self.layout.upload(&[&a, &mask], Kind::Float))
-        } else {
-            None
-        };
-        if let (Some(f), Some(d), Some(fac)) = (&mut self.flat, d_flat, &factors) {
-            f.update(fac, d, lr);
-        }
-        for (i, p) in self.params.iter_mut().enumerate() {
-            let Some(d) = &dirs[i] else { continue };
-            if in_flat[i] {
-                continue;
-            }
-            let ents = &self.layout.param_entries[i];
-            if ents.is_empty() {
-                if decoupled {
-                    let _ = p.tensor.g_mul_scalar_(base_alpha);
-                }
-                let _ = p.tensor.g_sub_(&(d * lr));
-                continue;
-            }
-            let f = factors.as_ref().unwrap();
-            let mut a_b: Option<Tensor> = None;
-            let mut m_b: Option<Tensor> = None;
-            for &ei in ents {
-                let e = &self.layout.entries[ei];
-                let gth = self.layout.gather(f, e).to_kind(p.tensor.kind());
-                let (ai, mi) = (gth.get(0).reshape(&e.bshape[..]), gth.get(1).reshape(&e.bshape[..]));
-                a_b = Some(match a_b {
-                    Some(x) => x * ai,
-                    None => ai,
-                });
-                m_b = Some(match m_b {
-                    Some(x) => x * mi,
-                    None => mi,
-                });
-            }
-            let (a_b, m_b) = (a_b.unwrap(), m_b.unwrap());
-            let _ = p.tensor.g_mul_(&a_b);
-            let _ = p.tensor.g_sub_(&(d * m_b * lr));
-        }
+        rs.apply(&self.layout, &mut self.flat, &mut self.params, &alpha, &mask, lr, base_alpha);
         // 5. statistics of the new point (analytic)
         let (mut z, mut om_p, mut om_np) = (0usize, 0.0, 0.0);
         for g in 0..n {

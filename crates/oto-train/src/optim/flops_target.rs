@@ -13,6 +13,48 @@
 //! the partition with τ = 0 was tried first: the last rows forced are then the ones training
 //! fought to keep, and ResNet-20 lost 30 pt.)
 use super::dhspg::partition;
+use super::rows::RowLayout;
+use oto_graph::flops::RowMacs;
+use oto_graph::zig::RowId;
+
+/// The graph's MACs as a function of the optimizer's global rows (`RowMacs` keyed by analysis
+/// row ids, mapped through the layout), as DHSPG and HESSO use it.
+#[derive(Debug)]
+pub struct LayoutMacs {
+    model: RowMacs,
+    /// Global row of every analysis row id (`None`: not a prunable row of the layout).
+    global: Vec<Option<usize>>,
+    /// Analysis row id of every global row.
+    row_ids: Vec<RowId>,
+}
+
+impl LayoutMacs {
+    /// `model` = `RowMacs::new(graph, analysis)` of the analysis the layout was built from.
+    pub fn new(model: RowMacs, layout: &RowLayout) -> Self {
+        let ids = &layout.row_ids;
+        let mut global = vec![None; ids.iter().max().map_or(0, |m| m + 1)];
+        for (g, &r) in ids.iter().enumerate() {
+            global[r] = Some(g);
+        }
+        LayoutMacs { model, global, row_ids: ids.clone() }
+    }
+    /// MACs per sample of the full model.
+    pub fn full(&self) -> u64 {
+        self.model.full()
+    }
+    /// MACs per sample once the global rows with `zero[g]` are removed.
+    pub fn without(&self, zero: &[bool]) -> u64 {
+        self.model.macs(&|r| self.global.get(r).copied().flatten().is_some_and(|g| zero[g]))
+    }
+    /// MACs saved by removing each global row alone.
+    pub fn saved_alone(&self) -> Vec<f64> {
+        self.model.saved_alone(&self.row_ids).into_iter().map(|c| c as f64).collect()
+    }
+    /// The MACs budget of a FLOPs target `keep` (fraction of the full model's MACs).
+    pub fn budget(&self, keep: f64) -> u64 {
+        (keep * self.full() as f64).floor() as u64
+    }
+}
 
 /// The row count estimated for a FLOPs target.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,5 +1,6 @@
-//! Optimizers over the executor's trainable tensors: the baseline directions (SGD, Adam, AdamW)
-//! and DHSPG, which adds the group-sparsity machinery on the ZIG rows from the analysis.
+//! Optimizers over the executor's trainable tensors: the baseline directions (SGD, Adam, AdamW),
+//! and the two pruners that add group-sparsity machinery on the ZIG rows from the analysis:
+//! DHSPG (OTOv2, [`dhspg`]) and HESSO (OTOv3, [`hesso`]), sharing the step frame of [`row_step`].
 //!
 //! Contract shared by the training loop and the optimizers: the loop runs forward/backward, then
 //! calls [`Optimizer::step`], which reads each parameter's `.grad()` and updates it in place
@@ -11,10 +12,13 @@ pub mod baseline;
 pub mod dhspg;
 pub mod flat;
 pub mod flops_target;
+pub mod hesso;
+pub mod row_step;
 pub mod rows;
 
 pub use baseline::{Adam, AdamConfig, AdamInit, AdamW, Direction, DirectionConfig, Sgd, SgdConfig, Variant};
 pub use dhspg::{Dhspg, DhspgConfig, SaliencyMagnitude, SparsityMode, WeightDecayType};
+pub use hesso::{Hesso, HessoConfig};
 pub use rows::RowLayout;
 
 /// A trainable tensor (an ONNX initializer) handed to an optimizer.

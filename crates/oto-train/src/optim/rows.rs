@@ -147,6 +147,13 @@ impl RowLayout {
         self.sums_to_host(&acc)
     }
 
+    /// Current per-row norms `‖x_g‖` of `params` (one pass; for tests and reports).
+    pub fn norms(&self, params: &[Param]) -> Vec<f64> {
+        let _g = tch::no_grad_guard();
+        let dirs: Vec<Option<Tensor>> = params.iter().map(|p| Some(p.tensor.zeros_like())).collect();
+        self.row_sums(params, &dirs)[0].iter().map(|v| v.sqrt()).collect()
+    }
+
     /// A zero `[3, N + 1]` f64 accumulator for [`Self::add_row_sums`].
     pub fn sums_acc(&self) -> Tensor {
         Tensor::zeros([3, self.n_rows as i64 + 1], (Kind::Double, self.device))

@@ -2,8 +2,9 @@
 //!
 //! 1. [`Oto::new`] / [`Oto::from_onnx`]: load and **analyse** the network (ZIG partition), and
 //!    compile it for training ([`Oto::executor`]);
-//! 2. [`Oto::dhspg`]: the DHSPG **optimizer** over the executor's parameters — call
-//!    `forward` / `backward` / [`Optimizer::step`] in your loop as with any optimizer;
+//! 2. [`Oto::pruner`]: the pruning **optimizer** (DHSPG, or HESSO with `cfg.pruner = Hesso`)
+//!    over the executor's parameters — call `forward` / `backward` / [`Optimizer::step`] in your
+//!    loop as with any optimizer;
 //! 3. [`Oto::construct`]: write the trained full model, **construct** the compressed one
 //!    (exactly-zero rows removed), verify that both compute the same outputs, save both.
 //!
@@ -11,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use tch::Device;
 
-use super::config::TrainConfig;
+use super::config::{PrunerKind, TrainConfig};
 use crate::exec::Executor;
 use crate::optim::Optimizer;
 use crate::TrainError;
@@ -67,10 +68,11 @@ impl Oto {
     pub fn executor(&self, device: Device) -> Result<Executor, TrainError> {
         Executor::new(&self.graph, &self.analysis.trainable, device)
     }
-    /// The DHSPG optimizer over `exec`'s parameters, configured like `oto train`
-    /// (`cfg.dhspg`, `cfg.optimizer`, `cfg.lr`, ...); `steps_per_epoch` converts epochs to steps.
-    pub fn dhspg(&self, cfg: &TrainConfig, exec: &Executor, steps_per_epoch: usize) -> Result<Box<dyn Optimizer>, TrainError> {
-        dhspg_for(cfg, exec, &self.graph, &self.analysis, steps_per_epoch)
+    /// The pruning optimizer of `cfg.pruner` (DHSPG by default, or HESSO) over `exec`'s
+    /// parameters, configured like `oto train` (`cfg.dhspg`, `cfg.hesso`, `cfg.optimizer`,
+    /// `cfg.lr`, ...); `steps_per_epoch` converts epochs to steps.
+    pub fn pruner(&self, cfg: &TrainConfig, exec: &Executor, steps_per_epoch: usize) -> Result<Box<dyn Optimizer>, TrainError> {
+        pruner_for(cfg, exec, &self.graph, &self.analysis, steps_per_epoch)
     }
     /// Writes `<dir>/full.onnx` (the trained weights of `exec`), builds and writes
     /// `<dir>/compressed.onnx` and `<dir>/manifest.json`, and checks with tract that both
@@ -127,18 +129,31 @@ pub fn construct_from(full: &Graph, analysis: &Analysis, dir: &Path, tolerance: 
     })
 }
 
-/// DHSPG configured from a run configuration.
-pub fn dhspg_for(
+/// The pruning optimizer of `cfg.pruner` configured from a run configuration.
+pub fn pruner_for(
     cfg: &TrainConfig,
     exec: &Executor,
     graph: &Graph,
     analysis: &Analysis,
     steps_per_epoch: usize,
 ) -> Result<Box<dyn Optimizer>, TrainError> {
-    let d = super::optimizers::dhspg_config(cfg, steps_per_epoch)?;
-    let mut opt = crate::optim::Dhspg::new(exec.params(), analysis, d)?;
-    if cfg.dhspg.target_flops.is_some() || cfg.dhspg.saliency_flops == Some(true) {
-        opt = opt.with_macs(oto_graph::flops::RowMacs::new(graph, analysis));
-    }
-    Ok(Box::new(opt))
+    let macs = || oto_graph::flops::RowMacs::new(graph, analysis);
+    Ok(match cfg.pruner {
+        PrunerKind::Dhspg => {
+            let d = super::optimizers::dhspg_config(cfg, steps_per_epoch)?;
+            let mut opt = crate::optim::Dhspg::new(exec.params(), analysis, d)?;
+            if cfg.dhspg.target_flops.is_some() || cfg.dhspg.saliency_flops == Some(true) {
+                opt = opt.with_macs(macs());
+            }
+            Box::new(opt)
+        }
+        PrunerKind::Hesso => {
+            let h = super::optimizers::hesso_config(cfg, steps_per_epoch)?;
+            let mut opt = crate::optim::Hesso::new(exec.params(), analysis, h)?;
+            if cfg.dhspg.target_flops.is_some() {
+                opt = opt.with_macs(macs());
+            }
+            Box::new(opt)
+        }
+    })
 }

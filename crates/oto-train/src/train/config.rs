@@ -82,6 +82,47 @@ impl OptimizerKind {
     }
 }
 
+/// The optimizer that prunes when a target is set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PrunerKind {
+    /// DHSPG (OTOv2): saliency partition once, adaptive push and half-space projection.
+    #[default]
+    Dhspg,
+    /// HESSO (OTOv3): periodic re-scoring, picked rows ramped linearly to zero.
+    Hesso,
+}
+
+impl PrunerKind {
+    pub fn parse(s: &str) -> Result<Self, TrainError> {
+        match s.to_ascii_lowercase().as_str() {
+            "dhspg" => Ok(Self::Dhspg),
+            "hesso" => Ok(Self::Hesso),
+            _ => Err(TrainError::Config(format!("unknown pruner '{s}'; valid: dhspg, hesso"))),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Dhspg => "DHSPG",
+            Self::Hesso => "HESSO",
+        }
+    }
+}
+
+/// HESSO's own settings. The target and the schedule are shared with DHSPG and read from
+/// `[dhspg]`: `target_sparsity` / `target_flops`, `start_pruning_epoch` (default epochs/10),
+/// `pruning_deadline_epoch` = the end of the last period (default start + epochs/10, the
+/// OTOv3 tutorials' recipe), `upper_group_sparsity`, `group_divisible`, the moments, `adam_init`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HessoOptions {
+    /// Periods from the start to the end of pruning, each re-scoring the rows (default 10).
+    pub pruning_periods: Option<u64>,
+    /// Weights of the five importance criteria (`[hesso.importance]`: magnitude, avg_magnitude,
+    /// cosine, taylor_first, taylor_second; 0.2 each by default).
+    pub importance: Option<crate::optim::hesso::Importance>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ScheduleKind {
@@ -225,8 +266,13 @@ pub struct TrainConfig {
     pub label_smoothing: f64,
     /// Clip the global gradient norm (0 = off).
     pub grad_clip: f64,
-    /// DHSPG (pruning) settings; active when `dhspg.target_sparsity` is set.
+    /// The pruning optimizer when a target is set: `dhspg` (default) or `hesso`.
+    pub pruner: PrunerKind,
+    /// Pruning settings (the target, and DHSPG's hyper-parameters); active when
+    /// `dhspg.target_sparsity` or `dhspg.target_flops` is set.
     pub dhspg: DhspgOptions,
+    /// HESSO's own settings (with `pruner = "hesso"`).
+    pub hesso: HessoOptions,
     /// Node names, initializer names or op types kept unpruned.
     pub keep: Vec<String>,
     /// Verification tolerance of the compressed model (relative max difference).
@@ -273,7 +319,9 @@ impl Default for TrainConfig {
             image_size: 64,
             label_smoothing: 0.0,
             grad_clip: 0.0,
+            pruner: PrunerKind::Dhspg,
             dhspg: DhspgOptions::default(),
+            hesso: HessoOptions::default(),
             keep: vec![],
             verify_tolerance: 1e-4,
         }
@@ -351,6 +399,9 @@ impl TrainConfig {
                 return bad(format!("start_pruning_epoch must be in [0, epochs), got {e}"));
             }
         }
+        if self.hesso.pruning_periods == Some(0) {
+            return bad("hesso pruning_periods must be at least 1".into());
+        }
         if !matches!(self.progress.as_str(), "auto" | "bar" | "plain" | "quiet") {
             return bad(format!("progress must be auto, bar, plain or quiet, got '{}'", self.progress));
         }
@@ -377,33 +428,43 @@ impl TrainConfig {
         if self.optimizer == OptimizerKind::Sgd && d.adam_init.is_some() {
             w.push("adam_init is an Adam / AdamW setting; it has no effect with sgd".into());
         }
-        let dhspg_only = d.start_pruning_epoch.is_some()
-            || d.epsilon.is_some()
-            || d.lmbda.is_some()
-            || d.lmbda_amplify.is_some()
-            || d.hat_lmbda_coeff.is_some()
-            || d.tolerance_group_sparsity.is_some()
+        // DHSPG's own hyper-parameters (HESSO ignores them), then those both pruners read
+        let dhspg_only = [
+            ("epsilon", d.epsilon.is_some()),
+            ("lmbda", d.lmbda.is_some()),
+            ("lmbda_amplify", d.lmbda_amplify.is_some()),
+            ("hat_lmbda_coeff", d.hat_lmbda_coeff.is_some()),
+            ("tolerance_group_sparsity", d.tolerance_group_sparsity.is_some()),
+            ("warm_up_epochs", d.warm_up_epochs.is_some()),
+            ("weight_decay_type", d.weight_decay_type.is_some()),
+            ("legacy", d.legacy.is_some()),
+            ("pruning_ramp", d.pruning_ramp.is_some()),
+            ("saliency_magnitude", d.saliency_magnitude.is_some()),
+            ("saliency_flops", d.saliency_flops.is_some()),
+            ("partition_epoch", d.partition_epoch.is_some()),
+            ("half_space_project_epoch", d.half_space_project_epoch.is_some()),
+            ("fixed_zero_groups", d.fixed_zero_groups.is_some()),
+        ];
+        let shared = d.start_pruning_epoch.is_some()
             || d.upper_group_sparsity.is_some()
-            || d.warm_up_epochs.is_some()
             || d.group_divisible.is_some()
-            || d.weight_decay_type.is_some()
-            || d.legacy.is_some()
             || d.pruning_deadline_epoch.is_some()
-            || d.pruning_ramp.is_some()
-            || d.saliency_magnitude.is_some()
-            || d.saliency_flops.is_some()
-            || d.adam_init.is_some()
-            || d.partition_epoch.is_some()
-            || d.half_space_project_epoch.is_some();
-        if !self.pruning() && dhspg_only {
-            w.push("DHSPG settings are given but no target sparsity or FLOPs: this is a dense run and they are ignored".into());
+            || d.adam_init.is_some();
+        let hesso_set = self.hesso != HessoOptions::default();
+        let set: Vec<&str> = dhspg_only.iter().filter(|(_, s)| *s).map(|(n, _)| *n).collect();
+        if !self.pruning() && (shared || hesso_set || !set.is_empty()) {
+            w.push("pruning settings are given but no target sparsity or FLOPs: this is a dense run and they are ignored".into());
+        } else if self.pruning() && self.pruner == PrunerKind::Hesso && !set.is_empty() {
+            w.push(format!("{} {} DHSPG setting{}; HESSO ignores {}", set.join(", "), if set.len() == 1 { "is a" } else { "are" }, if set.len() == 1 { "" } else { "s" }, if set.len() == 1 { "it" } else { "them" }));
+        } else if self.pruning() && self.pruner == PrunerKind::Dhspg && hesso_set {
+            w.push("[hesso] settings (pruning_periods, importance) are given but the pruner is DHSPG; set pruner = hesso (--pruner hesso) to use them".into());
         }
         w
     }
     /// The settings that must match for `--resume` to continue the same run.
     pub fn fingerprint(&self) -> String {
         format!(
-            "model={} dataset={} data={:?} batch={} opt={} lr={} momentum={} nesterov={} wd={} seed={} pruning={:?}{} max_batches={} augment={}",
+            "model={} dataset={} data={:?} batch={} opt={} lr={} momentum={} nesterov={} wd={} seed={} pruning={:?}{} pruner={} max_batches={} augment={}",
             self.model,
             self.dataset.name(),
             self.data,
@@ -416,6 +477,7 @@ impl TrainConfig {
             self.seed,
             self.dhspg.target_sparsity,
             self.dhspg.target_flops.map(|f| format!(" flops={f}")).unwrap_or_default(),
+            self.pruner.name(),
             self.max_train_batches,
             self.augment
         )

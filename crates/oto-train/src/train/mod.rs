@@ -16,7 +16,7 @@ pub mod report;
 pub mod schedule;
 pub mod trainer;
 
-pub use config::{DatasetKind, DhspgOptions, OptimizerKind, ScheduleKind, TrainConfig};
+pub use config::{DatasetKind, DhspgOptions, HessoOptions, OptimizerKind, PrunerKind, ScheduleKind, TrainConfig};
 pub use data::{RunData, TaskKind};
 pub use metrics::EpochRecord;
 pub use trainer::{evaluate, EvalResult};
@@ -147,7 +147,7 @@ pub fn load_model_reinit(
     Ok((g, reinit))
 }
 
-/// The optimizer of the run: DHSPG when `cfg.dhspg.target_sparsity` is set, else the baseline.
+/// The optimizer of the run: the pruner (`cfg.pruner`) when a target is set, else the baseline.
 pub fn build_optimizer(
     cfg: &TrainConfig,
     exec: &Executor,
@@ -156,7 +156,7 @@ pub fn build_optimizer(
     steps_per_epoch: usize,
 ) -> Result<Box<dyn Optimizer>, TrainError> {
     if cfg.pruning() {
-        api::dhspg_for(cfg, exec, graph, analysis, steps_per_epoch)
+        api::pruner_for(cfg, exec, graph, analysis, steps_per_epoch)
     } else {
         optimizers::dense(cfg, exec.params())
     }
@@ -231,8 +231,8 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
         cfg.optimizer.name(),
         cfg.lr(),
         match (cfg.dhspg.target_sparsity, cfg.dhspg.target_flops) {
-            (Some(s), _) => format!(", DHSPG target sparsity {s}"),
-            (None, Some(f)) => format!(", DHSPG target FLOPs {:.1}%", 100.0 * f),
+            (Some(s), _) => format!(", {} target sparsity {s}", cfg.pruner.name()),
+            (None, Some(f)) => format!(", {} target FLOPs {:.1}%", cfg.pruner.name(), 100.0 * f),
             _ => String::new(),
         },
         device

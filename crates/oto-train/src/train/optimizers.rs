@@ -1,7 +1,8 @@
 //! Building the optimizer of a run from its configuration: the dense baselines of
-//! [`crate::optim`] (SGD with momentum / Nesterov / weight decay, Adam, AdamW) or DHSPG.
+//! [`crate::optim`] (SGD with momentum / Nesterov / weight decay, Adam, AdamW), DHSPG or HESSO.
 use super::config::{OptimizerKind, TrainConfig};
 use crate::optim::baseline::AdamInit;
+use crate::optim::hesso::HessoConfig;
 use crate::optim::{
     Adam, AdamConfig, AdamW, DhspgConfig, Optimizer, Param, SaliencyMagnitude, Sgd, SgdConfig, SparsityMode, Variant,
     WeightDecayType,
@@ -36,11 +37,7 @@ pub fn dense(cfg: &TrainConfig, params: Vec<Param>) -> Result<Box<dyn Optimizer>
 /// run's baseline settings (lr, SGD momentum / Nesterov, weight decay), then every `dhspg.*`
 /// setting; epochs are converted to steps with `steps_per_epoch`.
 pub fn dhspg_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<DhspgConfig, TrainError> {
-    let v = match cfg.optimizer {
-        OptimizerKind::Sgd => Variant::Sgd,
-        OptimizerKind::Adam => Variant::Adam,
-        OptimizerKind::Adamw => Variant::AdamW,
-    };
+    let v = variant(cfg);
     let o = &cfg.dhspg;
     let spe = steps_per_epoch.max(1) as f64;
     let steps = |e: f64| (e * spe).round().max(0.0) as u64;
@@ -90,14 +87,70 @@ pub fn dhspg_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<DhspgCo
         };
     }
     if let Some(m) = &o.adam_init {
-        d.adam_init = match m.as_str() {
-            "original" => AdamInit::Original,
-            "standard" => AdamInit::Standard,
-            _ => return Err(TrainError::Config(format!("adam_init must be original or standard, got '{m}'"))),
-        };
+        d.adam_init = adam_init(m)?;
     }
     d.validate()?;
     Ok(d)
+}
+
+fn variant(cfg: &TrainConfig) -> Variant {
+    match cfg.optimizer {
+        OptimizerKind::Sgd => Variant::Sgd,
+        OptimizerKind::Adam => Variant::Adam,
+        OptimizerKind::Adamw => Variant::AdamW,
+    }
+}
+
+fn adam_init(m: &str) -> Result<AdamInit, TrainError> {
+    match m {
+        "original" => Ok(AdamInit::Original),
+        "standard" => Ok(AdamInit::Standard),
+        _ => Err(TrainError::Config(format!("adam_init must be original or standard, got '{m}'"))),
+    }
+}
+
+/// The HESSO configuration of a run: per-variant defaults, the run's baseline settings, the
+/// shared pruning settings of `cfg.dhspg` and `cfg.hesso`. Schedule defaults (the OTOv3
+/// tutorials): start at a tenth of the steps, `pruning_periods` = 10 periods over the next tenth;
+/// `pruning_deadline_epoch` sets the end of the last period.
+pub fn hesso_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<HessoConfig, TrainError> {
+    let v = variant(cfg);
+    let o = &cfg.dhspg;
+    let spe = steps_per_epoch.max(1) as f64;
+    let steps = |e: f64| (e * spe).round().max(0.0) as u64;
+    let total = (cfg.epochs * steps_per_epoch) as u64;
+    let mut h = HessoConfig::for_variant(v);
+    h.lr = cfg.lr();
+    h.weight_decay = cfg.weight_decay;
+    if v == Variant::Sgd {
+        h.first_momentum = cfg.momentum;
+        h.nesterov = cfg.nesterov;
+    }
+    h.target_group_sparsity = o.target_sparsity.unwrap_or(h.target_group_sparsity);
+    h.target_flops = o.target_flops;
+    h.pruning_periods = cfg.hesso.pruning_periods.unwrap_or(10);
+    h.start_pruning_step = o.start_pruning_epoch.map_or(total / 10, steps);
+    let end = o.pruning_deadline_epoch.map_or(h.start_pruning_step + (total / 10).max(h.pruning_periods), steps);
+    if end <= h.start_pruning_step {
+        return Err(TrainError::Config(format!(
+            "HESSO: pruning_deadline_epoch (the end of pruning, step {end}) must come after start_pruning_epoch (step {})",
+            h.start_pruning_step
+        )));
+    }
+    h.pruning_steps = end - h.start_pruning_step;
+    if let Some(w) = cfg.hesso.importance {
+        h.importance = w;
+    }
+    macro_rules! set {
+        ($($f:ident => $g:ident),*) => { $( if let Some(x) = o.$f { h.$g = x; } )* };
+    }
+    set!(upper_group_sparsity => upper_group_sparsity, first_momentum => first_momentum,
+         second_momentum => second_momentum, dampening => dampening, group_divisible => group_divisible);
+    if let Some(m) = &o.adam_init {
+        h.adam_init = adam_init(m)?;
+    }
+    h.validate()?;
+    Ok(h)
 }
 
 
@@ -136,6 +189,31 @@ mod tests {
         c.dhspg.target_sparsity = Some(0.5);
         one(&mut c);
         assert!(c.warnings().iter().any(|w| w.contains("only together")), "{:?}", c.warnings());
+    }
+
+    #[test]
+    fn hesso_reads_the_shared_pruning_settings_and_the_tutorial_schedule() {
+        let mut c = TrainConfig { epochs: 20, ..Default::default() };
+        c.pruner = super::super::config::PrunerKind::Hesso;
+        c.dhspg.target_sparsity = Some(0.6);
+        let h = hesso_config(&c, 10).unwrap(); // 200 steps
+        assert_eq!((h.start_pruning_step, h.pruning_steps, h.pruning_periods, h.period_len()), (20, 20, 10, 2));
+        assert_eq!((h.target_group_sparsity, h.lr, h.first_momentum), (0.6, 0.1, 0.9));
+        c.dhspg.start_pruning_epoch = Some(1.0);
+        c.dhspg.pruning_deadline_epoch = Some(5.0);
+        c.dhspg.upper_group_sparsity = Some(0.8);
+        c.hesso.pruning_periods = Some(4);
+        let h = hesso_config(&c, 10).unwrap();
+        assert_eq!((h.start_pruning_step, h.pruning_steps, h.period_len(), h.upper_group_sparsity), (10, 40, 10, 0.8));
+        c.dhspg.pruning_deadline_epoch = Some(1.0);
+        assert!(hesso_config(&c, 10).unwrap_err().to_string().contains("must come after start_pruning_epoch"));
+        // DHSPG-only settings are named in a warning
+        c.dhspg.pruning_deadline_epoch = None;
+        c.dhspg.epsilon = Some(0.9);
+        c.dhspg.lmbda = Some(1e-3);
+        assert!(c.warnings().iter().any(|w| w.contains("epsilon, lmbda are DHSPG settings; HESSO ignores them")), "{:?}", c.warnings());
+        c.pruner = super::super::config::PrunerKind::Dhspg;
+        assert!(c.warnings().iter().any(|w| w.contains("[hesso] settings")), "{:?}", c.warnings());
     }
 
     #[test]

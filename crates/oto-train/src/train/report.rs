@@ -74,6 +74,7 @@ pub fn write_summary_json(cfg: &TrainConfig, s: &mut RunSummary) -> Result<(), T
         "batch_size": cfg.batch_size,
         "target_sparsity": cfg.dhspg.target_sparsity,
         "target_flops": cfg.dhspg.target_flops,
+        "pruner": cfg.pruning().then(|| cfg.pruner.name()),
         "train_seconds": s.train_seconds,
         "step_ms": if steps > 0 { s.train_seconds * 1e3 / steps as f64 } else { f64::NAN },
         "full": s.full,
@@ -146,7 +147,7 @@ pub fn pipeline_outputs(
         (Some(f), _) => format!("target FLOPs {:.1}%", 100.0 * f),
         (None, s) => format!("target group sparsity {}", s.unwrap_or(0.0)),
     };
-    let mut md = format!("# oto: {} on {} (DHSPG, {target})\n\n", cfg.model, cfg.dataset.name());
+    let mut md = format!("# oto: {} on {} ({}, {target})\n\n", cfg.model, cfg.dataset.name(), cfg.pruner.name());
     let _ = writeln!(md, "| | full (trained) | compressed |\n|---|---|---|");
     let _ = writeln!(md, "| {} | {:.2} | {:.2} |", metric_name(&s.full), s.full.headline(), cev.headline());
     if let (Some(a), Some(b)) = (s.full.top5, cev.top5) {

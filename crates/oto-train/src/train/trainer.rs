@@ -227,7 +227,7 @@ pub fn train_epoch(
         }
         opt.step()?;
         if let Some(e) = opt.stats().event {
-            progress.line(&format!("DHSPG {e}")); // partition, deadline
+            progress.line(&format!("{} {e}", cfg.pruner.name())); // DHSPG partition / deadline, HESSO periods
         }
         *step += 1;
         loss_sum += lv * bs as f64;

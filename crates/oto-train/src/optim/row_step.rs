@@ -1,0 +1,116 @@
+//! The frame of a row-structured step, shared by DHSPG and HESSO: the baseline direction of every
+//! tensor (§3.3), the per-row sums `‖x_g‖², ⟨x_g, d_g⟩, ‖d_g‖²` (the multi-tensor buffer's in one
+//! pass, the other row tensors one by one), and the update `x ← A_b ⊙ x − η·M_b ⊙ d` with per-row
+//! factors broadcast along each row axis. The optimizers differ only in the host-side row logic
+//! that turns the sums into the factors `A` and `M`.
+
+use super::baseline::Direction;
+use super::flat::FlatRows;
+use super::rows::RowLayout;
+use super::Param;
+use crate::TrainError;
+use tch::{Kind, Tensor};
+
+/// One step's directions and row sums, between [`RowStep::begin`] and [`RowStep::apply`].
+pub struct RowStep {
+    /// Baseline direction per parameter (`None`: no gradient and no prunable row; left as is).
+    pub dirs: Vec<Option<Tensor>>,
+    /// Per-row `‖x_g‖²`, `⟨x_g, d_g⟩`, `‖d_g‖²` before the update (host, f64).
+    pub xx: Vec<f64>,
+    pub xd: Vec<f64>,
+    pub dd: Vec<f64>,
+    in_flat: Vec<bool>,
+    d_flat: Option<Tensor>,
+}
+
+impl RowStep {
+    /// Directions from the current gradients and the row sums; `who` names the optimizer in errors.
+    /// Rebinds the multi-tensor buffer if something re-bound a parameter's storage. Must run
+    /// under `no_grad`.
+    pub fn begin(
+        who: &str,
+        params: &[Param],
+        dir: &mut Direction,
+        layout: &RowLayout,
+        flat: &mut Option<FlatRows>,
+    ) -> Result<RowStep, TrainError> {
+        let mut dirs: Vec<Option<Tensor>> = Vec::with_capacity(params.len());
+        for (i, p) in params.iter().enumerate() {
+            let g = p.tensor.grad();
+            if !g.defined() {
+                if !layout.param_entries[i].is_empty() {
+                    return Err(TrainError::Config(format!(
+                        "{who}: tensor '{}' belongs to prunable rows but has no gradient; every tensor of a row must take part in the loss",
+                        p.name
+                    )));
+                }
+                dirs.push(None);
+                continue;
+            }
+            dirs.push(Some(dir.direction(i, &p.tensor, &g)));
+        }
+        if flat.as_ref().is_some_and(|f| !f.valid(params)) {
+            *flat = FlatRows::bind(layout, params);
+        }
+        let in_flat = flat.as_ref().map(|f| f.in_buffer.clone()).unwrap_or_else(|| vec![false; params.len()]);
+        let d_flat = flat.as_ref().map(|f| f.cat_dirs(&dirs));
+        let [xx, xd, dd] = if layout.n_rows > 0 {
+            let mut acc = layout.sums_acc();
+            if let (Some(f), Some(d)) = (flat.as_ref(), &d_flat) {
+                f.add_row_sums(d, &mut acc);
+            }
+            layout.add_row_sums(params, &dirs, Some(&in_flat), &mut acc);
+            layout.sums_to_host(&acc)
+        } else {
+            [vec![], vec![], vec![]]
+        };
+        Ok(RowStep { dirs, xx, xd, dd, in_flat, d_flat })
+    }
+
+    /// `x ← A ⊙ x − η·M ⊙ d` per row (`alpha`, `mask`: `N + 1` entries, the last one for positions
+    /// outside prunable rows; `A = alpha·mask`); tensors without rows get `x ← base_alpha·x − η·d`.
+    pub fn apply(
+        self,
+        layout: &RowLayout,
+        flat: &mut Option<FlatRows>,
+        params: &mut [Param],
+        alpha: &[f64],
+        mask: &[f64],
+        lr: f64,
+        base_alpha: f64,
+    ) {
+        let n = layout.n_rows;
+        let factors = (n > 0).then(|| {
+            let a: Vec<f64> = (0..=n).map(|g| alpha[g] * mask[g]).collect();
+            layout.upload(&[&a, mask], Kind::Float)
+        });
+        if let (Some(f), Some(d), Some(fac)) = (flat.as_mut(), self.d_flat, &factors) {
+            f.update(fac, d, lr);
+        }
+        for (i, p) in params.iter_mut().enumerate() {
+            let Some(d) = &self.dirs[i] else { continue };
+            if self.in_flat[i] {
+                continue;
+            }
+            let ents = &layout.param_entries[i];
+            let Some(f) = factors.as_ref().filter(|_| !ents.is_empty()) else {
+                if base_alpha != 1.0 {
+                    let _ = p.tensor.g_mul_scalar_(base_alpha);
+                }
+                let _ = p.tensor.g_sub_(&(d * lr));
+                continue;
+            };
+            let (mut a_b, mut m_b): (Option<Tensor>, Option<Tensor>) = (None, None);
+            for &ei in ents {
+                let e = &layout.entries[ei];
+                let gth = layout.gather(f, e).to_kind(p.tensor.kind());
+                let (ai, mi) = (gth.get(0).reshape(&e.bshape[..]), gth.get(1).reshape(&e.bshape[..]));
+                a_b = Some(a_b.map_or(ai.shallow_clone(), |x| x * &ai));
+                m_b = Some(m_b.map_or(mi.shallow_clone(), |x| x * &mi));
+            }
+            let (a_b, m_b) = (a_b.unwrap(), m_b.unwrap());
+            let _ = p.tensor.g_mul_(&a_b);
+            let _ = p.tensor.g_sub_(&(d * m_b * lr));
+        }
+    }
+}
