@@ -4,11 +4,13 @@
 # DHSPG to a target group sparsity (then compressed and verified) — and the two are compared:
 # accuracy (or PSNR), FLOPs and params kept, tract latency, step time (DHSPG overhead). A third
 # run, "scratch", re-initialises the compressed architecture (`--reinit`) and trains it dense with
-# the same settings: the control that tells the smaller network's cost from the pruning's.
+# the same settings: the control that tells the smaller network's cost from the pruning's. A
+# fourth, "hesso", prunes to the same target with HESSO (OTOv3; `--pruner hesso`, its tutorials'
+# schedule: start at a tenth of the run, 10 periods over the next tenth) instead of DHSPG.
 #
 #   scripts/bench_oto.sh [--only NAME[,NAME..]] [--out runs/bench] [--data ../shared/datasets]
 #                        [--threads N] [--epochs N] [--fresh] [--publish] [--list] [--no-build]
-#                        [--no-scratch]
+#                        [--no-scratch] [--no-hesso]
 #
 # CPU scale: the epochs and steps per epoch below are sized for a 2-core machine (the whole
 # campaign ≈ 1 h with the scratch runs); they are far from the paper's 300-epoch GPU recipes, so absolute accuracies
@@ -18,7 +20,7 @@
 # per epoch; pruning starts at N/5 and must finish a quarter of the run later) — use its own --out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${OTO_DATA:-../shared/datasets} OUT=runs/bench ONLY="" THREADS=$(nproc) FRESH=0 PUBLISH=0 LIST=0 BUILD=1 EPOCHS="" SCRATCH=1
+DATA=${OTO_DATA:-../shared/datasets} OUT=runs/bench ONLY="" THREADS=$(nproc) FRESH=0 PUBLISH=0 LIST=0 BUILD=1 EPOCHS="" SCRATCH=1 HESSO=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --only) ONLY=$2; shift 2 ;;
@@ -31,6 +33,7 @@ while [ $# -gt 0 ]; do
     --list) LIST=1; shift ;;
     --no-build) BUILD=0; shift ;;
     --no-scratch) SCRATCH=0; shift ;;
+    --no-hesso) HESSO=0; shift ;;
     *) echo "unknown argument $1 (see the header of $0)" >&2; exit 2 ;;
   esac
 done
@@ -58,7 +61,7 @@ if [ "$LIST" = 1 ]; then
 fi
 TARGET=${CARGO_TARGET_DIR:-target}
 [ "$BUILD" = 1 ] && cargo build -q --release -p oto-cli -p oto-train --bin oto --bin oto-train --example bench_report
-OTO=$TARGET/release/oto
+OTO=${OTO_BIN:-$TARGET/release/oto}  # OTO_BIN: a copied binary, for campaigns that outlive rebuilds
 mkdir -p "$OUT"
 selected() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 for e in "${EXPERIMENTS[@]}"; do
@@ -75,6 +78,7 @@ for e in "${EXPERIMENTS[@]}"; do
   fi
   modes=(dense oto)
   [ "$SCRATCH" = 1 ] && modes+=(scratch)
+  [ "$HESSO" = 1 ] && modes+=(hesso)
   for mode in "${modes[@]}"; do
     dir="$OUT/$name/$mode"
     if [ "$FRESH" = 1 ]; then rm -rf "$dir"; fi
@@ -84,9 +88,10 @@ for e in "${EXPERIMENTS[@]}"; do
     fi
     if [ -f "$dir/summary.json" ]; then echo "[bench] $name/$mode: done (kept; --fresh to redo)"; continue; fi
     extra=() margs=$args
-    if [ "$mode" = oto ]; then
+    if [ "$mode" = oto ] || [ "$mode" = hesso ]; then
       case "$target" in flops=*) extra=(--target-flops "${target#flops=}") ;; *) extra=(--target-sparsity "$target") ;; esac
     fi
+    [ "$mode" = hesso ] && extra+=(--pruner hesso)
     # scratch: the oto run's compressed architecture, re-initialised, trained dense
     [ "$mode" = scratch ] && margs="$OUT/$name/oto/compressed.onnx ${args#* }" && extra=(--reinit)
     echo "[bench] $name/$mode: oto train $margs ${extra[*]} --threads $THREADS --seed 0 --out $dir"
@@ -102,6 +107,7 @@ for e in "${EXPERIMENTS[@]}"; do
   if [[ "$args" == *"--dataset sr"* ]]; then
     sets=(dense/full oto/full oto/compressed)
     [ "$SCRATCH" = 1 ] && sets+=(scratch/full)
+    [ "$HESSO" = 1 ] && sets+=(hesso/compressed)
     for f in "${sets[@]}"; do
       j="$OUT/$name/${f%/*}/eval_Set14_${f#*/}.json"
       [ -f "$j" ] || "$OTO" eval "$OUT/$name/$f.onnx" --sr-test-set Set14 --json "$j" >/dev/null

@@ -35,6 +35,29 @@ fn quick_run_with_config_file_and_overrides() {
     assert!(written.contains("epochs = 1") && written.contains("epsilon = 0.9"), "{written}");
 }
 
+/// HESSO from a run file: its periods in the log, DHSPG-only settings warned about, the model
+/// compressed to the exact count.
+#[test]
+fn hesso_run_from_a_run_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("run.toml");
+    std::fs::write(
+        &toml,
+        "epochs = 2\nbatch_size = 32\nmax_train_batches = 4\nthreads = 1\nprogress = \"plain\"\npruner = \"hesso\"\n\
+         [dhspg]\ntarget_sparsity = 0.5\nepsilon = 0.9\n[hesso]\npruning_periods = 2\n[hesso.importance]\nmagnitude = 1.0\ncosine = 0.0\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = oto().args(["train", "--config"]).arg(&toml).arg("--out").arg(&out).output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{text}");
+    assert!(text.contains("epsilon is a DHSPG setting; HESSO ignores it"), "{text}");
+    assert!(text.contains("HESSO step 1: period 1/2") && text.contains("HESSO step 2: period 2/2"), "{text}");
+    assert!(text.contains("removed 96 of 192 prunable rows"), "{text}");
+    let written = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(written.contains("pruner = \"hesso\"") && written.contains("magnitude = 1.0"), "{written}");
+}
+
 fn fails_with(args: &[&str], needle: &str) {
     let o = oto().args(args).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -55,6 +78,12 @@ fn clear_errors() {
     fails_with(&["train", "--target-flops", "0.5", "--target-sparsity", "0.5"], "--target-sparsity");
     fails_with(&["train", "--target-flops", "0.5", "--legacy"], "exact sparsity mode");
     fails_with(&["train", "--target-sparsity", "0.5", "--upper-group-sparsity", "1.5"], "upper_group_sparsity");
+    fails_with(&["train", "--target-sparsity", "0.5", "--pruner", "obd"], "unknown pruner 'obd'; valid: dhspg, hesso");
+    fails_with(&["train", "--target-sparsity", "0.5", "--pruner", "hesso", "--pruning-periods", "0"], "pruning_periods");
+    fails_with(
+        &["train", "--target-sparsity", "0.5", "--pruner", "hesso", "--start-pruning-epoch", "2", "--pruning-deadline-epoch", "1", "--epochs", "3", "--max-train-batches", "2", "--out", out],
+        "must come after start_pruning_epoch",
+    );
     fails_with(
         &["train", "--lr", "1e9", "--epochs", "1", "--max-train-batches", "30", "--threads", "1", "--out", out, "--progress", "quiet"],
         "lower the learning rate",

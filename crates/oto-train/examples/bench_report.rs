@@ -6,7 +6,8 @@
 //! RUNS_DIR holds one folder per experiment with `dense/` and `oto/` runs of `oto train` (each with
 //! `summary.json` and `metrics.jsonl`), and optionally `scratch/`: the compressed architecture
 //! re-initialised and trained dense with the same budget (`oto train … --reinit`), the control
-//! that separates the cost of the smaller network from the cost of pruning it during training.
+//! that separates the cost of the smaller network from the cost of pruning it during training;
+//! and optionally `hesso/`: the same target reached with HESSO instead of DHSPG (a second table).
 //! Writes `OUT_DIR/results.md` and `OUT_DIR/<experiment>.png`.
 use oto_train::train::metrics::{plot_comparison, read_jsonl};
 use serde_json::Value;
@@ -43,6 +44,55 @@ fn extra_sets(dir: &Path) -> Vec<String> {
         .collect();
     sets.sort();
     sets
+}
+
+/// Top-1 / PSNR of a run's `which` model (`full`, `compressed`) on an extra test set, if evaluated.
+fn extra_eval(e: &Path, sub: &str, set: &str, which: &str) -> Option<f64> {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(e.join(sub).join(format!("eval_{set}_{which}.json"))).ok()?).ok()?;
+    headline(&v)
+}
+
+/// The second table: DHSPG and HESSO at the same target, for experiments with a `hesso/` run.
+fn hesso_table(exps: &[PathBuf], md: &mut String) {
+    let with: Vec<&PathBuf> = exps.iter().filter(|e| e.join("hesso/summary.json").exists()).collect();
+    if with.is_empty() {
+        return;
+    }
+    md.push_str(
+        "\n| experiment | dense | DHSPG compressed | HESSO compressed | HESSO Δ vs dense | HESSO − DHSPG | FLOPs kept DHSPG / HESSO | params kept DHSPG / HESSO | step ms HESSO (vs dense) | max rel. diff |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for e in with {
+        let name = e.file_name().unwrap().to_string_lossy().to_string();
+        let (d, o, h) = (summary(&e.join("dense")), summary(&e.join("oto")), summary(&e.join("hesso")));
+        let get = |v: &Option<Value>, k: &str| v.as_ref().and_then(|v| headline(&v[k]));
+        let ratio = |v: &Option<Value>, a: &str, b: &str| v.as_ref().and_then(|v| Some(100.0 * f(&v[a])? / f(&v[b])?));
+        let step = |v: &Option<Value>| v.as_ref().and_then(|v| f(&v["step_ms"]));
+        let row = |label: String, dense: Option<f64>, dh: Option<f64>, he: Option<f64>, rest: String, md: &mut String| {
+            let diff = |a: Option<f64>, b: Option<f64>| match (a, b) {
+                (Some(a), Some(b)) => format!("{:+.2}", b - a),
+                _ => "—".into(),
+            };
+            let _ = writeln!(md, "| {label} | {} | {} | {} | {} | {} | {rest}", opt(dense, 2), opt(dh, 2), opt(he, 2), diff(dense, he), diff(dh, he));
+        };
+        let rest = format!(
+            "{}% / {}% | {}% / {}% | {} | {} |",
+            opt(ratio(&o, "macs_after", "macs_before"), 1),
+            opt(ratio(&h, "macs_after", "macs_before"), 1),
+            opt(ratio(&o, "params_after", "params_before"), 1),
+            opt(ratio(&h, "params_after", "params_before"), 1),
+            match (step(&d), step(&h)) {
+                (Some(a), Some(b)) => format!("{b:.0} ({:+.1}%)", 100.0 * (b / a - 1.0)),
+                _ => "—".into(),
+            },
+            h.as_ref().and_then(|h| f(&h["verify_max_rel_diff"])).map(|x| format!("{x:.1e}")).unwrap_or_else(|| "—".into()),
+        );
+        row(name.clone(), get(&d, "full"), get(&o, "compressed"), get(&h, "compressed"), rest, md);
+        for set in extra_sets(&e.join("hesso")) {
+            let ev = |sub: &str, which: &str| extra_eval(e, sub, &set, which);
+            row(format!("{name} on {set}"), ev("dense", "full"), ev("oto", "compressed"), ev("hesso", "compressed"), "| | | | |".into(), md);
+        }
+    }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -107,10 +157,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         // extra test sets evaluated with `oto eval` (eval_<SET>_{full,compressed}.json)
         for set in extra_sets(&e.join("oto")) {
-            let ev = |sub: &str, which: &str| -> Option<f64> {
-                let v: Value = serde_json::from_str(&std::fs::read_to_string(e.join(sub).join(format!("eval_{set}_{which}.json"))).ok()?).ok()?;
-                headline(&v)
-            };
+            let ev = |sub: &str, which: &str| extra_eval(e, sub, &set, which);
             let (a, b, c) = (ev("dense", "full"), ev("oto", "full"), ev("oto", "compressed"));
             let sc = ev("scratch", "full");
             let delta = match (a, c) {
@@ -123,6 +170,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let title = o.as_ref().or(d.as_ref()).map(|v| format!("{name}: {} on {}", v["model"].as_str().unwrap_or(""), v["dataset"].as_str().unwrap_or(""))).unwrap_or(name.clone());
         plot_comparison(&out.join(format!("{name}.png")), &title, &hist("dense"), &hist("oto"))?;
     }
+    hesso_table(&exps, &mut md);
     let p = out.join("results.md");
     std::fs::write(&p, &md)?;
     print!("{md}");

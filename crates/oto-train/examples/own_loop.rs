@@ -1,7 +1,8 @@
 //! OTO's three calls from your own training loop (the library API):
 //!
 //! 1. `Oto::new(graph)` — analyse the network into zero-invariant groups;
-//! 2. `oto.dhspg(..)` — the DHSPG optimizer, used like any optimizer in *your* loop;
+//! 2. `oto.pruner(..)` — the pruning optimizer (DHSPG; HESSO with `cfg.pruner = PrunerKind::Hesso`),
+//!    used like any optimizer in *your* loop;
 //! 3. `oto.construct(..)` — the trained full model and the compressed one (verified), as ONNX.
 //!
 //! Run: `cargo run -p oto-train --release --example own_loop [OUT_DIR]`
@@ -54,7 +55,7 @@ fn run(out: &Path, epochs: usize, max_steps: Option<usize>) -> Result<Outcome, E
     let mut cfg = TrainConfig { epochs, lr: Some(0.05), ..Default::default() };
     cfg.dhspg.target_sparsity = Some(0.5);
     cfg.dhspg.start_pruning_epoch = Some(1.0);
-    let mut opt = oto.dhspg(&cfg, &exec, steps_per_epoch)?;
+    let mut opt = oto.pruner(&cfg, &exec, steps_per_epoch)?;
 
     // Your loop: forward, loss, backward, step.
     let params = exec.params();
