@@ -5,8 +5,9 @@
 # accuracy (or PSNR), FLOPs and params kept, tract latency, step time (DHSPG overhead). A third
 # run, "scratch", re-initialises the compressed architecture (`--reinit`) and trains it dense with
 # the same settings: the control that tells the smaller network's cost from the pruning's. A
-# fourth, "hesso", prunes to the same target with HESSO (OTOv3; `--pruner hesso`, its tutorials'
-# schedule: start at a tenth of the run, 10 periods over the next tenth) instead of DHSPG.
+# fourth, "hesso", prunes to the same target with HESSO (OTOv3; `--pruner hesso`, 10 periods) in
+# DHSPG's pruning window — from epoch ⌊epochs/5⌋ to a quarter of the run later — so that only the
+# optimizer differs.
 #
 #   scripts/bench_oto.sh [--only NAME[,NAME..]] [--out runs/bench] [--data ../shared/datasets]
 #                        [--threads N] [--epochs N] [--fresh] [--publish] [--list] [--no-build]
@@ -91,7 +92,10 @@ for e in "${EXPERIMENTS[@]}"; do
     if [ "$mode" = oto ] || [ "$mode" = hesso ]; then
       case "$target" in flops=*) extra=(--target-flops "${target#flops=}") ;; *) extra=(--target-sparsity "$target") ;; esac
     fi
-    [ "$mode" = hesso ] && extra+=(--pruner hesso)
+    if [ "$mode" = hesso ]; then
+      e=$(sed -E 's/.*--epochs ([0-9]+).*/\1/' <<<"$args")
+      extra+=(--pruner hesso --start-pruning-epoch $((e / 5)) --pruning-deadline-epoch "$(awk "BEGIN { print int($e / 5) + $e / 4 }")")
+    fi
     # scratch: the oto run's compressed architecture, re-initialised, trained dense
     [ "$mode" = scratch ] && margs="$OUT/$name/oto/compressed.onnx ${args#* }" && extra=(--reinit)
     echo "[bench] $name/$mode: oto train $margs ${extra[*]} --threads $THREADS --seed 0 --out $dir"

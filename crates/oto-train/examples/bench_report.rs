@@ -90,7 +90,7 @@ fn hesso_table(exps: &[PathBuf], md: &mut String) {
         row(name.clone(), get(&d, "full"), get(&o, "compressed"), get(&h, "compressed"), rest, md);
         for set in extra_sets(&e.join("hesso")) {
             let ev = |sub: &str, which: &str| extra_eval(e, sub, &set, which);
-            row(format!("{name} on {set}"), ev("dense", "full"), ev("oto", "compressed"), ev("hesso", "compressed"), "| | | | |".into(), md);
+            row(format!("{name} on {set}"), ev("dense", "full"), ev("oto", "compressed"), ev("hesso", "compressed"), " | | | |".into(), md);
         }
     }
 }
