@@ -266,7 +266,7 @@ impl Hesso {
         let stats = OptimStats {
             group_sparsity: Some(0.0),
             zero_rows: Some(0),
-            target_zero_rows: Some(k_total),
+            target_zero_rows: cfg.target_flops.is_none().then_some(k_total),
             stage: Some("dense".into()),
             ..Default::default()
         };
@@ -472,15 +472,16 @@ impl Optimizer for Hesso {
         } else {
             "pruning"
         };
-        let target = match (self.cfg.target_flops, self.period >= p) {
-            (Some(_), true) => self.pruned.iter().filter(|&&b| b).count(),
-            (Some(_), false) => self.pruned.iter().zip(&self.active).filter(|(a, b)| **a || **b).count(),
-            (None, _) => self.k_total,
+        // a FLOPs target has no row count until the periods pick rows: the rows picked so far
+        let target = match self.cfg.target_flops {
+            Some(_) if self.period == 0 => None,
+            Some(_) => Some(self.pruned.iter().zip(&self.active).filter(|(a, b)| **a || **b).count()),
+            None => Some(self.k_total),
         };
         self.stats = OptimStats {
             group_sparsity: Some(if n > 0 { z as f64 / n as f64 } else { 0.0 }),
             zero_rows: Some(z),
-            target_zero_rows: Some(target),
+            target_zero_rows: target,
             omega_p: Some(om_p),
             omega_np: Some(om_np),
             stage: Some(stage.into()),
