@@ -15,7 +15,7 @@
 use super::baseline::{AdamInit, Direction, DirectionConfig, Variant};
 use super::flat::FlatRows;
 use super::flops_target::{pick_to_macs, ramp_macs_goal, rows_for_flops, LayoutMacs};
-use super::row_step::RowStep;
+use super::row_step::{self, RowStep};
 use super::rows::RowLayout;
 use super::{OptimStats, Optimizer, Param};
 use crate::TrainError;
@@ -406,10 +406,8 @@ impl std::fmt::Debug for Dhspg {
 impl Dhspg {
     pub fn new(params: Vec<Param>, analysis: &Analysis, cfg: DhspgConfig) -> Result<Self, TrainError> {
         cfg.validate()?;
-        let layout = RowLayout::new(analysis, &params);
+        let (layout, dir, flat) = row_step::frame(&params, analysis, cfg.direction(), cfg.multi_tensor);
         let n = layout.n_rows;
-        let dir = Direction::new(cfg.direction(), params.len());
-        let flat = if cfg.multi_tensor.unwrap_or(matches!(layout.device, Device::Cuda(_))) { FlatRows::bind(&layout, &params) } else { None };
         let k_s = (cfg.target_group_sparsity * n as f64).floor() as usize;
         let mut d = Dhspg {
             cfg,

@@ -4,12 +4,22 @@
 //! factors broadcast along each row axis. The optimizers differ only in the host-side row logic
 //! that turns the sums into the factors `A` and `M`.
 
-use super::baseline::Direction;
+use super::baseline::{Direction, DirectionConfig};
 use super::flat::FlatRows;
 use super::rows::RowLayout;
 use super::Param;
 use crate::TrainError;
-use tch::{Kind, Tensor};
+use oto_graph::zig::Analysis;
+use tch::{Device, Kind, Tensor};
+
+/// What a row-structured optimizer builds once: the row layout of `analysis` over `params`, the
+/// baseline direction state, and the multi-tensor buffer (`multi_tensor`: `None` = on for CUDA).
+pub fn frame(params: &[Param], analysis: &Analysis, dir: DirectionConfig, multi_tensor: Option<bool>) -> (RowLayout, Direction, Option<FlatRows>) {
+    let layout = RowLayout::new(analysis, params);
+    let dir = Direction::new(dir, params.len());
+    let flat = if multi_tensor.unwrap_or(matches!(layout.device, Device::Cuda(_))) { FlatRows::bind(&layout, params) } else { None };
+    (layout, dir, flat)
+}
 
 /// One step's directions and row sums, between [`RowStep::begin`] and [`RowStep::apply`].
 pub struct RowStep {

@@ -39,14 +39,11 @@ pub fn dense(cfg: &TrainConfig, params: Vec<Param>) -> Result<Box<dyn Optimizer>
 pub fn dhspg_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<DhspgConfig, TrainError> {
     let v = variant(cfg);
     let o = &cfg.dhspg;
-    let spe = steps_per_epoch.max(1) as f64;
-    let steps = |e: f64| (e * spe).round().max(0.0) as u64;
+    let steps = epochs_to_steps(steps_per_epoch);
     let mut d = DhspgConfig::for_variant(v);
-    d.lr = cfg.lr();
-    d.weight_decay = cfg.weight_decay;
+    (d.lr, d.weight_decay) = (cfg.lr(), cfg.weight_decay);
     if v == Variant::Sgd {
-        d.first_momentum = cfg.momentum;
-        d.nesterov = cfg.nesterov;
+        (d.first_momentum, d.nesterov) = (cfg.momentum, cfg.nesterov);
     }
     d.target_group_sparsity = o.target_sparsity.unwrap_or(d.target_group_sparsity);
     d.target_flops = o.target_flops;
@@ -93,6 +90,12 @@ pub fn dhspg_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<DhspgCo
     Ok(d)
 }
 
+/// Epochs (fractional) to optimizer steps, rounded.
+fn epochs_to_steps(steps_per_epoch: usize) -> impl Fn(f64) -> u64 + Copy {
+    let spe = steps_per_epoch.max(1) as f64;
+    move |e| (e * spe).round().max(0.0) as u64
+}
+
 fn variant(cfg: &TrainConfig) -> Variant {
     match cfg.optimizer {
         OptimizerKind::Sgd => Variant::Sgd,
@@ -116,15 +119,12 @@ fn adam_init(m: &str) -> Result<AdamInit, TrainError> {
 pub fn hesso_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<HessoConfig, TrainError> {
     let v = variant(cfg);
     let o = &cfg.dhspg;
-    let spe = steps_per_epoch.max(1) as f64;
-    let steps = |e: f64| (e * spe).round().max(0.0) as u64;
+    let steps = epochs_to_steps(steps_per_epoch);
     let total = (cfg.epochs * steps_per_epoch) as u64;
     let mut h = HessoConfig::for_variant(v);
-    h.lr = cfg.lr();
-    h.weight_decay = cfg.weight_decay;
+    (h.lr, h.weight_decay) = (cfg.lr(), cfg.weight_decay);
     if v == Variant::Sgd {
-        h.first_momentum = cfg.momentum;
-        h.nesterov = cfg.nesterov;
+        (h.first_momentum, h.nesterov) = (cfg.momentum, cfg.nesterov);
     }
     h.target_group_sparsity = o.target_sparsity.unwrap_or(h.target_group_sparsity);
     h.target_flops = o.target_flops;
