@@ -1,6 +1,5 @@
 //! DHSPG: formulas on hand-computed cases, toy group-sparse problems, exact vs legacy mode,
 //! state round trip, and a realistic analysis (fmnist_vgg) with synthetic gradients.
-use oto_graph::zig::{Analysis, Group, Member, MemberKind, Row, Source};
 use oto_train::optim::dhspg::*;
 use oto_train::optim::*;
 use oto_train::tch::{self, Kind, Tensor};

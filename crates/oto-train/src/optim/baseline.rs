@@ -150,14 +150,13 @@ impl Direction {
         }
     }
 
-    /// Named state tensors with a prefix per tensor name.
-    pub fn state(&self, names: &[String]) -> Vec<(String, Tensor)> {
+    /// Named state tensors of `params` (moments, step counters, per tensor name) and the learning
+    /// rate under `"lr"`: the part every optimizer's checkpoint shares.
+    pub fn state(&self, params: &[Param], lr: f64) -> Vec<(String, Tensor)> {
         let mut out = vec![];
-        let (a, b) = match self.cfg.variant {
-            Variant::Sgd => ("momentum_buffer", ""),
-            _ => ("exp_avg", "exp_avg_sq"),
-        };
-        for (i, n) in names.iter().enumerate() {
+        let (a, b) = self.state_keys();
+        for (i, p) in params.iter().enumerate() {
+            let n = &p.name;
             if let Some(t) = &self.buf[i] {
                 out.push((format!("{n}.{a}"), t.copy()));
             }
@@ -166,35 +165,39 @@ impl Direction {
             }
             out.push((format!("{n}.step"), Tensor::from(self.steps[i])));
         }
+        out.push(("lr".into(), Tensor::from(lr).to_kind(Kind::Double)));
         out
     }
 
-    /// Restores what [`Direction::state`] wrote; tensors go to the device of `like[i]`.
-    pub fn load_state(&mut self, names: &[String], like: &[&Tensor], state: &[(String, Tensor)]) -> Result<(), TrainError> {
-        let (a, b) = match self.cfg.variant {
-            Variant::Sgd => ("momentum_buffer", ""),
-            _ => ("exp_avg", "exp_avg_sq"),
-        };
+    /// Restores what [`Direction::state`] wrote (tensors go to each parameter's device and kind);
+    /// returns the saved learning rate, if the state has one.
+    pub fn load_state(&mut self, params: &[Param], state: &[(String, Tensor)]) -> Result<Option<f64>, TrainError> {
+        let (a, b) = self.state_keys();
         let find = |k: String| state.iter().find(|(n, _)| *n == k).map(|(_, t)| t);
-        for (i, n) in names.iter().enumerate() {
-            let dev = like[i].device();
-            let kind = like[i].kind();
+        for (i, p) in params.iter().enumerate() {
+            let (n, like) = (&p.name, &p.tensor);
+            let (dev, kind) = (like.device(), like.kind());
             self.buf[i] = find(format!("{n}.{a}")).map(|t| t.to_device(dev).to_kind(kind).copy());
             self.sq[i] = if b.is_empty() { None } else { find(format!("{n}.{b}")).map(|t| t.to_device(dev).to_kind(kind).copy()) };
-            self.steps[i] = match find(format!("{n}.step")) {
-                Some(t) => t.int64_value(&[]),
-                None => 0,
-            };
+            self.steps[i] = find(format!("{n}.step")).map_or(0, |t| t.int64_value(&[]));
             if let Some(t) = &self.buf[i] {
-                if t.size() != like[i].size() {
+                if t.size() != like.size() {
                     return Err(TrainError::Checkpoint {
                         path: n.clone(),
-                        reason: format!("optimizer state shape {:?} does not match the parameter {:?}", t.size(), like[i].size()),
+                        reason: format!("optimizer state shape {:?} does not match the parameter {:?}", t.size(), like.size()),
                     });
                 }
             }
         }
-        Ok(())
+        Ok(find("lr".into()).map(|t| t.double_value(&[])))
+    }
+
+    /// Key suffixes of the first and second moment buffers (PyTorch's names).
+    fn state_keys(&self) -> (&'static str, &'static str) {
+        match self.cfg.variant {
+            Variant::Sgd => ("momentum_buffer", ""),
+            _ => ("exp_avg", "exp_avg_sq"),
+        }
     }
 }
 
@@ -228,20 +231,12 @@ impl Dense {
         }
         Ok(())
     }
-    fn names(&self) -> Vec<String> {
-        self.params.iter().map(|p| p.name.clone()).collect()
-    }
     fn state(&self) -> Vec<(String, Tensor)> {
-        let mut s = self.dir.state(&self.names());
-        s.push(("lr".into(), Tensor::from(self.lr).to_kind(Kind::Double)));
-        s
+        self.dir.state(&self.params, self.lr)
     }
     fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<(), TrainError> {
-        let names = self.names();
-        let like: Vec<&Tensor> = self.params.iter().map(|p| &p.tensor).collect();
-        self.dir.load_state(&names, &like, state)?;
-        if let Some((_, t)) = state.iter().find(|(n, _)| n == "lr") {
-            self.lr = t.double_value(&[]);
+        if let Some(lr) = self.dir.load_state(&self.params, state)? {
+            self.lr = lr;
         }
         Ok(())
     }

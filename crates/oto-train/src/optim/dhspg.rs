@@ -15,14 +15,14 @@
 use super::baseline::{AdamInit, Direction, DirectionConfig, Variant};
 use super::flat::FlatRows;
 use super::flops_target::{pick_to_macs, ramp_macs_goal, rows_for_flops, LayoutMacs};
-use super::row_step::{self, RowStep};
+use super::row_step::{self, flags_tensor, norm_after, RowStep, SavedRows};
 use super::rows::RowLayout;
 use super::{OptimStats, Optimizer, Param};
 use crate::TrainError;
 use oto_graph::flops::RowMacs;
 use oto_graph::zig::Analysis;
 use serde::{Deserialize, Serialize};
-use tch::{Device, Kind, Tensor};
+use tch::Tensor;
 
 /// `weight_decay_type` (§3.3 item 4; AdamW only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -779,12 +779,7 @@ impl Optimizer for Dhspg {
         // 5. statistics of the new point (analytic)
         let (mut z, mut om_p, mut om_np) = (0usize, 0.0, 0.0);
         for g in 0..n {
-            let nn = if mask[g] == 0.0 || (xx[g] == 0.0 && dd[g] == 0.0) {
-                0.0
-            } else {
-                let a = alpha[g];
-                (a * a * xx[g] - 2.0 * a * lr * xd[g] + lr * lr * dd[g]).max(0.0).sqrt()
-            };
+            let nn = norm_after(xx[g], xd[g], dd[g], alpha[g] * mask[g], mask[g], lr);
             if mask[g] == 0.0 || (xx[g] == 0.0 && dd[g] == 0.0) {
                 z += 1;
             }
@@ -839,47 +834,29 @@ impl Optimizer for Dhspg {
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        let names: Vec<String> = self.params.iter().map(|p| p.name.clone()).collect();
-        let mut s = self.dir.state(&names);
-        let u8s: Vec<u8> = self.gp.iter().map(|&b| b as u8).collect();
+        let mut s = self.dir.state(&self.params, self.cfg.lr);
         s.push(("dhspg.t".into(), Tensor::from(self.t as i64)));
         s.push(("dhspg.partitioned".into(), Tensor::from(self.partitioned as i64)));
         s.push(("dhspg.deadline_done".into(), Tensor::from(self.deadline_done as i64)));
         s.push(("dhspg.ramp_forced".into(), Tensor::from(self.ramp_forced as i64)));
         s.push(("dhspg.k_s".into(), Tensor::from(self.k_s as i64)));
-        s.push(("dhspg.gp".into(), Tensor::from_slice(&u8s)));
+        s.push(("dhspg.gp".into(), flags_tensor(&self.gp)));
         s.push(("dhspg.partition_norm".into(), Tensor::from_slice(&self.part_norm)));
-        s.push(("lr".into(), Tensor::from(self.cfg.lr)));
         s
     }
 
     fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<(), TrainError> {
-        let names: Vec<String> = self.params.iter().map(|p| p.name.clone()).collect();
-        let like: Vec<&Tensor> = self.params.iter().map(|p| &p.tensor).collect();
-        self.dir.load_state(&names, &like, state)?;
-        let find = |k: &str| state.iter().find(|(n, _)| n == k).map(|(_, t)| t.to_device(Device::Cpu));
-        let ck = |reason: String| TrainError::Checkpoint { path: "optimizer state".into(), reason };
-        let int = |k: &str| find(k).map(|t| t.int64_value(&[])).ok_or_else(|| ck(format!("missing '{k}' (not a DHSPG state?)")));
-        self.t = int("dhspg.t")? as u64;
-        self.partitioned = int("dhspg.partitioned")? != 0;
-        self.deadline_done = int("dhspg.deadline_done")? != 0;
-        self.ramp_forced = int("dhspg.ramp_forced").unwrap_or(0) as usize; // absent before the ramp existed
-        self.k_s = int("dhspg.k_s")? as usize;
-        let gp: Vec<u8> = Vec::try_from(find("dhspg.gp").ok_or_else(|| ck("missing 'dhspg.gp'".into()))?).map_err(TrainError::Torch)?;
-        let pn: Vec<f64> = Vec::try_from(find("dhspg.partition_norm").ok_or_else(|| ck("missing 'dhspg.partition_norm'".into()))?.to_kind(Kind::Double))
-            .map_err(TrainError::Torch)?;
-        if gp.len() != self.layout.n_rows || pn.len() != self.layout.n_rows {
-            return Err(ck(format!(
-                "DHSPG state has {} rows, the model has {} prunable rows (different model or analysis?)",
-                gp.len(),
-                self.layout.n_rows
-            )));
+        if let Some(lr) = self.dir.load_state(&self.params, state)? {
+            self.cfg.lr = lr;
         }
-        self.gp = gp.into_iter().map(|b| b != 0).collect();
-        self.part_norm = pn;
-        if let Some(t) = find("lr") {
-            self.cfg.lr = t.double_value(&[]);
-        }
+        let saved = SavedRows { state, who: "DHSPG", n_rows: self.layout.n_rows };
+        self.t = saved.int("dhspg.t")? as u64;
+        self.partitioned = saved.int("dhspg.partitioned")? != 0;
+        self.deadline_done = saved.int("dhspg.deadline_done")? != 0;
+        self.ramp_forced = saved.int("dhspg.ramp_forced").unwrap_or(0) as usize; // absent before the ramp existed
+        self.k_s = saved.int("dhspg.k_s")? as usize;
+        self.gp = saved.flags("dhspg.gp")?;
+        self.part_norm = saved.values("dhspg.partition_norm")?;
         Ok(())
     }
 }

@@ -15,14 +15,14 @@ use super::baseline::{AdamInit, Direction, DirectionConfig, Variant};
 use super::dhspg::round_half_even;
 use super::flat::FlatRows;
 use super::flops_target::{pick_to_macs, ramp_macs_goal, LayoutMacs};
-use super::row_step::{self, RowStep};
+use super::row_step::{self, flags_tensor, norm_after, RowStep, SavedRows};
 use super::rows::RowLayout;
 use super::{OptimStats, Optimizer, Param};
 use crate::TrainError;
 use oto_graph::flops::RowMacs;
 use oto_graph::zig::Analysis;
 use serde::{Deserialize, Serialize};
-use tch::{Device, Kind, Tensor};
+use tch::Tensor;
 
 /// Weights of the five importance criteria (each vector is normalised to unit L2 norm over all
 /// rows before the weighted sum). The original's default: 0.2 each.
@@ -452,9 +452,8 @@ impl Optimizer for Hesso {
         // statistics of the new point (analytic: ‖A·x − η·M·d‖ per row)
         let (mut z, mut om_p, mut om_np) = (0usize, 0.0, 0.0);
         for g in 0..n {
-            let (a, m) = (alpha[g] * mask[g], mask[g]);
-            let nn = (a * a * xx[g] - 2.0 * a * lr * m * xd[g] + lr * lr * m * m * dd[g]).max(0.0).sqrt();
-            if m == 0.0 || (xx[g] == 0.0 && dd[g] == 0.0) {
+            let nn = norm_after(xx[g], xd[g], dd[g], alpha[g] * mask[g], mask[g], lr);
+            if mask[g] == 0.0 || (xx[g] == 0.0 && dd[g] == 0.0) {
                 z += 1;
             }
             if self.pruned[g] || self.active[g] {
@@ -501,43 +500,23 @@ impl Optimizer for Hesso {
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        let names: Vec<String> = self.params.iter().map(|p| p.name.clone()).collect();
-        let mut s = self.dir.state(&names);
-        let u8s = |v: &[bool]| Tensor::from_slice(&v.iter().map(|&b| b as u8).collect::<Vec<u8>>());
+        let mut s = self.dir.state(&self.params, self.cfg.lr);
         s.push(("hesso.t".into(), Tensor::from(self.t as i64)));
         s.push(("hesso.period".into(), Tensor::from(self.period as i64)));
-        s.push(("hesso.pruned".into(), u8s(&self.pruned)));
-        s.push(("hesso.active".into(), u8s(&self.active)));
-        s.push(("lr".into(), Tensor::from(self.cfg.lr)));
+        s.push(("hesso.pruned".into(), flags_tensor(&self.pruned)));
+        s.push(("hesso.active".into(), flags_tensor(&self.active)));
         s
     }
 
     fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<(), TrainError> {
-        let names: Vec<String> = self.params.iter().map(|p| p.name.clone()).collect();
-        let like: Vec<&Tensor> = self.params.iter().map(|p| &p.tensor).collect();
-        self.dir.load_state(&names, &like, state)?;
-        let find = |k: &str| state.iter().find(|(n, _)| n == k).map(|(_, t)| t.to_device(Device::Cpu));
-        let ck = |reason: String| TrainError::Checkpoint { path: "optimizer state".into(), reason };
-        let int = |k: &str| find(k).map(|t| t.int64_value(&[])).ok_or_else(|| ck(format!("missing '{k}' (not a HESSO state?)")));
-        let mask = |k: &str| -> Result<Vec<bool>, TrainError> {
-            let v: Vec<u8> = Vec::try_from(find(k).ok_or_else(|| ck(format!("missing '{k}' (not a HESSO state?)")))?.to_kind(Kind::Uint8))
-                .map_err(TrainError::Torch)?;
-            if v.len() != self.layout.n_rows {
-                return Err(ck(format!(
-                    "HESSO state has {} rows, the model has {} prunable rows (different model or analysis?)",
-                    v.len(),
-                    self.layout.n_rows
-                )));
-            }
-            Ok(v.into_iter().map(|b| b != 0).collect())
-        };
-        self.t = int("hesso.t")? as u64;
-        self.period = int("hesso.period")? as u64;
-        self.pruned = mask("hesso.pruned")?;
-        self.active = mask("hesso.active")?;
-        if let Some(t) = find("lr") {
-            self.cfg.lr = t.double_value(&[]);
+        if let Some(lr) = self.dir.load_state(&self.params, state)? {
+            self.cfg.lr = lr;
         }
+        let saved = SavedRows { state, who: "HESSO", n_rows: self.layout.n_rows };
+        self.t = saved.int("hesso.t")? as u64;
+        self.period = saved.int("hesso.period")? as u64;
+        self.pruned = saved.flags("hesso.pruned")?;
+        self.active = saved.flags("hesso.active")?;
         Ok(())
     }
 }

@@ -124,3 +124,69 @@ impl RowStep {
         }
     }
 }
+
+/// `‖A·x_g − η·M·d_g‖` from the row sums of [`RowStep::begin`]: a row's norm after
+/// [`RowStep::apply`] with factors `a = alpha·mask`, `m = mask`, without touching the tensors.
+pub fn norm_after(xx: f64, xd: f64, dd: f64, a: f64, m: f64, lr: f64) -> f64 {
+    (a * a * xx - 2.0 * a * lr * m * xd + lr * lr * m * m * dd).max(0.0).sqrt()
+}
+
+/// A row optimizer's own entries of a saved state (the direction's are read by
+/// [`Direction::load_state`]), with errors that name the missing key and the optimizer.
+pub struct SavedRows<'a> {
+    pub state: &'a [(String, Tensor)],
+    /// The optimizer the state must come from, for the messages ("DHSPG", "HESSO").
+    pub who: &'static str,
+    /// Prunable rows of this model: per-row entries must have as many.
+    pub n_rows: usize,
+}
+
+impl SavedRows<'_> {
+    fn error(reason: String) -> TrainError {
+        TrainError::Checkpoint { path: "optimizer state".into(), reason }
+    }
+
+    /// The entry `k` on the CPU, if present.
+    pub fn find(&self, k: &str) -> Option<Tensor> {
+        self.state.iter().find(|(n, _)| n == k).map(|(_, t)| t.to_device(Device::Cpu))
+    }
+
+    fn get(&self, k: &str) -> Result<Tensor, TrainError> {
+        self.find(k).ok_or_else(|| Self::error(format!("missing '{k}' (not a {} state?)", self.who)))
+    }
+
+    /// A saved counter or flag.
+    pub fn int(&self, k: &str) -> Result<i64, TrainError> {
+        Ok(self.get(k)?.int64_value(&[]))
+    }
+
+    /// A saved per-row entry, checked to have one value per prunable row.
+    fn rows(&self, k: &str) -> Result<Tensor, TrainError> {
+        let t = self.get(k)?;
+        if t.numel() != self.n_rows {
+            return Err(Self::error(format!(
+                "{} state has {} rows, the model has {} prunable rows (different model or analysis?)",
+                self.who,
+                t.numel(),
+                self.n_rows
+            )));
+        }
+        Ok(t)
+    }
+
+    /// A saved per-row flag (stored as u8).
+    pub fn flags(&self, k: &str) -> Result<Vec<bool>, TrainError> {
+        let v: Vec<u8> = Vec::try_from(self.rows(k)?.to_kind(Kind::Uint8)).map_err(TrainError::Torch)?;
+        Ok(v.into_iter().map(|b| b != 0).collect())
+    }
+
+    /// A saved per-row value.
+    pub fn values(&self, k: &str) -> Result<Vec<f64>, TrainError> {
+        Vec::try_from(self.rows(k)?.to_kind(Kind::Double)).map_err(TrainError::Torch)
+    }
+}
+
+/// Per-row flags as a saveable tensor (u8), the inverse of [`SavedRows::flags`].
+pub fn flags_tensor(v: &[bool]) -> Tensor {
+    Tensor::from_slice(&v.iter().map(|&b| b as u8).collect::<Vec<u8>>())
+}
