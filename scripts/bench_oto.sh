@@ -6,8 +6,8 @@
 # run, "scratch", re-initialises the compressed architecture (`--reinit`) and trains it dense with
 # the same settings: the control that tells the smaller network's cost from the pruning's. A
 # fourth, "hesso", prunes to the same target with HESSO (OTOv3; `--pruner hesso`, 10 periods) in
-# DHSPG's pruning window — from epoch ⌊epochs/5⌋ to a quarter of the run later — so that only the
-# optimizer differs.
+# DHSPG's pruning window — from epoch ⌊epochs/5⌋ to a quarter of the run later, or the experiment's
+# window=S,D — so that only the optimizer differs.
 #
 #   scripts/bench_oto.sh [--only NAME[,NAME..]] [--out runs/bench] [--data ../shared/datasets]
 #                        [--threads N] [--epochs N] [--fresh] [--publish] [--list] [--no-build]
@@ -40,23 +40,26 @@ while [ $# -gt 0 ]; do
 done
 
 MODELS="$OUT/models"
-# name | target | oto train arguments (shared by the dense and the oto run). The target is a group
-# sparsity (--target-sparsity), or flops=F for a share of MACs kept (--target-flops). Models
-# marked @NAME:ARGS are exported first with `oto zoo export NAME ARGS` (smaller widths for CPU).
+# name | target | oto train arguments (shared by the dense and the oto run) [| window=S,D]. The
+# target is a group sparsity (--target-sparsity), or flops=F for a share of MACs kept
+# (--target-flops). Models marked @NAME:ARGS are exported first with `oto zoo export NAME ARGS`
+# (smaller widths for CPU). window=S,D: the pruning window as fractions of the run (start, deadline)
+# for the oto and hesso runs, a published recipe's where it has one; without it oto uses oto train's
+# default (epoch ⌊E/5⌋ to a quarter of the run later) and hesso the same window.
 EXPERIMENTS=(
   "fmnist_vgg|0.5|zoo:fmnist_vgg --dataset fashion-mnist --data $DATA/fashion-mnist --epochs 6 --batch-size 64 --max-train-batches 200"
   "resnet20_cifar10|0.5|zoo:resnet20 --dataset cifar10 --data $DATA/cifar-10 --epochs 6 --batch-size 128 --max-train-batches 40"
   "vgg16_bn_w025_cifar10|flops=0.266|@vgg16_bn:--width 0.25 --dataset cifar10 --data $DATA/cifar-10 --epochs 6 --batch-size 128 --max-train-batches 40"
-  "carn_x2_set5|flops=0.184|zoo:carn_x2 --dataset sr --data $DATA/super-resolution --sr-scale 2 --sr-patch 24 --sr-batches-per-epoch 20 --epochs 30 --batch-size 16 --optimizer adam --lr 5e-4 --adam-init standard --upper-group-sparsity 0.9"
+  "carn_x2_set5|flops=0.184|zoo:carn_x2 --dataset sr --data $DATA/super-resolution --sr-scale 2 --sr-patch 24 --sr-batches-per-epoch 20 --epochs 30 --batch-size 16 --optimizer adam --lr 5e-4 --adam-init standard --upper-group-sparsity 0.9|window=0.1,0.2"
   "densenet_bc_tinyimagenet10|0.5|zoo:densenet_bc --dataset imagefolder --data $DATA/tiny-imagenet-10 --image-size 32 --epochs 5 --batch-size 64 --max-train-batches 30"
   "resnet56_cifar10|0.5|zoo:resnet56 --dataset cifar10 --data $DATA/cifar-10 --epochs 6 --batch-size 128 --max-train-batches 40 --warmup-epochs 1"
 )
 
 if [ "$LIST" = 1 ]; then
   for e in "${EXPERIMENTS[@]}"; do
-    IFS='|' read -r n s a <<<"$e"
+    IFS='|' read -r n s a w <<<"$e"
     [ -n "$EPOCHS" ] && a=$(sed -E "s/--epochs [0-9]+/--epochs $EPOCHS/" <<<"$a")
-    echo "$n (target $s): oto train $a"
+    echo "$n (target $s${w:+, $w}): oto train $a"
   done
   exit 0
 fi
@@ -66,7 +69,7 @@ OTO=${OTO_BIN:-$TARGET/release/oto}  # OTO_BIN: a copied binary, for campaigns t
 mkdir -p "$OUT"
 selected() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 for e in "${EXPERIMENTS[@]}"; do
-  IFS='|' read -r name target args <<<"$e"
+  IFS='|' read -r name target args window <<<"$e"
   selected "$name" || continue
   [ -n "$EPOCHS" ] && args=$(sed -E "s/--epochs [0-9]+/--epochs $EPOCHS/" <<<"$args")
   if [[ "$args" == @* ]]; then
@@ -92,10 +95,14 @@ for e in "${EXPERIMENTS[@]}"; do
     if [ "$mode" = oto ] || [ "$mode" = hesso ]; then
       case "$target" in flops=*) extra=(--target-flops "${target#flops=}") ;; *) extra=(--target-sparsity "$target") ;; esac
     fi
-    if [ "$mode" = hesso ]; then
-      e=$(sed -E 's/.*--epochs ([0-9]+).*/\1/' <<<"$args")
-      extra+=(--pruner hesso --start-pruning-epoch $((e / 5)) --pruning-deadline-epoch "$(awk "BEGIN { print int($e / 5) + $e / 4 }")")
+    e=$(sed -E 's/.*--epochs ([0-9]+).*/\1/' <<<"$args")
+    if [ -n "$window" ] && { [ "$mode" = oto ] || [ "$mode" = hesso ]; }; then
+      IFS=, read -r ws wd <<<"${window#window=}"
+      extra+=(--start-pruning-epoch "$(awk "BEGIN { print $e * $ws }")" --pruning-deadline-epoch "$(awk "BEGIN { print $e * $wd }")")
+    elif [ "$mode" = hesso ]; then
+      extra+=(--start-pruning-epoch $((e / 5)) --pruning-deadline-epoch "$(awk "BEGIN { print int($e / 5) + $e / 4 }")")
     fi
+    [ "$mode" = hesso ] && extra+=(--pruner hesso)
     # scratch: the oto run's compressed architecture, re-initialised, trained dense
     [ "$mode" = scratch ] && margs="$OUT/$name/oto/compressed.onnx ${args#* }" && extra=(--reinit)
     echo "[bench] $name/$mode: oto train $margs ${extra[*]} --threads $THREADS --seed 0 --out $dir"
