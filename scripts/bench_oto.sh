@@ -95,12 +95,12 @@ for e in "${EXPERIMENTS[@]}"; do
     if [ "$mode" = oto ] || [ "$mode" = hesso ]; then
       case "$target" in flops=*) extra=(--target-flops "${target#flops=}") ;; *) extra=(--target-sparsity "$target") ;; esac
     fi
-    e=$(sed -E 's/.*--epochs ([0-9]+).*/\1/' <<<"$args")
+    epochs=$(sed -E 's/.*--epochs ([0-9]+).*/\1/' <<<"$args")
     if [ -n "$window" ] && { [ "$mode" = oto ] || [ "$mode" = hesso ]; }; then
       IFS=, read -r ws wd <<<"${window#window=}"
-      extra+=(--start-pruning-epoch "$(awk "BEGIN { print $e * $ws }")" --pruning-deadline-epoch "$(awk "BEGIN { print $e * $wd }")")
+      extra+=(--start-pruning-epoch "$(awk "BEGIN { print $epochs * $ws }")" --pruning-deadline-epoch "$(awk "BEGIN { print $epochs * $wd }")")
     elif [ "$mode" = hesso ]; then
-      extra+=(--start-pruning-epoch $((e / 5)) --pruning-deadline-epoch "$(awk "BEGIN { print int($e / 5) + $e / 4 }")")
+      extra+=(--start-pruning-epoch $((epochs / 5)) --pruning-deadline-epoch "$(awk "BEGIN { print int($epochs / 5) + $epochs / 4 }")")
     fi
     [ "$mode" = hesso ] && extra+=(--pruner hesso)
     # scratch: the oto run's compressed architecture, re-initialised, trained dense

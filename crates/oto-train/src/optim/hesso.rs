@@ -15,7 +15,7 @@ use super::baseline::{AdamInit, Direction, DirectionConfig, Variant};
 use super::dhspg::round_half_even;
 use super::flat::FlatRows;
 use super::flops_target::{pick_to_macs, ramp_macs_goal, LayoutMacs};
-use super::row_step::{self, flags_tensor, norm_after, RowStep, SavedRows};
+use super::row_step::{self, flags_tensor, norm_after, zero_after, RowStep, SavedRows};
 use super::rows::RowLayout;
 use super::{OptimStats, Optimizer, Param};
 use crate::TrainError;
@@ -453,7 +453,7 @@ impl Optimizer for Hesso {
         let (mut z, mut om_p, mut om_np) = (0usize, 0.0, 0.0);
         for g in 0..n {
             let nn = norm_after(xx[g], xd[g], dd[g], alpha[g] * mask[g], mask[g], lr);
-            if mask[g] == 0.0 || (xx[g] == 0.0 && dd[g] == 0.0) {
+            if zero_after(xx[g], dd[g], mask[g]) {
                 z += 1;
             }
             if self.pruned[g] || self.active[g] {

@@ -131,6 +131,11 @@ pub fn norm_after(xx: f64, xd: f64, dd: f64, a: f64, m: f64, lr: f64) -> f64 {
     (a * a * xx - 2.0 * a * lr * m * xd + lr * lr * m * m * dd).max(0.0).sqrt()
 }
 
+/// Whether a row is exactly zero after [`RowStep::apply`]: masked out, or zero with a zero direction.
+pub fn zero_after(xx: f64, dd: f64, m: f64) -> bool {
+    m == 0.0 || (xx == 0.0 && dd == 0.0)
+}
+
 /// A row optimizer's own entries of a saved state (the direction's are read by
 /// [`Direction::load_state`]), with errors that name the missing key and the optimizer.
 pub struct SavedRows<'a> {
@@ -147,7 +152,7 @@ impl SavedRows<'_> {
     }
 
     /// The entry `k` on the CPU, if present.
-    pub fn find(&self, k: &str) -> Option<Tensor> {
+    fn find(&self, k: &str) -> Option<Tensor> {
         self.state.iter().find(|(n, _)| n == k).map(|(_, t)| t.to_device(Device::Cpu))
     }
 
