@@ -11,7 +11,7 @@
 #
 #   scripts/bench_oto.sh [--only NAME[,NAME..]] [--out runs/bench] [--data ../shared/datasets]
 #                        [--threads N] [--epochs N] [--fresh] [--publish] [--list] [--no-build]
-#                        [--no-scratch] [--no-hesso]
+#                        [--no-scratch] [--no-hesso] [--seed N]
 #
 # CPU scale: the epochs and steps per epoch below are sized for a 2-core machine (the whole
 # campaign ≈ 1 h with the scratch runs); they are far from the paper's 300-epoch GPU recipes, so absolute accuracies
@@ -21,7 +21,7 @@
 # per epoch; pruning starts at N/5 and must finish a quarter of the run later) — use its own --out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${OTO_DATA:-../shared/datasets} OUT=runs/bench ONLY="" THREADS=$(nproc) FRESH=0 PUBLISH=0 LIST=0 BUILD=1 EPOCHS="" SCRATCH=1 HESSO=1
+DATA=${OTO_DATA:-../shared/datasets} OUT=runs/bench ONLY="" THREADS=$(nproc) FRESH=0 PUBLISH=0 LIST=0 BUILD=1 EPOCHS="" SCRATCH=1 HESSO=1 SEED=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --only) ONLY=$2; shift 2 ;;
@@ -35,6 +35,7 @@ while [ $# -gt 0 ]; do
     --no-build) BUILD=0; shift ;;
     --no-scratch) SCRATCH=0; shift ;;
     --no-hesso) HESSO=0; shift ;;
+    --seed) SEED=$2; shift 2 ;;
     *) echo "unknown argument $1 (see the header of $0)" >&2; exit 2 ;;
   esac
 done
@@ -105,11 +106,11 @@ for e in "${EXPERIMENTS[@]}"; do
     [ "$mode" = hesso ] && extra+=(--pruner hesso)
     # scratch: the oto run's compressed architecture, re-initialised, trained dense
     [ "$mode" = scratch ] && margs="$OUT/$name/oto/compressed.onnx ${args#* }" && extra=(--reinit)
-    echo "[bench] $name/$mode: oto train $margs ${extra[*]} --threads $THREADS --seed 0 --out $dir"
+    echo "[bench] $name/$mode: oto train $margs ${extra[*]} --threads $THREADS --seed $SEED --out $dir"
     mkdir -p "$dir"
     t0=$(date +%s)
     # shellcheck disable=SC2086
-    if ! "$OTO" train $margs "${extra[@]}" --threads "$THREADS" --seed 0 --progress plain --out "$dir" > "$dir.log" 2>&1; then
+    if ! "$OTO" train $margs "${extra[@]}" --threads "$THREADS" --seed "$SEED" --progress plain --out "$dir" > "$dir.log" 2>&1; then
       echo "[bench] $name/$mode FAILED (log: $dir.log):" >&2; tail -5 "$dir.log" >&2; exit 1
     fi
     echo "[bench] $name/$mode: $(( $(date +%s) - t0 )) s; $(tail -1 "$dir.log")"

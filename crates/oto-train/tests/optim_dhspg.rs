@@ -179,22 +179,13 @@ fn half_space_step_matches_hand_computation() {
 fn run_toy(cfg: DhspgConfig, steps: usize) -> (Dhspg, Vec<Tensor>, Tensor, Vec<OptimStats>) {
     let (r, f) = (20i64, 4i64);
     let (toy, keep) = toy_problem(r, f);
-    tch::manual_seed(3);
-    let w0 = Tensor::randn([r, f], (Kind::Float, tch::Device::Cpu)) * 0.3;
-    let b0 = Tensor::randn([r], (Kind::Float, tch::Device::Cpu)) * 0.3;
+    let (w0, b0) = toy_start(r, f);
     let a = toy_analysis(r as usize, &[]);
     let mut o = Dhspg::new(toy_params(&w0, &b0), &a, cfg).unwrap();
     let ts: Vec<Tensor> = o.params().iter().map(|p| p.tensor.shallow_clone()).collect();
     let mut hist = vec![];
     for _ in 0..steps {
-        for p in &ts {
-            let mut g = p.grad();
-            if g.defined() {
-                let _ = g.zero_();
-            }
-        }
-        toy_loss(&toy, &ts[0], &ts[1]).backward();
-        o.step().unwrap();
+        toy_step(&mut o, &toy, &ts);
         hist.push(o.stats());
     }
     (o, ts, keep, hist)
@@ -373,22 +364,11 @@ fn state_round_trip_gives_identical_steps() {
             weight_decay_type: WeightDecayType::L1Norm,
             ..DhspgConfig::for_variant(variant)
         };
-        tch::manual_seed(3);
-        let w0 = Tensor::randn([r, f], (Kind::Float, tch::Device::Cpu)) * 0.3;
-        let b0 = Tensor::randn([r], (Kind::Float, tch::Device::Cpu)) * 0.3;
+        let (w0, b0) = toy_start(r, f);
         let a = toy_analysis(r as usize, &[]);
         let mut o = Dhspg::new(toy_params(&w0, &b0), &a, cfg.clone()).unwrap();
         let ts: Vec<Tensor> = o.params().iter().map(|p| p.tensor.shallow_clone()).collect();
-        let step = |o: &mut Dhspg, ts: &[Tensor]| {
-            for p in ts {
-                let mut g = p.grad();
-                if g.defined() {
-                    let _ = g.zero_();
-                }
-            }
-            toy_loss(&toy, &ts[0], &ts[1]).backward();
-            o.step().unwrap();
-        };
+        let step = |o: &mut Dhspg, ts: &[Tensor]| toy_step(o, &toy, ts);
         for _ in 0..6 {
             step(&mut o, &ts);
         }

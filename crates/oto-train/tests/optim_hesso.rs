@@ -132,9 +132,7 @@ fn toy_problem_prunes_the_irrelevant_rows_exactly() {
     // y depends on the even rows only; after 100 training steps HESSO removes 8 of the 10 odd rows
     let (r, f) = (20i64, 4i64);
     let (toy, keep) = toy_problem(r, f);
-    tch::manual_seed(3);
-    let w0 = Tensor::randn([r, f], (Kind::Float, tch::Device::Cpu)) * 0.3;
-    let b0 = Tensor::randn([r], (Kind::Float, tch::Device::Cpu)) * 0.3;
+    let (w0, b0) = toy_start(r, f);
     let cfg = HessoConfig {
         lr: 0.05,
         target_group_sparsity: 0.4,
@@ -147,16 +145,7 @@ fn toy_problem_prunes_the_irrelevant_rows_exactly() {
     let ts: Vec<Tensor> = o.params().iter().map(|p| p.tensor.shallow_clone()).collect();
     let mut losses = vec![];
     for _ in 0..300 {
-        for p in &ts {
-            let mut g = p.grad();
-            if g.defined() {
-                let _ = g.zero_();
-            }
-        }
-        let l = toy_loss(&toy, &ts[0], &ts[1]);
-        losses.push(l.double_value(&[]));
-        l.backward();
-        o.step().unwrap();
+        losses.push(toy_step(&mut o, &toy, &ts));
     }
     let z = zero_rows(&ts[0], &ts[1]);
     assert_eq!(z.iter().filter(|&&b| b).count(), 8, "{:?}", o.events());
@@ -229,22 +218,11 @@ fn state_round_trip_in_the_middle_of_a_period_gives_identical_steps() {
             target_group_sparsity: 0.3,
             ..HessoConfig::for_variant(variant)
         };
-        tch::manual_seed(3);
-        let w0 = Tensor::randn([r, f], (Kind::Float, tch::Device::Cpu)) * 0.3;
-        let b0 = Tensor::randn([r], (Kind::Float, tch::Device::Cpu)) * 0.3;
+        let (w0, b0) = toy_start(r, f);
         let a = toy_analysis(r as usize, &[]);
         let mut o = Hesso::new(toy_params(&w0, &b0), &a, cfg.clone()).unwrap();
         let ts: Vec<Tensor> = o.params().iter().map(|p| p.tensor.shallow_clone()).collect();
-        let step = |o: &mut Hesso, ts: &[Tensor]| {
-            for p in ts {
-                let mut g = p.grad();
-                if g.defined() {
-                    let _ = g.zero_();
-                }
-            }
-            toy_loss(&toy, &ts[0], &ts[1]).backward();
-            o.step().unwrap();
-        };
+        let step = |o: &mut Hesso, ts: &[Tensor]| toy_step(o, &toy, ts);
         for _ in 0..5 {
             step(&mut o, &ts);
         }

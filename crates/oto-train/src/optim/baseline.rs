@@ -20,6 +20,30 @@ pub enum Variant {
     AdamW,
 }
 
+impl Variant {
+    /// The original's per-variant baseline defaults (`optimizer/hyperparameter.py`, spec §3.10),
+    /// shared by [`super::DhspgConfig::for_variant`] and [`super::HessoConfig::for_variant`].
+    pub fn defaults(self) -> VariantDefaults {
+        let (lr, first_momentum, second_momentum, weight_decay) = match self {
+            Variant::Sgd => (0.1, 0.0, 0.0, 0.0),
+            Variant::Adam => (1e-3, 0.9, 0.999, 0.0),
+            Variant::AdamW => (1e-3, 0.9, 0.999, 1e-2),
+        };
+        VariantDefaults { lr, first_momentum, second_momentum, weight_decay }
+    }
+}
+
+/// See [`Variant::defaults`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VariantDefaults {
+    pub lr: f64,
+    /// SGD momentum μ or Adam β1.
+    pub first_momentum: f64,
+    /// Adam β2.
+    pub second_momentum: f64,
+    pub weight_decay: f64,
+}
+
 /// Adam moment initialisation on a tensor's first step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]

@@ -138,19 +138,19 @@ impl Default for DhspgConfig {
 impl DhspgConfig {
     /// The original's per-variant defaults (`optimizer/hyperparameter.py`, spec §3.10).
     pub fn for_variant(v: Variant) -> Self {
-        let (m1, m2, wd, lmbda, amp, hat, lr) = match v {
-            Variant::Sgd => (0.0, 0.0, 0.0, 1e-3, 2.0, 10.0, 0.1),
-            Variant::Adam => (0.9, 0.999, 0.0, 1e-2, 20.0, 1e3, 1e-3),
-            Variant::AdamW => (0.9, 0.999, 1e-2, 1e-2, 20.0, 1e3, 1e-3),
+        let b = v.defaults();
+        let (lmbda, amp, hat) = match v {
+            Variant::Sgd => (1e-3, 2.0, 10.0),
+            Variant::Adam | Variant::AdamW => (1e-2, 20.0, 1e3),
         };
         DhspgConfig {
             variant: v,
-            lr,
-            first_momentum: m1,
-            second_momentum: m2,
+            lr: b.lr,
+            first_momentum: b.first_momentum,
+            second_momentum: b.second_momentum,
             dampening: 0.0,
             nesterov: false,
-            weight_decay: wd,
+            weight_decay: b.weight_decay,
             weight_decay_type: WeightDecayType::L2Norm,
             lmbda,
             lmbda_amplify: amp,

@@ -98,19 +98,15 @@ impl HessoConfig {
     /// Per-variant baseline defaults (those of DHSPG, spec §3.10) and the original factory's
     /// one-shot schedule (`pruning_steps = pruning_periods = 1`).
     pub fn for_variant(v: Variant) -> Self {
-        let (m1, m2, wd, lr) = match v {
-            Variant::Sgd => (0.0, 0.0, 0.0, 0.1),
-            Variant::Adam => (0.9, 0.999, 0.0, 1e-3),
-            Variant::AdamW => (0.9, 0.999, 1e-2, 1e-3),
-        };
+        let b = v.defaults();
         HessoConfig {
             variant: v,
-            lr,
-            first_momentum: m1,
-            second_momentum: m2,
+            lr: b.lr,
+            first_momentum: b.first_momentum,
+            second_momentum: b.second_momentum,
             dampening: 0.0,
             nesterov: false,
-            weight_decay: wd,
+            weight_decay: b.weight_decay,
             adam_eps: 1e-8,
             adam_init: AdamInit::Original,
             target_group_sparsity: 0.5,

@@ -16,7 +16,7 @@ pub mod hesso;
 pub mod row_step;
 pub mod rows;
 
-pub use baseline::{Adam, AdamConfig, AdamInit, AdamW, Direction, DirectionConfig, Sgd, SgdConfig, Variant};
+pub use baseline::{Adam, AdamConfig, AdamInit, AdamW, Direction, DirectionConfig, Sgd, SgdConfig, Variant, VariantDefaults};
 pub use dhspg::{Dhspg, DhspgConfig, SaliencyMagnitude, SparsityMode, WeightDecayType};
 pub use hesso::{Hesso, HessoConfig};
 pub use rows::RowLayout;

@@ -101,6 +101,27 @@ pub fn toy_loss(t: &Toy, w: &Tensor, b: &Tensor) -> Tensor {
     (pred - &t.y).square().mean(Kind::Float) + (b.square().sum(Kind::Float)) * 1e-3
 }
 
+/// The toy's random start (seed 3): W [r, f] and b [r], entries N(0, 0.3²).
+pub fn toy_start(r: i64, f: i64) -> (Tensor, Tensor) {
+    tch::manual_seed(3);
+    let opts = (Kind::Float, tch::Device::Cpu);
+    (Tensor::randn([r, f], opts) * 0.3, Tensor::randn([r], opts) * 0.3)
+}
+
+/// One step of `o` on the toy regression over its params `ts` = [W, b]; returns the loss.
+pub fn toy_step(o: &mut dyn Optimizer, toy: &Toy, ts: &[Tensor]) -> f64 {
+    for p in ts {
+        let mut g = p.grad();
+        if g.defined() {
+            let _ = g.zero_();
+        }
+    }
+    let l = toy_loss(toy, &ts[0], &ts[1]);
+    l.backward();
+    o.step().unwrap();
+    l.double_value(&[])
+}
+
 pub fn zero_rows(w: &Tensor, b: &Tensor) -> Vec<bool> {
     let n = vecf(&(w.square().sum_dim_intlist(&[1i64][..], false, Kind::Float) + b.square()));
     n.iter().map(|&v| v == 0.0).collect()
