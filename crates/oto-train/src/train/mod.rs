@@ -43,6 +43,7 @@ pub struct RunSummary {
     pub params_after: Option<u64>,
     pub macs_before: u64,
     pub macs_after: Option<u64>,
+    /// Group sparsity after the last trained epoch (pruning runs; also when stopped early).
     pub group_sparsity: Option<f64>,
     pub verify_max_rel: Option<f32>,
     /// tract latency (batch 1, median of 20) of the full and of the compressed model, in ms.
@@ -51,6 +52,29 @@ pub struct RunSummary {
     pub train_seconds: f64,
     /// Files written.
     pub files: Vec<PathBuf>,
+}
+
+impl RunSummary {
+    /// The summary of `epochs` trained epochs of `graph` (the full model), before any compression.
+    fn new(out: &Path, epochs: usize, history: Vec<EpochRecord>, full: EvalResult, graph: &Graph, files: Vec<PathBuf>) -> Self {
+        RunSummary {
+            out: out.to_path_buf(),
+            epochs,
+            group_sparsity: history.last().and_then(|r| r.group_sparsity),
+            train_seconds: history.iter().map(|r| r.train_seconds).sum(),
+            history,
+            full,
+            compressed: None,
+            params_before: graph.param_count(),
+            params_after: None,
+            macs_before: oto_graph::flops::macs(graph),
+            macs_after: None,
+            verify_max_rel: None,
+            latency_ms_before: None,
+            latency_ms_after: None,
+            files,
+        }
+    }
 }
 
 /// `cpu`, `cuda`, `cuda:N`.
@@ -253,24 +277,7 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
                 psnr: last.test_psnr,
                 samples: data.test_len(),
             };
-            let train_seconds = history.iter().map(|r| r.train_seconds).sum();
-            return Ok(RunSummary {
-                out: out.clone(),
-                epochs: epoch,
-                history,
-                full,
-                compressed: None,
-                params_before: graph.param_count(),
-                params_after: None,
-                macs_before: oto_graph::flops::macs(&graph),
-                macs_after: None,
-                group_sparsity: None,
-                verify_max_rel: None,
-                latency_ms_before: None,
-                latency_ms_after: None,
-                train_seconds,
-                files: vec![ck_path, metrics_path, curves_path, cfg_path],
-            });
+            return Ok(RunSummary::new(&out, epoch, history, full, &graph, vec![ck_path, metrics_path, curves_path, cfg_path]));
         }
         let mut rec = trainer::train_epoch(&exec, opt.as_mut(), &data, cfg, &sched, epoch, &mut step, &mut progress)?;
         let ev = evaluate(&exec, &data)?;
@@ -304,7 +311,6 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
     }
     metrics::write_jsonl(&metrics_path, &history)?;
     let _ = metrics::plot_curves(&curves_path, &history);
-    let train_seconds: f64 = history.iter().map(|r| r.train_seconds).sum();
 
     // The trained model: eval-mode BatchNorm with the learned running statistics.
     exec.write_back(&mut graph)?;
@@ -316,23 +322,7 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
     if cfg.checkpoint {
         files.push(ck_path);
     }
-    let mut summary = RunSummary {
-        out: out.clone(),
-        epochs: cfg.epochs,
-        history: history.clone(),
-        full,
-        compressed: None,
-        params_before: graph.param_count(),
-        params_after: None,
-        macs_before: oto_graph::flops::macs(&graph),
-        macs_after: None,
-        group_sparsity: history.last().and_then(|r| r.group_sparsity),
-        verify_max_rel: None,
-        latency_ms_before: None,
-        latency_ms_after: None,
-        train_seconds,
-        files,
-    };
+    let mut summary = RunSummary::new(&out, cfg.epochs, history, full, &graph, files);
     if cfg.pruning() {
         report::pipeline_outputs(cfg, &graph, &analysis, &data, device, &mut summary, &progress)?;
     } else {
