@@ -36,8 +36,8 @@ fn dhspg_pipeline_reaches_target_and_keeps_accuracy() {
         assert!(c.out.join(f).is_file(), "{f} missing");
     }
     let hist = train::metrics::read_jsonl(&c.out.join("metrics.jsonl")).unwrap();
-    assert!(hist.last().unwrap().group_sparsity.unwrap() >= 0.5 - 1e-9);
-    assert!(hist.last().unwrap().zero_rows.unwrap() >= hist.last().unwrap().target_zero_rows.unwrap());
+    assert!(hist.last().unwrap().optim.group_sparsity.unwrap() >= 0.5 - 1e-9);
+    assert!(hist.last().unwrap().optim.zero_rows.unwrap() >= hist.last().unwrap().optim.target_zero_rows.unwrap());
     let report = std::fs::read_to_string(c.out.join("report.md")).unwrap();
     assert!(report.contains("compressed") && report.contains("MACs"));
 }
@@ -56,9 +56,9 @@ fn hesso_pipeline_reaches_the_exact_count_and_keeps_accuracy() {
     let s = train::run(&c).unwrap();
     let hist = train::metrics::read_jsonl(&c.out.join("metrics.jsonl")).unwrap();
     let last = hist.last().unwrap();
-    assert_eq!(last.zero_rows, last.target_zero_rows, "{last:?}");
-    let n = (last.zero_rows.unwrap() as f64 / last.group_sparsity.unwrap()).round() as usize;
-    assert_eq!(last.zero_rows.unwrap(), n / 2, "⌊0.5·N⌋ rows of N = {n}");
+    assert_eq!(last.optim.zero_rows, last.optim.target_zero_rows, "{last:?}");
+    let n = (last.optim.zero_rows.unwrap() as f64 / last.optim.group_sparsity.unwrap()).round() as usize;
+    assert_eq!(last.optim.zero_rows.unwrap(), n / 2, "⌊0.5·N⌋ rows of N = {n}");
     assert!((s.group_sparsity.unwrap() - (n / 2) as f64 / n as f64).abs() < 1e-9, "{:?}", s.group_sparsity);
     let (full, comp) = (s.full.top1.unwrap(), s.compressed.as_ref().unwrap().top1.unwrap());
     println!("HESSO: full {full:.2}%, compressed {comp:.2}%");

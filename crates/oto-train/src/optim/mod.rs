@@ -33,7 +33,7 @@ pub struct Param {
 }
 
 /// What an optimizer reports after a step (for logs and progress bars).
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OptimStats {
     /// Fraction of prunable rows that are exactly zero (None for dense optimizers).
     pub group_sparsity: Option<f64>,
@@ -48,9 +48,11 @@ pub struct OptimStats {
     pub lambda_max: Option<f64>,
     /// Stage name (e.g. "dense", "pruning", "after_target").
     pub stage: Option<String>,
-    /// Rows zeroed by the half-space projection in the last step.
+    /// Rows zeroed by the half-space projection in the last step (per step, not logged per epoch).
+    #[serde(skip)]
     pub projected_rows: Option<usize>,
     /// Event of the last step (partition, exact-mode pruning deadline), for the log.
+    #[serde(skip)]
     pub event: Option<String>,
 }
 

@@ -27,27 +27,13 @@ pub struct EpochRecord {
     /// Wall time of the training part of the epoch and its throughput.
     pub train_seconds: f64,
     pub samples_per_second: f64,
-    pub group_sparsity: Option<f64>,
-    pub zero_rows: Option<usize>,
-    pub target_zero_rows: Option<usize>,
-    pub omega_p: Option<f64>,
-    pub omega_np: Option<f64>,
-    pub lambda_mean: Option<f64>,
-    pub lambda_max: Option<f64>,
-    pub stage: Option<String>,
+    /// The optimizer's statistics at the end of the epoch (group sparsity, ω, λ, stage), stored
+    /// flat in `metrics.jsonl` (`"group_sparsity": …` next to `"test_top1": …`).
+    #[serde(flatten)]
+    pub optim: OptimStats,
 }
 
 impl EpochRecord {
-    pub fn set_optim(&mut self, s: &OptimStats) {
-        self.group_sparsity = s.group_sparsity;
-        self.zero_rows = s.zero_rows;
-        self.target_zero_rows = s.target_zero_rows;
-        self.omega_p = s.omega_p;
-        self.omega_np = s.omega_np;
-        self.lambda_mean = s.lambda_mean;
-        self.lambda_max = s.lambda_max;
-        self.stage = s.stage.clone();
-    }
     /// The headline test metric: top-1 (%) or PSNR (dB).
     pub fn headline(&self) -> Option<f64> {
         self.test_top1.or(self.test_psnr)
@@ -68,18 +54,18 @@ impl EpochRecord {
             s += &format!(" test-psnr {:.3} dB", p);
         }
         s += &format!(" ({:.1} s, {:.0} samples/s)", self.train_seconds, self.samples_per_second);
-        if let Some(g) = self.group_sparsity {
+        if let Some(g) = self.optim.group_sparsity {
             s += &format!(" | sparsity {:.3}", g);
-            if let (Some(z), Some(t)) = (self.zero_rows, self.target_zero_rows) {
+            if let (Some(z), Some(t)) = (self.optim.zero_rows, self.optim.target_zero_rows) {
                 s += &format!(" zero rows {z}/{t}");
             }
-            if let (Some(p), Some(n)) = (self.omega_p, self.omega_np) {
+            if let (Some(p), Some(n)) = (self.optim.omega_p, self.optim.omega_np) {
                 s += &format!(" ω_p {:.3e} ω_np {:.3e}", p, n);
             }
-            if let (Some(m), Some(x)) = (self.lambda_mean, self.lambda_max) {
+            if let (Some(m), Some(x)) = (self.optim.lambda_mean, self.optim.lambda_max) {
                 s += &format!(" λ mean {:.2e} max {:.2e}", m, x);
             }
-            if let Some(st) = &self.stage {
+            if let Some(st) = &self.optim.stage {
                 s += &format!(" [{st}]");
             }
         }
@@ -175,7 +161,7 @@ fn target_series(records: &[EpochRecord]) -> Vec<(f64, f64)> {
     records
         .iter()
         .filter_map(|r| {
-            let (z, t, s) = (r.zero_rows?, r.target_zero_rows?, r.group_sparsity?);
+            let (z, t, s) = (r.optim.zero_rows?, r.optim.target_zero_rows?, r.optim.group_sparsity?);
             (z > 0 && t > 0).then(|| (r.epoch as f64, s * t as f64 / z as f64))
         })
         .collect()
@@ -185,7 +171,7 @@ fn target_series(records: &[EpochRecord]) -> Vec<(f64, f64)> {
 pub fn plot_curves(path: &Path, records: &[EpochRecord]) -> Result<(), TrainError> {
     use plotters::prelude::*;
     register_font();
-    let pruning = records.iter().any(|r| r.group_sparsity.is_some());
+    let pruning = records.iter().any(|r| r.optim.group_sparsity.is_some());
     let panels = if pruning { 3 } else { 2 };
     let tmp = path.with_extension("png.tmp.png");
     let err = |e: String| TrainError::Io { path: path.display().to_string(), source: std::io::Error::other(e) };
@@ -221,7 +207,7 @@ pub fn plot_curves(path: &Path, records: &[EpochRecord]) -> Result<(), TrainErro
             panel(
                 &areas[2],
                 "group sparsity",
-                &[("achieved", ep(&|r| r.group_sparsity), RGBColor(140, 0, 160)), ("target", tgt, BLACK)],
+                &[("achieved", ep(&|r| r.optim.group_sparsity), RGBColor(140, 0, 160)), ("target", tgt, BLACK)],
             )
             .map_err(err)?;
         }
@@ -253,10 +239,54 @@ pub fn plot_comparison(path: &Path, title: &str, dense: &[EpochRecord], oto: &[E
         panel(
             &areas[1],
             "group sparsity (oto)",
-            &[("achieved", ep(oto, &|r| r.group_sparsity), RGBColor(140, 0, 160)), ("target", tgt, BLACK)],
+            &[("achieved", ep(oto, &|r| r.optim.group_sparsity), RGBColor(140, 0, 160)), ("target", tgt, BLACK)],
         )
         .map_err(err)?;
         root.present().map_err(|e| err(e.to_string()))?;
     }
     std::fs::rename(&tmp, path).map_err(|e| TrainError::Io { path: path.display().to_string(), source: e })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn optimizer_stats_are_flat_in_the_jsonl_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        let rec = EpochRecord {
+            epoch: 2,
+            step: 40,
+            test_top1: Some(51.5),
+            optim: OptimStats {
+                group_sparsity: Some(0.25),
+                zero_rows: Some(3),
+                target_zero_rows: Some(12),
+                lambda_max: Some(1e-2),
+                stage: Some("pruning".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        write_jsonl(&path, &[rec.clone(), EpochRecord::default()]).unwrap();
+        let line: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&path).unwrap().lines().next().unwrap()).unwrap();
+        assert_eq!(line["group_sparsity"], 0.25);
+        assert_eq!(line["zero_rows"], 3);
+        assert_eq!(line["stage"], "pruning");
+        assert!(line.get("optim").is_none() && line.get("event").is_none(), "{line}");
+        assert_eq!(read_jsonl(&path).unwrap(), vec![rec, EpochRecord::default()]);
+    }
+
+    #[test]
+    fn reads_a_line_written_by_earlier_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        let line = r#"{"epoch":3,"step":600,"lr":0.07,"train_loss":0.41,"train_acc":85.1,"test_loss":0.39,"test_top1":86.2,"test_top5":99.6,"test_psnr":null,"train_seconds":14.2,"samples_per_second":901.0,"group_sparsity":0.5,"zero_rows":152,"target_zero_rows":152,"omega_p":0.0,"omega_np":61.2,"lambda_mean":null,"lambda_max":null,"stage":"after_target"}"#;
+        std::fs::write(&path, format!("{line}\n")).unwrap();
+        let r = &read_jsonl(&path).unwrap()[0];
+        assert_eq!((r.epoch, r.test_top1, r.optim.zero_rows), (3, Some(86.2), Some(152)));
+        assert_eq!(r.optim.stage.as_deref(), Some("after_target"));
+        assert_eq!(r.optim.lambda_mean, None);
+    }
 }

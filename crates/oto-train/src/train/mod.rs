@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use tch::Device;
 
 use crate::exec::Executor;
-use crate::optim::Optimizer;
+use crate::optim::{OptimStats, Optimizer};
 use crate::TrainError;
 use oto_graph::{Dim, Graph};
 
@@ -60,7 +60,7 @@ impl RunSummary {
         RunSummary {
             out: out.to_path_buf(),
             epochs,
-            group_sparsity: history.last().and_then(|r| r.group_sparsity),
+            group_sparsity: history.last().and_then(|r| r.optim.group_sparsity),
             train_seconds: history.iter().map(|r| r.train_seconds).sum(),
             history,
             full,
@@ -286,7 +286,8 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
         rec.test_top5 = ev.top5;
         rec.test_psnr = ev.psnr;
         if cfg.pruning() {
-            rec.set_optim(&opt.stats());
+            // The per-step fields (projected rows, event) are not part of an epoch's record.
+            rec.optim = OptimStats { projected_rows: None, event: None, ..opt.stats() };
         }
         progress.line(&rec.summary(cfg.epochs));
         history.push(rec);

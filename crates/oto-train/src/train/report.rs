@@ -46,12 +46,12 @@ fn history_table(s: &RunSummary) -> String {
             r.lr,
             r.train_loss,
             r.headline().map(|v| format!("{v:.2}")).unwrap_or_default(),
-            r.group_sparsity.map(|v| format!("{v:.3}")).unwrap_or_default(),
-            match (r.zero_rows, r.target_zero_rows) {
+            r.optim.group_sparsity.map(|v| format!("{v:.3}")).unwrap_or_default(),
+            match (r.optim.zero_rows, r.optim.target_zero_rows) {
                 (Some(z), Some(t)) => format!("{z} / {t}"),
                 _ => String::new(),
             },
-            r.stage.clone().unwrap_or_default()
+            r.optim.stage.clone().unwrap_or_default()
         );
     }
     t
