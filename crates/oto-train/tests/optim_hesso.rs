@@ -203,6 +203,9 @@ fn flops_target_removes_a_share_of_the_macs_per_period() {
     let norms = o.layout().norms(o.params());
     assert!((0..norms.len()).all(|g| (norms[g] == 0.0) == o.pruned()[g]));
     assert_eq!(o.stats().zero_rows, Some(norms.iter().filter(|&&v| v == 0.0).count()));
+    // the stats report the MACs the zero rows leave, against the target
+    assert_eq!(o.stats().target_macs, Some(0.3));
+    assert!((o.stats().macs_kept.unwrap() - kept(&o)).abs() < 1e-12, "{:?} vs {}", o.stats().macs_kept, kept(&o));
 }
 
 #[test]

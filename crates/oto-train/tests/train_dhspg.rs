@@ -87,6 +87,13 @@ fn flops_target_pipeline_meets_the_macs_budget() {
     let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(c.out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["target_flops"].as_f64(), Some(0.4));
     assert!(std::fs::read_to_string(c.out.join("report.md")).unwrap().contains("target FLOPs 40.0%"));
+    // the log follows the MACs, the target the run stops at (no row-count target of its own)
+    let last = train::metrics::read_jsonl(&c.out.join("metrics.jsonl")).unwrap().pop().unwrap();
+    assert_eq!((last.optim.target_macs, last.optim.target_zero_rows), (Some(0.4), None), "{last:?}");
+    assert!((last.optim.macs_kept.unwrap() - frac).abs() < 1e-9, "{:?} vs {frac}", last.optim.macs_kept);
+    assert!(last.summary(2).contains(&format!("MACs kept {:.1}% (target 40.0%)", 100.0 * frac)), "{}", last.summary(2));
+    let report = std::fs::read_to_string(c.out.join("report.md")).unwrap();
+    assert!(report.contains("| MACs kept / target |") && report.contains(&format!("{:.1}% / 40.0% |", 100.0 * frac)), "{report}");
 
     // weighting the saliency by each row's MACs meets the same budget with fewer, costlier rows
     c.dhspg.saliency_flops = Some(true);

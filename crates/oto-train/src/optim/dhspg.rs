@@ -429,7 +429,8 @@ impl Dhspg {
         d.stats = OptimStats {
             group_sparsity: Some(0.0),
             zero_rows: Some(0),
-            target_zero_rows: Some(k_s),
+            target_zero_rows: d.cfg.target_flops.is_none().then_some(k_s),
+            target_macs: d.cfg.target_flops,
             stage: Some("dense".into()),
             ..Default::default()
         };
@@ -789,16 +790,18 @@ impl Optimizer for Dhspg {
                 om_np += nn;
             }
         }
+        // MACs of the new point (FLOPs target only)
+        let macs_now = match (c.target_flops, &self.macs) {
+            (Some(_), Some(_)) => Some(self.macs_without(&(0..n).map(|g| zero_after(xx[g], dd[g], mask[g])).collect::<Vec<_>>())),
+            _ => None,
+        };
         let stage = if !self.partitioned {
             "dense"
         } else if match c.mode {
             SparsityMode::Legacy => (z as f64) / (n as f64) >= c.target_group_sparsity,
-            SparsityMode::Exact => match budget {
-                Some(b) => {
-                    let zero: Vec<bool> = (0..n).map(|g| zero_after(xx[g], dd[g], mask[g])).collect();
-                    self.macs_without(&zero) <= b
-                }
-                None => z >= self.k_s,
+            SparsityMode::Exact => match (budget, macs_now) {
+                (Some(b), Some(now)) => now <= b,
+                _ => z >= self.k_s,
             },
         } {
             "after_target"
@@ -811,7 +814,10 @@ impl Optimizer for Dhspg {
         self.stats = OptimStats {
             group_sparsity: Some(if n > 0 { z as f64 / n as f64 } else { 0.0 }),
             zero_rows: Some(z),
-            target_zero_rows: Some(self.k_s),
+            // a FLOPs target is met in MACs; k_s is then only the size of G_p (an upper bound)
+            target_zero_rows: c.target_flops.is_none().then_some(self.k_s),
+            macs_kept: macs_now.zip(self.macs.as_ref()).map(|(now, m)| now as f64 / m.full().max(1) as f64),
+            target_macs: c.target_flops,
             omega_p: Some(om_p),
             omega_np: Some(om_np),
             lambda_mean: if lam_cnt > 0 { Some(lam_sum / lam_cnt as f64) } else { None },

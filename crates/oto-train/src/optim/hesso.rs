@@ -261,6 +261,7 @@ impl Hesso {
             group_sparsity: Some(0.0),
             zero_rows: Some(0),
             target_zero_rows: cfg.target_flops.is_none().then_some(k_total),
+            target_macs: cfg.target_flops,
             stage: Some("dense".into()),
             ..Default::default()
         };
@@ -465,6 +466,13 @@ impl Optimizer for Hesso {
         } else {
             "pruning"
         };
+        let macs_kept = match (self.cfg.target_flops, &self.macs) {
+            (Some(_), Some(m)) => {
+                let zero: Vec<bool> = (0..n).map(|g| zero_after(xx[g], dd[g], mask[g])).collect();
+                Some(m.without(&zero) as f64 / m.full().max(1) as f64)
+            }
+            _ => None,
+        };
         // a FLOPs target has no row count until the periods pick rows: the rows picked so far
         let target = match self.cfg.target_flops {
             Some(_) if self.period == 0 => None,
@@ -475,6 +483,8 @@ impl Optimizer for Hesso {
             group_sparsity: Some(if n > 0 { z as f64 / n as f64 } else { 0.0 }),
             zero_rows: Some(z),
             target_zero_rows: target,
+            macs_kept,
+            target_macs: self.cfg.target_flops,
             omega_p: Some(om_p),
             omega_np: Some(om_np),
             stage: Some(stage.into()),

@@ -40,6 +40,11 @@ pub struct OptimStats {
     /// Number of zero rows and the target number.
     pub zero_rows: Option<usize>,
     pub target_zero_rows: Option<usize>,
+    /// With a FLOPs target (`target_flops`): the share of the full model's MACs that the
+    /// non-zero rows keep, and the requested share. The row count then has no target of its own
+    /// (`target_zero_rows` is None): rows are zeroed until the MACs are within the target.
+    pub macs_kept: Option<f64>,
+    pub target_macs: Option<f64>,
     /// Σ‖x_g‖ over penalised rows (G_p) and over the others (G_np).
     pub omega_p: Option<f64>,
     pub omega_np: Option<f64>,

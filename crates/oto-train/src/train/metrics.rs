@@ -56,14 +56,19 @@ impl EpochRecord {
         s += &format!(" ({:.1} s, {:.0} samples/s)", self.train_seconds, self.samples_per_second);
         if let Some(g) = self.optim.group_sparsity {
             s += &format!(" | sparsity {:.3}", g);
-            if let (Some(z), Some(t)) = (self.optim.zero_rows, self.optim.target_zero_rows) {
-                s += &format!(" zero rows {z}/{t}");
+            match (self.optim.zero_rows, self.optim.target_zero_rows) {
+                (Some(z), Some(t)) => s += &format!(" zero rows {z}/{t}"),
+                (Some(z), None) => s += &format!(" zero rows {z}"),
+                _ => {}
             }
             if let (Some(p), Some(n)) = (self.optim.omega_p, self.optim.omega_np) {
                 s += &format!(" ω_p {:.3e} ω_np {:.3e}", p, n);
             }
             if let (Some(m), Some(x)) = (self.optim.lambda_mean, self.optim.lambda_max) {
                 s += &format!(" λ mean {:.2e} max {:.2e}", m, x);
+            }
+            if let (Some(k), Some(t)) = (self.optim.macs_kept, self.optim.target_macs) {
+                s += &format!(" MACs kept {:.1}% (target {:.1}%)", 100.0 * k, 100.0 * t);
             }
             if let Some(st) = &self.optim.stage {
                 s += &format!(" [{st}]");
@@ -167,6 +172,23 @@ fn target_series(records: &[EpochRecord]) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// The pruning panel: group sparsity against its target (a row count), and with a FLOPs target
+/// the share of MACs kept against the requested share (the target the run actually stops at).
+fn sparsity_panel(records: &[EpochRecord]) -> (&'static str, Vec<Series<'static>>) {
+    use plotters::prelude::*;
+    let ep = |f: &dyn Fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
+        records.iter().filter_map(|r| f(r).map(|v| (r.epoch as f64, v))).collect()
+    };
+    let mut series = vec![("achieved", ep(&|r| r.optim.group_sparsity), RGBColor(140, 0, 160)), ("target", target_series(records), BLACK)];
+    if records.iter().any(|r| r.optim.macs_kept.is_some()) {
+        series[0].0 = "group sparsity";
+        series.push(("MACs kept", ep(&|r| r.optim.macs_kept), RGBColor(0, 150, 0)));
+        series.push(("MACs target", ep(&|r| r.optim.target_macs), RGBColor(120, 120, 120)));
+        return ("group sparsity / MACs kept", series);
+    }
+    ("group sparsity", series)
+}
+
 /// Draws the curves of a run into a PNG: loss, test metric, and (when pruning) group sparsity.
 pub fn plot_curves(path: &Path, records: &[EpochRecord]) -> Result<(), TrainError> {
     use plotters::prelude::*;
@@ -203,13 +225,8 @@ pub fn plot_curves(path: &Path, records: &[EpochRecord]) -> Result<(), TrainErro
             .map_err(err)?;
         }
         if pruning {
-            let tgt = target_series(records);
-            panel(
-                &areas[2],
-                "group sparsity",
-                &[("achieved", ep(&|r| r.optim.group_sparsity), RGBColor(140, 0, 160)), ("target", tgt, BLACK)],
-            )
-            .map_err(err)?;
+            let (title, series) = sparsity_panel(records);
+            panel(&areas[2], title, &series).map_err(err)?;
         }
         root.present().map_err(|e| err(e.to_string()))?;
     }
@@ -235,13 +252,8 @@ pub fn plot_comparison(path: &Path, title: &str, dense: &[EpochRecord], oto: &[E
         };
         let what = if dense.iter().chain(oto).any(|r| r.test_psnr.is_some()) { "test PSNR (dB, Y)" } else { "test top-1 (%)" };
         panel(&areas[0], what, &[("dense", ep(dense, &headline), BLUE), ("oto (DHSPG)", ep(oto, &headline), RED)]).map_err(err)?;
-        let tgt = target_series(oto);
-        panel(
-            &areas[1],
-            "group sparsity (oto)",
-            &[("achieved", ep(oto, &|r| r.optim.group_sparsity), RGBColor(140, 0, 160)), ("target", tgt, BLACK)],
-        )
-        .map_err(err)?;
+        let (title, series) = sparsity_panel(oto);
+        panel(&areas[1], &format!("{title} (oto)"), &series).map_err(err)?;
         root.present().map_err(|e| err(e.to_string()))?;
     }
     std::fs::rename(&tmp, path).map_err(|e| TrainError::Io { path: path.display().to_string(), source: e })

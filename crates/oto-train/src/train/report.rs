@@ -37,21 +37,31 @@ fn metric_name(e: &EvalResult) -> &'static str {
 }
 
 fn history_table(s: &RunSummary) -> String {
-    let mut t = String::from("| epoch | lr | train loss | test | group sparsity | zero rows / target | stage |\n|---|---|---|---|---|---|---|\n");
+    // a FLOPs target is followed in MACs (the row count then has no target of its own)
+    let macs = s.history.iter().any(|r| r.optim.macs_kept.is_some());
+    let (head, rule) = if macs { (" MACs kept / target |", "---|") } else { ("", "") };
+    let mut t = format!("| epoch | lr | train loss | test | group sparsity | zero rows / target |{head} stage |\n|---|---|---|---|---|---|{rule}---|\n");
     for r in &s.history {
+        let o = &r.optim;
+        let rows = match (o.zero_rows, o.target_zero_rows) {
+            (Some(z), Some(t)) => format!("{z} / {t}"),
+            (Some(z), None) => z.to_string(),
+            _ => String::new(),
+        };
+        let macs_cell = match (macs, o.macs_kept, o.target_macs) {
+            (false, _, _) => String::new(),
+            (true, Some(k), Some(g)) => format!(" {:.1}% / {:.1}% |", 100.0 * k, 100.0 * g),
+            (true, _, _) => " |".into(),
+        };
         let _ = writeln!(
             t,
-            "| {} | {:.3e} | {:.4} | {} | {} | {} | {} |",
+            "| {} | {:.3e} | {:.4} | {} | {} | {rows} |{macs_cell} {} |",
             r.epoch,
             r.lr,
             r.train_loss,
             r.headline().map(|v| format!("{v:.2}")).unwrap_or_default(),
-            r.optim.group_sparsity.map(|v| format!("{v:.3}")).unwrap_or_default(),
-            match (r.optim.zero_rows, r.optim.target_zero_rows) {
-                (Some(z), Some(t)) => format!("{z} / {t}"),
-                _ => String::new(),
-            },
-            r.optim.stage.clone().unwrap_or_default()
+            o.group_sparsity.map(|v| format!("{v:.3}")).unwrap_or_default(),
+            o.stage.clone().unwrap_or_default()
         );
     }
     t
