@@ -755,7 +755,7 @@ impl Optimizer for Dhspg {
                             format!(
                                 "{} zero rows, MACs {:.1}% of full (target {:.1}%){}",
                                 z_now + picked.len(),
-                                100.0 * now as f64 / m.full().max(1) as f64,
+                                100.0 * m.share(now),
                                 100.0 * c.target_flops.unwrap_or(1.0),
                                 if now > b { " — G_p ran out of rows before the target" } else { "" }
                             )
@@ -778,21 +778,21 @@ impl Optimizer for Dhspg {
         // 4. update
         rs.apply(&self.layout, &mut self.flat, &mut self.params, &alpha, &mask, lr, base_alpha);
         // 5. statistics of the new point (analytic)
-        let (mut z, mut om_p, mut om_np) = (0usize, 0.0, 0.0);
+        let (mut om_p, mut om_np) = (0.0, 0.0);
+        let mut zero = vec![false; n];
         for g in 0..n {
             let nn = norm_after(xx[g], xd[g], dd[g], alpha[g] * mask[g], mask[g], lr);
-            if zero_after(xx[g], dd[g], mask[g]) {
-                z += 1;
-            }
+            zero[g] = zero_after(xx[g], dd[g], mask[g]);
             if self.gp[g] {
                 om_p += nn;
             } else {
                 om_np += nn;
             }
         }
+        let z = zero.iter().filter(|&&b| b).count();
         // MACs of the new point (FLOPs target only)
         let macs_now = match (c.target_flops, &self.macs) {
-            (Some(_), Some(_)) => Some(self.macs_without(&(0..n).map(|g| zero_after(xx[g], dd[g], mask[g])).collect::<Vec<_>>())),
+            (Some(_), Some(_)) => Some(self.macs_without(&zero)),
             _ => None,
         };
         let stage = if !self.partitioned {
@@ -816,7 +816,7 @@ impl Optimizer for Dhspg {
             zero_rows: Some(z),
             // a FLOPs target is met in MACs; k_s is then only the size of G_p (an upper bound)
             target_zero_rows: c.target_flops.is_none().then_some(self.k_s),
-            macs_kept: macs_now.zip(self.macs.as_ref()).map(|(now, m)| now as f64 / m.full().max(1) as f64),
+            macs_kept: macs_now.zip(self.macs.as_ref()).map(|(now, m)| m.share(now)),
             target_macs: c.target_flops,
             omega_p: Some(om_p),
             omega_np: Some(om_np),

@@ -46,6 +46,10 @@ impl LayoutMacs {
     pub fn without(&self, zero: &[bool]) -> u64 {
         self.model.macs(&|r| self.global.get(r).copied().flatten().is_some_and(|g| zero[g]))
     }
+    /// `macs` as a share of the full model's MACs (what the log and `macs_kept` report).
+    pub fn share(&self, macs: u64) -> f64 {
+        macs as f64 / self.full().max(1) as f64
+    }
     /// MACs saved by removing each global row alone.
     pub fn saved_alone(&self) -> Vec<f64> {
         self.model.saved_alone(&self.row_ids).into_iter().map(|c| c as f64).collect()

@@ -370,8 +370,8 @@ impl Hesso {
                 let now = m.without(&zero);
                 let note = format!(
                     "MACs after it {:.1}% of full (goal {:.1}%, target {:.1}%){}",
-                    100.0 * now as f64 / m.full().max(1) as f64,
-                    100.0 * goal as f64 / m.full().max(1) as f64,
+                    100.0 * m.share(now),
+                    100.0 * m.share(goal),
                     100.0 * keep,
                     if now > goal { " — every group at its cap (1 row, or 1 − ρ of its rows, kept)" } else { "" }
                 );
@@ -447,18 +447,18 @@ impl Optimizer for Hesso {
             }
         }
         // statistics of the new point (analytic: ‖A·x − η·M·d‖ per row)
-        let (mut z, mut om_p, mut om_np) = (0usize, 0.0, 0.0);
+        let (mut om_p, mut om_np) = (0.0, 0.0);
+        let mut zero = vec![false; n];
         for g in 0..n {
             let nn = norm_after(xx[g], xd[g], dd[g], alpha[g] * mask[g], mask[g], lr);
-            if zero_after(xx[g], dd[g], mask[g]) {
-                z += 1;
-            }
+            zero[g] = zero_after(xx[g], dd[g], mask[g]);
             if self.pruned[g] || self.active[g] {
                 om_p += nn;
             } else {
                 om_np += nn;
             }
         }
+        let z = zero.iter().filter(|&&b| b).count();
         let stage = if self.period == 0 {
             "dense"
         } else if self.period >= p && !self.active.iter().any(|&b| b) {
@@ -467,10 +467,7 @@ impl Optimizer for Hesso {
             "pruning"
         };
         let macs_kept = match (self.cfg.target_flops, &self.macs) {
-            (Some(_), Some(m)) => {
-                let zero: Vec<bool> = (0..n).map(|g| zero_after(xx[g], dd[g], mask[g])).collect();
-                Some(m.without(&zero) as f64 / m.full().max(1) as f64)
-            }
+            (Some(_), Some(m)) => Some(m.share(m.without(&zero))),
             _ => None,
         };
         // a FLOPs target has no row count until the periods pick rows: the rows picked so far
