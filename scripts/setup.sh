@@ -21,6 +21,10 @@ VENV="$ROOT/.venv"
 REQ="$ROOT/requirements.txt"
 PY="${PYTHON:-}"
 SLIM="${OTO_TORCH_SLIM:-0}"
+# On CI (CI=true) pip keeps no wheel cache: the torch wheels are ~4.5 GB that a one-off clean
+# clone never reads again, on a disk the build also needs.
+PIP=(--disable-pip-version-check)
+[[ "${CI:-}" == "true" ]] && PIP+=(--no-cache-dir)
 T0=$(date +%s)
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
@@ -65,19 +69,19 @@ if [[ "$SLIM" == "1" ]]; then
     mapfile -t NEED_T < <(missing "${TORCH_SLIM[@]}")
     if ((${#NEED[@]})); then
         say "pip: installing ${NEED[*]}"
-        "$VPY" -m pip install --disable-pip-version-check "${NEED[@]}"
+        "$VPY" -m pip install "${PIP[@]}" "${NEED[@]}"
     fi
     if ((${#NEED_T[@]})); then
         say "pip: installing slim CPU libtorch (--no-deps): ${NEED_T[*]} (~1.2 GB)"
-        "$VPY" -m pip install --disable-pip-version-check --no-deps "${TORCH_SLIM[@]}"
+        "$VPY" -m pip install "${PIP[@]}" --no-deps "${TORCH_SLIM[@]}"
     fi
     ((${#NEED[@]} + ${#NEED_T[@]})) || say "pip: all pinned packages present (slim torch)"
 else
     mapfile -t NEED < <(missing "${ALL[@]}")
     if ((${#NEED[@]})); then
         say "pip: installing ${NEED[*]}"
-        say "pip: (torch 2.11.0 full wheel pulls ~20 nvidia packages, ~4.5 GB; pip's cache is used)"
-        "$VPY" -m pip install --disable-pip-version-check -r "$REQ"
+        say "pip: (torch 2.11.0 full wheel pulls ~20 nvidia packages, ~4.5 GB; pip's cache is used, except on CI)"
+        "$VPY" -m pip install "${PIP[@]}" -r "$REQ"
     else
         say "pip: all ${#ALL[@]} pinned packages present"
     fi
