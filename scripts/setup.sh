@@ -81,6 +81,8 @@ else
     if ((${#NEED[@]})); then
         say "pip: installing ${NEED[*]}"
         say "pip: (torch 2.11.0 full wheel pulls ~20 nvidia packages, ~4.5 GB; pip's cache is used, except on CI)"
+        free_kb=$(df -Pk "$ROOT" | awk 'NR==2 {print $4}')
+        ((free_kb > 6000000)) || say "warning: only $((free_kb / 1024)) MB free; the venv takes ~4.9 GB (README, Disk)"
         "$VPY" -m pip install "${PIP[@]}" -r "$REQ"
     else
         say "pip: all ${#ALL[@]} pinned packages present"
