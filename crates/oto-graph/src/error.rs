@@ -11,6 +11,8 @@ pub enum GraphError {
     DoubleAssign { value: String, first: String, second: String },
     #[error("node '{node}' ({op}): {reason}")]
     Shape { node: String, op: String, reason: String },
+    #[error("node '{node}' ({op}, opset {opset}): attribute '{attr}' {reason}; fix or re-export the model")]
+    Attr { node: String, op: String, attr: String, opset: i64, reason: String },
     #[error("graph input '{input}': {reason}")]
     Input { input: String, reason: String },
     #[error("{0}")]

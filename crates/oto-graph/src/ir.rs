@@ -1,4 +1,5 @@
 //! The graph IR: nodes (topologically sorted), values and initializers.
+use crate::ops::{Attrs, Op};
 use oto_onnx::pb::{ModelProto, NodeProto, TensorProto};
 use std::collections::HashMap;
 
@@ -82,7 +83,10 @@ impl Value {
 #[derive(Clone, Debug)]
 pub struct Node {
     pub name: String,
-    pub op: String,
+    /// The ONNX op type as written in the file (for messages; dispatch on [`Node::op`]).
+    pub op_type: String,
+    /// The typed op, parsed once at load (see [`crate::ops`]).
+    pub op: Op,
     pub domain: String,
     /// Input slots; `None` for an omitted optional input (empty name in ONNX).
     pub inputs: Vec<Option<ValueId>>,
@@ -177,6 +181,13 @@ impl Graph {
     }
     pub fn model_template(&self) -> &ModelProto {
         &self.template
+    }
+    /// Parses the typed op of a node from its proto again (after a rewrite changed an attribute).
+    pub fn reparse(&mut self, nid: NodeId) -> crate::Result<()> {
+        let n = &self.nodes[nid];
+        let op = Op::parse(&Attrs { proto: &n.proto, name: &n.name, op_type: &n.op_type, domain: &n.domain, opset: self.opset })?;
+        self.nodes[nid].op = op;
+        Ok(())
     }
     /// Adds a fresh value (used by rewrites); the name must be new.
     pub fn add_value(&mut self, name: &str) -> ValueId {

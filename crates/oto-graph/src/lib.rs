@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod ir;
+pub mod ops;
 mod load;
 mod save;
 pub mod shape;
@@ -18,3 +19,4 @@ pub mod viz;
 
 pub use error::{GraphError, Result};
 pub use ir::{Dim, Graph, Node, NodeId, Value, ValueId};
+pub use ops::Op;

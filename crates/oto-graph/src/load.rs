@@ -2,6 +2,8 @@
 //! edge resolution, topological sort (stable: keeps the file's order where it is valid).
 use crate::error::{GraphError, Result};
 use crate::ir::{Dim, Graph, Node, Shape, Value};
+use crate::ops::meta::Constant;
+use crate::ops::{Attrs, Op};
 use oto_onnx::pb::{tensor_shape_proto::dimension, type_proto, ModelProto, ValueInfoProto};
 use std::collections::HashMap;
 
@@ -106,7 +108,9 @@ impl Graph {
                     None => return Err(GraphError::Dangling { node: name, op, value: inp.clone() }),
                 }
             }
-            nodes.push(Node { name, op, domain: n.domain.clone().unwrap_or_default(), inputs: ins, outputs: outs, proto: n.clone() });
+            let domain = n.domain.clone().unwrap_or_default();
+            let typed = Op::parse(&Attrs { proto: n, name: &name, op_type: &op, domain: &domain, opset })?;
+            nodes.push(Node { name, op_type: op, op: typed, domain, inputs: ins, outputs: outs, proto: n.clone() });
         }
         let nodes = topo_sort(nodes, values.len())?;
         for (nid, n) in nodes.iter().enumerate() {
@@ -121,8 +125,8 @@ impl Graph {
                     values[*i].consumers.push((nid, slot));
                 }
             }
-            if n.op == "Constant" {
-                if let (Some(o), Some(t)) = (n.output(0), constant_tensor(n)) {
+            if let Op::Constant(_) = n.op {
+                if let (Some(o), Some(t)) = (n.output(0), Constant::tensor(&n.proto)) {
                     values[o].dtype = t.data_type.unwrap_or(0);
                     values[o].shape = Some(t.dims.iter().map(|&d| Dim::Known(d)).collect());
                     values[o].init = Some(t);
@@ -148,28 +152,6 @@ fn node_name(n: &oto_onnx::pb::NodeProto, i: usize) -> String {
         Some(s) if !s.is_empty() => s.to_string(),
         _ => format!("{}_{i}", n.op_type.as_deref().unwrap_or("node")),
     }
-}
-
-/// The tensor a Constant node produces (any of its value forms).
-pub(crate) fn constant_tensor(n: &Node) -> Option<oto_onnx::pb::TensorProto> {
-    use oto_onnx::tensor::{f32_tensor, i64_tensor};
-    let p = &n.proto;
-    if let Some(t) = oto_onnx::attr::tensor(p, "value") {
-        return Some(t.clone());
-    }
-    if let Some(f) = oto_onnx::attr::float(p, "value_float") {
-        return Some(f32_tensor("", &[], &[f]));
-    }
-    if let Some(a) = oto_onnx::attr::find(p, "value_floats") {
-        return Some(f32_tensor("", &[a.floats.len() as i64], &a.floats));
-    }
-    if let Some(i) = oto_onnx::attr::int(p, "value_int") {
-        return Some(i64_tensor("", &[], &[i]));
-    }
-    if let Some(a) = oto_onnx::attr::find(p, "value_ints") {
-        return Some(i64_tensor("", &[a.ints.len() as i64], &a.ints));
-    }
-    None
 }
 
 /// Kahn's algorithm, always taking the lowest original index that is ready (stable order).
@@ -205,7 +187,7 @@ fn topo_sort(nodes: Vec<Node>, nvalues: usize) -> Result<Vec<Node>> {
     }
     if order.len() < nodes.len() {
         let stuck = (0..nodes.len()).find(|&i| indeg[i] > 0).unwrap_or(0);
-        return Err(GraphError::Cycle { node: nodes[stuck].name.clone(), op: nodes[stuck].op.clone() });
+        return Err(GraphError::Cycle { node: nodes[stuck].name.clone(), op: nodes[stuck].op_type.clone() });
     }
     let mut slots: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();
     Ok(order.into_iter().map(|i| slots[i].take().unwrap()).collect())

@@ -43,7 +43,7 @@ impl Graph {
                 let mut p = n.proto.clone();
                 p.input = n.inputs.iter().map(name).collect();
                 p.output = n.outputs.iter().map(name).collect();
-                if n.op == "Constant" && oto_onnx::attr::tensor(&p, "value").is_some() {
+                if matches!(n.op, crate::ops::Op::Constant(_)) && oto_onnx::attr::tensor(&p, "value").is_some() {
                     if let Some(t) = n.output(0).and_then(|o| self.values[o].init.clone()) {
                         oto_onnx::attr::set(&mut p, oto_onnx::attr::a_tensor("value", t));
                     }

@@ -10,6 +10,7 @@
 //! models (batch 2). Each pair also checks `flops::RowMacs` (MACs predicted from the removed
 //! rows) against the compressed graph's MACs.
 use oto_graph::compress::{self, CompressOptions, Criterion, Removal};
+use oto_graph::Op;
 use oto_graph::{zig, Graph};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -75,7 +76,7 @@ fn slices_macs_weight(g: &Graph, c: &compress::Compressed) -> bool {
     c.manifest.tensors.iter().any(|t| {
         let id = g.id(&t.name).unwrap();
         g.value(id).consumers.iter().any(|&(n, slot)| {
-            matches!(g.nodes[n].op.as_str(), "Conv" | "ConvTranspose" | "Gemm" | "MatMul") && slot == 1
+            matches!(g.nodes[n].op, Op::Conv(_) | Op::Gemm(_) | Op::MatMul(_)) && slot == 1
         })
     })
 }

@@ -95,7 +95,7 @@ pub fn run(a: Args) -> Result<()> {
     let t_load = t0.elapsed();
     let opts = AnalyzeOptions { keep: a.keep.clone() };
     for k in &opts.keep {
-        let known = g.id(k).is_some() || g.nodes.iter().any(|n| n.name == *k || n.op == *k);
+        let known = g.id(k).is_some() || g.nodes.iter().any(|n| n.name == *k || n.op_type == *k);
         if !known {
             bail!("--keep {k}: no node, initializer or op type of that name in {}", a.model.display());
         }

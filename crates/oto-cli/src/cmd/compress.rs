@@ -97,7 +97,7 @@ impl Report {
             let (pb, pa) = (node_params(full, i), node_params(small, i));
             let (mb, ma) = (oto_graph::flops::node_macs(full, i), oto_graph::flops::node_macs(small, i));
             if pb + mb > 0 {
-                layers.push((n.name.clone(), n.op.clone(), pb, pa, mb, ma));
+                layers.push((n.name.clone(), n.op_type.clone(), pb, pa, mb, ma));
             }
         }
         let m = &c.manifest;

@@ -20,7 +20,7 @@
 //! would lose all its channels, a kept set would not be rectangular) the affected rows are kept
 //! and a warning is recorded; this is always exact.
 mod manifest;
-mod rewrite;
+pub(crate) mod rewrite;
 mod select;
 pub mod tensor;
 mod training;
@@ -377,7 +377,7 @@ fn reinfer(g: &Graph, out: &mut Graph, dirty_values: &[ValueId]) -> Result<()> {
         if !changed {
             continue;
         }
-        let outs = crate::shape::ops::infer(out, nid)?;
+        let outs = out.infer_node(nid)?;
         let out_ids = out.nodes[nid].outputs.clone();
         for (slot, o) in out_ids.into_iter().enumerate() {
             let Some(o) = o else { continue };

@@ -9,8 +9,7 @@ use super::manifest::Rewrite;
 use super::KeptMap;
 use crate::error::{GraphError, Result};
 use crate::ir::{Dim, Graph, NodeId, ValueId};
-use crate::shape::fold::norm_axis;
-use crate::shape::ops::slice_bounds;
+use crate::ops::{IntsArg, Op};
 use crate::zig::Analysis;
 use oto_onnx::pb::TensorProto;
 
@@ -19,7 +18,7 @@ pub(crate) fn set_const(g: &mut Graph, v: ValueId, t: TensorProto) {
     let dims: Vec<Dim> = t.dims.iter().map(|&d| Dim::Known(d)).collect();
     if let Some(p) = g.values[v].producer {
         let node = &mut g.nodes[p];
-        if node.op == "Constant" {
+        if matches!(node.op, Op::Constant(_)) {
             node.proto.attribute.retain(|a| !a.name.as_deref().unwrap_or("").starts_with("value"));
             let mut t2 = t.clone();
             t2.name = None;
@@ -73,7 +72,28 @@ fn int_tensor(like: Option<&TensorProto>, dims: &[i64], data: &[i64]) -> TensorP
     }
 }
 
-pub(crate) struct Rewriter<'a> {
+/// Whether [`Rewriter::set_ints`] can write new values at `positions` of the integer value `v`:
+/// a constant, a value whose contents are all known (replaced by a fresh constant), or a
+/// `Concat` of 1-D pieces whose pieces at those positions are constants. Checked at analysis
+/// time, so a cut that construction could not express is never promised.
+pub(crate) fn ints_writable(g: &Graph, v: ValueId, positions: &[usize]) -> bool {
+    if g.init(v).is_some() {
+        return true;
+    }
+    let Some(old) = g.const_i64(v) else { return false };
+    let Some(p) = g.values[v].producer.filter(|&p| matches!(g.nodes[p].op, Op::Concat(_))) else { return true };
+    let mut off = 0;
+    for pv in g.nodes[p].inputs.iter().flatten() {
+        let len = g.value(*pv).dim(0).unwrap_or(1).max(1) as usize;
+        if positions.iter().any(|&q| (off..off + len).contains(&q)) && g.init(*pv).is_none() {
+            return false;
+        }
+        off += len;
+    }
+    off == old.len()
+}
+
+pub struct Rewriter<'a> {
     pub g: &'a mut Graph,
     pub a: &'a Analysis,
     /// Kept positions of the values that lose channels (see [`super::KeptMap`]).
@@ -86,7 +106,7 @@ pub(crate) struct Rewriter<'a> {
 impl Rewriter<'_> {
     /// Kept flags along `axis` of data value `v`, when that axis carries channels with the
     /// value's full size and at least one position is removed.
-    fn kept(&self, v: Option<ValueId>, axis: usize) -> Option<Vec<bool>> {
+    pub(crate) fn kept(&self, v: Option<ValueId>, axis: usize) -> Option<Vec<bool>> {
         let v = v?;
         let t = self.a.value_ids.get(v)?.as_ref()?;
         if axis >= t.rank() || !t.chan[axis] {
@@ -100,31 +120,41 @@ impl Rewriter<'_> {
         k.iter().any(|&x| !x).then(|| k.clone())
     }
 
-    fn err(&self, nid: NodeId, what: String) -> GraphError {
+    pub(crate) fn err(&self, nid: NodeId, what: String) -> GraphError {
         let n = &self.g.nodes[nid];
-        GraphError::Shape { node: n.name.clone(), op: n.op.clone(), reason: format!("cannot rewrite for compression: {what}") }
+        GraphError::Shape { node: n.name.clone(), op: n.op_type.clone(), reason: format!("cannot rewrite for compression: {what}") }
     }
 
     fn log(&mut self, nid: NodeId, what: &str, old: Vec<i64>, new: Vec<i64>) {
         self.log.push(Rewrite { node: self.g.nodes[nid].name.clone(), what: what.into(), old, new });
     }
 
-    fn set_attr_int(&mut self, nid: NodeId, name: &str, new: i64) {
-        let old = self.g.nodes[nid].attr_int(name);
+    /// Sets an int attribute (logged) and re-parses the node's typed op.
+    pub(crate) fn set_attr_int(&mut self, nid: NodeId, name: &str, new: i64) -> Result<()> {
+        let old = oto_onnx::attr::int(&self.g.nodes[nid].proto, name);
         if old == Some(new) {
-            return;
+            return Ok(());
         }
         self.log(nid, name, old.into_iter().collect(), vec![new]);
         oto_onnx::attr::set(&mut self.g.nodes[nid].proto, oto_onnx::attr::a_int(name, new));
+        self.g.reparse(nid)
     }
 
-    fn set_attr_ints(&mut self, nid: NodeId, name: &str, new: Vec<i64>) {
-        let old = self.g.nodes[nid].attr_ints(name).unwrap_or_default();
+    /// Sets an int-list attribute (logged) and re-parses the node's typed op.
+    pub(crate) fn set_attr_ints(&mut self, nid: NodeId, name: &str, new: Vec<i64>) -> Result<()> {
+        let old = oto_onnx::attr::ints(&self.g.nodes[nid].proto, name).unwrap_or_default();
         if old == new {
-            return;
+            return Ok(());
         }
         self.log(nid, name, old, new.clone());
         oto_onnx::attr::set(&mut self.g.nodes[nid].proto, oto_onnx::attr::a_ints(name, &new));
+        self.g.reparse(nid)
+    }
+
+    /// Removes an attribute and re-parses the node's typed op.
+    pub(crate) fn remove_attr(&mut self, nid: NodeId, name: &str) -> Result<()> {
+        self.g.nodes[nid].proto.attribute.retain(|a| a.name.as_deref() != Some(name));
+        self.g.reparse(nid)
     }
 
     /// A fresh initializer holding `t`, read by input `slot` of node `nid` instead of its old value.
@@ -154,7 +184,7 @@ impl Rewriter<'_> {
     }
 
     /// Sets the integer input `slot` of node `nid` to `new` (1-D, or a scalar when it was one).
-    fn set_ints(&mut self, nid: NodeId, slot: usize, new: Vec<i64>, what: &str) -> Result<()> {
+    pub(crate) fn set_ints(&mut self, nid: NodeId, slot: usize, new: Vec<i64>, what: &str) -> Result<()> {
         let v = self.g.nodes[nid].input(slot);
         let old = v.and_then(|v| self.g.const_i64(v));
         if old.as_ref() == Some(&new) {
@@ -186,7 +216,7 @@ impl Rewriter<'_> {
         }
         // computed: a Concat of 1-D pieces -> rewrite the constant pieces that change
         if let (Some(p), Some(old)) = (val.producer, old.as_ref()) {
-            if self.g.nodes[p].op == "Concat" && old.len() == new.len() {
+            if matches!(self.g.nodes[p].op, Op::Concat(_)) && old.len() == new.len() {
                 let pieces = self.g.nodes[p].inputs.clone();
                 let mut off = 0;
                 for (ps, pv) in pieces.iter().enumerate() {
@@ -213,217 +243,32 @@ impl Rewriter<'_> {
     }
 
     /// Integer values of input `slot` (constant or folded).
-    fn ints(&self, nid: NodeId, slot: usize) -> Option<Vec<i64>> {
+    pub(crate) fn ints(&self, nid: NodeId, slot: usize) -> Option<Vec<i64>> {
         self.g.nodes[nid].input(slot).and_then(|v| self.g.const_i64(v))
     }
 
+    /// The values of an attribute-or-input int list of node `nid`.
+    pub(crate) fn arg(&self, nid: NodeId, a: &IntsArg) -> Option<Vec<i64>> {
+        match a {
+            IntsArg::Attr(v) => Some(v.clone()),
+            IntsArg::Input(slot) => self.ints(nid, *slot),
+            IntsArg::Absent => None,
+        }
+    }
+
+    /// Writes an attribute-or-input int list: the attribute `name` when it was one, input `slot`
+    /// otherwise.
+    pub(crate) fn set_arg(&mut self, nid: NodeId, a: &IntsArg, name: &str, slot: usize, new: Vec<i64>) -> Result<()> {
+        match a {
+            IntsArg::Attr(_) => self.set_attr_ints(nid, name, new),
+            IntsArg::Input(s) => self.set_ints(nid, *s, new, name),
+            IntsArg::Absent => self.set_ints(nid, slot, new, name),
+        }
+    }
+
+    /// Applies node `nid`'s slice rule (its op family's `OpRule::slice`).
     pub fn node(&mut self, nid: NodeId) -> Result<()> {
-        const OPS: &[&str] = &["Conv", "GroupNormalization", "Split", "Slice", "Gather", "Pad", "Reshape", "Expand", "Resize"];
-        if !OPS.contains(&self.g.nodes[nid].op.as_str()) {
-            return Ok(());
-        }
-        let n = self.g.nodes[nid].clone();
-        let opset = self.g.opset;
-        let rank_of = |g: &Graph, v: Option<ValueId>| v.and_then(|v| g.value(v).rank());
-        match n.op.as_str() {
-            "Conv" => {
-                let group = n.attr_int("group").unwrap_or(1);
-                if group > 1 {
-                    if let (Some(k), Some(w)) = (self.kept(n.input(0), 1), n.input(1)) {
-                        let cg = self.g.init(w).and_then(|t| t.dims.get(1).copied()).unwrap_or(1).max(1);
-                        let cin = k.iter().filter(|&&x| x).count() as i64;
-                        if cin % cg != 0 {
-                            return Err(self.err(nid, format!("{cin} kept input channels are not a multiple of {cg}")));
-                        }
-                        self.set_attr_int(nid, "group", cin / cg);
-                    }
-                }
-            }
-            "GroupNormalization" => {
-                if let Some(k) = self.kept(n.input(0), 1) {
-                    let g0 = n.attr_int("num_groups").unwrap_or(1).max(1);
-                    let bs = (k.len() as i64 / g0).max(1);
-                    let kc = k.iter().filter(|&&x| x).count() as i64;
-                    self.set_attr_int(nid, "num_groups", kc / bs);
-                }
-            }
-            "Split" => {
-                let Some(r) = rank_of(self.g, n.input(0)) else { return Ok(()) };
-                let Some(axis) = norm_axis(n.attr_int("axis").unwrap_or(0), r) else { return Ok(()) };
-                if self.kept(n.input(0), axis).is_none() {
-                    return Ok(());
-                }
-                let mut sizes = vec![];
-                for o in &n.outputs {
-                    let old = o.and_then(|o| self.g.value(o).dim(axis)).unwrap_or(0);
-                    sizes.push(match self.kept(*o, axis) {
-                        Some(k) => k.iter().filter(|&&x| x).count() as i64,
-                        None => old,
-                    });
-                }
-                if opset < 13 {
-                    self.set_attr_ints(nid, "split", sizes);
-                } else {
-                    if n.input(1).is_none() && n.attr_int("num_outputs").is_some() {
-                        self.g.nodes[nid].proto.attribute.retain(|a| a.name.as_deref() != Some("num_outputs"));
-                    }
-                    self.set_ints(nid, 1, sizes, "split")?;
-                }
-            }
-            "Slice" => {
-                let Some(r) = rank_of(self.g, n.input(0)) else { return Ok(()) };
-                let (st_slot, en_slot) = (1, 2);
-                let get = |s: &Self, slot: usize, attr: &str| if opset < 10 { n.attr_ints(attr) } else { s.ints(nid, slot) };
-                let (Some(mut starts), Some(mut ends)) = (get(self, st_slot, "starts"), get(self, en_slot, "ends")) else {
-                    return Ok(());
-                };
-                let axes = get(self, 3, "axes").unwrap_or_else(|| (0..starts.len() as i64).collect());
-                let steps = if opset < 10 { vec![1; axes.len()] } else { self.ints(nid, 4).unwrap_or_else(|| vec![1; axes.len()]) };
-                let (mut cs, mut ce) = (false, false);
-                for (k, &ax) in axes.iter().enumerate() {
-                    let Some(ax) = norm_axis(ax, r) else { continue };
-                    let Some(kept) = self.kept(n.input(0), ax) else { continue };
-                    if steps.get(k).copied().unwrap_or(1) != 1 {
-                        return Err(self.err(nid, "a strided slice on a channel axis".into()));
-                    }
-                    let dim = kept.len() as i64;
-                    let (b, e) = slice_bounds(starts[k], ends[k], 1, dim);
-                    let below = |x: i64| kept.iter().take(x.max(0) as usize).filter(|&&k| k).count() as i64;
-                    let nb = below(b);
-                    if nb != starts[k] {
-                        starts[k] = nb;
-                        cs = true;
-                    }
-                    let ne = if ends[k] >= dim { ends[k] } else { below(e) };
-                    if ne != ends[k] {
-                        ends[k] = ne;
-                        ce = true;
-                    }
-                }
-                if opset < 10 {
-                    if cs {
-                        self.set_attr_ints(nid, "starts", starts);
-                    }
-                    if ce {
-                        self.set_attr_ints(nid, "ends", ends);
-                    }
-                } else {
-                    if cs {
-                        self.set_ints(nid, st_slot, starts, "starts")?;
-                    }
-                    if ce {
-                        self.set_ints(nid, en_slot, ends, "ends")?;
-                    }
-                }
-            }
-            "Gather" => {
-                let Some(r) = rank_of(self.g, n.input(0)) else { return Ok(()) };
-                let Some(axis) = norm_axis(n.attr_int("axis").unwrap_or(0), r) else { return Ok(()) };
-                let Some(kept) = self.kept(n.input(0), axis) else { return Ok(()) };
-                let Some(idx) = self.ints(nid, 1) else { return Err(self.err(nid, "indices are not constant".into())) };
-                let rank: Vec<i64> = kept.iter().scan(0i64, |c, &k| { let r = *c; if k { *c += 1 } Some(r) }).collect();
-                let mut new = vec![];
-                for &i in &idx {
-                    let Some(p) = norm_axis(i, kept.len()) else { return Err(self.err(nid, format!("index {i} out of range"))) };
-                    if kept[p] {
-                        new.push(rank[p]);
-                    }
-                }
-                if rank_of(self.g, n.input(1)) != Some(1) && new.len() != idx.len() {
-                    return Err(self.err(nid, "a gathered channel is removed but the indices are not 1-D".into()));
-                }
-                if new != idx {
-                    self.set_ints(nid, 1, new, "indices")?;
-                }
-            }
-            "Pad" => {
-                let Some(r) = rank_of(self.g, n.input(0)) else { return Ok(()) };
-                let from_attr = opset < 11;
-                let Some(mut pads) = (if from_attr { n.attr_ints("pads") } else { self.ints(nid, 1) }) else { return Ok(()) };
-                let axes: Vec<usize> = match self.ints(nid, 3) {
-                    Some(a) if !from_attr => a.iter().filter_map(|&a| norm_axis(a, r)).collect(),
-                    _ => (0..r).collect(),
-                };
-                let mut changed = false;
-                for (k, &ax) in axes.iter().enumerate() {
-                    let (b, e) = (pads[k], pads[k + axes.len()]);
-                    if b <= 0 && e <= 0 {
-                        continue;
-                    }
-                    let Some(kept) = self.kept(n.output(0), ax) else { continue };
-                    let len = kept.len();
-                    let nb = kept[..b.max(0) as usize].iter().filter(|&&x| x).count() as i64;
-                    let ne = kept[len - e.max(0) as usize..].iter().filter(|&&x| x).count() as i64;
-                    if b > 0 && nb != b {
-                        pads[k] = nb;
-                        changed = true;
-                    }
-                    if e > 0 && ne != e {
-                        pads[k + axes.len()] = ne;
-                        changed = true;
-                    }
-                }
-                if changed {
-                    if from_attr {
-                        self.set_attr_ints(nid, "pads", pads);
-                    } else {
-                        self.set_ints(nid, 1, pads, "pads")?;
-                    }
-                }
-            }
-            "Reshape" => {
-                let Some(mut target) = self.ints(nid, 1) else { return Ok(()) };
-                let mut changed = false;
-                for ax in 0..target.len() {
-                    if target[ax] <= 0 {
-                        continue;
-                    }
-                    if let Some(k) = self.kept(n.output(0), ax) {
-                        target[ax] = k.iter().filter(|&&x| x).count() as i64;
-                        changed = true;
-                    }
-                }
-                if changed {
-                    self.set_ints(nid, 1, target, "shape")?;
-                }
-            }
-            "Expand" => {
-                let (Some(mut shape), Some(r)) = (self.ints(nid, 1), rank_of(self.g, n.output(0))) else { return Ok(()) };
-                let off = r.saturating_sub(shape.len());
-                let mut changed = false;
-                for i in 0..shape.len() {
-                    if shape[i] <= 1 {
-                        continue;
-                    }
-                    if let Some(k) = self.kept(n.output(0), off + i) {
-                        shape[i] = k.iter().filter(|&&x| x).count() as i64;
-                        changed = true;
-                    }
-                }
-                if changed {
-                    self.set_ints(nid, 1, shape, "shape")?;
-                }
-            }
-            "Resize" if opset >= 11 => {
-                let Some(mut sizes) = self.ints(nid, 3).filter(|s| !s.is_empty()) else { return Ok(()) };
-                let Some(r) = rank_of(self.g, n.output(0)) else { return Ok(()) };
-                let axes: Vec<usize> = match n.attr_ints("axes") {
-                    Some(a) => a.iter().filter_map(|&a| norm_axis(a, r)).collect(),
-                    None => (0..r).collect(),
-                };
-                let mut changed = false;
-                for (i, &ax) in axes.iter().enumerate() {
-                    if let Some(k) = self.kept(n.output(0), ax) {
-                        sizes[i] = k.iter().filter(|&&x| x).count() as i64;
-                        changed = true;
-                    }
-                }
-                if changed {
-                    self.set_ints(nid, 3, sizes, "sizes")?;
-                }
-            }
-            _ => {}
-        }
-        Ok(())
+        let op = self.g.nodes[nid].op.clone();
+        op.rule().slice(self, nid)
     }
 }

@@ -15,6 +15,8 @@
 use super::manifest::Rewrite;
 use crate::error::{GraphError, Result};
 use crate::ir::{Graph, NodeId};
+use crate::ops::norm::NormKind;
+use crate::ops::Op;
 
 /// What has to change on node `nid` (None: already in inference form).
 enum Fix {
@@ -26,19 +28,16 @@ enum Fix {
 
 fn fix_of(g: &Graph, nid: NodeId) -> Option<Fix> {
     let n = &g.nodes[nid];
-    if !(n.domain.is_empty() || n.domain == "ai.onnx") {
-        return None;
-    }
-    let is_test = g.opset < 7 && n.attr_int("is_test").unwrap_or(0) == 0;
-    match n.op.as_str() {
-        "BatchNormalization" => {
-            let training_mode = n.attr_int("training_mode").unwrap_or(0) != 0;
+    match &n.op {
+        Op::Norm(bn) if bn.kind == NormKind::Batch => {
             let extra_outputs = n.outputs.iter().skip(1).any(|o| o.is_some());
+            let (training_mode, is_test) = (bn.training_mode, !bn.is_test);
             (training_mode || extra_outputs || is_test).then_some(Fix::Bn { training_mode, extra_outputs, is_test })
         }
-        "Dropout" => {
+        Op::Dropout(d) => {
             let drop_input = g.opset >= 12
                 && n.input(2).is_some_and(|v| g.const_i64(v).map(|x| x.iter().any(|&b| b != 0)).unwrap_or(true));
+            let is_test = !d.is_test;
             (drop_input || is_test).then_some(Fix::Dropout { drop_input, is_test })
         }
         _ => None,
@@ -59,13 +58,26 @@ pub(crate) fn to_inference(g: &mut Graph, rewrites: &mut Vec<Rewrite>) -> Result
     let mut dropped_names = vec![];
     for nid in 0..g.nodes.len() {
         let Some(fix) = fix_of(g, nid) else { continue };
+        apply_fix(g, nid, fix, rewrites, &mut dropped_names)?;
+        g.reparse(nid)?;
+    }
+    if !dropped_names.is_empty() {
+        if let Some(gp) = g.template.graph.as_mut() {
+            gp.value_info.retain(|vi| !dropped_names.iter().any(|d| Some(d.as_str()) == vi.name.as_deref()));
+        }
+    }
+    Ok(())
+}
+
+fn apply_fix(g: &mut Graph, nid: NodeId, fix: Fix, rewrites: &mut Vec<Rewrite>, dropped_names: &mut Vec<String>) -> Result<()> {
+    {
         match fix {
             Fix::Bn { training_mode, extra_outputs, is_test } => {
                 if extra_outputs {
                     // every extra output must be unused
                     for &o in g.nodes[nid].outputs.iter().skip(1).flatten() {
                         let v = g.value(o);
-                        let reader = v.consumers.first().map(|&(c, _)| format!("node '{}' ({})", g.nodes[c].name, g.nodes[c].op));
+                        let reader = v.consumers.first().map(|&(c, _)| format!("node '{}' ({})", g.nodes[c].name, g.nodes[c].op_type));
                         let reader = reader.or_else(|| g.outputs.contains(&o).then(|| "a graph output".to_string()));
                         if let Some(reader) = reader {
                             let n = &g.nodes[nid];
@@ -88,9 +100,8 @@ pub(crate) fn to_inference(g: &mut Graph, rewrites: &mut Vec<Rewrite>) -> Result
                     log(g, nid, "outputs", vec![n_out], vec![1], rewrites);
                 }
                 if training_mode {
-                    let old = g.nodes[nid].attr_int("training_mode").unwrap_or(0);
                     g.nodes[nid].proto.attribute.retain(|a| a.name.as_deref() != Some("training_mode"));
-                    log(g, nid, "training_mode", vec![old], vec![0], rewrites);
+                    log(g, nid, "training_mode", vec![1], vec![0], rewrites);
                 }
                 if is_test {
                     set_is_test(g, nid, rewrites);
@@ -110,16 +121,10 @@ pub(crate) fn to_inference(g: &mut Graph, rewrites: &mut Vec<Rewrite>) -> Result
             }
         }
     }
-    if !dropped_names.is_empty() {
-        if let Some(gp) = g.template.graph.as_mut() {
-            gp.value_info.retain(|vi| !dropped_names.iter().any(|d| Some(d.as_str()) == vi.name.as_deref()));
-        }
-    }
     Ok(())
 }
 
 fn set_is_test(g: &mut Graph, nid: NodeId, rewrites: &mut Vec<Rewrite>) {
-    let old = g.nodes[nid].attr_int("is_test").unwrap_or(0);
     oto_onnx::attr::set(&mut g.nodes[nid].proto, oto_onnx::attr::a_int("is_test", 1));
-    log(g, nid, "is_test", vec![old], vec![1], rewrites);
+    log(g, nid, "is_test", vec![0], vec![1], rewrites);
 }

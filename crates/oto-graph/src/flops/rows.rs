@@ -48,16 +48,13 @@ impl RowMacs {
                 continue;
             }
             let n = &g.nodes[nid];
-            let weight_slots: &[usize] = match n.op.as_str() {
-                "Conv" | "ConvTranspose" | "Gemm" => &[1],
-                _ => &[0, 1], // MatMul
-            };
+            let weight_slots = n.op.rule().mac_operands();
             let mut axes = vec![];
             for &slot in weight_slots {
                 let Some(v) = n.input(slot) else { continue };
                 axes.extend(weight_axes(a, v));
             }
-            if axes.is_empty() && n.op == "MatMul" {
+            if axes.is_empty() && matches!(n.op, crate::ops::Op::MatMul(_)) {
                 axes = activation_axes(g, a, nid);
             }
             terms.push(Term { macs, axes });

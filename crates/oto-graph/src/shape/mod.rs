@@ -1,12 +1,14 @@
 //! Shape inference (and folding of small integer shape computations) over the IR.
 //!
-//! Every op in scope gets an output shape rule in [`ops`]; integer tensors that feed
+//! Every op in scope gets an output shape rule in its family file of [`crate::ops`]; integer tensors that feed
 //! Reshape/Expand/Resize are folded symbolically in [`fold`] so that `Shape → Gather → Concat →
 //! Reshape` chains with a symbolic batch still give exact shapes. Ops without a rule fall back to
 //! the model's `value_info`; they are never an error here (analysis decides what they mean).
 pub mod broadcast;
+pub mod ctx;
 pub mod fold;
-pub mod ops;
+
+pub use ctx::InferCtx;
 
 use crate::error::{GraphError, Result};
 use crate::ir::{Dim, Graph, Shape};
@@ -46,6 +48,11 @@ impl Graph {
         Ok(())
     }
 
+    /// What node `nid`'s op rule says about its outputs, from the current input shapes.
+    pub fn infer_node(&self, nid: crate::ir::NodeId) -> Result<Vec<OutInfo>> {
+        self.nodes[nid].op.rule().infer(&InferCtx { g: self, nid })
+    }
+
     /// (Re-)infers shapes of all node outputs in topological order.
     pub fn infer_shapes(&mut self) -> Result<()> {
         let declared: HashMap<String, (i32, Option<Shape>)> = {
@@ -64,7 +71,7 @@ impl Graph {
             }
         }
         for nid in 0..self.nodes.len() {
-            let outs = ops::infer(self, nid)?;
+            let outs = self.infer_node(nid)?;
             let node = &self.nodes[nid];
             let out_ids: Vec<Option<usize>> = node.outputs.clone();
             for (slot, o) in out_ids.into_iter().enumerate() {

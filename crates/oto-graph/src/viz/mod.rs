@@ -76,9 +76,9 @@ pub(crate) fn node_style(g: &Graph, a: &Analysis, nid: NodeId) -> NodeStyle {
     let n = &g.nodes[nid];
     let groups = node_groups(g, a, nid);
     let shape = n.output(0).and_then(|o| g.shape(o)).map(|s| fmt_shape(s)).unwrap_or_default();
-    let mut label = vec![n.name.clone(), n.op.clone()];
+    let mut label = vec![n.name.clone(), n.op_type.clone()];
     let Some(&first) = groups.first() else {
-        return NodeStyle { label, fill: WHITE.into(), tooltip: format!("{} ({}) {shape}: no channels", n.name, n.op), channels: false };
+        return NodeStyle { label, fill: WHITE.into(), tooltip: format!("{} ({}) {shape}: no channels", n.name, n.op_type), channels: false };
     };
     let gr = &a.groups[first];
     let prunable = gr.prunable(a);
@@ -87,7 +87,7 @@ pub(crate) fn node_style(g: &Graph, a: &Analysis, nid: NodeId) -> NodeStyle {
         glabel.push_str(",…");
     }
     label.push(glabel);
-    let mut tooltip = format!("{} ({}) {shape}\ngroup {} ({} rows, {})", n.name, n.op, first, gr.rows.len(), if prunable { "prunable" } else { "unprunable" });
+    let mut tooltip = format!("{} ({}) {shape}\ngroup {} ({} rows, {})", n.name, n.op_type, first, gr.rows.len(), if prunable { "prunable" } else { "unprunable" });
     if !gr.reasons.is_empty() {
         tooltip.push_str(&format!("\nreasons: {}", gr.reasons.join(", ")));
     }

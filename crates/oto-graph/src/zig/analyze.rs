@@ -158,9 +158,15 @@ pub fn analyze_with(g: &Graph, opts: &AnalyzeOptions) -> Analysis {
     }
     for nid in 0..g.nodes.len() {
         st.nid = nid;
-        super::rules::apply(&mut st, nid);
+        let rule = g.nodes[nid].op.rule();
+        rule.zig(&mut st);
+        for (v, reason) in rule.unsliceable(&st) {
+            if let Some(t) = st.ids[v].clone() {
+                st.unprunable_all(&t, &reason);
+            }
+        }
         let n = &g.nodes[nid];
-        if opts.keep.iter().any(|k| *k == n.name || *k == n.op || n.inputs.iter().flatten().any(|&v| g.values[v].name == *k)) {
+        if opts.keep.iter().any(|k| *k == n.name || *k == n.op_type || n.inputs.iter().flatten().any(|&v| g.values[v].name == *k)) {
             for o in n.outputs.iter().flatten() {
                 if let Some(t) = st.ids[*o].clone() {
                     st.unprunable_all(&t, "user");

@@ -4,7 +4,7 @@
 //! zero-padding channel, an unknown op's output) is an **element**. Each data value carries an
 //! [`ids::IdTensor`]: for every position along the axes where channels vary, the element it comes
 //! from, plus a zero-propagation state (does zeroing that element's row make this position exactly
-//! zero?). Ops move, merge or tie elements per the rules in [`rules`] (one arm per op); ties are a
+//! zero?). Ops move, merge or tie elements per their family's rule in [`crate::ops`] (`OpRule::zig`); ties are a
 //! union-find, so the classes of elements are the **rows** (the paper's ZIGs `g ∈ G`): zeroing all
 //! tensor slices attached to a row makes its channels exactly zero everywhere they leave the
 //! graph, so the row can be removed without changing any output. Rows are gathered into
@@ -17,12 +17,13 @@
 
 mod analyze;
 pub mod ids;
+pub(crate) mod prop;
 pub mod report;
-mod reshape;
-mod rules;
+pub(crate) mod reshape;
 mod uf;
 
 pub use analyze::{analyze, analyze_with, AnalyzeOptions};
+pub(crate) use analyze::State;
 use crate::ir::{NodeId, ValueId};
 use serde::Serialize;
 

@@ -371,7 +371,7 @@ impl Report {
                 prunable_channels,
                 sources: gr.sources.iter().map(|&s| a.sources[s].what.clone()).collect(),
                 members,
-                ops: gr.nodes.iter().map(|&n| OpRef { name: g.nodes[n].name.clone(), op: g.nodes[n].op.clone() }).collect(),
+                ops: gr.nodes.iter().map(|&n| OpRef { name: g.nodes[n].name.clone(), op: g.nodes[n].op_type.clone() }).collect(),
             });
         }
         let trainable_params = a

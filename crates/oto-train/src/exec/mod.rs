@@ -150,7 +150,7 @@ impl Executor {
                 continue;
             }
             if !(n.domain.is_empty() || n.domain == "ai.onnx") {
-                return Err(TrainError::UnsupportedOp { op: format!("{}:{}", n.domain, n.op), node: n.name.clone() });
+                return Err(TrainError::UnsupportedOp { op: format!("{}:{}", n.domain, n.op_type), node: n.name.clone() });
             }
             let op = ops::compile(graph, n, kind)?;
             for (slot, i) in n.inputs.iter().enumerate() {
@@ -158,7 +158,7 @@ impl Executor {
                     if !available[*i] {
                         return Err(TrainError::Op {
                             node: n.name.clone(),
-                            op: n.op.clone(),
+                            op: n.op_type.clone(),
                             reason: format!("input {slot} ('{}') is not computed before this node", graph.value(*i).name),
                         });
                     }
@@ -169,7 +169,7 @@ impl Executor {
             }
             steps.push(Step {
                 name: n.name.clone(),
-                op_type: n.op.clone(),
+                op_type: n.op_type.clone(),
                 op,
                 ins: n.inputs.clone(),
                 outs: n.outputs.clone(),

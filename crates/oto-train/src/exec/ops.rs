@@ -244,7 +244,7 @@ fn onnx_kind(dt: i64, float: Kind) -> Option<Kind> {
 
 /// Resolves the node's attributes into an [`Op`]. Unknown ops → `UnsupportedOp`.
 pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Op, TrainError> {
-    let bad = |reason: String| TrainError::Op { node: n.name.clone(), op: n.op.clone(), reason };
+    let bad = |reason: String| TrainError::Op { node: n.name.clone(), op: n.op_type.clone(), reason };
     let ints_in = |slot: usize| -> Ints {
         match n.input(slot) {
             None => Ints::None,
@@ -281,7 +281,7 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Op, TrainError> {
             Some(o) => return Err(bad(format!("unknown auto_pad '{o}'"))),
         })
     };
-    let op = match n.op.as_str() {
+    let op = match n.op_type.as_str() {
         "Identity" => Op::Identity,
         "Relu" => Op::Unary(Un::Relu),
         "Sigmoid" => Op::Unary(Un::Sigmoid),
@@ -323,7 +323,7 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Op, TrainError> {
         }
         "Softmax" | "LogSoftmax" => {
             let legacy = g.opset < 13;
-            Op::Softmax { axis: i("axis", if legacy { 1 } else { -1 }), legacy, log: n.op == "LogSoftmax" }
+            Op::Softmax { axis: i("axis", if legacy { 1 } else { -1 }), legacy, log: n.op_type == "LogSoftmax" }
         }
         "Add" => Op::Binary(Bin::Add),
         "Sub" => Op::Binary(Bin::Sub),
@@ -364,7 +364,7 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Op, TrainError> {
                 output_padding: n.attr_ints("output_padding").unwrap_or_default(),
                 output_shape: n.attr_ints("output_shape").unwrap_or_default(),
             };
-            if n.op == "Conv" {
+            if n.op_type == "Conv" {
                 Op::Conv(spec)
             } else {
                 Op::ConvTranspose(spec)
@@ -388,15 +388,15 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Op, TrainError> {
         }
         "InstanceNormalization" => Op::InstanceNorm { eps: f("epsilon", 1e-5) },
         "MaxPool" | "AveragePool" => {
-            if n.op == "MaxPool" && n.output(1).is_some() {
+            if n.op_type == "MaxPool" && n.output(1).is_some() {
                 return Err(bad("the Indices output of MaxPool is not supported".into()));
             }
             let kernel = n.attr_ints("kernel_shape").ok_or_else(|| bad("missing attribute kernel_shape".into()))?;
-            if n.op == "MaxPool" && i("storage_order", 0) != 0 {
+            if n.op_type == "MaxPool" && i("storage_order", 0) != 0 {
                 return Err(bad("storage_order=1 is not supported".into()));
             }
             Op::Pool(PoolSpec {
-                max: n.op == "MaxPool",
+                max: n.op_type == "MaxPool",
                 strides: n.attr_ints("strides").unwrap_or_else(|| vec![1; kernel.len()]),
                 pads: n.attr_ints("pads").unwrap_or_else(|| vec![0; 2 * kernel.len()]),
                 dilations: n.attr_ints("dilations").unwrap_or_else(|| vec![1; kernel.len()]),
@@ -409,13 +409,13 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Op, TrainError> {
         "GlobalAveragePool" => Op::GlobalPool { max: false },
         "GlobalMaxPool" => Op::GlobalPool { max: true },
         "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" => {
-            let red = match n.op.as_str() {
+            let red = match n.op_type.as_str() {
                 "ReduceMean" => Red::Mean,
                 "ReduceSum" => Red::Sum,
                 "ReduceMax" => Red::Max,
                 _ => Red::Min,
             };
-            let axes_as_input = if n.op == "ReduceSum" { 13 } else { 18 };
+            let axes_as_input = if n.op_type == "ReduceSum" { 13 } else { 18 };
             Op::Reduce {
                 red,
                 axes: attr_or_input("axes", 1, axes_as_input),
@@ -506,7 +506,7 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Op, TrainError> {
             if n.attr_string("keep_aspect_ratio_policy").is_some_and(|p| p != "stretch") {
                 return Err(bad("keep_aspect_ratio_policy other than 'stretch' is not supported".into()));
             }
-            let legacy = n.op == "Upsample" || g.opset < 11;
+            let legacy = n.op_type == "Upsample" || g.opset < 11;
             let coord = match n.attr_string("coordinate_transformation_mode").as_deref() {
                 None if legacy => Coord::Asymmetric,
                 None | Some("half_pixel") => Coord::HalfPixel,
@@ -528,7 +528,7 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Op, TrainError> {
             let (scales_slot, sizes_slot) = if legacy { (1, usize::MAX) } else { (2, 3) };
             let mut scales_f = None;
             let mut scales_input = None;
-            if let Some(s) = oto_onnx::attr::floats(&n.proto, "scales").filter(|_| n.op == "Upsample" && g.opset < 9) {
+            if let Some(s) = oto_onnx::attr::floats(&n.proto, "scales").filter(|_| n.op_type == "Upsample" && g.opset < 9) {
                 scales_f = Some(s.iter().map(|&x| x as f64).collect());
             } else if let Some(id) = n.input(scales_slot) {
                 match g.const_f32(id) {
@@ -577,7 +577,7 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Op, TrainError> {
             }
         }
         "Constant" => return Err(bad("a Constant node without a supported value attribute".into())),
-        _ => return Err(TrainError::UnsupportedOp { op: n.op.clone(), node: n.name.clone() }),
+        _ => return Err(TrainError::UnsupportedOp { op: n.op_type.clone(), node: n.name.clone() }),
     };
     Ok(op)
 }

@@ -1,0 +1,85 @@
+//! Ops that pass their input through unchanged in value (`Identity`, `Dropout` at inference) or
+//! in everything but the element type (`Cast`). All are zero-preserving.
+use super::{Attrs, OpParse, OpRule};
+use crate::error::Result;
+use crate::shape::ctx::same;
+use crate::shape::{InferCtx, OutInfo};
+use crate::zig::prop::pass;
+use crate::zig::State;
+use oto_onnx::tensor::BOOL;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Identity;
+
+impl OpParse for Identity {
+    fn parse(a: &Attrs) -> Result<Option<Self>> {
+        Ok((a.op_type == "Identity").then_some(Identity))
+    }
+}
+
+impl OpRule for Identity {
+    fn infer(&self, c: &InferCtx) -> Result<Vec<OutInfo>> {
+        Ok(vec![OutInfo { shape: c.shape(0), dtype: c.dtype(0), folded: c.folded(0) }])
+    }
+    fn zig(&self, st: &mut State) {
+        pass(st, 0)
+    }
+}
+
+/// `Dropout`: the identity at inference; in training it scales kept entries by 1/(1-ratio),
+/// which keeps zeros zero. `training_mode` is input 2 from opset 12, `is_test` before opset 7.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dropout {
+    /// `ratio` attribute (opset < 12; input 1 from then on), default 0.5.
+    pub ratio: f32,
+    /// Opset < 7: `is_test = 0` means training mode.
+    pub is_test: bool,
+}
+
+impl OpParse for Dropout {
+    fn parse(a: &Attrs) -> Result<Option<Self>> {
+        if a.op_type != "Dropout" {
+            return Ok(None);
+        }
+        Ok(Some(Dropout { ratio: a.float("ratio", 0.5)?, is_test: a.opset >= 7 || a.flag("is_test")? }))
+    }
+}
+
+impl OpRule for Dropout {
+    fn infer(&self, c: &InferCtx) -> Result<Vec<OutInfo>> {
+        let x = c.shape(0);
+        let mut outs = vec![same(x.clone(), c.dtype(0))];
+        if c.n_outputs() > 1 {
+            outs.push(same(x, BOOL));
+        }
+        Ok(outs)
+    }
+    fn zig(&self, st: &mut State) {
+        pass(st, 0)
+    }
+}
+
+/// `Cast` to element type `to` (an ONNX `TensorProto.DataType`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cast {
+    pub to: i32,
+}
+
+impl OpParse for Cast {
+    fn parse(a: &Attrs) -> Result<Option<Self>> {
+        if a.op_type != "Cast" {
+            return Ok(None);
+        }
+        let to = a.int_opt("to")?.ok_or_else(|| a.err("to", "is required"))?;
+        Ok(Some(Cast { to: to as i32 }))
+    }
+}
+
+impl OpRule for Cast {
+    fn infer(&self, c: &InferCtx) -> Result<Vec<OutInfo>> {
+        Ok(vec![OutInfo { shape: c.shape(0), dtype: self.to, folded: c.folded(0) }])
+    }
+    fn zig(&self, st: &mut State) {
+        pass(st, 0)
+    }
+}

@@ -1,0 +1,251 @@
+//! Ops that regroup the same elements into another shape: `Reshape`, `Flatten`, `Squeeze`,
+//! `Unsqueeze`.
+//!
+//! ZIG rule: the id tensor is re-indexed through the reshape (`zig::reshape::reshape_ids`): a
+//! channel axis split into several axes, or merged with spatial axes (Flatten before a
+//! classifier), keeps each channel's positions in its row; a reshape whose shapes are not known
+//! is `dynamic_spatial`. Slice rule: a constant target shape's channel entries become the kept
+//! counts (a computed shape is rewritten in its constant pieces).
+use super::{Attrs, IntsArg, OpParse, OpRule};
+use crate::compress::rewrite::Rewriter;
+use crate::error::Result;
+use crate::ir::{Dim, NodeId, Shape};
+use crate::shape::broadcast::product;
+use crate::shape::ctx::out;
+use crate::shape::fold::norm_axis;
+use crate::shape::{InferCtx, OutInfo};
+use crate::compress::rewrite::ints_writable;
+use crate::ir::ValueId;
+use crate::zig::prop::{cut_axes, input, input_ids, node, set_out, unknown};
+use crate::zig::reshape::reshape_ids;
+use crate::zig::State;
+
+const K: fn(i64) -> Dim = Dim::Known;
+
+/// `Reshape`: target shape from the `shape` attribute (opset < 5) or input 1.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reshape {
+    pub shape: IntsArg,
+    /// Opset ≥ 14: a 0 in the target is a real 0, not "copy the input dim".
+    pub allowzero: bool,
+}
+
+impl OpParse for Reshape {
+    fn parse(a: &Attrs) -> Result<Option<Self>> {
+        if a.op_type != "Reshape" {
+            return Ok(None);
+        }
+        Ok(Some(Reshape { shape: a.ints_attr_or_input("shape", 1, 5)?, allowzero: a.flag("allowzero")? }))
+    }
+}
+
+impl OpRule for Reshape {
+    fn infer(&self, c: &InferCtx) -> Result<Vec<OutInfo>> {
+        infer_reshape(self, c).map(|o| vec![o])
+    }
+    fn zig(&self, st: &mut State) {
+        zig_reshape(st)
+    }
+    fn slice(&self, rw: &mut Rewriter, nid: NodeId) -> Result<()> {
+        let Some(mut target) = rw.arg(nid, &self.shape) else { return Ok(()) };
+        let o = rw.g.nodes[nid].output(0);
+        let mut changed = false;
+        for (ax, t) in target.iter_mut().enumerate() {
+            if *t <= 0 {
+                continue;
+            }
+            if let Some(k) = rw.kept(o, ax) {
+                *t = k.iter().filter(|&&x| x).count() as i64;
+                changed = true;
+            }
+        }
+        if changed {
+            rw.set_arg(nid, &self.shape, "shape", 1, target)?;
+        }
+        Ok(())
+    }
+    fn unsliceable(&self, st: &State) -> Vec<(ValueId, String)> {
+        let IntsArg::Input(slot) = self.shape else { return vec![] };
+        let n = node(st);
+        let (Some(v), Some(o)) = (n.input(slot), n.output(0)) else { return vec![] };
+        let folded = st.g.value(v).folded.as_ref();
+        // entries 0 (copy) and -1 (inferred) follow the kept channels by themselves
+        let pos: Vec<usize> = cut_axes(st, Some(o))
+            .into_iter()
+            .filter(|&ax| !matches!(folded.and_then(|f| f.get(ax)), Some(Dim::Known(d)) if *d <= 0))
+            .collect();
+        if pos.is_empty() || ints_writable(st.g, v, &pos) {
+            return vec![];
+        }
+        vec![(o, "reshape_shape_computed".into())]
+    }
+}
+
+/// `Squeeze` / `Unsqueeze`: axes from the attribute (opset < 13) or input 1.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Squeeze {
+    pub axes: IntsArg,
+}
+
+impl OpParse for Squeeze {
+    fn parse(a: &Attrs) -> Result<Option<Self>> {
+        if a.op_type != "Squeeze" {
+            return Ok(None);
+        }
+        Ok(Some(Squeeze { axes: a.ints_attr_or_input("axes", 1, 13)? }))
+    }
+}
+
+impl OpRule for Squeeze {
+    fn infer(&self, c: &InferCtx) -> Result<Vec<OutInfo>> {
+        let Some(s) = c.shape(0) else { return Ok(vec![OutInfo::default()]) };
+        let keep: Vec<Dim> = match c.arg(&self.axes) {
+            Some(ax) => {
+                let ax: Vec<usize> = ax.iter().filter_map(|&a| norm_axis(a, s.len())).collect();
+                s.iter().enumerate().filter(|(i, _)| !ax.contains(i)).map(|(_, d)| d.clone()).collect()
+            }
+            None => s.iter().filter(|d| **d != K(1)).cloned().collect(),
+        };
+        Ok(vec![OutInfo { shape: Some(keep), dtype: c.dtype(0), folded: c.folded(0) }])
+    }
+    fn zig(&self, st: &mut State) {
+        zig_reshape(st)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unsqueeze {
+    pub axes: IntsArg,
+}
+
+impl OpParse for Unsqueeze {
+    fn parse(a: &Attrs) -> Result<Option<Self>> {
+        if a.op_type != "Unsqueeze" {
+            return Ok(None);
+        }
+        Ok(Some(Unsqueeze { axes: a.ints_attr_or_input("axes", 1, 13)? }))
+    }
+}
+
+impl OpRule for Unsqueeze {
+    fn infer(&self, c: &InferCtx) -> Result<Vec<OutInfo>> {
+        let Some(s) = c.shape(0) else { return Ok(vec![OutInfo::default()]) };
+        let Some(axes) = c.arg(&self.axes) else { return Ok(vec![OutInfo::default()]) };
+        let r = s.len() + axes.len();
+        let mut ax: Vec<usize> = axes.iter().filter_map(|&a| norm_axis(a, r)).collect();
+        ax.sort();
+        let mut o = vec![];
+        let mut it = s.iter();
+        for i in 0..r {
+            if ax.contains(&i) {
+                o.push(K(1));
+            } else if let Some(d) = it.next() {
+                o.push(d.clone());
+            }
+        }
+        Ok(vec![OutInfo { shape: Some(o), dtype: c.dtype(0), folded: c.folded(0) }])
+    }
+    fn zig(&self, st: &mut State) {
+        zig_reshape(st)
+    }
+}
+
+/// `Flatten` into `[prod(dims[..axis]), prod(dims[axis..])]` (axis default 1).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Flatten {
+    pub axis: i64,
+}
+
+impl OpParse for Flatten {
+    fn parse(a: &Attrs) -> Result<Option<Self>> {
+        if a.op_type != "Flatten" {
+            return Ok(None);
+        }
+        Ok(Some(Flatten { axis: a.int("axis", 1)? }))
+    }
+}
+
+impl OpRule for Flatten {
+    fn infer(&self, c: &InferCtx) -> Result<Vec<OutInfo>> {
+        let Some(s) = c.shape(0) else { return Ok(vec![OutInfo::default()]) };
+        let axis = norm_axis(self.axis, s.len() + 1).ok_or_else(|| c.err("axis out of range"))?;
+        Ok(vec![out(vec![product(&s[..axis]), product(&s[axis..])], c.dtype(0))])
+    }
+    fn zig(&self, st: &mut State) {
+        zig_reshape(st)
+    }
+}
+
+fn infer_reshape(r: &Reshape, c: &InferCtx) -> Result<OutInfo> {
+    let n = c.node();
+    let (x, dt) = (c.shape(0), c.dtype(0));
+    let target = match &r.shape {
+        IntsArg::Attr(v) => Some(v.iter().map(|&d| K(d)).collect()),
+        IntsArg::Input(slot) => c.folded(*slot),
+        IntsArg::Absent => None,
+    };
+    let (Some(s), Some(t)) = (x, target) else { return Ok(OutInfo::default()) };
+    let allowzero = r.allowzero;
+    let mut o: Shape = t
+        .iter()
+        .enumerate()
+        .map(|(i, d)| match d {
+            Dim::Known(0) if !allowzero => s.get(i).cloned().unwrap_or(K(0)),
+            _ => d.clone(),
+        })
+        .collect();
+    let neg: Vec<usize> = o.iter().enumerate().filter(|(_, d)| **d == K(-1)).map(|(i, _)| i).collect();
+    if neg.len() > 1 {
+        return Err(c.err("target shape has more than one -1"));
+    }
+    // cancel common symbols, then compare known products
+    let mut in_syms: Vec<String> = s.iter().filter_map(|d| if let Dim::Sym(x) = d { Some(x.clone()) } else { None }).collect();
+    let mut out_syms = vec![];
+    for d in &o {
+        if let Dim::Sym(x) = d {
+            match in_syms.iter().position(|y| y == x) {
+                Some(p) => {
+                    in_syms.remove(p);
+                }
+                None => out_syms.push(x.clone()),
+            }
+        }
+    }
+    let in_known: i64 = s.iter().filter_map(|d| d.known()).product();
+    let out_known: i64 = o.iter().filter_map(|d| d.known()).filter(|&v| v != -1).product();
+    match neg.first() {
+        Some(&i) => {
+            o[i] = if in_syms.is_empty() && out_syms.is_empty() {
+                if out_known == 0 || in_known % out_known != 0 {
+                    return Err(c.err(format!("cannot reshape {} elements into {:?}", in_known, t)));
+                }
+                K(in_known / out_known)
+            } else if in_syms.len() == 1 && out_syms.is_empty() && in_known == out_known {
+                Dim::Sym(in_syms[0].clone())
+            } else {
+                Dim::Sym(format!("{}_r", n.name))
+            };
+        }
+        None => {
+            if in_syms.is_empty() && out_syms.is_empty() && in_known != out_known {
+                return Err(c.err(format!("cannot reshape {in_known} elements into {} elements", out_known)));
+            }
+        }
+    }
+    let folded = c.folded(0);
+    Ok(OutInfo { shape: Some(o), dtype: dt, folded })
+}
+
+fn zig_reshape(st: &mut State) {
+    let Some(t) = input_ids(st, 0) else { return };
+    let (Some(x), Some(o)) = (input(st, 0), node(st).output(0)) else { return };
+    let (is, os) = (st.g.shape(x).cloned(), st.g.shape(o).cloned());
+    match (is, os) {
+        (Some(is), Some(os)) => match reshape_ids(&t, &is, &os, &mut st.uf) {
+            Some(out) => set_out(st, 0, out),
+            None => unknown(st, "dynamic_spatial"),
+        },
+        _ => unknown(st, "dynamic_spatial"),
+    }
+}
+
