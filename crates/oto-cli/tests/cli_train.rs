@@ -58,6 +58,38 @@ fn hesso_run_from_a_run_file() {
     assert!(written.contains("pruner = \"hesso\"") && written.contains("magnitude = 1.0"), "{written}");
 }
 
+/// `--prune-rows FILE`: exactly the listed rows (analysis row ids) end at zero and are removed.
+#[test]
+fn prune_rows_from_a_file_removes_exactly_those_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    // the analysis of the run's model: zoo:fmnist_vgg built for Fashion-MNIST, as `oto train` builds it
+    let zc = oto_zoo::ZooConfig { input_shape: Some([1, 28, 28]), num_classes: Some(10), seed: 0, ..Default::default() };
+    let g = oto_graph::Graph::from_model(oto_zoo::build("fmnist_vgg", &zc).unwrap()).unwrap();
+    let a = oto_graph::zig::analyze(&g);
+    let listed: Vec<usize> = a.rows.iter().filter(|r| r.prunable() && r.has_params).map(|r| r.id).step_by(8).collect();
+    let file = dir.path().join("rows.txt");
+    let text: Vec<String> = listed.iter().map(|r| r.to_string()).collect();
+    std::fs::write(&file, format!("# every 8th prunable row\n{}\n", text.join(", "))).unwrap();
+    let out = dir.path().join("out");
+    let o = oto()
+        .args(["train", "--prune-rows"])
+        .arg(&file)
+        .args(["--epochs", "1", "--batch-size", "32", "--max-train-batches", "3", "--start-pruning-epoch", "0"])
+        .args(["--threads", "1", "--progress", "plain", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{text}");
+    assert!(text.contains(&format!("DHSPG target rows: the {} listed", listed.len())), "{text}");
+    assert!(text.contains(&format!("removed {} of 192 prunable rows", listed.len())), "{text}");
+    let full = oto_graph::Graph::load(&out.join("full.onnx")).unwrap();
+    let zero = oto_graph::compress::zero_rows_of(&full, &oto_graph::zig::analyze(&full)).unwrap();
+    assert_eq!(zero.into_iter().collect::<Vec<_>>(), listed);
+    let written = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(written.contains("prune_rows = ["), "{written}");
+}
+
 fn fails_with(args: &[&str], needle: &str) {
     let o = oto().args(args).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -77,6 +109,13 @@ fn clear_errors() {
     fails_with(&["train", "--target-flops", "0"], "target FLOPs");
     fails_with(&["train", "--target-flops", "0.5", "--target-sparsity", "0.5"], "--target-sparsity");
     fails_with(&["train", "--target-flops", "0.5", "--legacy"], "exact sparsity mode");
+    fails_with(&["train", "--prune-rows", "1,x"], "'x' is not a row id");
+    fails_with(&["train", "--prune-rows", "1", "--target-sparsity", "0.5"], "--target-sparsity");
+    fails_with(&["train", "--prune-rows", "1", "--legacy"], "exact sparsity mode");
+    fails_with(
+        &["train", "--prune-rows", "100000", "--epochs", "1", "--max-train-batches", "1", "--threads", "1", "--out", out, "--progress", "quiet"],
+        "row 100000 of the target's row list is not a prunable row",
+    );
     fails_with(&["train", "--target-sparsity", "0.5", "--upper-group-sparsity", "1.5"], "upper_group_sparsity");
     fails_with(&["train", "--target-sparsity", "0.5", "--pruner", "obd"], "unknown pruner 'obd'; valid: dhspg, hesso");
     fails_with(&["train", "--target-sparsity", "0.5", "--pruner", "hesso", "--pruning-periods", "0"], "pruning_periods");

@@ -102,18 +102,6 @@ impl Node {
     pub fn output(&self, slot: usize) -> Option<ValueId> {
         self.outputs.get(slot).copied().flatten()
     }
-    pub fn attr_int(&self, name: &str) -> Option<i64> {
-        oto_onnx::attr::int(&self.proto, name)
-    }
-    pub fn attr_ints(&self, name: &str) -> Option<Vec<i64>> {
-        oto_onnx::attr::ints(&self.proto, name)
-    }
-    pub fn attr_float(&self, name: &str) -> Option<f32> {
-        oto_onnx::attr::float(&self.proto, name)
-    }
-    pub fn attr_string(&self, name: &str) -> Option<String> {
-        oto_onnx::attr::string(&self.proto, name)
-    }
 }
 
 #[derive(Clone, Debug)]

@@ -90,7 +90,7 @@ fn training_mode_bn_and_dropout_become_inference() {
             let small = &c.graph;
             let bn = node(small, "bn");
             assert_eq!(bn.outputs.len(), 1, "opset {opset}: BN keeps extra outputs");
-            assert_eq!(bn.attr_int("training_mode").unwrap_or(0), 0, "opset {opset}: BN still in training mode");
+            assert_eq!(oto_onnx::attr::int(&bn.proto, "training_mode").unwrap_or(0), 0, "opset {opset}: BN still in training mode");
             let drop = node(small, "drop");
             assert!(drop.input(2).is_none(), "opset {opset}: Dropout keeps its training_mode input");
             assert!(c.manifest.rewrites.iter().any(|r| r.node == "bn" && r.what == "outputs"), "{:?}", c.manifest.rewrites);

@@ -51,7 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // DHSPG in the pruning stage, tiny lr so that rows do not vanish during the benchmark
     // both forms of the row work: one tensor at a time, and the multi-tensor buffer (default on CUDA)
-    let cfg = DhspgConfig { lr: 1e-6, first_momentum: 0.9, target_group_sparsity: 0.5, epsilon: 0.0, ..DhspgConfig::for_variant(Variant::Sgd) };
+    let cfg = DhspgConfig { lr: 1e-6, first_momentum: 0.9, epsilon: 0.0, ..DhspgConfig::for_variant(Variant::Sgd) }; // target s = 0.5
     let mut per = Dhspg::new(exec.params(), &a, DhspgConfig { multi_tensor: Some(false), ..cfg.clone() })?;
     let t_per = time(dev, iters, || per.step().unwrap());
     let mut multi = Dhspg::new(exec.params(), &a, DhspgConfig { multi_tensor: Some(true), ..cfg })?;

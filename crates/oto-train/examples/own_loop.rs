@@ -1,14 +1,16 @@
 //! OTO's three calls from your own training loop (the library API):
 //!
 //! 1. `Oto::new(graph)` — analyse the network into zero-invariant groups;
-//! 2. `oto.pruner(..)` — the pruning optimizer (DHSPG; HESSO with `cfg.pruner = PrunerKind::Hesso`),
-//!    used like any optimizer in *your* loop;
+//! 2. `oto.dhspg(..)` — the pruning optimizer (DHSPG; `oto.hesso(..)` for HESSO), whose
+//!    `PruneConfig` says what to prune and when, used like any optimizer in *your* loop
+//!    (`oto.pruner(&TrainConfig, ..)` builds the same from `oto train`'s settings);
 //! 3. `oto.construct(..)` — the trained full model and the compressed one (verified), as ONNX.
 //!
 //! Run: `cargo run -p oto-train --release --example own_loop [OUT_DIR]`
 //! (`cargo test -p oto-train --example own_loop` runs it briefly and checks the result.)
 use oto_train::datasets::{fashion_mnist_mini, DataLoader, LoaderConfig, Normalize};
-use oto_train::train::{api::Oto, trainer, trainer::EvalResult, TrainConfig};
+use oto_train::optim::{DhspgConfig, Optimizer, PruneConfig, Target, Variant};
+use oto_train::train::{api::Oto, trainer, trainer::EvalResult};
 use std::path::Path;
 use std::sync::Arc;
 use tch::Device;
@@ -51,11 +53,21 @@ fn run(out: &Path, epochs: usize, max_steps: Option<usize>) -> Result<Outcome, E
     )?;
     let steps_per_epoch = max_steps.unwrap_or(usize::MAX).min(train.batches_per_epoch());
 
-    // 2. the optimizer: DHSPG with target group sparsity 0.5, pruning from epoch 1.
-    let mut cfg = TrainConfig { epochs, lr: Some(0.05), ..Default::default() };
-    cfg.dhspg.target_sparsity = Some(0.5);
-    cfg.dhspg.start_pruning_epoch = Some(1.0);
-    let mut opt = oto.pruner(&cfg, &exec, steps_per_epoch)?;
+    // 2. the optimizer: DHSPG zeroing half of the prunable rows, from epoch 1 on; by default
+    //    the target is reached a quarter of the run later. Other targets: `Target::Flops(0.4)`
+    //    keeps 40 % of the MACs, `Target::Channels(row_ids)` prunes exactly the listed rows.
+    //    HESSO takes the same `PruneConfig`: `oto.hesso(&exec, HessoConfig { prune, .. })`.
+    let total_steps = (epochs * steps_per_epoch) as u64;
+    let prune = PruneConfig { start_step: steps_per_epoch as u64, ..PruneConfig::new(Target::GroupSparsity(0.5)) };
+    let cfg = DhspgConfig {
+        prune,
+        lr: 0.05,
+        first_momentum: 0.9,
+        weight_decay: 5e-4,
+        total_steps: Some(total_steps),
+        ..DhspgConfig::for_variant(Variant::Sgd)
+    };
+    let mut opt = oto.dhspg(&exec, cfg)?;
 
     // Your loop: forward, loss, backward, step.
     let params = exec.params();

@@ -518,3 +518,48 @@ fn unknown_op_and_bad_input_are_clear_errors() {
     let msg = ex.forward(&[Tensor::zeros([2, 6], (Kind::Float, Device::Cpu))], false).unwrap_err().to_string();
     assert!(msg.contains("bad_reshape") && msg.contains("Reshape"), "{msg}");
 }
+
+/// Support is decided from the typed op: ops without a kernel (another domain, a registry op
+/// the engine lacks) fail with `UnsupportedOp`, attribute variants it lacks with `Op`.
+#[test]
+fn unsupported_ops_and_variants_fail_at_new() {
+    use oto_train::exec::{supports, unsupported_ops};
+    use oto_train::TrainError;
+    let one = |name: &str, n: oto_onnx::NodeProto| {
+        let c = case(name).input("x", &[1, 2, 4, 4]).node(n).output("y").build();
+        oto_graph::Graph::from_model_unchecked(c.model).unwrap()
+    };
+    let mut custom = node("FancyOp", "fancy", &["x"], &["y"], vec![]);
+    custom.domain = Some("com.example".into());
+    let cases = [
+        (one("custom", custom), "com.example:FancyOp"),
+        (one("hardmax", node("Hardmax", "hm", &["x"], &["y"], vec![])), "Hardmax"),
+        (one("lppool", node("LpPool", "lp", &["x"], &["y"], vec![a_ints("kernel_shape", &[2, 2])])), "LpPool"),
+        (one("round", node("Round", "rd", &["x"], &["y"], vec![])), "Round"),
+    ];
+    for (g, op) in &cases {
+        assert_eq!(unsupported_ops(g), vec![op.to_string()]);
+        match oto_train::exec::Executor::new(g, &[], Device::Cpu).err().expect("must fail at new") {
+            TrainError::UnsupportedOp { op: got, .. } => assert_eq!(&got, op),
+            e => panic!("{op}: {e}"),
+        }
+    }
+    let variants = [
+        one("storage", node("MaxPool", "mp", &["x"], &["y"], vec![a_ints("kernel_shape", &[2, 2]), a_int("storage_order", 1)])),
+        oto_graph::Graph::from_model(
+            case("cubic")
+                .input("x", &[1, 2, 4, 4])
+                .init_f("sc", &[4], &[1.0, 1.0, 2.0, 2.0])
+                .node(node("Resize", "rs", &["x", "", "sc"], &["y"], vec![a_string("mode", "cubic")]))
+                .output("y")
+                .build()
+                .model,
+        )
+        .unwrap(),
+    ];
+    for g in &variants {
+        assert!(g.nodes.iter().all(|n| supports(&n.op)) && unsupported_ops(g).is_empty());
+        let e = oto_train::exec::Executor::new(g, &[], Device::Cpu).err().expect("must fail at new");
+        assert!(matches!(e, TrainError::Op { .. }) && e.to_string().contains("not supported"), "{e}");
+    }
+}

@@ -3,7 +3,7 @@
 //! `OTO_ONNX_BACKEND_DATA=DIR` points elsewhere).
 //!
 //! A case is *claimed* when every node is in the default ONNX domain with an op in
-//! [`oto_train::exec::SUPPORTED_OPS`]; others are skipped and listed with the ops they lack. For
+//! [`oto_train::exec::supports`]; others are skipped and listed with the ops they lack. For
 //! claimed cases:
 //! * shape inference: with the shapes declared for graph outputs and `value_info` removed, and
 //!   the inputs' shapes taken from the data where the declaration is not fully known, every
@@ -26,21 +26,15 @@ const TOL: f64 = 1e-4;
 /// The four suites hold 149 cases (onnx 1.23).
 const MIN_CASES: usize = 100;
 /// Passing cases observed when this test was written (pinned so regressions show).
-const MIN_PASSED: usize = 122;
+const MIN_PASSED: usize = 128;
 
 /// Claimed cases that are known to fail: (case `suite/name`, one-line reason).
 const KNOWN_FAILURES: &[(&str, &str)] = &[
-    ("pytorch-converted/test_PReLU_1d_multiparam", PRELU6),
-    ("pytorch-converted/test_PReLU_2d_multiparam", PRELU6),
-    ("pytorch-converted/test_PReLU_3d_multiparam", PRELU6),
     ("simple/test_expand_shape_model1", EXPAND_DATA),
     ("simple/test_expand_shape_model2", EXPAND_DATA),
     ("simple/test_expand_shape_model3", EXPAND_DATA),
     ("simple/test_expand_shape_model4", EXPAND_DATA),
 ];
-/// Opset-6 PRelu with a `[C]` slope is per channel (axis 1); the executor broadcasts it
-/// numpy-style against the last axis (PRelu-7 semantics), so libtorch rejects the shapes.
-const PRELU6: &str = "executor: opset<7 PRelu slope [C] broadcast on the last axis, not per channel";
 /// The target shape is a graph input, so the output shape is data-dependent (values pass).
 const EXPAND_DATA: &str = "shape: Expand's target shape is runtime input data, output shape not inferable";
 

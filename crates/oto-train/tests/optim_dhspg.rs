@@ -111,9 +111,9 @@ fn variant_defaults() {
     assert_eq!(c.adam_init, AdamInit::Original);
     let c = DhspgConfig::for_variant(Variant::AdamW);
     assert_eq!(c.weight_decay, 1e-2);
-    assert_eq!((c.epsilon, c.target_group_sparsity, c.tolerance_group_sparsity, c.group_divisible), (0.0, 0.5, 0.05, 1));
+    assert_eq!((c.epsilon, c.prune.target.clone(), c.tolerance_group_sparsity, c.prune.group_divisible), (0.0, Target::GroupSparsity(0.5), 0.05, 1));
     assert_eq!(c.schedule(), (0, 0));
-    assert_eq!(DhspgConfig { total_steps: Some(100), start_pruning_steps: 10, ..c.clone() }.deadline(), Some(35));
+    assert_eq!(DhspgConfig { total_steps: Some(100), prune: PruneConfig { start_step: 10, ..c.prune.clone() }, ..c.clone() }.deadline(), Some(35));
     // serde round trip, and missing fields take defaults
     let s = serde_json::to_string(&c).unwrap();
     assert_eq!(serde_json::from_str::<DhspgConfig>(&s).unwrap(), c);
@@ -130,7 +130,7 @@ fn half_space_step_matches_hand_computation() {
     let a = toy_analysis(r, &[5]);
     let cfg = DhspgConfig {
         mode: SparsityMode::Legacy,
-        target_group_sparsity: 0.8,
+        prune: sparsity(0.8),
         tolerance_group_sparsity: 0.1,
         epsilon: 0.5,
         lr: 0.1,
@@ -195,8 +195,7 @@ fn run_toy(cfg: DhspgConfig, steps: usize) -> (Dhspg, Vec<Tensor>, Tensor, Vec<O
 fn toy_exact_mode_reaches_exact_target_and_keeps_relevant_rows() {
     let cfg = DhspgConfig {
         lr: 0.05,
-        start_pruning_steps: 100,
-        target_group_sparsity: 0.4,
+        prune: PruneConfig { start_step: 100, ..sparsity(0.4) },
         epsilon: 0.0,
         total_steps: Some(400),
         ..DhspgConfig::for_variant(Variant::Sgd)
@@ -225,9 +224,7 @@ fn exact_mode_deadline_forces_the_remaining_rows() {
     let cfg = DhspgConfig {
         lr: 0.001,
         lmbda: 1e-6,
-        start_pruning_steps: 2,
-        target_group_sparsity: 0.5,
-        pruning_deadline: Some(6),
+        prune: PruneConfig { start_step: 2, deadline: Some(6), ..sparsity(0.5) },
         pruning_ramp: false,
         ..DhspgConfig::for_variant(Variant::Sgd)
     };
@@ -264,10 +261,7 @@ fn exact_mode_rho_caps_the_ramp_and_the_deadline_too() {
     let cfg = DhspgConfig {
         lr: 0.001,
         lmbda: 1e-6,
-        start_pruning_steps: 2,
-        target_group_sparsity: 0.9,
-        pruning_deadline: Some(10),
-        upper_group_sparsity: 0.5,
+        prune: PruneConfig { start_step: 2, deadline: Some(10), upper_group_sparsity: 0.5, ..sparsity(0.9) },
         ..DhspgConfig::for_variant(Variant::Sgd)
     };
     let (o, ts, _, hist) = run_toy(cfg.clone(), 12);
@@ -288,9 +282,7 @@ fn exact_mode_ramp_spreads_the_forced_rows_up_to_the_deadline() {
     let cfg = DhspgConfig {
         lr: 0.001,
         lmbda: 1e-6,
-        start_pruning_steps: 2,
-        target_group_sparsity: 0.5,
-        pruning_deadline: Some(10),
+        prune: PruneConfig { start_step: 2, deadline: Some(10), ..sparsity(0.5) },
         ..DhspgConfig::for_variant(Variant::Sgd)
     };
     assert!(cfg.pruning_ramp, "the ramp is the default");
@@ -312,7 +304,7 @@ fn exact_mode_ramp_spreads_the_forced_rows_up_to_the_deadline() {
 #[test]
 fn legacy_mode_projects_all_candidates_and_stops_globally() {
     // aggressive ε: legacy zeroes every candidate at once (may overshoot), exact caps at K_s
-    let base = DhspgConfig { lr: 0.05, start_pruning_steps: 100, target_group_sparsity: 0.2, tolerance_group_sparsity: 0.4, epsilon: 0.999, ..DhspgConfig::for_variant(Variant::Sgd) };
+    let base = DhspgConfig { lr: 0.05, prune: PruneConfig { start_step: 100, ..sparsity(0.2) }, tolerance_group_sparsity: 0.4, epsilon: 0.999, ..DhspgConfig::for_variant(Variant::Sgd) };
     let (_, ts, _, hist) = run_toy(DhspgConfig { mode: SparsityMode::Legacy, ..base.clone() }, 130);
     let zl = zero_rows(&ts[0], &ts[1]).iter().filter(|&&b| b).count();
     assert!(zl >= 4, "legacy reached {zl}");
@@ -335,7 +327,7 @@ fn unprunable_rows_get_plain_steps_and_zero_rows_stay_zero() {
     let w0 = Tensor::from_slice(&[1.0f32, 2.0, 0.0, 0.0, 3.0, -1.0, 0.5, 0.5]).reshape([4, 2]);
     let b0 = Tensor::from_slice(&[0.1f32, 0.0, 0.2, 0.3]);
     let a = toy_analysis(r, &[3]);
-    let cfg = DhspgConfig { start_pruning_steps: 1000, lr: 0.1, ..DhspgConfig::for_variant(Variant::Sgd) };
+    let cfg = DhspgConfig { prune: PruneConfig { start_step: 1000, ..sparsity(0.5) }, lr: 0.1, ..DhspgConfig::for_variant(Variant::Sgd) };
     let mut o = Dhspg::new(toy_params(&w0, &b0), &a, cfg).unwrap();
     let ts: Vec<Tensor> = o.params().iter().map(|p| p.tensor.shallow_clone()).collect();
     let gw = Tensor::ones([4, 2], (Kind::Float, tch::Device::Cpu));
@@ -357,9 +349,8 @@ fn state_round_trip_gives_identical_steps() {
         let (r, f) = (20i64, 4i64);
         let (toy, _) = toy_problem(r, f);
         let cfg = DhspgConfig {
-            start_pruning_steps: 3,
+            prune: PruneConfig { start_step: 3, ..sparsity(0.3) },
             first_momentum: 0.9,
-            target_group_sparsity: 0.3,
             epsilon: 0.9,
             weight_decay_type: WeightDecayType::L1Norm,
             ..DhspgConfig::for_variant(variant)
@@ -393,10 +384,8 @@ fn fmnist_vgg_exact_sparsity_with_synthetic_gradients() {
     let ts: Vec<Tensor> = params.iter().map(|p| p.tensor.shallow_clone()).collect();
     let cfg = DhspgConfig {
         variant: Variant::Adam,
-        target_group_sparsity: 0.6,
-        start_pruning_steps: 2,
+        prune: PruneConfig { start_step: 2, deadline: Some(10), ..sparsity(0.6) },
         epsilon: 0.9,
-        pruning_deadline: Some(10),
         ..DhspgConfig::for_variant(Variant::Adam)
     };
     let mut o = Dhspg::new(params, &a, cfg).unwrap();
@@ -428,12 +417,10 @@ fn multi_tensor_buffer_matches_the_per_tensor_steps() {
     let t1: Vec<Tensor> = p1.iter().map(|p| p.tensor.shallow_clone()).collect();
     let t2: Vec<Tensor> = p2.iter().map(|p| p.tensor.shallow_clone()).collect();
     let cfg = DhspgConfig {
-        target_group_sparsity: 0.5,
-        start_pruning_steps: 2,
+        prune: PruneConfig { start_step: 2, deadline: Some(9), ..sparsity(0.5) },
         first_momentum: 0.9,
         epsilon: 0.5,
         lmbda: 0.05,
-        pruning_deadline: Some(9),
         ..DhspgConfig::for_variant(Variant::Sgd)
     };
     let mut multi = Dhspg::new(p1, &a, DhspgConfig { multi_tensor: Some(true), ..cfg.clone() }).unwrap();
@@ -464,4 +451,121 @@ fn multi_tensor_buffer_matches_the_per_tensor_steps() {
     let st = multi.stats();
     assert_eq!(st.zero_rows, Some(multi.target_zero_rows()));
     assert_eq!(multi.row_norms().iter().filter(|&&v| v == 0.0).count(), multi.target_zero_rows());
+}
+
+// ---------------------------------------------------------------- one pruning configuration
+
+/// A FLOPs target: the partition derives the row count from the MACs budget into the optimizer's
+/// state (`K_s`, saved as `dhspg.k_s`), never into the configuration; an optimizer restored from
+/// that state after the partition continues bit-identically.
+#[test]
+fn flops_target_derives_the_row_count_into_the_state_not_the_config() {
+    let model = oto_zoo::build("fmnist_vgg", &Default::default()).unwrap();
+    let g = oto_graph::Graph::from_model(model).unwrap();
+    let (a, params) = zoo_params("fmnist_vgg");
+    let macs = || oto_graph::flops::RowMacs::new(&g, &a);
+    let cfg = DhspgConfig {
+        prune: PruneConfig { start_step: 2, deadline: Some(8), ..PruneConfig::new(Target::Flops(0.4)) },
+        epsilon: 0.9,
+        ..DhspgConfig::for_variant(Variant::Adam)
+    };
+    let before = cfg.clone();
+    let mut o = Dhspg::new(params, &a, cfg).unwrap().with_macs(macs());
+    assert_eq!(o.target_zero_rows(), 0, "no row count before the partition");
+    let ts: Vec<Tensor> = o.params().iter().map(|p| p.tensor.shallow_clone()).collect();
+    // a noisy pull towards zero; the noise is drawn once per step for both runs below (the
+    // generator is shared with the tests running alongside)
+    let noise = |ts: &[Tensor]| -> Vec<Tensor> { ts.iter().map(|t| t.randn_like() * 0.01).collect() };
+    let grads = |ts: &[Tensor], noise: &[Tensor]| {
+        set_grads(ts, &ts.iter().zip(noise).map(|(t, n)| t.detach() * 0.1 + n).collect::<Vec<_>>());
+    };
+    for _ in 0..4 {
+        grads(&ts, &noise(&ts));
+        o.step().unwrap();
+    }
+    assert!(o.partitioned());
+    let k = o.target_zero_rows();
+    assert!(k > 0, "the partition derived a row count from the FLOPs target");
+    assert!(o.events()[0].contains("FLOPs target 40.0%"), "{:?}", o.events());
+    assert_eq!(o.config(), &before, "the derived count is not written into the configuration");
+    // the count is state: saved, and restored into a fresh optimizer
+    let st = o.state();
+    assert!(st.iter().any(|(n, t)| n == "dhspg.k_s" && t.int64_value(&[]) as usize == k));
+    let copy: Vec<Param> = o
+        .params()
+        .iter()
+        .map(|p| Param { name: p.name.clone(), value_id: p.value_id, tensor: p.tensor.detach().copy().set_requires_grad(true) })
+        .collect();
+    let mut o2 = Dhspg::new(copy, &a, before.clone()).unwrap().with_macs(macs());
+    o2.load_state(&st).unwrap();
+    assert_eq!(o2.target_zero_rows(), k);
+    let ts2: Vec<Tensor> = o2.params().iter().map(|p| p.tensor.shallow_clone()).collect();
+    for step in 4..12 {
+        if step == 6 {
+            // a schedule's learning rate is the optimizer's, not the configuration's
+            o.set_lr(0.5 * before.lr);
+            o2.set_lr(0.5 * before.lr);
+        }
+        let n = noise(&ts);
+        grads(&ts, &n);
+        grads(&ts2, &n);
+        o.step().unwrap();
+        o2.step().unwrap();
+    }
+    assert!(ts.iter().zip(&ts2).all(|(x, y)| x.equal(y)), "the restored run differs");
+    assert_eq!(o.stats(), o2.stats());
+    let st = o.stats();
+    assert!(st.macs_kept.unwrap() <= 0.4 && st.stage.as_deref() == Some("after_target"), "{st:?}");
+    assert_eq!((o.lr(), o.config(), o2.config()), (0.5 * before.lr, &before, &before));
+}
+
+/// `Target::Channels`: the listed rows — wanted by the toy or not, the saliency is overruled —
+/// are `G_p`, pushed, forced by the ramp and the deadline, and end at zero; no other row does.
+/// Row 2 is unprunable, so the analysis ids past it are not the global rows.
+#[test]
+fn row_list_target_prunes_exactly_the_listed_rows() {
+    let (r, f) = (20i64, 4i64);
+    let (toy, _) = toy_problem(r, f);
+    let (w0, b0) = toy_start(r, f);
+    let a = toy_analysis(r as usize, &[2]);
+    let listed = vec![0usize, 3, 4, 9, 13, 18];
+    let cfg = DhspgConfig {
+        lr: 0.05,
+        epsilon: 0.5,
+        prune: PruneConfig { start_step: 20, deadline: Some(50), ..PruneConfig::new(Target::Channels(listed.clone())) },
+        ..DhspgConfig::for_variant(Variant::Sgd)
+    };
+    let mut o = Dhspg::new(toy_params(&w0, &b0), &a, cfg.clone()).unwrap();
+    assert_eq!((o.layout().n_rows, o.target_zero_rows()), (19, 6));
+    let ts: Vec<Tensor> = o.params().iter().map(|p| p.tensor.shallow_clone()).collect();
+    let mut hist = vec![];
+    for _ in 0..70 {
+        toy_step(&mut o, &toy, &ts);
+        hist.push(o.stats());
+    }
+    let z = zero_rows(&ts[0], &ts[1]);
+    assert_eq!((0..20).filter(|&i| z[i]).collect::<Vec<_>>(), listed, "events {:?}", o.events());
+    let gp: Vec<usize> = (0..19).filter(|&g| o.penalised()[g]).map(|g| o.layout().row_ids[g]).collect();
+    assert_eq!(gp, listed);
+    let zr: Vec<usize> = hist.iter().map(|s| s.zero_rows.unwrap()).collect();
+    assert!(zr.windows(2).all(|w| w[0] <= w[1]) && zr[19] == 0 && zr[49..].iter().all(|&z| z == 6), "{zr:?}");
+    let last = hist.last().unwrap();
+    assert_eq!((last.target_zero_rows, last.stage.as_deref()), (Some(6), Some("after_target")));
+    assert!(o.events()[0].contains("G_p = the target's row list"), "{:?}", o.events());
+    assert_eq!(o.config(), &cfg);
+
+    // ids that are not prunable rows, a group emptied or thinned past ρ, legacy mode: refused
+    let err = |prune: PruneConfig, mode: SparsityMode| {
+        let c = DhspgConfig { prune, mode, ..DhspgConfig::default() };
+        Dhspg::new(toy_params(&w0, &b0), &a, c).unwrap_err().to_string()
+    };
+    let rows = |v: Vec<usize>| PruneConfig::new(Target::Channels(v));
+    assert!(err(rows(vec![1, 2]), SparsityMode::Exact).contains("row 2 of the target's row list is not a prunable row"));
+    assert!(err(rows(vec![25]), SparsityMode::Exact).contains("row 25"));
+    assert!(err(rows((0..20).filter(|&i| i != 2).collect()), SparsityMode::Exact).contains("all 19 prunable rows"));
+    let e = err(PruneConfig { upper_group_sparsity: 0.25, ..rows(listed.clone()) }, SparsityMode::Exact);
+    assert!(e.contains("removes 6 of the 19 rows") && e.contains("upper_group_sparsity"), "{e}");
+    assert!(err(rows(listed.clone()), SparsityMode::Legacy).contains("exact sparsity mode"));
+    assert!(err(rows(vec![]), SparsityMode::Exact).contains("empty"));
+    assert!(err(PruneConfig { group_divisible: 2, ..rows(listed) }, SparsityMode::Exact).contains("group_divisible = 1"));
 }

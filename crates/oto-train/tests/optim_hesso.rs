@@ -47,7 +47,7 @@ fn ramp_factors_telescope_to_a_linear_ramp_and_counts_split_evenly() {
     assert_eq!(ramp_factor(1, 1), 0.0); // one step per period: one-shot
     // K = 10 over 3 periods: 3, 6, then the remainder
     assert_eq!([1, 2, 3].map(|k| period_target(10, k, 3)), [3, 6, 10]);
-    let c = HessoConfig { start_pruning_step: 4, pruning_steps: 10, pruning_periods: 3, ..Default::default() };
+    let c = HessoConfig { prune: PruneConfig { start_step: 4, deadline: Some(14), ..Default::default() }, pruning_periods: 3, ..Default::default() };
     assert_eq!((c.period_len(), c.pruning_end()), (3, 13));
 }
 
@@ -72,7 +72,7 @@ fn frozen_run(sizes: &[usize], cfg: HessoConfig, steps: usize) -> (Hesso, Vec<Te
 #[test]
 fn picked_rows_ramp_linearly_to_exact_zero_and_stay_there() {
     // 20 rows, target 0.5 → K = 10 over 2 periods of 4 steps, starting after step 2
-    let cfg = HessoConfig { target_group_sparsity: 0.5, start_pruning_step: 2, pruning_steps: 8, pruning_periods: 2, ..Default::default() };
+    let cfg = HessoConfig { prune: PruneConfig { start_step: 2, deadline: Some(10), ..sparsity(0.5) }, pruning_periods: 2, ..Default::default() };
     let (o, ts, w0, hist) = frozen_run(&[20], cfg.clone(), 5);
     assert_eq!(hist[1].stage.as_deref(), Some("dense"));
     assert!(hist[2].event.as_deref().is_some_and(|e| e.contains("period 1/2") && e.contains("5 least important")), "{:?}", hist[2]);
@@ -108,18 +108,18 @@ fn picked_rows_ramp_linearly_to_exact_zero_and_stay_there() {
 #[test]
 fn groups_keep_a_row_their_rho_share_and_a_multiple_of_q() {
     // target 0.999 of groups [1, 3, 8]: the single-row group is never touched, the others keep one
-    let cfg = HessoConfig { target_group_sparsity: 0.95, start_pruning_step: 0, pruning_steps: 2, pruning_periods: 2, ..Default::default() };
+    let cfg = HessoConfig { prune: PruneConfig { start_step: 0, deadline: Some(2), ..sparsity(0.95) }, pruning_periods: 2, ..Default::default() };
     let (o, _, _, _) = frozen_run(&[1, 3, 8], cfg.clone(), 4);
     let z: Vec<bool> = o.pruned().to_vec();
     assert!(!z[0]);
     assert_eq!(z[1..4].iter().filter(|&&b| b).count(), 2);
     assert_eq!(z[4..].iter().filter(|&&b| b).count(), 7);
     // ρ = 0.5 caps each group at half its rows
-    let (o, _, _, _) = frozen_run(&[4, 8], HessoConfig { upper_group_sparsity: 0.5, ..cfg.clone() }, 4);
+    let (o, _, _, _) = frozen_run(&[4, 8], HessoConfig { prune: PruneConfig { upper_group_sparsity: 0.5, ..cfg.prune.clone() }, ..cfg.clone() }, 4);
     let z = o.pruned();
     assert_eq!((z[..4].iter().filter(|&&b| b).count(), z[4..].iter().filter(|&&b| b).count()), (2, 4));
     // q = 4 with groups [10, 8], target 0.5 (K = 9) in one period: survivors multiples of 4
-    let c4 = HessoConfig { target_group_sparsity: 0.5, group_divisible: 4, pruning_periods: 1, pruning_steps: 1, ..cfg };
+    let c4 = HessoConfig { prune: PruneConfig { group_divisible: 4, deadline: Some(1), ..sparsity(0.5) }, pruning_periods: 1, ..cfg };
     let (o, ts, _, _) = frozen_run(&[10, 8], c4, 2);
     let z = zero_rows(&ts[0], &ts[1]);
     let (a, b) = (z[..10].iter().filter(|&&b| b).count(), z[10..].iter().filter(|&&b| b).count());
@@ -135,9 +135,7 @@ fn toy_problem_prunes_the_irrelevant_rows_exactly() {
     let (w0, b0) = toy_start(r, f);
     let cfg = HessoConfig {
         lr: 0.05,
-        target_group_sparsity: 0.4,
-        start_pruning_step: 100,
-        pruning_steps: 100,
+        prune: PruneConfig { start_step: 100, deadline: Some(200), ..sparsity(0.4) },
         pruning_periods: 4,
         ..HessoConfig::for_variant(Variant::Sgd)
     };
@@ -163,9 +161,7 @@ fn flops_target_removes_a_share_of_the_macs_per_period() {
     let ts: Vec<Tensor> = params.iter().map(|p| p.tensor.shallow_clone()).collect();
     let cfg = HessoConfig {
         variant: Variant::Adam,
-        target_flops: Some(0.3),
-        start_pruning_step: 1,
-        pruning_steps: 6,
+        prune: PruneConfig { start_step: 1, deadline: Some(7), ..PruneConfig::new(Target::Flops(0.3)) },
         pruning_periods: 3,
         ..HessoConfig::for_variant(Variant::Adam)
     };
@@ -214,11 +210,9 @@ fn state_round_trip_in_the_middle_of_a_period_gives_identical_steps() {
         let (r, f) = (20i64, 4i64);
         let (toy, _) = toy_problem(r, f);
         let cfg = HessoConfig {
-            start_pruning_step: 3,
-            pruning_steps: 8,
+            prune: PruneConfig { start_step: 3, deadline: Some(11), ..sparsity(0.3) },
             pruning_periods: 2,
             first_momentum: 0.9,
-            target_group_sparsity: 0.3,
             ..HessoConfig::for_variant(variant)
         };
         let (w0, b0) = toy_start(r, f);
@@ -252,8 +246,33 @@ fn state_round_trip_in_the_middle_of_a_period_gives_identical_steps() {
 fn bad_settings_are_refused() {
     let bad = |c: HessoConfig| c.validate().unwrap_err().to_string();
     assert!(bad(HessoConfig { pruning_periods: 0, ..Default::default() }).contains("pruning_periods"));
-    assert!(bad(HessoConfig { target_flops: Some(0.5), group_divisible: 2, ..Default::default() }).contains("group_divisible"));
+    let flops = PruneConfig { group_divisible: 2, ..PruneConfig::new(Target::Flops(0.5)) };
+    assert!(bad(HessoConfig { prune: flops, ..Default::default() }).contains("group_divisible"));
     let w = Importance { magnitude: -1.0, ..Default::default() };
     assert!(bad(HessoConfig { importance: w, ..Default::default() }).contains("importance"));
-    assert!(bad(HessoConfig { upper_group_sparsity: 1.5, ..Default::default() }).contains("upper_group_sparsity"));
+    assert!(bad(HessoConfig { prune: PruneConfig { upper_group_sparsity: 1.5, ..Default::default() }, ..Default::default() }).contains("upper_group_sparsity"));
+}
+
+/// `Target::Channels`: the periods pick from the listed rows only (`k·⌊K/P⌋` of them after period
+/// `k`, by importance), and exactly those end at zero; the configuration is left as it was.
+#[test]
+fn row_list_target_prunes_exactly_the_listed_rows() {
+    let listed = vec![0usize, 3, 9, 10, 17];
+    let prune = PruneConfig { start_step: 2, deadline: Some(8), ..PruneConfig::new(Target::Channels(listed.clone())) };
+    let cfg = HessoConfig { prune, pruning_periods: 3, ..Default::default() };
+    let (o, ts, _, hist) = frozen_run(&[8, 12], cfg.clone(), 12);
+    assert_eq!(o.target_zero_rows(), 5);
+    // periods of 2 steps from step 3: 1, 2, then all 5 rows at zero after steps 4, 6, 8
+    assert_eq!([3, 5, 7].map(|i| hist[i].zero_rows), [Some(1), Some(2), Some(5)]);
+    assert!(hist[7..].iter().all(|s| s.zero_rows == Some(5) && s.target_zero_rows == Some(5) && s.stage.as_deref() == Some("after_target")));
+    let z = zero_rows(&ts[0], &ts[1]);
+    assert_eq!((0..20).filter(|&i| z[i]).collect::<Vec<_>>(), listed, "{:?}", o.events());
+    assert_eq!((0..20).filter(|&g| o.pruned()[g]).collect::<Vec<_>>(), listed);
+    assert_eq!(o.config(), &cfg);
+    // a group the list would empty is refused
+    let empty = PruneConfig { target: Target::Channels((0..8).collect()), ..cfg.prune.clone() };
+    let a = toy_analysis_grouped(&[8, 12], &[]);
+    let (w, b) = toy_start(20, 4);
+    let e = Hesso::new(toy_params(&w, &b), &a, HessoConfig { prune: empty, ..cfg }).unwrap_err().to_string();
+    assert!(e.contains("HESSO") && e.contains("all 8 prunable rows of group 0"), "{e}");
 }

@@ -105,3 +105,32 @@ fn flops_target_pipeline_meets_the_macs_budget() {
     assert!(w.group_sparsity.unwrap() < s.group_sparsity.unwrap(), "{:?} vs {:?}", w.group_sparsity, s.group_sparsity);
     assert!(w.params_after.unwrap() > s.params_after.unwrap());
 }
+
+/// `prune_rows` with HESSO: its periods pick from the listed rows only, so exactly those end at
+/// zero and are removed; the report names the target.
+#[test]
+fn row_list_pipeline_removes_exactly_the_listed_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = fmnist_vgg(dir.path(), 2, 8);
+    c.pruner = train::PrunerKind::Hesso;
+    c.dhspg.start_pruning_epoch = Some(0.0);
+    c.dhspg.pruning_deadline_epoch = Some(1.0);
+    c.hesso.pruning_periods = Some(4);
+    // the run's own analysis (the model as `train::run` loads it)
+    let g = train::load_model(&c, &train::data::load(&c).unwrap()).unwrap();
+    let a = oto_graph::zig::analyze(&g);
+    let listed: Vec<usize> = a.rows.iter().filter(|r| r.prunable() && r.has_params).map(|r| r.id).skip(1).step_by(5).collect();
+    c.dhspg.prune_rows = Some(listed.clone());
+    let s = train::run(&c).unwrap();
+    let full = oto_graph::Graph::load(&c.out.join("full.onnx")).unwrap();
+    let zero = oto_graph::compress::zero_rows_of(&full, &oto_graph::zig::analyze(&full)).unwrap();
+    assert_eq!(zero.into_iter().collect::<Vec<_>>(), listed);
+    let last = train::metrics::read_jsonl(&c.out.join("metrics.jsonl")).unwrap().pop().unwrap();
+    assert_eq!((last.optim.zero_rows, last.optim.target_zero_rows), (Some(listed.len()), Some(listed.len())));
+    let comp = s.compressed.as_ref().unwrap();
+    assert!((s.full.loss - comp.loss).abs() < 1e-3 && s.verify_max_rel.unwrap() <= c.verify_tolerance);
+    let report = std::fs::read_to_string(c.out.join("report.md")).unwrap();
+    assert!(report.contains(&format!("(HESSO, target rows: the {} listed)", listed.len())), "{report}");
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(c.out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["prune_rows"].as_array().map(|v| v.len()), Some(listed.len()));
+}

@@ -9,8 +9,14 @@
 //!   and max relative difference per output (`max|Δ| / max|y_reference|`) plus shape mismatches.
 //! * [`median_latency`]: median wall time of one inference.
 //!
-//! Used by `oto compress` / `oto prune` to prove that a compressed model computes the same
-//! function as the zeroed full model (OTOv2 spec §5.2).
+//! * [`prove()`]: the one "prove" step — construct the compressed model, check its structure,
+//!   and compare it with the full model (module [`prove`]).
+//!
+//! Used by `oto compress`, `oto prune`, `oto train` and the library API to prove that a
+//! compressed model computes the same function as the zeroed full model (OTOv2 spec §5.2).
+pub mod prove;
+pub use prove::{prove, ProveOptions, Proof};
+
 use anyhow::{anyhow, bail, Context, Result};
 use oto_onnx::pb::{tensor_shape_proto::dimension, type_proto, ModelProto};
 use rand::{Rng, SeedableRng};

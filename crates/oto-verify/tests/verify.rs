@@ -45,3 +45,41 @@ fn broken_model_is_an_error_not_a_panic() {
     let specs = input_specs(&m, 1).unwrap();
     assert!(Runner::new(&m, &specs).is_err());
 }
+
+/// The one prove step: a training-mode export (BatchNormalization with `training_mode = 1` and
+/// running-statistics outputs) is compressed and compared in inference form; the numeric proof
+/// catches an impossible tolerance; `numeric: false` still runs the structural check.
+#[test]
+fn prove_compares_in_inference_form_and_checks_structure() {
+    use oto_graph::compress::{self, CompressOptions, Criterion};
+    use oto_verify::{prove, ProveOptions};
+    let mut m = model("fmnist_vgg", 4);
+    let gp = m.graph.as_mut().unwrap();
+    let mut bns = 0;
+    for n in gp.node.iter_mut().filter(|n| n.op_type.as_deref() == Some("BatchNormalization")) {
+        oto_onnx::attr::set(n, oto_onnx::attr::a_int("training_mode", 1));
+        let base = n.output[0].clone();
+        n.output.extend([format!("{base}_running_mean"), format!("{base}_running_var")]);
+        bns += 1;
+    }
+    assert!(bns > 0);
+    let g = oto_graph::Graph::from_model(m).unwrap();
+    let a = oto_graph::zig::analyze(&g);
+    let (masked, sel) = compress::prune(&g, &a, 0.5, Criterion::Random { seed: 3 }).unwrap();
+    assert!(!sel.rows.is_empty());
+    let p = prove(&masked, &a, &CompressOptions::default(), &ProveOptions::default()).unwrap();
+    assert!(!p.compressed.removed_rows.is_empty());
+    let cmp = p.comparison.as_ref().unwrap();
+    assert!(cmp.passes(1e-4) && cmp.shapes_match(), "{cmp:?}");
+    // both models are inference graphs: one output per BatchNormalization, no training_mode
+    for graph in [&p.reference, &oto_graph::Graph::from_model(p.model.clone()).unwrap()] {
+        for n in graph.nodes.iter().filter(|n| n.op_type == "BatchNormalization") {
+            let oto_graph::Op::Norm(bn) = &n.op else { panic!() };
+            assert!(!bn.training_mode && n.outputs.len() == 1, "{}", n.name);
+        }
+    }
+    let e = prove(&masked, &a, &CompressOptions::default(), &ProveOptions { tolerance: -1.0, ..Default::default() }).unwrap_err();
+    assert!(format!("{e:#}").contains("differs from the full model"), "{e:#}");
+    let p = prove(&masked, &a, &CompressOptions::default(), &ProveOptions { numeric: false, ..Default::default() }).unwrap();
+    assert!(p.comparison.is_none());
+}

@@ -2,9 +2,9 @@
 //! pruning. Zeroes `round(S · N)` of the `N` prunable rows (lowest L2 norm first, or a seeded
 //! random order; never emptying a value), optionally writes that masked full model, then
 //! compresses and verifies exactly like `oto compress`.
-use super::compress::{load, write_and_verify, Common, Report};
+use super::compress::{load, prove_and_write, Common};
 use anyhow::{bail, Context, Result};
-use oto_graph::compress::{self, CompressOptions, Criterion};
+use oto_graph::compress::{self, Criterion};
 use oto_graph::zig;
 use serde_json::json;
 use std::path::PathBuf;
@@ -62,28 +62,16 @@ pub fn run(a: Args) -> Result<()> {
         sel.requested,
         a.criterion
     );
-    let c = compress::compress(&masked, &an, &CompressOptions::default()).with_context(|| format!("compressing {}", a.model.display()))?;
-    let mut report = Report::new(&a.model, &a.output, &masked, &an, &c);
-    report.json["selection"] = json!({
-        "criterion": format!("{:?}", a.criterion).to_lowercase(),
-        "seed": a.seed,
-        "sparsity": a.sparsity,
-        "candidates": sel.candidates,
-        "requested": sel.requested,
-        "zeroed": sel.rows.len(),
-        "skipped_to_avoid_empty": sel.skipped,
-        "adjustment": sel.adjustment(),
-    });
-    let mut masked_written = None;
-    if let Some(mp) = &a.masked {
-        oto_onnx::save_model(&masked.to_model(), mp).with_context(|| format!("cannot write the masked model to '{}'", mp.display()))?;
-        masked_written = Some(mp.clone());
-    }
-    let r = write_and_verify(&masked, &c, &a.output, &a.common, &mut report, masked_written.as_deref());
-    if r.is_err() {
-        if let Some(mp) = masked_written {
-            let _ = std::fs::remove_file(mp);
-        }
-    }
-    r
+    prove_and_write(&masked, &an, &a.model, &a.output, &a.common, a.masked.as_deref(), |report| {
+        report.json["selection"] = json!({
+            "criterion": format!("{:?}", a.criterion).to_lowercase(),
+            "seed": a.seed,
+            "sparsity": a.sparsity,
+            "candidates": sel.candidates,
+            "requested": sel.requested,
+            "zeroed": sel.rows.len(),
+            "skipped_to_avoid_empty": sel.skipped,
+            "adjustment": sel.adjustment(),
+        });
+    })
 }

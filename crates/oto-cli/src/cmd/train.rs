@@ -1,4 +1,5 @@
-//! `oto train`: train a network (dense baseline, or DHSPG + compression with --target-sparsity)
+//! `oto train`: train a network (dense baseline, or DHSPG / HESSO + compression with a target:
+//! --target-sparsity, --target-flops or --prune-rows)
 //! from flags and/or a TOML run file (`--config run.toml`; flags override the file).
 use anyhow::{Context, Result};
 use oto_train::train::{self, DatasetKind, OptimizerKind, PrunerKind, ScheduleKind, TrainConfig};
@@ -84,6 +85,9 @@ pub struct Args {
     /// Instead of --target-sparsity: fraction of the full model's MACs to keep, in (0,1]
     #[arg(long, value_name = "FRACTION", conflicts_with = "target_sparsity")]
     pub target_flops: Option<f64>,
+    /// Instead of a target: prune exactly these rows (analysis row ids: "3,7,10-12", or a file of them)
+    #[arg(long, value_name = "LIST|FILE", conflicts_with_all = ["target_sparsity", "target_flops"])]
+    pub prune_rows: Option<String>,
     /// The pruning optimizer: dhspg (OTOv2, default) or hesso (OTOv3: periodic re-scoring, linear ramp to zero)
     #[arg(long, value_name = "dhspg|hesso")]
     pub pruner: Option<String>,
@@ -221,6 +225,9 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
     dh!(target_sparsity, target_flops, start_pruning_epoch, epsilon, lmbda, lmbda_amplify, hat_lmbda_coeff, tolerance_group_sparsity,
         upper_group_sparsity, first_momentum, second_momentum, dampening, group_divisible, weight_decay_type, pruning_deadline_epoch,
         pruning_ramp, saliency_magnitude, adam_init, partition_epoch, half_space_project_epoch);
+    if let Some(r) = &a.prune_rows {
+        d.prune_rows = Some(row_list(r)?);
+    }
     if a.legacy {
         d.legacy = Some(true);
     }
@@ -229,6 +236,16 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
     }
     c.validate()?;
     Ok(c)
+}
+
+/// `--prune-rows`: a file of row ids if `arg` names one, else the list itself.
+fn row_list(arg: &str) -> Result<Vec<usize>> {
+    let p = std::path::Path::new(arg);
+    if p.is_file() {
+        let text = std::fs::read_to_string(p).with_context(|| format!("reading the row list {}", p.display()))?;
+        return Ok(train::config::parse_row_list(&text).with_context(|| format!("--prune-rows {}", p.display()))?);
+    }
+    Ok(train::config::parse_row_list(arg).context("--prune-rows")?)
 }
 
 pub fn run(a: Args) -> Result<()> {

@@ -94,6 +94,7 @@ registry! {
     conv { Conv },
     matmul { Gemm, MatMul },
     norm { Norm },
+    lrn { Lrn },
     concat_split { Concat, Split },
     slice_gather { Slice, Gather },
     reshape { Reshape, Squeeze, Unsqueeze, Flatten },

@@ -7,7 +7,7 @@ use super::{Attrs, OpParse, OpRule};
 use crate::error::Result;
 use crate::shape::ctx::same;
 use crate::shape::{InferCtx, OutInfo};
-use crate::zig::prop::{const_scalar, pass, per_channel_const, taint_here};
+use crate::zig::prop::{channel_vec, const_scalar, input, node, pass, per_channel_const, slots_of, static_shape, taint_here};
 use crate::zig::{MemberKind, State};
 use oto_onnx::tensor::BOOL;
 
@@ -176,11 +176,15 @@ impl OpRule for Clip {
 
 /// `PRelu`: y = x if x ≥ 0 else slope·x, slope broadcast (often per channel).
 #[derive(Clone, Debug, PartialEq)]
-pub struct PRelu;
+pub struct PRelu {
+    /// Before opset 7 a 1-D slope of size C applies per channel (axis 1), not numpy-style
+    /// against the last axis.
+    pub slope_on_channels: bool,
+}
 
 impl OpParse for PRelu {
     fn parse(a: &Attrs) -> Result<Option<Self>> {
-        Ok((a.op_type == "PRelu").then_some(PRelu))
+        Ok((a.op_type == "PRelu").then_some(PRelu { slope_on_channels: a.opset < 7 }))
     }
 }
 
@@ -190,6 +194,20 @@ impl OpRule for PRelu {
     }
     fn zig(&self, st: &mut State) {
         pass(st, 0);
+        let legacy = (self.slope_on_channels, input(st, 1), node(st).output(0));
+        if let (true, Some(slope), Some(o)) = legacy {
+            let len = static_shape(st, slope).filter(|s| s.len() == 1).map(|s| s[0]);
+            let out = st.ids[o].clone();
+            if let (Some(c), Some(out)) = (len.filter(|&c| c > 1), out) {
+                if out.rank() > 1 && out.chan[1] && out.dims[1] == c {
+                    let x = channel_vec(st, &out, 1, c);
+                    st.member(slope, 0, MemberKind::Accessory, slots_of(&x));
+                } else {
+                    st.unprunable_all(&out, "const_over_channels");
+                }
+            }
+            return;
+        }
         per_channel_const(st, 1, MemberKind::Accessory);
     }
 }

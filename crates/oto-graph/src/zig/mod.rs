@@ -20,10 +20,11 @@ pub mod ids;
 pub(crate) mod prop;
 pub mod report;
 pub(crate) mod reshape;
+mod state;
 mod uf;
 
 pub use analyze::{analyze, analyze_with, AnalyzeOptions};
-pub(crate) use analyze::State;
+pub(crate) use state::State;
 use crate::ir::{NodeId, ValueId};
 use serde::Serialize;
 

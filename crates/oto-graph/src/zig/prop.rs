@@ -1,6 +1,6 @@
 //! The shared vocabulary of the ZIG rules (each op family's rule is in `crate::ops`): reading a
 //! node's input ids, writing its outputs, channel vectors, stems, members and unknown ops.
-use super::analyze::State;
+use super::state::State;
 use super::ids::{IdTensor, Slot};
 use super::{ElemId, MemberKind};
 use crate::ir::ValueId;

@@ -2,8 +2,11 @@
 //! tch (libtorch eager ops), so that a model can be trained directly from its ONNX form.
 //!
 //! Design (see docs/training-engine.md):
-//! * [`Executor::new`] precompiles the graph once into a `Vec<Step>`: every node's attributes are
-//!   parsed into an [`ops::Op`] (unsupported ops and bad attributes fail here, before training);
+//! * [`Executor::new`] precompiles the graph once into a `Vec<Step>`: every node's typed op
+//!   ([`oto_graph::Op`], attributes parsed at load) becomes a `kernel::Kernel` in `compile.rs`
+//!   (unsupported ops and attribute variants fail here, before training; [`supports`] tells
+//!   which ops have a kernel); the kernels live in one file per family (`elementwise.rs`,
+//!   `conv.rs`, `norm.rs`, `pool.rs`, `resize.rs`, `shape.rs`) and `run.rs` dispatches to them;
 //!   constant inputs (initializers, `Constant` nodes, integer shape computations the IR folded
 //!   statically) are materialised once — float ones on the device, integer ones as small CPU
 //!   tensors — and nodes whose outputs are all constant, or that no graph output depends on,
@@ -20,15 +23,23 @@ use oto_graph::{Graph, ValueId};
 use std::collections::{HashMap, HashSet};
 use tch::{Device, Kind, Tensor};
 
-mod ops;
+mod compile;
+mod conv;
+mod elementwise;
+mod kernel;
+mod norm;
+mod pool;
+mod resize;
+mod run;
+mod shape;
 
-pub use ops::SUPPORTED_OPS;
+pub use compile::{supports, unsupported_ops};
 
 /// One compiled node.
 struct Step {
     name: String,
     op_type: String,
-    op: ops::Op,
+    kernel: kernel::Kernel,
     ins: Vec<Option<ValueId>>,
     outs: Vec<Option<ValueId>>,
     /// Slots to free after this step (values whose last consumer it is).
@@ -54,9 +65,9 @@ pub struct Executor {
     inputs: Vec<InputSpec>,
     outputs: Vec<ValueId>,
     /// Trainable initializers in initializer order (name, id).
-    params: Vec<(String, ValueId)>,
+    params: Named,
     /// All float initializers (params and buffers) in initializer order (name, id).
-    state: Vec<(String, ValueId)>,
+    state: Named,
 }
 
 fn onnx_float(dt: i32) -> bool {
@@ -74,130 +85,11 @@ impl Executor {
     /// Like [`Executor::new`] with another floating kind for all float tensors (`Kind::Double`
     /// for finite-difference gradient checks).
     pub fn with_kind(graph: &Graph, trainable: &[ValueId], device: Device, kind: Kind) -> Result<Executor, TrainError> {
-        let trainable: HashSet<ValueId> = trainable.iter().copied().collect();
-        let nv = graph.values.len();
-        let mut consts: Vec<Option<Tensor>> = (0..nv).map(|_| None).collect();
-        let mut params = vec![];
-        let mut state = vec![];
-        // Initializers, in initializer order.
-        for id in graph.initializer_ids() {
-            let v = graph.value(id);
-            let Some(t) = v.init.as_ref() else { continue };
-            let tensor = const_tensor(t, device, kind).map_err(|reason| TrainError::Op {
-                node: format!("initializer '{}'", v.name),
-                op: "Initializer".into(),
-                reason,
-            })?;
-            let is_float = oto_onnx::tensor::is_float(t);
-            if is_float {
-                state.push((v.name.clone(), id));
-            }
-            let tensor = if trainable.contains(&id) && is_float {
-                params.push((v.name.clone(), id));
-                tensor.set_requires_grad(true)
-            } else {
-                tensor
-            };
-            consts[id] = Some(tensor);
-        }
-        // Constant-node outputs and statically folded integer values.
-        for (id, v) in graph.values.iter().enumerate() {
-            if consts[id].is_some() || graph.inputs.contains(&id) {
-                continue;
-            }
-            if let Some(t) = v.init.as_ref() {
-                let tensor = const_tensor(t, device, kind).map_err(|reason| TrainError::Op {
-                    node: format!("constant '{}'", v.name),
-                    op: "Constant".into(),
-                    reason,
-                })?;
-                consts[id] = Some(tensor);
-            } else if let Some(vals) = graph.const_i64(id) {
-                if v.producer.is_none() {
-                    continue;
-                }
-                let shape = graph.static_shape(id).filter(|s| s.iter().product::<i64>() == vals.len() as i64);
-                let shape = shape.unwrap_or_else(|| vec![vals.len() as i64]);
-                let t = Tensor::from_slice(&vals).reshape(&shape);
-                consts[id] = Some(if onnx_float(v.dtype) { t.to_kind(kind).to_device(device) } else { t });
-            }
-        }
-
-        // Liveness: which nodes does a graph output depend on?
-        let mut needed = vec![false; nv];
-        for &o in &graph.outputs {
-            needed[o] = true;
-        }
-        let mut keep = vec![false; graph.nodes.len()];
-        for (nid, n) in graph.nodes.iter().enumerate().rev() {
-            let outs_needed = n.outputs.iter().flatten().any(|&o| needed[o] && consts[o].is_none());
-            if !outs_needed {
-                continue;
-            }
-            keep[nid] = true;
-            for i in n.inputs.iter().flatten() {
-                needed[*i] = true;
-            }
-        }
-
-        let mut steps = vec![];
-        let mut available: Vec<bool> = (0..nv).map(|i| consts[i].is_some()).collect();
-        for &i in &graph.inputs {
-            available[i] = true;
-        }
-        for (nid, n) in graph.nodes.iter().enumerate() {
-            if !keep[nid] {
-                continue;
-            }
-            if !(n.domain.is_empty() || n.domain == "ai.onnx") {
-                return Err(TrainError::UnsupportedOp { op: format!("{}:{}", n.domain, n.op_type), node: n.name.clone() });
-            }
-            let op = ops::compile(graph, n, kind)?;
-            for (slot, i) in n.inputs.iter().enumerate() {
-                if let Some(i) = i {
-                    if !available[*i] {
-                        return Err(TrainError::Op {
-                            node: n.name.clone(),
-                            op: n.op_type.clone(),
-                            reason: format!("input {slot} ('{}') is not computed before this node", graph.value(*i).name),
-                        });
-                    }
-                }
-            }
-            for o in n.outputs.iter().flatten() {
-                available[*o] = true;
-            }
-            steps.push(Step {
-                name: n.name.clone(),
-                op_type: n.op_type.clone(),
-                op,
-                ins: n.inputs.clone(),
-                outs: n.outputs.clone(),
-                free: vec![],
-            });
-        }
-        for &o in &graph.outputs {
-            if !available[o] {
-                return Err(TrainError::Config(format!("graph output '{}' is never computed", graph.value(o).name)));
-            }
-        }
-        // Last uses → free lists (graph outputs and constants are never freed).
-        let mut last: HashMap<ValueId, usize> = HashMap::new();
-        for (k, s) in steps.iter().enumerate() {
-            for i in s.ins.iter().flatten() {
-                if consts[*i].is_none() {
-                    last.insert(*i, k);
-                }
-            }
-            for o in s.outs.iter().flatten() {
-                last.entry(*o).or_insert(k); // unused outputs die right away
-            }
-        }
-        for (v, k) in last {
-            if !graph.outputs.contains(&v) {
-                steps[k].free.push(v);
-            }
-        }
+        let (mut consts, params, state) = load_initializers(graph, trainable, device, kind)?;
+        load_constants(graph, &mut consts, device, kind)?;
+        let keep = live_nodes(graph, &consts);
+        let mut steps = compile_steps(graph, &keep, &consts, kind)?;
+        set_free_lists(&mut steps, &consts, &graph.outputs);
         let inputs = graph
             .inputs
             .iter()
@@ -231,7 +123,7 @@ impl Executor {
         for (spec, t) in self.inputs.iter().zip(inputs) {
             slots[spec.id] = Some(self.check_input(spec, t)?);
         }
-        let ctx = ops::Ctx { device: self.device, kind: self.kind, train };
+        let ctx = kernel::Ctx { device: self.device, kind: self.kind, train };
         for s in &self.steps {
             let outs = {
                 let xs: Vec<Option<&Tensor>> = s
@@ -239,7 +131,7 @@ impl Executor {
                     .iter()
                     .map(|i| i.and_then(|i| slots[i].as_ref().or(self.consts[i].as_ref())))
                     .collect();
-                ops::run(&s.op, &xs, s.outs.len(), &ctx).map_err(|e| TrainError::Op {
+                run::run(&s.kernel, &xs, s.outs.len(), &ctx).map_err(|e| TrainError::Op {
                     node: s.name.clone(),
                     op: s.op_type.clone(),
                     reason: e.0,
@@ -373,6 +265,150 @@ impl Executor {
     /// Number of compiled steps (nodes left after constant folding and dead-code removal).
     pub fn num_steps(&self) -> usize {
         self.steps.len()
+    }
+}
+
+/// Initializers as (name, id), in initializer order.
+type Named = Vec<(String, ValueId)>;
+
+/// Tensors by value id for the initializers, with the trainable ones (params) and all float
+/// ones (state) listed in initializer order.
+fn load_initializers(
+    graph: &Graph,
+    trainable: &[ValueId],
+    device: Device,
+    kind: Kind,
+) -> Result<(Vec<Option<Tensor>>, Named, Named), TrainError> {
+    let trainable: HashSet<ValueId> = trainable.iter().copied().collect();
+    let mut consts: Vec<Option<Tensor>> = (0..graph.values.len()).map(|_| None).collect();
+    let mut params = vec![];
+    let mut state = vec![];
+    for id in graph.initializer_ids() {
+        let v = graph.value(id);
+        let Some(t) = v.init.as_ref() else { continue };
+        let tensor = const_tensor(t, device, kind).map_err(|reason| TrainError::Op {
+            node: format!("initializer '{}'", v.name),
+            op: "Initializer".into(),
+            reason,
+        })?;
+        let is_float = oto_onnx::tensor::is_float(t);
+        if is_float {
+            state.push((v.name.clone(), id));
+        }
+        let tensor = if trainable.contains(&id) && is_float {
+            params.push((v.name.clone(), id));
+            tensor.set_requires_grad(true)
+        } else {
+            tensor
+        };
+        consts[id] = Some(tensor);
+    }
+    Ok((consts, params, state))
+}
+
+/// Constant-node outputs and statically folded integer values.
+fn load_constants(graph: &Graph, consts: &mut [Option<Tensor>], device: Device, kind: Kind) -> Result<(), TrainError> {
+    for (id, v) in graph.values.iter().enumerate() {
+        if consts[id].is_some() || graph.inputs.contains(&id) {
+            continue;
+        }
+        if let Some(t) = v.init.as_ref() {
+            let tensor = const_tensor(t, device, kind).map_err(|reason| TrainError::Op {
+                node: format!("constant '{}'", v.name),
+                op: "Constant".into(),
+                reason,
+            })?;
+            consts[id] = Some(tensor);
+        } else if let Some(vals) = graph.const_i64(id) {
+            if v.producer.is_none() {
+                continue;
+            }
+            let shape = graph.static_shape(id).filter(|s| s.iter().product::<i64>() == vals.len() as i64);
+            let shape = shape.unwrap_or_else(|| vec![vals.len() as i64]);
+            let t = Tensor::from_slice(&vals).reshape(&shape);
+            consts[id] = Some(if onnx_float(v.dtype) { t.to_kind(kind).to_device(device) } else { t });
+        }
+    }
+    Ok(())
+}
+
+/// Liveness: the nodes a graph output depends on (through values that are not constant).
+fn live_nodes(graph: &Graph, consts: &[Option<Tensor>]) -> Vec<bool> {
+    let mut needed = vec![false; graph.values.len()];
+    for &o in &graph.outputs {
+        needed[o] = true;
+    }
+    let mut keep = vec![false; graph.nodes.len()];
+    for (nid, n) in graph.nodes.iter().enumerate().rev() {
+        let outs_needed = n.outputs.iter().flatten().any(|&o| needed[o] && consts[o].is_none());
+        if !outs_needed {
+            continue;
+        }
+        keep[nid] = true;
+        for i in n.inputs.iter().flatten() {
+            needed[*i] = true;
+        }
+    }
+    keep
+}
+
+/// Compiles the kept nodes in order, checking that every input is computed before its use.
+fn compile_steps(graph: &Graph, keep: &[bool], consts: &[Option<Tensor>], kind: Kind) -> Result<Vec<Step>, TrainError> {
+    let mut steps = vec![];
+    let mut available: Vec<bool> = consts.iter().map(|c| c.is_some()).collect();
+    for &i in &graph.inputs {
+        available[i] = true;
+    }
+    for (n, _) in graph.nodes.iter().zip(keep).filter(|(_, k)| **k) {
+        let kernel = compile::compile(graph, n, kind)?;
+        for (slot, i) in n.inputs.iter().enumerate() {
+            if let Some(i) = i {
+                if !available[*i] {
+                    return Err(TrainError::Op {
+                        node: n.name.clone(),
+                        op: n.op_type.clone(),
+                        reason: format!("input {slot} ('{}') is not computed before this node", graph.value(*i).name),
+                    });
+                }
+            }
+        }
+        for o in n.outputs.iter().flatten() {
+            available[*o] = true;
+        }
+        steps.push(Step {
+            name: n.name.clone(),
+            op_type: n.op_type.clone(),
+            kernel,
+            ins: n.inputs.clone(),
+            outs: n.outputs.clone(),
+            free: vec![],
+        });
+    }
+    for &o in &graph.outputs {
+        if !available[o] {
+            return Err(TrainError::Config(format!("graph output '{}' is never computed", graph.value(o).name)));
+        }
+    }
+    Ok(steps)
+}
+
+/// Last uses → free lists (graph outputs and constants are never freed).
+fn set_free_lists(steps: &mut [Step], consts: &[Option<Tensor>], outputs: &[ValueId]) {
+    let mut last: HashMap<ValueId, usize> = HashMap::new();
+    for (k, s) in steps.iter().enumerate() {
+        for i in s.ins.iter().flatten() {
+            if consts[*i].is_none() {
+                last.insert(*i, k);
+            }
+        }
+        for o in s.outs.iter().flatten() {
+            last.entry(*o).or_insert(k); // unused outputs die right away
+        }
+    }
+    for (v, k) in last {
+        if !outputs.contains(&v) {
+            steps[k].free.push(v);
+        }
     }
 }
 

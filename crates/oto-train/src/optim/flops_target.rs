@@ -5,14 +5,15 @@
 //! estimates the *count*: the smallest `k` whose top-`k` rows (through [`partition`], so group
 //! rules hold) leave at most the budget, by bisection over `k` with `oto_graph::flops::RowMacs`
 //! (the compressed graph's MACs predicted from the removed rows, exact on every zoo model). That
-//! count sets `s`; the partition then takes `s + τ` as usual, and which rows of `G_p` end at zero
+//! count gives the partition its `s` (optimizer state, not the configuration: the count ends up
+//! in `K_s`); the partition then takes `s + τ` as usual, and which rows of `G_p` end at zero
 //! is left to training, as with a sparsity target. Only the stopping rule changes: rows are
 //! projected or forced (ramp [`ramp_macs_goal`], deadline) while the MACs exceed the budget,
 //! through [`pick_to_macs`], whose last row is the one among the next few candidates that lands
 //! closest below the goal — so the result lands within one (small) row of it. (Fixing the set at
 //! the partition with τ = 0 was tried first: the last rows forced are then the ones training
 //! fought to keep, and ResNet-20 lost 30 pt.)
-use super::dhspg::partition;
+use super::dhspg_math::partition;
 use super::rows::RowLayout;
 use oto_graph::flops::RowMacs;
 use oto_graph::zig::RowId;
@@ -175,7 +176,7 @@ pub fn pick_to_macs(zero: &mut [bool], cand: &[usize], goal: u64, macs_without: 
 }
 
 /// The MACs allowed after `done` of `span` steps from the partition to the deadline: the linear
-/// ramp of the count form ([`super::dhspg::ramp_floor`]) applied to the MACs to remove.
+/// ramp of the count form ([`super::dhspg_math::ramp_floor`]) applied to the MACs to remove.
 pub fn ramp_macs_goal(full: u64, budget: u64, done: u64, span: u64) -> u64 {
     let cut = full.saturating_sub(budget) as u128;
     let removed = if span == 0 || done >= span { cut } else { cut * done as u128 / span as u128 };

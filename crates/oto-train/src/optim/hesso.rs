@@ -7,14 +7,17 @@
 //! period `k` of `P`, `k/P` of the target is removed, so the final count — or, with a FLOPs
 //! target, the final MACs through [`pick_to_macs`] — is met by construction.
 //!
-//! [oto] beyond the original: ρ (`upper_group_sparsity`) caps every group, a FLOPs target, the
-//! count kept exact with `group_divisible = 1` (every group keeps at least `q` rows), and aux
-//! (concat) slices scaled only with their own rows (spec §6 item 14).
+//! [oto] beyond the original: ρ (`upper_group_sparsity`) caps every group, a FLOPs target, a row
+//! list (`Target::Channels`: the periods pick from those rows only), the count kept exact with
+//! `group_divisible = 1` (every group keeps at least `q` rows), and aux (concat) slices scaled
+//! only with their own rows (spec §6 item 14). The target and the schedule's start and end are
+//! the [`PruneConfig`] shared with DHSPG (`cfg.prune`), which a step never changes.
 
 use super::baseline::{AdamInit, Direction, DirectionConfig, Variant};
-use super::dhspg::round_half_even;
+use super::dhspg_math::round_half_even;
 use super::flat::FlatRows;
 use super::flops_target::{pick_to_macs, ramp_macs_goal, LayoutMacs};
+use super::prune_config::{PruneConfig, Target};
 use super::row_step::{self, flags_tensor, norm_after, zero_after, RowStep, SavedRows};
 use super::rows::RowLayout;
 use super::{OptimStats, Optimizer, Param};
@@ -54,11 +57,13 @@ impl Importance {
     }
 }
 
-/// HESSO's settings (names as in the original where it has them).
+/// HESSO's settings (names as in the original where it has them); the target and the schedule
+/// shared with DHSPG are in [`Self::prune`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct HessoConfig {
     pub variant: Variant,
+    /// The initial η (`Optimizer::set_lr` changes the optimizer's, not this).
     pub lr: f64,
     /// SGD momentum μ or Adam β1.
     pub first_momentum: f64,
@@ -69,18 +74,13 @@ pub struct HessoConfig {
     pub weight_decay: f64,
     pub adam_eps: f64,
     pub adam_init: AdamInit,
-    pub target_group_sparsity: f64,
-    /// [oto] Instead of the sparsity: the fraction of the full model's MACs to keep; period `k`
-    /// removes rows until `k/P` of the MACs to cut are gone (needs [`Hesso::with_macs`] and
-    /// `group_divisible = 1`).
-    pub target_flops: Option<f64>,
-    pub start_pruning_step: u64,
-    /// Steps over which the periods run (`D = max(1, ⌊pruning_steps / P⌋)` per period).
-    pub pruning_steps: u64,
+    /// The target (`target_group_sparsity` of the original; [oto] a FLOPs share — period `k`
+    /// removes rows until `k/P` of the MACs to cut are gone, needs [`Hesso::with_macs`] and
+    /// `group_divisible = 1` — or a row list), `start_pruning_step` (`prune.start_step`), the
+    /// end of the periods (`prune.deadline`: `pruning_steps` = deadline − start, 1 when unset),
+    /// `group_divisible`, and [oto] ρ: at most `⌊ρ·n_G⌋` rows of a group are removed.
+    pub prune: PruneConfig,
     pub pruning_periods: u64,
-    pub group_divisible: usize,
-    /// [oto] ρ: at most `⌊ρ·n_G⌋` rows of a group are removed.
-    pub upper_group_sparsity: f64,
     pub importance: Importance,
     /// Safe-guard of the cosine's denominator.
     pub safe_guard: f64,
@@ -109,53 +109,37 @@ impl HessoConfig {
             weight_decay: b.weight_decay,
             adam_eps: 1e-8,
             adam_init: AdamInit::Original,
-            target_group_sparsity: 0.5,
-            target_flops: None,
-            start_pruning_step: 0,
-            pruning_steps: 1,
+            prune: PruneConfig::new(Target::GroupSparsity(0.5)),
             pruning_periods: 1,
-            group_divisible: 1,
-            upper_group_sparsity: 1.0,
             importance: Importance::default(),
             safe_guard: 1e-8,
             multi_tensor: None,
         }
     }
 
-    /// Steps per period, `D`.
+    /// Steps over which the periods run: `prune.deadline − prune.start_step` (1 without a deadline).
+    pub fn pruning_steps(&self) -> u64 {
+        self.prune.deadline.map_or(1, |d| d.saturating_sub(self.prune.start_step))
+    }
+
+    /// Steps per period, `D = max(1, ⌊pruning_steps / P⌋)`.
     pub fn period_len(&self) -> u64 {
-        (self.pruning_steps / self.pruning_periods.max(1)).max(1)
+        (self.pruning_steps() / self.pruning_periods.max(1)).max(1)
     }
 
     /// The step after which the last period ends: `start + P·D`.
     pub fn pruning_end(&self) -> u64 {
-        self.start_pruning_step + self.pruning_periods * self.period_len()
+        self.prune.start_step + self.pruning_periods * self.period_len()
     }
 
     pub fn validate(&self) -> Result<(), TrainError> {
+        self.prune.validate("HESSO")?;
         let bad = |m: String| Err(TrainError::Config(format!("HESSO: {m}")));
-        if !(0.0..1.0).contains(&self.target_group_sparsity) {
-            return bad("target_group_sparsity must be in [0, 1)".into());
-        }
-        if let Some(f) = self.target_flops {
-            if !(f > 0.0 && f <= 1.0) {
-                return bad(format!("target_flops (fraction of MACs to keep) must be in (0, 1], got {f}"));
-            }
-            if self.group_divisible != 1 {
-                return bad("target_flops needs group_divisible = 1".into());
-            }
-        }
         if self.pruning_periods == 0 {
             return bad("pruning_periods must be ≥ 1".into());
         }
-        if self.group_divisible == 0 {
-            return bad("group_divisible must be ≥ 1".into());
-        }
         if !(self.lr > 0.0) {
             return bad("lr must be > 0".into());
-        }
-        if !(0.0..=1.0).contains(&self.upper_group_sparsity) {
-            return bad("upper_group_sparsity must be in [0, 1]".into());
         }
         let w = self.importance.weights();
         if w.iter().any(|&x| !(x >= 0.0 && x.is_finite())) || w.iter().sum::<f64>() <= 0.0 {
@@ -226,7 +210,9 @@ pub fn period_target(k_total: usize, k: u64, p: u64) -> usize {
 
 /// HESSO over the prunable rows of an analysis.
 pub struct Hesso {
-    pub cfg: HessoConfig,
+    cfg: HessoConfig,
+    /// The current η (starts at `cfg.lr`; `set_lr` and a loaded state change it).
+    lr: f64,
     params: Vec<Param>,
     dir: Direction,
     layout: RowLayout,
@@ -238,8 +224,10 @@ pub struct Hesso {
     pruned: Vec<bool>,
     /// Rows ramping to zero in the current period.
     active: Vec<bool>,
-    /// `⌊s·N⌋` (count target).
+    /// The count target: `⌊s·N⌋`, or the row list's size (0 for a FLOPs target).
     k_total: usize,
+    /// A row-list target over the global rows (`Target::Channels`, resolved once).
+    listed: Option<Vec<bool>>,
     stats: OptimStats,
     events: Vec<String>,
     macs: Option<LayoutMacs>,
@@ -256,19 +244,35 @@ impl Hesso {
         cfg.validate()?;
         let (layout, dir, flat) = row_step::frame(&params, analysis, cfg.direction(), cfg.multi_tensor);
         let n = layout.n_rows;
-        let k_total = (n as f64 * cfg.target_group_sparsity.min(0.999)).floor() as usize;
+        let listed = cfg.prune.listed_rows(&layout, "HESSO")?;
+        let k_total = match (&cfg.prune.target, &listed) {
+            (Target::GroupSparsity(s), _) => (n as f64 * s.min(0.999)).floor() as usize,
+            (_, Some(l)) => l.iter().filter(|&&b| b).count(),
+            _ => 0,
+        };
+        let flops = cfg.prune.target.flops();
         let stats = OptimStats {
             group_sparsity: Some(0.0),
             zero_rows: Some(0),
-            target_zero_rows: cfg.target_flops.is_none().then_some(k_total),
-            target_macs: cfg.target_flops,
+            target_zero_rows: flops.is_none().then_some(k_total),
+            target_macs: flops,
             stage: Some("dense".into()),
             ..Default::default()
         };
-        Ok(Hesso { cfg, params, dir, layout, flat, t: 0, period: 0, pruned: vec![false; n], active: vec![false; n], k_total, stats, events: vec![], macs: None })
+        let (pruned, active) = (vec![false; n], vec![false; n]);
+        Ok(Hesso { lr: cfg.lr, cfg, params, dir, layout, flat, t: 0, period: 0, pruned, active, k_total, listed, stats, events: vec![], macs: None })
     }
 
-    /// Attaches the graph's MACs model (`RowMacs::new(graph, analysis)`); required by `target_flops`.
+    /// The configuration, as given to [`Hesso::new`] (a step never changes it).
+    pub fn config(&self) -> &HessoConfig {
+        &self.cfg
+    }
+    /// The target and schedule shared with DHSPG.
+    pub fn prune_config(&self) -> &PruneConfig {
+        &self.cfg.prune
+    }
+
+    /// Attaches the graph's MACs model (`RowMacs::new(graph, analysis)`); required by a FLOPs target.
     pub fn with_macs(mut self, model: RowMacs) -> Self {
         self.macs = Some(LayoutMacs::new(model, &self.layout));
         self
@@ -289,7 +293,8 @@ impl Hesso {
     pub fn active(&self) -> &[bool] {
         &self.active
     }
-    /// `⌊s·N⌋` (count target; with a FLOPs target the count follows from the MACs).
+    /// `⌊s·N⌋`, or the row list's size (count target; with a FLOPs target 0: the count follows
+    /// from the MACs).
     pub fn target_zero_rows(&self) -> usize {
         self.k_total
     }
@@ -299,7 +304,7 @@ impl Hesso {
 
     /// Per group, how many more rows may go: `min(⌊ρ·n_G⌋, n_G − q)` minus those already pruned.
     fn room(&self) -> Vec<usize> {
-        let (q, rho) = (self.cfg.group_divisible, self.cfg.upper_group_sparsity);
+        let (q, rho) = (self.cfg.prune.group_divisible, self.cfg.prune.upper_group_sparsity);
         let mut room = vec![0usize; self.layout.n_rows];
         for (_, rows) in &self.layout.groups {
             let n = rows.len();
@@ -319,11 +324,12 @@ impl Hesso {
         gi
     }
 
-    /// Unpruned rows in ascending importance, each group's rows cut at its room: a prefix of the
-    /// list never takes a group past its cap.
+    /// Unpruned rows (of a row-list target: unpruned listed rows) in ascending importance, each
+    /// group's rows cut at its room: a prefix of the list never takes a group past its cap.
     fn candidates(&self, imp: &[f64]) -> Vec<usize> {
         let (room, gi) = (self.room(), self.group_index());
-        let mut order: Vec<usize> = (0..self.layout.n_rows).filter(|&g| !self.pruned[g]).collect();
+        let listed = |g: usize| self.listed.as_ref().is_none_or(|l| l[g]);
+        let mut order: Vec<usize> = (0..self.layout.n_rows).filter(|&g| !self.pruned[g] && listed(g)).collect();
         order.sort_by(|&a, &b| imp[a].partial_cmp(&imp[b]).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b)));
         let mut used = vec![0usize; self.layout.groups.len()];
         order.retain(|&g| {
@@ -338,7 +344,7 @@ impl Hesso {
     /// a multiple of `q` (`q·max(1, round(m/q))` kept, half to even, as the original's partition),
     /// within the group's room; `cand` as from [`Self::candidates`].
     fn divisible(&self, picked: &[usize], cand: &[usize]) -> Vec<usize> {
-        let (q, gi) = (self.cfg.group_divisible, self.group_index());
+        let (q, gi) = (self.cfg.prune.group_divisible, self.group_index());
         let groups = &self.layout.groups;
         let mut count = vec![0usize; groups.len()];
         picked.iter().for_each(|&g| count[gi[g]] += 1);
@@ -362,7 +368,7 @@ impl Hesso {
         let imp = importance(xx, xd, dd, &self.layout.row_width, &c.importance, c.safe_guard);
         let cand = self.candidates(&imp);
         let done = self.pruned.iter().filter(|&&b| b).count();
-        let (picked, goal_note) = match (c.target_flops, &self.macs) {
+        let (picked, goal_note) = match (c.prune.target.flops(), &self.macs) {
             (Some(keep), Some(m)) => {
                 let goal = ramp_macs_goal(m.full(), m.budget(keep), k, p);
                 let mut zero = self.pruned.clone();
@@ -380,7 +386,7 @@ impl Hesso {
             _ => {
                 let need = period_target(self.k_total, k, p).saturating_sub(done);
                 let picked: Vec<usize> = cand.iter().copied().take(need).collect();
-                let picked = if c.group_divisible > 1 { self.divisible(&picked, &cand) } else { picked };
+                let picked = if c.prune.group_divisible > 1 { self.divisible(&picked, &cand) } else { picked };
                 let after = done + picked.len();
                 let note = format!(
                     "{after} of {} rows after it{}",
@@ -405,17 +411,18 @@ impl Hesso {
 
 impl Optimizer for Hesso {
     fn step(&mut self) -> Result<(), TrainError> {
-        if self.cfg.target_flops.is_some() && self.macs.is_none() {
+        let flops = self.cfg.prune.target.flops();
+        if flops.is_some() && self.macs.is_none() {
             return Err(TrainError::Config(
                 "HESSO: target_flops needs the graph's MACs model: attach it with Hesso::with_macs(RowMacs::new(&graph, &analysis))".into(),
             ));
         }
         let _guard = tch::no_grad_guard();
         self.t += 1;
-        let (t, lr, n) = (self.t, self.cfg.lr, self.layout.n_rows);
+        let (t, lr, n) = (self.t, self.lr, self.layout.n_rows);
         let mut rs = RowStep::begin("HESSO", &self.params, &mut self.dir, &self.layout, &mut self.flat)?;
         let (xx, xd, dd) = (std::mem::take(&mut rs.xx), std::mem::take(&mut rs.xd), std::mem::take(&mut rs.dd));
-        let (s, d, p) = (self.cfg.start_pruning_step, self.cfg.period_len(), self.cfg.pruning_periods);
+        let (s, d, p) = (self.cfg.prune.start_step, self.cfg.period_len(), self.cfg.pruning_periods);
         let mut event = None;
         if n > 0 && t > s && (t - s - 1) % d == 0 && self.period < p {
             self.begin_period(&xx, &xd, &dd);
@@ -466,12 +473,12 @@ impl Optimizer for Hesso {
         } else {
             "pruning"
         };
-        let macs_kept = match (self.cfg.target_flops, &self.macs) {
+        let macs_kept = match (flops, &self.macs) {
             (Some(_), Some(m)) => Some(m.share(m.without(&zero))),
             _ => None,
         };
         // a FLOPs target has no row count until the periods pick rows: the rows picked so far
-        let target = match self.cfg.target_flops {
+        let target = match flops {
             Some(_) if self.period == 0 => None,
             Some(_) => Some(self.pruned.iter().zip(&self.active).filter(|(a, b)| **a || **b).count()),
             None => Some(self.k_total),
@@ -481,7 +488,7 @@ impl Optimizer for Hesso {
             zero_rows: Some(z),
             target_zero_rows: target,
             macs_kept,
-            target_macs: self.cfg.target_flops,
+            target_macs: flops,
             omega_p: Some(om_p),
             omega_np: Some(om_np),
             stage: Some(stage.into()),
@@ -493,17 +500,17 @@ impl Optimizer for Hesso {
     }
 
     fn lr(&self) -> f64 {
-        self.cfg.lr
+        self.lr
     }
     fn set_lr(&mut self, lr: f64) {
-        self.cfg.lr = lr;
+        self.lr = lr;
     }
     fn stats(&self) -> OptimStats {
         self.stats.clone()
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        let mut s = self.dir.state(&self.params, self.cfg.lr);
+        let mut s = self.dir.state(&self.params, self.lr);
         s.push(("hesso.t".into(), Tensor::from(self.t as i64)));
         s.push(("hesso.period".into(), Tensor::from(self.period as i64)));
         s.push(("hesso.pruned".into(), flags_tensor(&self.pruned)));
@@ -513,7 +520,7 @@ impl Optimizer for Hesso {
 
     fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<(), TrainError> {
         if let Some(lr) = self.dir.load_state(&self.params, state)? {
-            self.cfg.lr = lr;
+            self.lr = lr;
         }
         let saved = SavedRows { state, who: "HESSO", n_rows: self.layout.n_rows };
         self.t = saved.int("hesso.t")? as u64;

@@ -1,6 +1,7 @@
 //! Optimizers over the executor's trainable tensors: the baseline directions (SGD, Adam, AdamW),
 //! and the two pruners that add group-sparsity machinery on the ZIG rows from the analysis:
-//! DHSPG (OTOv2, [`dhspg`]) and HESSO (OTOv3, [`hesso`]), sharing the step frame of [`row_step`].
+//! DHSPG (OTOv2, [`dhspg`]) and HESSO (OTOv3, [`hesso`]), sharing the step frame of [`row_step`]
+//! and one pruning configuration ([`PruneConfig`]: the [`Target`] and the schedule).
 //!
 //! Contract shared by the training loop and the optimizers: the loop runs forward/backward, then
 //! calls [`Optimizer::step`], which reads each parameter's `.grad()` and updates it in place
@@ -10,15 +11,19 @@ use tch::Tensor;
 
 pub mod baseline;
 pub mod dhspg;
+pub mod dhspg_config;
+pub mod dhspg_math;
 pub mod flat;
 pub mod flops_target;
 pub mod hesso;
+pub mod prune_config;
 pub mod row_step;
 pub mod rows;
 
 pub use baseline::{Adam, AdamConfig, AdamInit, AdamW, Direction, DirectionConfig, Sgd, SgdConfig, Variant, VariantDefaults};
 pub use dhspg::{Dhspg, DhspgConfig, SaliencyMagnitude, SparsityMode, WeightDecayType};
 pub use hesso::{Hesso, HessoConfig};
+pub use prune_config::{PruneConfig, Target};
 pub use rows::RowLayout;
 
 /// A trainable tensor (an ONNX initializer) handed to an optimizer.

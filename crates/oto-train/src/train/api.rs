@@ -2,9 +2,11 @@
 //!
 //! 1. [`Oto::new`] / [`Oto::from_onnx`]: load and **analyse** the network (ZIG partition), and
 //!    compile it for training ([`Oto::executor`]);
-//! 2. [`Oto::pruner`]: the pruning **optimizer** (DHSPG, or HESSO with `cfg.pruner = Hesso`)
-//!    over the executor's parameters — call `forward` / `backward` / [`Optimizer::step`] in your
-//!    loop as with any optimizer;
+//! 2. [`Oto::dhspg`] / [`Oto::hesso`]: the pruning **optimizer** over the executor's
+//!    parameters, from its configuration with the [`PruneConfig`](crate::optim::PruneConfig)
+//!    (target, schedule) in it — or
+//!    [`Oto::pruner`], configured like `oto train` from a [`TrainConfig`] — then call `forward` /
+//!    `backward` / [`Optimizer::step`] in your loop as with any optimizer;
 //! 3. [`Oto::construct`]: write the trained full model, **construct** the compressed one
 //!    (exactly-zero rows removed), verify that both compute the same outputs, save both.
 //!
@@ -14,7 +16,7 @@ use tch::Device;
 
 use super::config::{PrunerKind, TrainConfig};
 use crate::exec::Executor;
-use crate::optim::Optimizer;
+use crate::optim::{Dhspg, DhspgConfig, Hesso, HessoConfig, Optimizer};
 use crate::TrainError;
 use oto_graph::zig::{self, Analysis, AnalyzeOptions};
 use oto_graph::Graph;
@@ -70,9 +72,20 @@ impl Oto {
     }
     /// The pruning optimizer of `cfg.pruner` (DHSPG by default, or HESSO) over `exec`'s
     /// parameters, configured like `oto train` (`cfg.dhspg`, `cfg.hesso`, `cfg.optimizer`,
-    /// `cfg.lr`, ...); `steps_per_epoch` converts epochs to steps.
+    /// `cfg.lr`, ...; the target and schedule through `optimizers::prune_config`);
+    /// `steps_per_epoch` converts epochs to steps.
     pub fn pruner(&self, cfg: &TrainConfig, exec: &Executor, steps_per_epoch: usize) -> Result<Box<dyn Optimizer>, TrainError> {
         pruner_for(cfg, exec, &self.graph, &self.analysis, steps_per_epoch)
+    }
+    /// DHSPG over `exec`'s parameters with `cfg` (its target and schedule in `cfg.prune`), the
+    /// graph's MACs model attached when a FLOPs target or `saliency_flops` needs it.
+    pub fn dhspg(&self, exec: &Executor, cfg: DhspgConfig) -> Result<Dhspg, TrainError> {
+        dhspg_for(exec, &self.graph, &self.analysis, cfg)
+    }
+    /// HESSO over `exec`'s parameters with `cfg` (its target and schedule in `cfg.prune`), the
+    /// graph's MACs model attached when a FLOPs target needs it.
+    pub fn hesso(&self, exec: &Executor, cfg: HessoConfig) -> Result<Hesso, TrainError> {
+        hesso_for(exec, &self.graph, &self.analysis, cfg)
     }
     /// Writes `<dir>/full.onnx` (the trained weights of `exec`), builds and writes
     /// `<dir>/compressed.onnx` and `<dir>/manifest.json`, and checks with tract that both
@@ -91,27 +104,19 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
 /// Step 3 on an already trained full graph.
 pub fn construct_from(full: &Graph, analysis: &Analysis, dir: &Path, tolerance: f32) -> Result<Construction, TrainError> {
     std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    let popts = oto_verify::ProveOptions { tolerance, ..Default::default() };
+    let proof = oto_verify::prove(full, analysis, &oto_graph::compress::CompressOptions::default(), &popts)
+        .map_err(|e| TrainError::Config(format!("construction of the compressed model in {} failed: {e:#}", dir.display())))?;
+    let max_rel_diff = proof.comparison.as_ref().map_or(f32::NAN, |c| c.max_rel());
+    // both models are written in inference form (training-mode BatchNormalization and Dropout
+    // converted), the form they were compared in
     let full_path = dir.join("full.onnx");
-    let full_model = full.to_model();
-    oto_onnx::save_model(&full_model, &full_path).map_err(|e| io_err(&full_path, e))?;
-    let c = oto_graph::compress::compress(full, analysis, &oto_graph::compress::CompressOptions::default())?;
+    oto_onnx::save_model(&proof.reference.to_model(), &full_path).map_err(|e| io_err(&full_path, e))?;
     let compressed_path = dir.join("compressed.onnx");
-    let cmodel = c.graph.to_model();
-    oto_onnx::save_model(&cmodel, &compressed_path).map_err(|e| io_err(&compressed_path, e))?;
+    oto_onnx::save_model(&proof.model, &compressed_path).map_err(|e| io_err(&compressed_path, e))?;
     let manifest_path = dir.join("manifest.json");
+    let c = proof.compressed;
     oto_onnx::write_atomic(&manifest_path, c.manifest.to_json().as_bytes()).map_err(|e| io_err(&manifest_path, e))?;
-    let cmp = oto_verify::compare(&full_model, &cmodel, 2, 0)
-        .map_err(|e| TrainError::Config(format!("verification of {} could not run: {e:#}", compressed_path.display())))?;
-    if !cmp.passes(tolerance) {
-        return Err(TrainError::Config(format!(
-            "verification failed: {} differs from {} (max relative difference {:.3e} > {tolerance:.1e}, shapes match: {}); \
-             this is a bug in oto, please report it with the two files",
-            compressed_path.display(),
-            full_path.display(),
-            cmp.max_rel(),
-            cmp.shapes_match()
-        )));
-    }
     Ok(Construction {
         full_path,
         compressed_path,
@@ -124,7 +129,7 @@ pub fn construct_from(full: &Graph, analysis: &Analysis, dir: &Path, tolerance: 
         macs_before: oto_graph::flops::macs(full),
         macs_after: oto_graph::flops::macs(&c.graph),
         compressed: c.graph,
-        max_rel_diff: cmp.max_rel(),
+        max_rel_diff,
         warnings: c.warnings,
     })
 }
@@ -137,23 +142,22 @@ pub fn pruner_for(
     analysis: &Analysis,
     steps_per_epoch: usize,
 ) -> Result<Box<dyn Optimizer>, TrainError> {
-    let macs = || oto_graph::flops::RowMacs::new(graph, analysis);
     Ok(match cfg.pruner {
-        PrunerKind::Dhspg => {
-            let d = super::optimizers::dhspg_config(cfg, steps_per_epoch)?;
-            let mut opt = crate::optim::Dhspg::new(exec.params(), analysis, d)?;
-            if cfg.dhspg.target_flops.is_some() || cfg.dhspg.saliency_flops == Some(true) {
-                opt = opt.with_macs(macs());
-            }
-            Box::new(opt)
-        }
-        PrunerKind::Hesso => {
-            let h = super::optimizers::hesso_config(cfg, steps_per_epoch)?;
-            let mut opt = crate::optim::Hesso::new(exec.params(), analysis, h)?;
-            if cfg.dhspg.target_flops.is_some() {
-                opt = opt.with_macs(macs());
-            }
-            Box::new(opt)
-        }
+        PrunerKind::Dhspg => Box::new(dhspg_for(exec, graph, analysis, super::optimizers::dhspg_config(cfg, steps_per_epoch)?)?),
+        PrunerKind::Hesso => Box::new(hesso_for(exec, graph, analysis, super::optimizers::hesso_config(cfg, steps_per_epoch)?)?),
     })
+}
+
+/// DHSPG over `exec`'s parameters, with the MACs model of `graph` when `cfg` needs it.
+pub fn dhspg_for(exec: &Executor, graph: &Graph, analysis: &Analysis, cfg: DhspgConfig) -> Result<Dhspg, TrainError> {
+    let macs = cfg.prune.target.flops().is_some() || cfg.saliency_flops;
+    let opt = Dhspg::new(exec.params(), analysis, cfg)?;
+    Ok(if macs { opt.with_macs(oto_graph::flops::RowMacs::new(graph, analysis)) } else { opt })
+}
+
+/// HESSO over `exec`'s parameters, with the MACs model of `graph` when `cfg` needs it.
+pub fn hesso_for(exec: &Executor, graph: &Graph, analysis: &Analysis, cfg: HessoConfig) -> Result<Hesso, TrainError> {
+    let macs = cfg.prune.target.flops().is_some();
+    let opt = Hesso::new(exec.params(), analysis, cfg)?;
+    Ok(if macs { opt.with_macs(oto_graph::flops::RowMacs::new(graph, analysis)) } else { opt })
 }

@@ -4,7 +4,34 @@
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+use crate::optim::Target;
 use crate::TrainError;
+
+/// A list of row ids (`--prune-rows`, a row-list file): integers separated by commas and/or
+/// white space, `[`/`]` ignored (a JSON array works), `#` starting a comment to the end of the
+/// line; `a-b` is the range of ids a to b inclusive.
+pub fn parse_row_list(text: &str) -> Result<Vec<usize>, TrainError> {
+    let mut rows = vec![];
+    let bad = |w: &str| TrainError::Config(format!("row list: '{w}' is not a row id (a non-negative integer) or a range a-b"));
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        for w in line.split(|c: char| c == ',' || c == '[' || c == ']' || c.is_whitespace()).filter(|w| !w.is_empty()) {
+            match w.split_once('-') {
+                Some((a, b)) => {
+                    let (a, b) = (a.parse::<usize>().map_err(|_| bad(w))?, b.parse::<usize>().map_err(|_| bad(w))?);
+                    if a > b {
+                        return Err(bad(w));
+                    }
+                    rows.extend(a..=b);
+                }
+                None => rows.push(w.parse().map_err(|_| bad(w))?),
+            }
+        }
+    }
+    rows.sort_unstable();
+    rows.dedup();
+    Ok(rows)
+}
 
 /// Which data the run reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,7 +137,7 @@ impl PrunerKind {
 }
 
 /// HESSO's own settings. The target and the schedule are shared with DHSPG and read from
-/// `[dhspg]`: `target_sparsity` / `target_flops`, `start_pruning_epoch` (default epochs/10),
+/// `[dhspg]`: `target_sparsity` / `target_flops` / `prune_rows`, `start_pruning_epoch` (default epochs/10),
 /// `pruning_deadline_epoch` = the end of the last period (default start + epochs/10, the
 /// OTOv3 tutorials' recipe), `upper_group_sparsity`, `group_divisible`, the moments, `adam_init`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -145,8 +172,10 @@ impl ScheduleKind {
     }
 }
 
-/// DHSPG hyper-parameters (spec §3.10). `None` = the optimizer's per-variant default
-/// (`DhspgConfig`). Setting `target_sparsity` switches the run to DHSPG + compression.
+/// The pruning target and schedule (shared by both pruners, [`TrainConfig::target`] and
+/// `train::optimizers::prune_config`), and DHSPG's hyper-parameters (spec §3.10). `None` = the
+/// optimizer's per-variant default (`DhspgConfig`). Setting a target (`target_sparsity`,
+/// `target_flops` or `prune_rows`) switches the run to pruning + compression.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DhspgOptions {
@@ -155,6 +184,9 @@ pub struct DhspgOptions {
     /// [oto] Instead of `target_sparsity`: the fraction of the full model's MACs to keep, in
     /// (0, 1]; DHSPG zeroes rows until the compressed model is within it.
     pub target_flops: Option<f64>,
+    /// [oto] Instead of a sparsity or FLOPs target: exactly these rows (analysis row ids,
+    /// `oto_graph::zig::Row::id`) are pruned, on the pruner's schedule (`optim::Target::Channels`).
+    pub prune_rows: Option<Vec<usize>>,
     /// First epoch of pruning (`start_pruning_steps = epoch × steps per epoch`); default epochs/5.
     pub start_pruning_epoch: Option<f64>,
     /// The original's separate stage starts, in epochs: the partition (`partition_step`) and the
@@ -269,7 +301,7 @@ pub struct TrainConfig {
     /// The pruning optimizer when a target is set: `dhspg` (default) or `hesso`.
     pub pruner: PrunerKind,
     /// Pruning settings (the target, and DHSPG's hyper-parameters); active when
-    /// `dhspg.target_sparsity` or `dhspg.target_flops` is set.
+    /// `dhspg.target_sparsity`, `dhspg.target_flops` or `dhspg.prune_rows` is set.
     pub dhspg: DhspgOptions,
     /// HESSO's own settings (with `pruner = "hesso"`).
     pub hesso: HessoOptions,
@@ -339,8 +371,30 @@ impl TrainConfig {
     pub fn lr(&self) -> f64 {
         self.lr.unwrap_or(self.optimizer.default_lr())
     }
+    /// Whether a pruning target is set (`target_sparsity`, `target_flops` or `prune_rows`).
     pub fn pruning(&self) -> bool {
-        self.dhspg.target_sparsity.is_some() || self.dhspg.target_flops.is_some()
+        let d = &self.dhspg;
+        d.target_sparsity.is_some() || d.target_flops.is_some() || d.prune_rows.is_some()
+    }
+    /// The pruning target of the run (`None`: a dense run); [`TrainConfig::validate`] checks
+    /// that at most one is given.
+    pub fn target(&self) -> Option<Target> {
+        let d = &self.dhspg;
+        match (d.target_sparsity, d.target_flops, &d.prune_rows) {
+            (Some(s), _, _) => Some(Target::GroupSparsity(s)),
+            (None, Some(f), _) => Some(Target::Flops(f)),
+            (None, None, Some(r)) => Some(Target::Channels(r.clone())),
+            (None, None, None) => None,
+        }
+    }
+    /// The target in words, as the log and the report name it.
+    pub fn target_description(&self) -> String {
+        match self.target() {
+            Some(Target::Flops(f)) => format!("target FLOPs {:.1}%", 100.0 * f),
+            Some(Target::Channels(r)) => format!("target rows: the {} listed", r.len()),
+            Some(Target::GroupSparsity(s)) => format!("target group sparsity {s}"),
+            None => "target group sparsity 0".into(),
+        }
     }
     /// Checks ranges; errors say which setting and what is allowed.
     pub fn validate(&self) -> Result<(), TrainError> {
@@ -387,6 +441,20 @@ impl TrainConfig {
             }
             if self.dhspg.group_divisible.is_some_and(|q| q != 1) {
                 return bad("a target FLOPs fraction needs group_divisible = 1".into());
+            }
+        }
+        if let Some(rows) = &self.dhspg.prune_rows {
+            if self.dhspg.target_sparsity.is_some() || self.dhspg.target_flops.is_some() {
+                return bad("give one target: a row list (prune_rows) or a target sparsity or FLOPs fraction, not both".into());
+            }
+            if rows.is_empty() {
+                return bad("the row list to prune (prune_rows) is empty".into());
+            }
+            if self.dhspg.legacy == Some(true) {
+                return bad("a row list to prune needs the exact sparsity mode; drop --legacy".into());
+            }
+            if self.dhspg.group_divisible.is_some_and(|q| q != 1) {
+                return bad("a row list to prune needs group_divisible = 1".into());
             }
         }
         if let Some(r) = self.dhspg.upper_group_sparsity {
@@ -464,7 +532,7 @@ impl TrainConfig {
     /// The settings that must match for `--resume` to continue the same run.
     pub fn fingerprint(&self) -> String {
         format!(
-            "model={} dataset={} data={:?} batch={} opt={} lr={} momentum={} nesterov={} wd={} seed={} pruning={:?}{} pruner={} max_batches={} augment={}",
+            "model={} dataset={} data={:?} batch={} opt={} lr={} momentum={} nesterov={} wd={} seed={} pruning={:?}{}{} pruner={} max_batches={} augment={}",
             self.model,
             self.dataset.name(),
             self.data,
@@ -477,6 +545,7 @@ impl TrainConfig {
             self.seed,
             self.dhspg.target_sparsity,
             self.dhspg.target_flops.map(|f| format!(" flops={f}")).unwrap_or_default(),
+            self.dhspg.prune_rows.as_ref().map(|r| format!(" rows={r:?}")).unwrap_or_default(),
             self.pruner.name(),
             self.max_train_batches,
             self.augment
@@ -503,5 +572,29 @@ mod tests {
         assert!(c.warnings().iter().any(|w| w.contains("dense run")));
         c.nesterov = true;
         assert!(c.warnings().iter().any(|w| w.contains("nesterov")));
+    }
+
+    #[test]
+    fn row_lists_parse_and_make_a_row_target() {
+        assert_eq!(parse_row_list("3, 1 2\n# a comment\n[7,5-6] # tail").unwrap(), vec![1, 2, 3, 5, 6, 7]);
+        assert!(parse_row_list("1, x").unwrap_err().to_string().contains("'x'"));
+        assert!(parse_row_list("4-2").is_err());
+        let mut c = TrainConfig::default();
+        assert_eq!(c.target(), None);
+        c.dhspg.prune_rows = Some(vec![4, 9]);
+        assert!(c.pruning() && c.validate().is_ok());
+        assert_eq!(c.target(), Some(Target::Channels(vec![4, 9])));
+        assert!(c.fingerprint().contains("rows=[4, 9]"), "{}", c.fingerprint());
+        assert_eq!(c.target_description(), "target rows: the 2 listed");
+        c.dhspg.target_sparsity = Some(0.5);
+        assert!(c.validate().unwrap_err().to_string().contains("not both"));
+        c.dhspg.target_sparsity = None;
+        c.dhspg.legacy = Some(true);
+        assert!(c.validate().unwrap_err().to_string().contains("exact sparsity mode"));
+        // the TOML key, next to the other targets
+        let t = TrainConfig::from_toml("[dhspg]\nprune_rows = [1, 2]\n").unwrap();
+        assert_eq!(t.target(), Some(Target::Channels(vec![1, 2])));
+        let t = TrainConfig::from_toml("[dhspg]\ntarget_flops = 0.4\n").unwrap();
+        assert_eq!(t.target(), Some(Target::Flops(0.4)));
     }
 }

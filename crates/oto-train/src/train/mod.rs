@@ -254,10 +254,10 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
         cfg.epochs,
         cfg.optimizer.name(),
         cfg.lr(),
-        match (cfg.dhspg.target_sparsity, cfg.dhspg.target_flops) {
-            (Some(s), _) => format!(", {} target sparsity {s}", cfg.pruner.name()),
-            (None, Some(f)) => format!(", {} target FLOPs {:.1}%", cfg.pruner.name(), 100.0 * f),
-            _ => String::new(),
+        match cfg.target() {
+            Some(crate::optim::Target::GroupSparsity(s)) => format!(", {} target sparsity {s}", cfg.pruner.name()),
+            Some(_) => format!(", {} {}", cfg.pruner.name(), cfg.target_description()),
+            None => String::new(),
         },
         device
     ));

@@ -1,11 +1,12 @@
 //! Building the optimizer of a run from its configuration: the dense baselines of
-//! [`crate::optim`] (SGD with momentum / Nesterov / weight decay, Adam, AdamW), DHSPG or HESSO.
-use super::config::{OptimizerKind, TrainConfig};
+//! [`crate::optim`] (SGD with momentum / Nesterov / weight decay, Adam, AdamW), DHSPG or HESSO,
+//! the two pruners sharing one [`PruneConfig`] ([`prune_config`]).
+use super::config::{OptimizerKind, PrunerKind, TrainConfig};
 use crate::optim::baseline::AdamInit;
 use crate::optim::hesso::HessoConfig;
 use crate::optim::{
-    Adam, AdamConfig, AdamW, DhspgConfig, Optimizer, Param, SaliencyMagnitude, Sgd, SgdConfig, SparsityMode, Variant,
-    WeightDecayType,
+    Adam, AdamConfig, AdamW, DhspgConfig, Optimizer, Param, PruneConfig, SaliencyMagnitude, Sgd, SgdConfig, SparsityMode,
+    Variant, WeightDecayType,
 };
 use crate::TrainError;
 
@@ -33,9 +34,54 @@ pub fn dense(cfg: &TrainConfig, params: Vec<Param>) -> Result<Box<dyn Optimizer>
     })
 }
 
+/// The pruning configuration of a run, for the pruner `cfg.pruner` (see [`prune_config_for`]).
+pub fn prune_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<PruneConfig, TrainError> {
+    prune_config_for(cfg, cfg.pruner, steps_per_epoch)
+}
+
+/// The pruning configuration of a run for `pruner`: the target ([`TrainConfig::target`]; none
+/// set: the default `s = 0.5`), `group_divisible` and `upper_group_sparsity` of `[dhspg]`, and
+/// the schedule in steps (epochs times `steps_per_epoch`, rounded). DHSPG: the start at
+/// `start_pruning_epoch` (default ⌊epochs/5⌋), the deadline at `pruning_deadline_epoch` (default
+/// none: `DhspgConfig::deadline` then takes a quarter of the run after the start). HESSO (the
+/// OTOv3 tutorials): the start at a tenth of the steps, the end of the periods a tenth later
+/// (at least one step per period), or the same two settings.
+pub fn prune_config_for(cfg: &TrainConfig, pruner: PrunerKind, steps_per_epoch: usize) -> Result<PruneConfig, TrainError> {
+    let o = &cfg.dhspg;
+    let steps = epochs_to_steps(steps_per_epoch);
+    let mut p = PruneConfig::new(cfg.target().unwrap_or_default());
+    match pruner {
+        PrunerKind::Dhspg => {
+            p.start_step = steps(o.start_pruning_epoch.unwrap_or((cfg.epochs as f64 / 5.0).floor()));
+            p.deadline = o.pruning_deadline_epoch.map(steps);
+        }
+        PrunerKind::Hesso => {
+            let total = (cfg.epochs * steps_per_epoch) as u64;
+            let periods = cfg.hesso.pruning_periods.unwrap_or(10);
+            p.start_step = o.start_pruning_epoch.map_or(total / 10, steps);
+            let end = o.pruning_deadline_epoch.map_or(p.start_step + (total / 10).max(periods), steps);
+            if end <= p.start_step {
+                return Err(TrainError::Config(format!(
+                    "HESSO: pruning_deadline_epoch (the end of pruning, step {end}) must come after start_pruning_epoch (step {})",
+                    p.start_step
+                )));
+            }
+            p.deadline = Some(end);
+        }
+    }
+    if let Some(q) = o.group_divisible {
+        p.group_divisible = q;
+    }
+    if let Some(r) = o.upper_group_sparsity {
+        p.upper_group_sparsity = r;
+    }
+    Ok(p)
+}
+
 /// The DHSPG configuration of a run: per-variant defaults (`DhspgConfig::for_variant`), the
-/// run's baseline settings (lr, SGD momentum / Nesterov, weight decay), then every `dhspg.*`
-/// setting; epochs are converted to steps with `steps_per_epoch`.
+/// run's baseline settings (lr, SGD momentum / Nesterov, weight decay), the pruning
+/// configuration ([`prune_config_for`]), then every other `dhspg.*` setting; epochs are
+/// converted to steps with `steps_per_epoch`.
 pub fn dhspg_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<DhspgConfig, TrainError> {
     let v = variant(cfg);
     let o = &cfg.dhspg;
@@ -45,26 +91,20 @@ pub fn dhspg_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<DhspgCo
     if v == Variant::Sgd {
         (d.first_momentum, d.nesterov) = (cfg.momentum, cfg.nesterov);
     }
-    d.target_group_sparsity = o.target_sparsity.unwrap_or(d.target_group_sparsity);
-    d.target_flops = o.target_flops;
+    d.prune = prune_config_for(cfg, PrunerKind::Dhspg, steps_per_epoch)?;
     d.saliency_flops = o.saliency_flops.unwrap_or(false);
-    d.start_pruning_steps = steps(o.start_pruning_epoch.unwrap_or((cfg.epochs as f64 / 5.0).floor()));
     d.total_steps = Some((cfg.epochs * steps_per_epoch) as u64);
-    if let Some(e) = o.pruning_deadline_epoch {
-        d.pruning_deadline = Some(steps(e));
-    }
     d.partition_step = o.partition_epoch.map(steps);
     d.half_space_project_steps = o.half_space_project_epoch.map(steps);
     if let Some(e) = o.warm_up_epochs {
-        d.warm_up_steps = d.start_pruning_steps + steps(e);
+        d.warm_up_steps = d.prune.start_step + steps(e);
     }
     macro_rules! set {
         ($($f:ident => $g:ident),*) => { $( if let Some(x) = o.$f { d.$g = x; } )* };
     }
     set!(epsilon => epsilon, lmbda => lmbda, lmbda_amplify => lmbda_amplify, hat_lmbda_coeff => hat_lmbda_coeff,
-         tolerance_group_sparsity => tolerance_group_sparsity, upper_group_sparsity => upper_group_sparsity,
-         first_momentum => first_momentum,
-         second_momentum => second_momentum, dampening => dampening, group_divisible => group_divisible,
+         tolerance_group_sparsity => tolerance_group_sparsity, first_momentum => first_momentum,
+         second_momentum => second_momentum, dampening => dampening,
          fixed_zero_groups => fixed_zero_groups, pruning_ramp => pruning_ramp);
     if let Some(t) = &o.weight_decay_type {
         d.weight_decay_type = match t.as_str() {
@@ -113,39 +153,26 @@ fn adam_init(m: &str) -> Result<AdamInit, TrainError> {
 }
 
 /// The HESSO configuration of a run: per-variant defaults, the run's baseline settings, the
-/// shared pruning settings of `cfg.dhspg` and `cfg.hesso`. Schedule defaults (the OTOv3
-/// tutorials): start at a tenth of the steps, `pruning_periods` = 10 periods over the next tenth;
-/// `pruning_deadline_epoch` sets the end of the last period.
+/// pruning configuration ([`prune_config_for`]: the OTOv3 tutorials' schedule by default — start
+/// at a tenth of the steps, the periods over the next tenth; `pruning_deadline_epoch` sets the
+/// end of the last period), `pruning_periods` (10) and the importance weights of `cfg.hesso`.
 pub fn hesso_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<HessoConfig, TrainError> {
     let v = variant(cfg);
     let o = &cfg.dhspg;
-    let steps = epochs_to_steps(steps_per_epoch);
-    let total = (cfg.epochs * steps_per_epoch) as u64;
     let mut h = HessoConfig::for_variant(v);
     (h.lr, h.weight_decay) = (cfg.lr(), cfg.weight_decay);
     if v == Variant::Sgd {
         (h.first_momentum, h.nesterov) = (cfg.momentum, cfg.nesterov);
     }
-    h.target_group_sparsity = o.target_sparsity.unwrap_or(h.target_group_sparsity);
-    h.target_flops = o.target_flops;
+    h.prune = prune_config_for(cfg, PrunerKind::Hesso, steps_per_epoch)?;
     h.pruning_periods = cfg.hesso.pruning_periods.unwrap_or(10);
-    h.start_pruning_step = o.start_pruning_epoch.map_or(total / 10, steps);
-    let end = o.pruning_deadline_epoch.map_or(h.start_pruning_step + (total / 10).max(h.pruning_periods), steps);
-    if end <= h.start_pruning_step {
-        return Err(TrainError::Config(format!(
-            "HESSO: pruning_deadline_epoch (the end of pruning, step {end}) must come after start_pruning_epoch (step {})",
-            h.start_pruning_step
-        )));
-    }
-    h.pruning_steps = end - h.start_pruning_step;
     if let Some(w) = cfg.hesso.importance {
         h.importance = w;
     }
     macro_rules! set {
         ($($f:ident => $g:ident),*) => { $( if let Some(x) = o.$f { h.$g = x; } )* };
     }
-    set!(upper_group_sparsity => upper_group_sparsity, first_momentum => first_momentum,
-         second_momentum => second_momentum, dampening => dampening, group_divisible => group_divisible);
+    set!(first_momentum => first_momentum, second_momentum => second_momentum, dampening => dampening);
     if let Some(m) = &o.adam_init {
         h.adam_init = adam_init(m)?;
     }
@@ -157,6 +184,7 @@ pub fn hesso_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<HessoCo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::optim::Target;
 
     fn with(f: impl FnOnce(&mut TrainConfig)) -> Result<DhspgConfig, TrainError> {
         let mut c = TrainConfig::default();
@@ -184,7 +212,7 @@ mod tests {
         assert_eq!(d.schedule(), (10, 25)); // 10 steps per epoch
         let one = |c: &mut TrainConfig| c.dhspg.partition_epoch = Some(1.0);
         let d = with(one).unwrap();
-        assert_eq!(d.schedule(), (d.start_pruning_steps, d.start_pruning_steps));
+        assert_eq!(d.schedule(), (d.prune.start_step, d.prune.start_step));
         let mut c = TrainConfig::default();
         c.dhspg.target_sparsity = Some(0.5);
         one(&mut c);
@@ -197,14 +225,14 @@ mod tests {
         c.pruner = super::super::config::PrunerKind::Hesso;
         c.dhspg.target_sparsity = Some(0.6);
         let h = hesso_config(&c, 10).unwrap(); // 200 steps
-        assert_eq!((h.start_pruning_step, h.pruning_steps, h.pruning_periods, h.period_len()), (20, 20, 10, 2));
-        assert_eq!((h.target_group_sparsity, h.lr, h.first_momentum), (0.6, 0.1, 0.9));
+        assert_eq!((h.prune.start_step, h.pruning_steps(), h.pruning_periods, h.period_len()), (20, 20, 10, 2));
+        assert_eq!((h.prune.target.clone(), h.lr, h.first_momentum), (Target::GroupSparsity(0.6), 0.1, 0.9));
         c.dhspg.start_pruning_epoch = Some(1.0);
         c.dhspg.pruning_deadline_epoch = Some(5.0);
         c.dhspg.upper_group_sparsity = Some(0.8);
         c.hesso.pruning_periods = Some(4);
         let h = hesso_config(&c, 10).unwrap();
-        assert_eq!((h.start_pruning_step, h.pruning_steps, h.period_len(), h.upper_group_sparsity), (10, 40, 10, 0.8));
+        assert_eq!((h.prune.start_step, h.pruning_steps(), h.period_len(), h.prune.upper_group_sparsity), (10, 40, 10, 0.8));
         c.dhspg.pruning_deadline_epoch = Some(1.0);
         assert!(hesso_config(&c, 10).unwrap_err().to_string().contains("must come after start_pruning_epoch"));
         // DHSPG-only settings are named in a warning
@@ -214,6 +242,33 @@ mod tests {
         assert!(c.warnings().iter().any(|w| w.contains("epsilon, lmbda are DHSPG settings; HESSO ignores them")), "{:?}", c.warnings());
         c.pruner = super::super::config::PrunerKind::Dhspg;
         assert!(c.warnings().iter().any(|w| w.contains("[hesso] settings")), "{:?}", c.warnings());
+    }
+
+    #[test]
+    fn one_prune_config_for_the_run_file_the_library_and_both_pruners() {
+        // examples/own_loop.rs builds by hand what `Oto::pruner` builds from these settings
+        let mut c = TrainConfig { epochs: 2, lr: Some(0.05), ..Default::default() };
+        c.dhspg.target_sparsity = Some(0.5);
+        c.dhspg.start_pruning_epoch = Some(1.0);
+        let hand = DhspgConfig {
+            prune: PruneConfig { start_step: 40, ..PruneConfig::new(Target::GroupSparsity(0.5)) },
+            lr: 0.05,
+            first_momentum: 0.9,
+            weight_decay: 5e-4,
+            total_steps: Some(80),
+            ..DhspgConfig::for_variant(Variant::Sgd)
+        };
+        assert_eq!(dhspg_config(&c, 40).unwrap(), hand);
+        assert_eq!(prune_config(&c, 40).unwrap(), hand.prune);
+        // the target and the group rules are the pruners' alike; the schedule's defaults each one's
+        c.dhspg.target_sparsity = None;
+        c.dhspg.prune_rows = Some(vec![3, 5]);
+        c.dhspg.upper_group_sparsity = Some(0.8);
+        let (d, h) = (dhspg_config(&c, 40).unwrap().prune, hesso_config(&c, 40).unwrap().prune);
+        assert_eq!((&d.target, d.upper_group_sparsity, d.start_step, d.deadline), (&Target::Channels(vec![3, 5]), 0.8, 40, None));
+        assert_eq!((h.target, h.upper_group_sparsity, h.start_step, h.deadline), (d.target, 0.8, 40, Some(50)));
+        c.dhspg.target_flops = Some(0.3);
+        assert!(c.validate().unwrap_err().to_string().contains("not both"));
     }
 
     #[test]

@@ -84,6 +84,7 @@ pub fn write_summary_json(cfg: &TrainConfig, s: &mut RunSummary) -> Result<(), T
         "batch_size": cfg.batch_size,
         "target_sparsity": cfg.dhspg.target_sparsity,
         "target_flops": cfg.dhspg.target_flops,
+        "prune_rows": cfg.dhspg.prune_rows,
         "pruner": cfg.pruning().then(|| cfg.pruner.name()),
         "train_seconds": s.train_seconds,
         "step_ms": if steps > 0 { s.train_seconds * 1e3 / steps as f64 } else { f64::NAN },
@@ -153,10 +154,7 @@ pub fn pipeline_outputs(
     let svg_path = out.join("groups.svg");
     oto_onnx::write_atomic(&svg_path, oto_graph::viz::svg(full, analysis).as_bytes()).map_err(|e| io_err(&svg_path, e))?;
 
-    let target = match (cfg.dhspg.target_flops, cfg.dhspg.target_sparsity) {
-        (Some(f), _) => format!("target FLOPs {:.1}%", 100.0 * f),
-        (None, s) => format!("target group sparsity {}", s.unwrap_or(0.0)),
-    };
+    let target = cfg.target_description();
     let mut md = format!("# oto: {} on {} ({}, {target})\n\n", cfg.model, cfg.dataset.name(), cfg.pruner.name());
     let _ = writeln!(md, "| | full (trained) | compressed |\n|---|---|---|");
     let _ = writeln!(md, "| {} | {:.2} | {:.2} |", metric_name(&s.full), s.full.headline(), cev.headline());

@@ -1,8 +1,9 @@
 //! Helpers of `onnx_conformance.rs`: finding ONNX's own backend test cases (shipped in the onnx
 //! wheel of the project venv), reading their `TensorProto` files, and comparing outputs.
 #![allow(dead_code)]
+use oto_graph::ops::{Attrs, Op};
 use oto_onnx::pb::{type_proto, ModelProto, TensorProto};
-use oto_train::exec::SUPPORTED_OPS;
+use oto_train::exec::supports;
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
 
@@ -88,14 +89,16 @@ pub fn list_cases(root: &Path) -> Vec<CaseFiles> {
 
 /// Ops of `model` the executor does not claim (`domain:op` outside the default domain), sorted.
 pub fn unclaimed_ops(model: &ModelProto) -> Vec<String> {
+    let opset = model.opset_import.iter().find(|o| o.domain.as_deref().unwrap_or("") == "").and_then(|o| o.version).unwrap_or(1);
     let mut ops: Vec<String> = model
         .graph
         .iter()
         .flat_map(|g| &g.node)
         .filter_map(|n| {
             let (dom, op) = (n.domain.as_deref().unwrap_or(""), n.op_type.as_deref().unwrap_or(""));
+            let a = Attrs { proto: n, name: n.name.as_deref().unwrap_or(""), op_type: op, domain: dom, opset };
             match dom {
-                "" | "ai.onnx" if SUPPORTED_OPS.contains(&op) => None,
+                "" | "ai.onnx" if Op::parse(&a).is_ok_and(|t| supports(&t)) => None,
                 "" | "ai.onnx" => Some(op.to_string()),
                 _ => Some(format!("{dom}:{op}")),
             }

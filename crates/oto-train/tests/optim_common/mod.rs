@@ -5,6 +5,11 @@ use oto_graph::zig::{Analysis, Group, Member, MemberKind, Row, Source};
 use oto_train::optim::*;
 use oto_train::tch::{self, Kind, Tensor};
 
+/// A group-sparsity target `s` from step 0, the other pruning settings at their defaults.
+pub fn sparsity(s: f64) -> PruneConfig {
+    PruneConfig::new(Target::GroupSparsity(s))
+}
+
 pub fn close(a: f64, b: f64, tol: f64) {
     assert!((a - b).abs() <= tol * (1.0 + b.abs()), "{a} vs {b}");
 }

@@ -1,0 +1,204 @@
+//! The op registry: typed ops parsed once at load with checked attributes; slice rules that
+//! cannot cut make their rows unprunable at analysis (soundness by construction); the
+//! structural check refuses a broken graph, naming the node and the two shapes.
+mod common;
+use common::*;
+use oto_graph::compress::{self, CompressOptions, Removal};
+use oto_graph::ops::conv::AutoPad;
+use oto_graph::ops::elementwise::BinaryKind;
+use oto_graph::{zig, Graph, Op};
+
+/// x → conv(8) → relu → conv(4) → head, with `extra` nodes between relu and the second conv.
+fn chain() -> Net {
+    let mut n = Net::new();
+    n.input("x", &[N, 3, 8, 8]);
+    let c1 = n.conv("c1", "x", 3, 8, 3, 1);
+    n.un("Relu", "r1", &c1);
+    n
+}
+
+#[test]
+fn nodes_are_parsed_once_into_typed_ops_with_spec_defaults() {
+    let mut n = chain();
+    let c2 = n.conv("c2", "r1", 8, 4, 3, 1);
+    n.head("fc", &c2, 4, 10);
+    n.output("fc");
+    let g = n.graph();
+    let conv = g.nodes.iter().find(|x| x.name == "c1").unwrap();
+    let Op::Conv(c) = &conv.op else { panic!("{:?}", conv.op) };
+    assert_eq!((c.group, c.transpose, c.auto_pad, c.strides.clone()), (1, false, AutoPad::NotSet, None));
+    let gemm = g.nodes.iter().find(|x| x.name == "fc").unwrap();
+    let Op::Gemm(m) = &gemm.op else { panic!() };
+    assert!(m.trans_b && !m.trans_a && m.alpha == 1.0 && m.beta == 1.0);
+    let relu = g.nodes.iter().find(|x| x.name == "r1").unwrap();
+    assert!(matches!(&relu.op, Op::Unary(u) if u.zero_preserving()));
+}
+
+#[test]
+fn bad_attributes_are_refused_at_load_naming_node_attribute_and_opset() {
+    for (attr, msg) in [
+        (a_ints("strides", &[0, 1]), "'strides' entries must be >= 1, got 0"),
+        (a_ints("dilations", &[1, -2]), "'dilations' entries must be >= 1, got -2"),
+        (a_int("group", 0), "'group' must be >= 1, got 0"),
+        (a_int("strides", 2), "'strides' must be of type INTS, got INT"),
+        (a_string("auto_pad", "SAME"), "'auto_pad' must be one of"),
+    ] {
+        let mut n = Net::new();
+        n.input("x", &[N, 3, 8, 8]);
+        let w = n.w("w", &[4, 3, 3, 3]);
+        n.node("Conv", "bad_conv", &["x", &w], &["y"], vec![attr]);
+        n.output("y");
+        let e = Graph::from_model(n.model()).expect_err("must refuse").to_string();
+        assert!(e.contains("node 'bad_conv' (Conv, opset 17)") && e.contains(msg), "{e}");
+    }
+}
+
+#[test]
+fn unknown_ops_are_typed_unknown_and_make_their_rows_unprunable() {
+    let mut n = chain();
+    n.node("MyOp", "custom", &["r1"], &["m"], vec![]);
+    n.nodes.last_mut().unwrap().domain = Some("com.example".into());
+    n.declare("m", &[N, 8, 8, 8]);
+    let c2 = n.conv("c2", "m", 8, 4, 3, 1);
+    n.head("fc", &c2, 4, 10);
+    n.output("fc");
+    let g = n.graph();
+    let node = g.nodes.iter().find(|x| x.name == "custom").unwrap();
+    assert!(matches!(&node.op, Op::Unknown(u) if u.domain == "com.example" && u.op_type == "MyOp"));
+    let c = n.analyze();
+    let gid = c.group("c1.w");
+    assert!(!c.prunable(gid) && c.reasons(gid).iter().any(|r| r == "unknown_op:com.example:MyOp"), "{}", c.dump());
+    assert!(c.prunable(c.group("c2.w")), "{}", c.dump());
+}
+
+/// `y.view(N, C, -1)` with C read back from y's own shape (Shape → Gather → Concat): the slice
+/// rule cannot rewrite a computed piece, so analysis must not promise the cut.
+#[test]
+fn a_computed_reshape_target_on_a_channel_axis_is_unprunable_and_compression_stays_exact() {
+    let mut n = chain();
+    n.node("Shape", "shape", &["r1"], &["s"], vec![]);
+    let i0 = n.i("i0", &[0]);
+    let i1 = n.i("i1", &[1]);
+    let m1 = n.i("m1", &[-1]);
+    n.node("Gather", "g0", &["s", &i0], &["d0"], vec![a_int("axis", 0)]);
+    n.node("Gather", "g1", &["s", &i1], &["d1"], vec![a_int("axis", 0)]);
+    n.node("Concat", "cat", &["d0", "d1", &m1], &["target"], vec![a_int("axis", 0)]);
+    n.node("Reshape", "view", &["r1", "target"], &["v"], vec![]);
+    n.node("ReduceSum", "sum", &["v"], &["out"], vec![a_ints("axes", &[2]), a_int("keepdims", 0)]);
+    let w = n.w("fc.w", &[8, 10]);
+    n.node("MatMul", "fc", &["out", &w], &["y"], vec![]);
+    n.output("y");
+    let c = n.analyze();
+    let gid = c.group("c1.w");
+    assert!(!c.prunable(gid), "{}", c.dump());
+    assert!(c.reasons(gid).iter().any(|r| r == "reshape_shape_computed"), "{}", c.dump());
+    // every prunable row is removable: construction succeeds and the result re-loads
+    let g = n.graph();
+    let a = zig::analyze(&g);
+    let rows = a.rows.iter().filter(|r| r.prunable()).map(|r| r.id).collect();
+    let out = compress::compress(&g, &a, &CompressOptions { removal: Removal::Rows(rows) }).unwrap();
+    oto_graph::check::structural(&out.graph.to_model(), &g).unwrap();
+}
+
+/// The same target written as a constant: prunable, and the constant is rewritten.
+#[test]
+fn a_constant_reshape_target_is_rewritten() {
+    let mut n = chain();
+    let t = n.i("target", &[0, 8, -1]);
+    n.node("Reshape", "view", &["r1", &t], &["v"], vec![]);
+    n.node("ReduceSum", "sum", &["v"], &["out"], vec![a_ints("axes", &[2]), a_int("keepdims", 0)]);
+    let w = n.w("fc.w", &[8, 10]);
+    n.node("MatMul", "fc", &["out", &w], &["y"], vec![]);
+    n.output("y");
+    let g = n.graph();
+    let a = zig::analyze(&g);
+    let gid = a.rows.iter().find(|r| r.prunable()).map(|r| r.group).expect("a prunable group");
+    let rows: std::collections::BTreeSet<usize> = a.groups[gid].rows.iter().copied().take(3).collect();
+    let out = compress::compress(&g, &a, &CompressOptions { removal: Removal::Rows(rows) }).unwrap();
+    let small = oto_graph::check::structural(&out.graph.to_model(), &g).unwrap();
+    let t = small.id("target").or_else(|| small.id("target_oto")).unwrap();
+    assert_eq!(small.const_i64(t).unwrap(), vec![0, 5, -1]);
+}
+
+#[test]
+fn the_structural_check_refuses_a_broken_graph_naming_the_node_and_the_shapes() {
+    let mut n = chain();
+    let c2 = n.conv("c2", "r1", 8, 4, 3, 1);
+    n.bin("Add", "skip", &c2, "r1"); // 4 channels + 8 channels
+    n.output("skip");
+    let e = Graph::from_model(n.model()).expect_err("an Add of [N,4,8,8] and [N,8,8,8]").to_string();
+    assert!(e.contains("'skip' (Add)"), "{e}");
+    // a declared shape that contradicts the computed one
+    let mut n = chain();
+    n.declare("r1", &[N, 6, 8, 8]);
+    let c2 = n.conv("c2", "r1", 8, 4, 3, 1);
+    n.output(&c2);
+    let reference = {
+        let mut m = chain();
+        let c2 = m.conv("c2", "r1", 8, 4, 3, 1);
+        m.output(&c2);
+        m.graph()
+    };
+    let e = oto_graph::check::structural(&n.model(), &reference).expect_err("declared [N,6,8,8]").to_string();
+    assert!(e.contains("'r1' (Relu)") && e.contains("declared [N, 6, 8, 8] but computes [N, 8, 8, 8]"), "{e}");
+    // outputs must keep the reference's shapes
+    let mut n = chain();
+    let c2 = n.conv("c2", "r1", 8, 3, 3, 1);
+    n.output(&c2);
+    let e = oto_graph::check::structural(&n.model(), &reference).expect_err("3 vs 4 channels").to_string();
+    assert!(e.contains("graph output 'c2' has shape [N, 3, 8, 8] but the reference has [N, 4, 8, 8]"), "{e}");
+}
+
+#[test]
+fn binary_kinds_are_typed() {
+    let mut n = chain();
+    n.bin("Sub", "d", "r1", "r1");
+    n.output("d");
+    let g = n.graph();
+    assert!(g.nodes.iter().any(|x| matches!(&x.op, Op::Binary(b) if b.kind == BinaryKind::Sub)));
+}
+
+/// LRN (the worked example of docs/architecture.md): typed with the spec's defaults, shape kept,
+/// the channels it normalises across are unprunable, the next stem stays prunable.
+#[test]
+fn lrn_is_typed_and_keeps_the_channels_it_normalises_across() {
+    let mut n = chain();
+    n.node("LRN", "lrn", &["r1"], &["l"], vec![a_int("size", 5)]);
+    let c2 = n.conv("c2", "l", 8, 4, 3, 1);
+    n.head("fc", &c2, 4, 10);
+    n.output("fc");
+    let g = n.graph();
+    let node = g.nodes.iter().find(|x| x.name == "lrn").unwrap();
+    let Op::Lrn(l) = &node.op else { panic!("{:?}", node.op) };
+    assert_eq!((l.size, l.alpha, l.beta, l.bias), (5, 1e-4, 0.75, 1.0));
+    assert_eq!(g.static_shape(g.id("l").unwrap()), None); // symbolic batch
+    assert_eq!(g.shape(g.id("l").unwrap()).map(|s| s.len()), Some(4));
+    let c = n.analyze();
+    let gid = c.group("c1.w");
+    assert!(!c.prunable(gid) && c.reasons(gid).iter().any(|r| r == "lrn_over_channels"), "{}", c.dump());
+    assert!(c.prunable(c.group("c2.w")), "{}", c.dump());
+    let mut bad = chain();
+    bad.node("LRN", "lrn", &["r1"], &["l"], vec![]);
+    bad.output("l");
+    let e = Graph::from_model(bad.model()).expect_err("size is required").to_string();
+    assert!(e.contains("attribute 'size' is required"), "{e}");
+}
+
+/// Before opset 7 a 1-D PRelu slope of size C is per channel (axis 1): an accessory of the
+/// channel rows, not of the last (spatial) axis.
+#[test]
+fn opset6_prelu_slope_is_per_channel() {
+    let mut n = chain();
+    n.opset = 6;
+    let s = n.w("slope", &[8]);
+    n.node("PRelu", "p", &["r1", &s], &["pr"], vec![]);
+    let c2 = n.conv("c2", "pr", 8, 4, 3, 1);
+    n.head("fc", &c2, 4, 10);
+    n.output("fc");
+    let c = n.analyze();
+    c.expect(&[
+        exp(&["c1.w", "c1.b", "slope"], 8, None),
+        exp(&["c2.w", "c2.b"], 4, None),
+        exp(&["fc.w", "fc.b"], 10, Some("reaches_output")),
+    ]);
+}

@@ -1,0 +1,83 @@
+//! The one "prove" step of oto (used by `oto compress`, `oto prune`, `oto train` and the Rust
+//! API): construct the compressed model, check its structure, and prove numerically that it
+//! computes what the full model computes.
+//!
+//! 1. **Construction** ([`oto_graph::compress::compress`]): the zero (or chosen) rows are sliced
+//!    out; training-only structure (training-mode BatchNormalization, Dropout) becomes inference
+//!    form.
+//! 2. **Reference**: the full model in the same inference form (the construction with nothing
+//!    removed), so a training-mode export is compared in eval mode, and written that way.
+//! 3. **Structural check** ([`oto_graph::check::structural`]): always runs; the compressed
+//!    model re-loads through the op registry with consistent shapes and the reference's
+//!    interface.
+//! 4. **Numeric proof** (unless skipped): both models run in tract on the same seeded inputs;
+//!    the largest relative output difference must be within the tolerance.
+use crate::{compare, Comparison};
+use anyhow::{bail, Context, Result};
+use oto_graph::compress::{self, CompressOptions, Compressed, Removal};
+use oto_graph::zig::Analysis;
+use oto_graph::Graph;
+use oto_onnx::pb::ModelProto;
+
+/// What [`prove`] checks.
+#[derive(Clone, Debug)]
+pub struct ProveOptions {
+    /// Run the numeric proof (off: `--no-verify`; the structural check always runs).
+    pub numeric: bool,
+    /// Largest accepted relative difference `max|Δ| / max|y_full|`.
+    pub tolerance: f32,
+    /// Batch size of the seeded inputs (a symbolic batch axis is set to it).
+    pub batch: usize,
+    pub seed: u64,
+}
+
+impl Default for ProveOptions {
+    fn default() -> Self {
+        ProveOptions { numeric: true, tolerance: 1e-4, batch: 2, seed: 0 }
+    }
+}
+
+/// A compressed model with its proof.
+#[derive(Clone, Debug)]
+pub struct Proof {
+    pub compressed: Compressed,
+    /// The compressed model as it is to be written.
+    pub model: ModelProto,
+    /// The full model in inference form (what the compressed model is compared with).
+    pub reference: Graph,
+    /// The numeric comparison (`None` when skipped).
+    pub comparison: Option<Comparison>,
+}
+
+/// The full model in inference form: `full` itself unless it holds training-only structure.
+pub fn inference_form(full: &Graph, analysis: &Analysis) -> Result<Graph> {
+    let c = compress::compress(full, analysis, &CompressOptions { removal: Removal::Rows(Default::default()) })
+        .context("converting the full model to inference form")?;
+    Ok(c.graph)
+}
+
+/// Constructs the compressed model of `full` and proves it (see the module docs). An `Err`
+/// says which step failed; nothing is written here.
+pub fn prove(full: &Graph, analysis: &Analysis, removal: &CompressOptions, o: &ProveOptions) -> Result<Proof> {
+    let compressed = compress::compress(full, analysis, removal).context("constructing the compressed model")?;
+    let reference = inference_form(full, analysis)?;
+    let model = compressed.graph.to_model();
+    oto_graph::check::structural(&model, &reference).context("structural check of the compressed model")?;
+    let comparison = if o.numeric {
+        let cmp = compare(&reference.to_model(), &model, o.batch, o.seed).context("running the full and compressed models in tract")?;
+        if !cmp.passes(o.tolerance) {
+            bail!(
+                "the compressed model differs from the full model (max |Δ| {:.3e}, relative {:.3e} > {:e}{}); \
+                 this is a bug in oto — please report it with the model",
+                cmp.max_abs(),
+                cmp.max_rel(),
+                o.tolerance,
+                if cmp.shapes_match() { "" } else { ", output shapes differ" }
+            );
+        }
+        Some(cmp)
+    } else {
+        None
+    };
+    Ok(Proof { compressed, model, reference, comparison })
+}
