@@ -49,3 +49,34 @@ fn torchvision_models_from_both_exporters_prune_exactly() {
     let text = run(Command::new(&py).arg(here.join("check_pruned.py")).args(&pairs));
     println!("{text}");
 }
+
+/// Swin-T (shifted windows: torch.roll as Slice+Concat, window partition Reshape/Transpose,
+/// F.pad with computed pads, an attention mask built with ScatterND, LayerNorm, patch merging),
+/// exported as a user would (TorchScript exporter, opset 17, batch 1): analysis used to panic in
+/// the Slice rule. It must analyse, and prune + compress exactly (tract inside `oto prune`,
+/// onnxruntime and the ONNX checker here).
+#[test]
+fn swin_t_batch1_export_analyses_and_prunes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let py = python();
+    let src = dir.path().join("swin_t.onnx");
+    let script = "import sys, warnings; warnings.filterwarnings('ignore')\nimport torch, torchvision\n\
+        torch.manual_seed(0)\nm = torchvision.models.swin_t(num_classes=10).eval()\n\
+        torch.onnx.export(m, torch.randn(1, 3, 64, 64), sys.argv[1], opset_version=17, dynamo=False)\n";
+    run(Command::new(&py).arg("-c").arg(script).arg(&src));
+    let oto = env!("CARGO_BIN_EXE_oto");
+    let report = run(Command::new(oto).arg("analyze").arg(&src));
+    assert!(report.contains("prunable"), "{report}");
+    let (small, full) = (dir.path().join("small.onnx"), dir.path().join("masked.onnx"));
+    let out = run(Command::new(oto)
+        .args(["prune", "--sparsity", "0.5", "--criterion", "random", "--latency-runs", "0"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&small)
+        .arg("--masked")
+        .arg(&full));
+    assert!(out.contains("verify (tract, batch 2)"), "{out}");
+    assert!(!out.contains("rows removed 0 of"), "nothing was pruned:\n{out}");
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py");
+    println!("{}", run(Command::new(&py).arg(here.join("check_pruned.py")).arg(&full).arg(&small)));
+}

@@ -1,4 +1,10 @@
 //! Errors of the training side. Messages name the problem and what to do.
+//!
+//! Errors of the executor ([`ExecError`]) and the optimizers ([`OptimError`]) convert variant by
+//! variant into the variant of the same name here (same message), so callers match one enum.
+use oto_exec::ExecError;
+use oto_optim::OptimError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     #[error(transparent)]
@@ -19,4 +25,26 @@ pub enum TrainError {
     Config(String),
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
+}
+
+impl From<ExecError> for TrainError {
+    fn from(e: ExecError) -> Self {
+        match e {
+            ExecError::Torch(e) => TrainError::Torch(e),
+            ExecError::UnsupportedOp { op, node } => TrainError::UnsupportedOp { op, node },
+            ExecError::Op { node, op, reason } => TrainError::Op { node, op, reason },
+            ExecError::Checkpoint { path, reason } => TrainError::Checkpoint { path, reason },
+            ExecError::Config(m) => TrainError::Config(m),
+        }
+    }
+}
+
+impl From<OptimError> for TrainError {
+    fn from(e: OptimError) -> Self {
+        match e {
+            OptimError::Torch(e) => TrainError::Torch(e),
+            OptimError::Checkpoint { path, reason } => TrainError::Checkpoint { path, reason },
+            OptimError::Config(m) => TrainError::Config(m),
+        }
+    }
 }

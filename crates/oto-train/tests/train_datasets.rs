@@ -1,8 +1,10 @@
 //! Whole training runs (`train::run`) on every dataset kind, each on a tiny dataset written by the
-//! test in its real on-disk layout (the loaders alone are tested in `formats.rs`): MNIST IDX
-//! (gzipped), CIFAR-10 and CIFAR-100 binary batches, SVHN `.mat` v5, a Tiny-ImageNet-style image
-//! folder, and super-resolution `<set>/HR` folders — the last one through the whole DHSPG
-//! pipeline (DHSPG → compressed ONNX → verification → same PSNR).
+//! test in its real on-disk layout (the loaders alone are tested in oto-data's `tests/formats.rs`,
+//! whose format writers this test shares): MNIST IDX (gzipped), CIFAR-10 and CIFAR-100 binary
+//! batches, SVHN `.mat` v5, a Tiny-ImageNet-style image folder, and super-resolution `<set>/HR`
+//! folders — the last one through the whole DHSPG pipeline (DHSPG → compressed ONNX →
+//! verification → same PSNR).
+#[path = "../../oto-data/tests/common_formats/mod.rs"]
 mod common_formats;
 
 use std::path::{Path, PathBuf};

@@ -9,7 +9,7 @@
 use super::{Attrs, OpParse, OpRule};
 use crate::error::Result;
 use crate::shape::broadcast::broadcast;
-use crate::shape::fold::binary;
+use crate::shape::fold::{binary, select};
 use crate::shape::{InferCtx, OutInfo};
 use crate::zig::ids::IdTensor;
 use crate::zig::prop::{input, input_ids, is_const, node, out_rank, per_channel_const_of, set_out, taint_here, unknown};
@@ -104,8 +104,9 @@ impl OpRule for Binary {
             B::Where => c.dtype(1),
             _ => c.dtype(0),
         };
-        let folded = match (c.folded(0), c.folded(1)) {
-            (Some(a), Some(b)) if n.inputs.len() == 2 => binary(self.kind, &a, &b),
+        let folded = match (c.folded(0), c.folded(1), c.folded(2)) {
+            (Some(a), Some(b), None) if n.inputs.len() == 2 => binary(self.kind, &a, &b),
+            (Some(w), Some(a), Some(b)) if self.kind == B::Where => select(&w, &a, &b),
             _ => None,
         };
         Ok(vec![OutInfo { shape: Some(s), dtype, folded }])

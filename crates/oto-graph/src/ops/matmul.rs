@@ -169,7 +169,8 @@ fn zig_matmul(st: &mut State) {
     let bshape = static_shape(st, b);
     if is_const(st, b) && bshape.as_ref().is_some_and(|s| s.len() == 2) {
         let bs = bshape.unwrap();
-        let rank = out_rank(st, 0).unwrap_or(2);
+        // without the output's rank the channel axis is unknown: nothing can be promised
+        let Some(rank) = out_rank(st, 0) else { return unknown(st, "unknown_rank") };
         if let Some(at) = st.ids[a].clone() {
             let last = at.rank().saturating_sub(1);
             let x = channel_vec(st, &at, last, bs[0]);

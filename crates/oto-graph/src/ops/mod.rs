@@ -97,6 +97,7 @@ registry! {
     lrn { Lrn },
     concat_split { Concat, Split },
     slice_gather { Slice, Gather },
+    scatter { Scatter },
     reshape { Reshape, Squeeze, Unsqueeze, Flatten },
     transpose { Transpose },
     expand { Expand, Tile },

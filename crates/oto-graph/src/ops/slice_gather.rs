@@ -7,7 +7,7 @@ use super::{Attrs, IntsArg, OpParse, OpRule};
 use crate::compress::rewrite::Rewriter;
 use crate::error::{Result};
 use crate::ir::{Dim, NodeId};
-use crate::shape::fold::norm_axis;
+use crate::shape::fold::{gather_nd, norm_axis};
 use crate::shape::{InferCtx, OutInfo};
 use crate::zig::ids::IdTensor;
 use crate::zig::prop::{arg, input, input_ids, out_rank, set_out, static_shape, unknown};
@@ -108,7 +108,9 @@ fn infer_slice(sl: &Slice, c: &InferCtx) -> Result<OutInfo> {
         return Err(c.err("starts/ends/axes/steps have different lengths"));
     }
     let mut o = s.clone();
-    let mut folded = c.folded(0);
+    // positions kept along every axis, for folding shape data of any rank
+    let static_dims: Option<Vec<usize>> = s.iter().map(|d| d.known().map(|v| v.max(0) as usize)).collect();
+    let mut picks: Option<Vec<Vec<usize>>> = static_dims.as_ref().map(|d| d.iter().map(|&n| (0..n).collect()).collect());
     for (k, &a) in axes.iter().enumerate() {
         let step = steps[k];
         if step == 0 {
@@ -119,18 +121,19 @@ fn infer_slice(sl: &Slice, c: &InferCtx) -> Result<OutInfo> {
                 continue;
             }
             o[a] = Dim::Sym(format!("{}_sl", n.name));
-            folded = None;
             continue;
         };
         let (b, e) = slice_bounds(starts[k], ends[k], step, dim);
         let len = if step > 0 { ((e - b).max(0) + step - 1) / step } else { ((b - e).max(0) + (-step) - 1) / (-step) };
         o[a] = Dim::Known(len);
-        if let Some(f) = folded.as_mut() {
-            if s.len() == 1 {
-                *f = (0..len).map(|i| f[(b + i * step) as usize].clone()).collect();
-            }
+        if let Some(p) = picks.as_mut() {
+            p[a] = (0..len).map(|i| (b + i * step) as usize).collect();
         }
     }
+    let folded = match (c.folded(0), static_dims, picks) {
+        (Some(f), Some(d), Some(p)) => gather_nd(&f, &d, &p),
+        _ => None,
+    };
     Ok(OutInfo { shape: Some(o), dtype: c.dtype(0), folded })
 }
 
@@ -188,8 +191,11 @@ impl OpRule for Gather {
 
 fn zig_slice(sl: &Slice, st: &mut State) {
     let Some(t) = input_ids(st, 0) else { return };
-    let x = input(st, 0).unwrap();
-    let Some(xs) = static_shape(st, x).or_else(|| Some(t.dims.clone())) else { return };
+    if t.rank() == 0 {
+        // one element everywhere (an input of unknown rank): nothing to select
+        return set_out(st, 0, t);
+    }
+    let xs = input(st, 0).and_then(|x| static_shape(st, x)).filter(|s| s.len() == t.rank()).unwrap_or_else(|| t.dims.clone());
     let (Some(starts), Some(ends)) = (arg(st, &sl.starts), arg(st, &sl.ends)) else {
         if t.chan_axes().is_empty() {
             return set_out(st, 0, t);
@@ -198,6 +204,9 @@ fn zig_slice(sl: &Slice, st: &mut State) {
     };
     let axes: Vec<i64> = arg(st, &sl.axes).unwrap_or_else(|| (0..starts.len() as i64).collect());
     let steps: Vec<i64> = arg(st, &sl.steps).unwrap_or_else(|| vec![1; axes.len()]);
+    if starts.len() != axes.len() || ends.len() != axes.len() || steps.len() != axes.len() {
+        return unknown(st, "bad_slice");
+    }
     let mut out = IdTensor::clone(&t);
     for (k, &a) in axes.iter().enumerate() {
         let Some(a) = norm_axis(a, t.rank()) else { return unknown(st, "bad_axis") };
@@ -226,6 +235,9 @@ fn zig_slice(sl: &Slice, st: &mut State) {
         }
         if t.dims[a] == 1 {
             continue;
+        }
+        if xs[a] != t.dims[a] || idx.iter().any(|&i| i >= t.dims[a]) {
+            return unknown(st, "bad_slice");
         }
         out = out.index(a, &idx);
     }

@@ -1,7 +1,7 @@
 //! `Transpose`: permutes the axes, and with them the channel axes of the id tensor.
 use super::{Attrs, OpParse, OpRule};
 use crate::error::Result;
-use crate::shape::ctx::out;
+use crate::ir::Dim;
 use crate::shape::{InferCtx, OutInfo};
 use crate::zig::prop::{input_ids, set_out, unknown};
 use crate::zig::State;
@@ -44,7 +44,14 @@ impl OpRule for Transpose {
     fn infer(&self, c: &InferCtx) -> Result<Vec<OutInfo>> {
         let Some(s) = c.shape(0) else { return Ok(vec![OutInfo::default()]) };
         let perm = self.perm_for(s.len()).ok_or_else(|| c.err(format!("perm {:?} does not match input rank {}", self.perm, s.len())))?;
-        Ok(vec![out(perm.iter().map(|&p| s[p].clone()).collect(), c.dtype(0))])
+        let o: Vec<Dim> = perm.iter().map(|&p| s[p].clone()).collect();
+        // shape data (e.g. F.pad's reordered pads): permute the folded contents too
+        let dims: Option<Vec<usize>> = s.iter().map(|d| d.known().map(|v| v.max(0) as usize)).collect();
+        let folded = match (c.folded(0), dims) {
+            (Some(f), Some(d)) => transpose_folded(&f, &d, &perm),
+            _ => None,
+        };
+        Ok(vec![OutInfo { shape: Some(o), dtype: c.dtype(0), folded }])
     }
     fn zig(&self, st: &mut State) {
         let Some(t) = input_ids(st, 0) else { return };
@@ -53,4 +60,26 @@ impl OpRule for Transpose {
             None => unknown(st, "bad_transpose"),
         }
     }
+}
+
+/// The folded contents of a transposed static tensor (row-major).
+fn transpose_folded(data: &[Dim], dims: &[usize], perm: &[usize]) -> Option<Vec<Dim>> {
+    if dims.iter().product::<usize>() != data.len() {
+        return None;
+    }
+    let odims: Vec<usize> = perm.iter().map(|&p| dims[p]).collect();
+    let mut strides = vec![1; dims.len()];
+    for a in (0..dims.len().saturating_sub(1)).rev() {
+        strides[a] = strides[a + 1] * dims[a + 1];
+    }
+    (0..data.len())
+        .map(|flat| {
+            let (mut rem, mut src) = (flat, 0);
+            for a in (0..odims.len()).rev() {
+                src += (rem % odims[a]) * strides[perm[a]];
+                rem /= odims[a];
+            }
+            data.get(src).cloned()
+        })
+        .collect()
 }

@@ -21,6 +21,9 @@ pub fn binary(op: BinaryKind, a: &[Dim], b: &[Dim]) -> Option<Vec<Dim>> {
                     BinaryKind::Div if *y != 0 => x.div_euclid(*y),
                     BinaryKind::Max => *x.max(y),
                     BinaryKind::Min => *x.min(y),
+                    // Python-style (sign of the divisor), as ONNX Mod with fmod = 0 on integers
+                    BinaryKind::Mod if *y != 0 => ((x % y) + y) % y,
+                    BinaryKind::Equal => (x == y) as i64,
                     _ => return None,
                 })),
                 (s @ Dim::Sym(_), Dim::Known(1)) if matches!(op, BinaryKind::Mul | BinaryKind::Div) => Some(s.clone()),
@@ -38,4 +41,40 @@ pub fn norm_axis(axis: i64, rank: usize) -> Option<usize> {
     let r = rank as i64;
     let a = if axis < 0 { axis + r } else { axis };
     (0..r.max(1)).contains(&a).then_some(a as usize)
+}
+
+/// Gathers a folded tensor of static shape `dims`: output element (i₀, i₁, …) is input element
+/// (idx[0][i₀], idx[1][i₁], …). Used by Slice (any rank) and Transpose on shape data.
+pub fn gather_nd(data: &[Dim], dims: &[usize], idx: &[Vec<usize>]) -> Option<Vec<Dim>> {
+    if dims.iter().product::<usize>() != data.len() || idx.len() != dims.len() {
+        return None;
+    }
+    let out_len: usize = idx.iter().map(|v| v.len()).product();
+    let mut out = Vec::with_capacity(out_len);
+    for flat in 0..out_len {
+        let (mut rem, mut src) = (flat, 0);
+        let mut stride = 1;
+        for a in (0..dims.len()).rev() {
+            let n = idx[a].len();
+            let i = *idx[a].get(rem % n)?;
+            rem /= n;
+            if i >= dims[a] {
+                return None;
+            }
+            src += i * stride;
+            stride *= dims[a];
+        }
+        out.push(data[src].clone());
+    }
+    Some(out)
+}
+
+/// `Where(cond, a, b)` on folded values (a one-element side broadcasts).
+pub fn select(cond: &[Dim], a: &[Dim], b: &[Dim]) -> Option<Vec<Dim>> {
+    let n = cond.len().max(a.len()).max(b.len());
+    let at = |v: &[Dim], i: usize| if v.len() == 1 { v[0].clone() } else { v[i].clone() };
+    if [cond.len(), a.len(), b.len()].iter().any(|&l| l != n && l != 1) {
+        return None;
+    }
+    (0..n).map(|i| Some(if at(cond, i).known()? != 0 { at(a, i) } else { at(b, i) })).collect()
 }

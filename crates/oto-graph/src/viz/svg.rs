@@ -50,6 +50,13 @@ fn clip(s: &str) -> String {
 
 /// The graph as SVG, nodes coloured like [`super::dot`].
 pub fn svg(g: &Graph, a: &Analysis) -> String {
+    let (mut vs, edges) = vertices(g, a);
+    let (total_w, total_h) = layout(&mut vs, &edges);
+    render(&vs, &edges, total_w, total_h)
+}
+
+/// Vertices (graph inputs, nodes, graph outputs, in topological order) and edges.
+fn vertices(g: &Graph, a: &Analysis) -> (Vec<V>, Vec<(usize, usize)>) {
     let mut vs: Vec<V> = vec![];
     let mut edges: Vec<(usize, usize)> = vec![];
     let mk = |label: Vec<String>, fill: &str, tooltip: String, dashed: bool, ellipse: bool| {
@@ -95,11 +102,17 @@ pub fn svg(g: &Graph, a: &Analysis) -> String {
             edges.push((s, id));
         }
     }
+    (vs, edges)
+}
+
+/// Layered layout (longest-path layers, barycentre sweeps, centred rows); sets every vertex's
+/// coordinates and returns the picture's width and height.
+fn layout(vs: &mut [V], edges: &[(usize, usize)]) -> (f64, f64) {
     // layers: longest path (vertices are already in topological order)
     let nv = vs.len();
     let mut preds: Vec<Vec<usize>> = vec![vec![]; nv];
     let mut succs: Vec<Vec<usize>> = vec![vec![]; nv];
-    for &(s, t) in &edges {
+    for &(s, t) in edges {
         preds[t].push(s);
         succs[s].push(t);
     }
@@ -159,8 +172,14 @@ pub fn svg(g: &Graph, a: &Analysis) -> String {
         y += heights[li] + LAYER_GAP;
     }
     let total_h = y + MARGIN;
-    let half_h = |v: &V| v.label.len() as f64 * LINE_H / 2.0 + 5.0;
+    (total_w, total_h)
+}
 
+fn half_h(v: &V) -> f64 {
+    v.label.len() as f64 * LINE_H / 2.0 + 5.0
+}
+
+fn render(vs: &[V], edges: &[(usize, usize)], total_w: f64, total_h: f64) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -172,14 +191,14 @@ pub fn svg(g: &Graph, a: &Analysis) -> String {
     );
     let _ = writeln!(o, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
     let _ = writeln!(o, "<g fill=\"none\" stroke=\"#888\" stroke-width=\"1\">");
-    for &(s, t) in &edges {
+    for &(s, t) in edges {
         let (a, b) = (&vs[s], &vs[t]);
         let (x1, y1, x2, y2) = (a.x, a.y + half_h(a), b.x, b.y - half_h(b));
         let my = (y1 + y2) / 2.0;
         let _ = writeln!(o, "<path d=\"M{x1:.1},{y1:.1} C{x1:.1},{my:.1} {x2:.1},{my:.1} {x2:.1},{y2:.1}\" marker-end=\"url(#arrow)\"/>");
     }
     let _ = writeln!(o, "</g>");
-    for v in &vs {
+    for v in vs {
         let hh = half_h(v);
         let _ = write!(o, "<g><title>{}</title>", esc(&v.tooltip));
         let dash = if v.dashed { " stroke-dasharray=\"3,2\"" } else { "" };

@@ -69,11 +69,35 @@ pub fn analyze_with(g: &Graph, opts: &AnalyzeOptions) -> Analysis {
     finish(st)
 }
 
+const NONE: usize = usize::MAX;
+
 fn finish(mut st: State) -> Analysis {
     let g = st.g;
+    let (mut rows, elem_row) = element_rows(&mut st);
+    let order = ReasonOrder::new(&mut st);
+    let row_rids = row_reasons(&st, &mut rows, &elem_row, &order);
+    let mut groups = group_rows(&st, &mut rows, &row_rids, &order);
+    attach_members_and_nodes(&st, &rows, &elem_row, &mut groups);
+    let trainable: Vec<ValueId> = (0..g.values.len()).filter(|&v| st.params[v]).collect();
+    let frozen = g
+        .values
+        .iter()
+        .enumerate()
+        .filter(|(i, v)| {
+            v.is_initializer
+                && !st.params[*i]
+                && st.member_index[*i].is_empty()
+                && v.init.as_ref().is_some_and(|t| oto_onnx::tensor::is_float(t) && oto_onnx::tensor::numel(&t.dims) > 1)
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let value_ids = st.ids.into_iter().map(|t| t.map(Rc::unwrap_or_clone)).collect();
+    Analysis { sources: st.sources, members: st.members, rows, groups, elem_row, value_ids, trainable, frozen }
+}
+
+/// Rows = classes of elements, numbered by their first element; and the row of every element.
+fn element_rows(st: &mut State) -> (Vec<Row>, Vec<usize>) {
     let ne = st.uf.len();
-    const NONE: usize = usize::MAX;
-    // rows = classes of elements, numbered by their first element
     let mut root_row = vec![NONE; ne];
     let mut elem_row = vec![0; ne];
     let mut row_len: Vec<usize> = vec![];
@@ -94,39 +118,61 @@ fn finish(mut st: State) -> Analysis {
     for (e, &r) in elem_row.iter().enumerate() {
         rows[r].elems.push(e);
     }
-    // reason ids per row, ordered by name and deduplicated
+    (rows, elem_row)
+}
+
+/// Reason ids ordered by name (reports list reasons alphabetically, once each).
+struct ReasonOrder {
+    names: Vec<String>,
+    rank: Vec<u32>,
+    no_params: u32,
+}
+
+impl ReasonOrder {
+    fn new(st: &mut State) -> ReasonOrder {
+        let no_params = st.reason_id("no_params");
+        let names = st.reason_names.clone();
+        let mut by_name: Vec<u32> = (0..names.len() as u32).collect();
+        by_name.sort_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
+        let mut rank = vec![0u32; names.len()];
+        for (k, &r) in by_name.iter().enumerate() {
+            rank[r as usize] = k as u32;
+        }
+        ReasonOrder { names, rank, no_params }
+    }
+    fn sort(&self, rids: &mut Vec<u32>) {
+        rids.sort_unstable_by_key(|&r| self.rank[r as usize]);
+        rids.dedup();
+    }
+    fn names(&self, rids: &[u32]) -> Vec<String> {
+        rids.iter().map(|&r| self.names[r as usize].clone()).collect()
+    }
+}
+
+/// Marks `has_params` and the reasons of every row; returns each row's sorted reason ids.
+fn row_reasons(st: &State, rows: &mut [Row], elem_row: &[usize], order: &ReasonOrder) -> Vec<Vec<u32>> {
     let mut row_rids: Vec<Vec<u32>> = vec![Vec::new(); rows.len()];
     for &(e, r) in &st.marks {
         row_rids[elem_row[e]].push(r);
     }
-    for m in &st.members {
-        if m.kind.in_row() {
-            for &e in &m.map {
-                rows[elem_row[e]].has_params = true;
-            }
+    for m in st.members.iter().filter(|m| m.kind.in_row()) {
+        for &e in &m.map {
+            rows[elem_row[e]].has_params = true;
         }
     }
-    let no_params = st.reason_id("no_params");
-    let names = &st.reason_names;
-    let mut by_name: Vec<u32> = (0..names.len() as u32).collect();
-    by_name.sort_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
-    let mut name_rank = vec![0u32; names.len()];
-    for (k, &r) in by_name.iter().enumerate() {
-        name_rank[r as usize] = k as u32;
-    }
-    let sort_rids = |rids: &mut Vec<u32>| {
-        rids.sort_unstable_by_key(|&r| name_rank[r as usize]);
-        rids.dedup();
-    };
-    let to_names = |rids: &[u32]| -> Vec<String> { rids.iter().map(|&r| names[r as usize].clone()).collect() };
     for (r, rids) in rows.iter_mut().zip(row_rids.iter_mut()) {
         if !r.has_params && rids.is_empty() {
-            rids.push(no_params);
+            rids.push(order.no_params);
         }
-        sort_rids(rids);
-        r.reasons = to_names(rids);
+        order.sort(rids);
+        r.reasons = order.names(rids);
     }
-    // groups: union of sources that share a row
+    row_rids
+}
+
+/// Groups: the union of the sources (channel spaces) that share a row.
+fn group_rows(st: &State, rows: &mut [Row], row_rids: &[Vec<u32>], order: &ReasonOrder) -> Vec<Group> {
+    let ne = st.uf.len();
     let mut elem_source = vec![0; ne];
     for (si, s) in st.sources.iter().enumerate() {
         for e in s.first..s.first + s.count {
@@ -135,7 +181,7 @@ fn finish(mut st: State) -> Analysis {
     }
     let mut suf = UnionFind::default();
     suf.add(st.sources.len());
-    for r in &rows {
+    for r in rows.iter() {
         for w in r.elems.windows(2) {
             suf.union(elem_source[w[0]], elem_source[w[1]]);
         }
@@ -154,17 +200,21 @@ fn finish(mut st: State) -> Analysis {
         groups[gid].sources.push(si);
     }
     let mut group_rids: Vec<Vec<u32>> = vec![Vec::new(); groups.len()];
-    for (r, rids) in rows.iter_mut().zip(&row_rids) {
+    for (r, rids) in rows.iter_mut().zip(row_rids) {
         let gid = source_group[elem_source[r.elems[0]]];
         r.group = gid;
         groups[gid].rows.push(r.id);
         group_rids[gid].extend_from_slice(rids);
     }
     for (gr, rids) in groups.iter_mut().zip(group_rids.iter_mut()) {
-        sort_rids(rids);
-        gr.reasons = to_names(rids);
+        order.sort(rids);
+        gr.reasons = order.names(rids);
     }
-    // members and nodes per group; `stamp[gid]` = last member / node that touched the group
+    groups
+}
+
+/// Members and nodes per group; `stamp[gid]` = the last member / node that touched the group.
+fn attach_members_and_nodes(st: &State, rows: &[Row], elem_row: &[usize], groups: &mut [Group]) {
     let mut stamp = vec![NONE; groups.len()];
     for (mi, m) in st.members.iter().enumerate() {
         for &e in &m.map {
@@ -176,15 +226,14 @@ fn finish(mut st: State) -> Analysis {
         }
     }
     stamp.fill(NONE);
-    for (nid, n) in g.nodes.iter().enumerate() {
+    for (nid, n) in st.g.nodes.iter().enumerate() {
         for o in n.outputs.iter().flatten() {
-            if let Some(t) = &st.ids[*o] {
-                for s in &t.slots {
-                    let gid = rows[elem_row[s.e]].group;
-                    if stamp[gid] != nid {
-                        stamp[gid] = nid;
-                        groups[gid].nodes.push(nid);
-                    }
+            let Some(t) = &st.ids[*o] else { continue };
+            for s in &t.slots {
+                let gid = rows[elem_row[s.e]].group;
+                if stamp[gid] != nid {
+                    stamp[gid] = nid;
+                    groups[gid].nodes.push(nid);
                 }
             }
         }
@@ -196,19 +245,4 @@ fn finish(mut st: State) -> Analysis {
         gr.nodes.sort_unstable();
         gr.nodes.dedup();
     }
-    let trainable: Vec<ValueId> = (0..g.values.len()).filter(|&v| st.params[v]).collect();
-    let frozen = g
-        .values
-        .iter()
-        .enumerate()
-        .filter(|(i, v)| {
-            v.is_initializer
-                && !st.params[*i]
-                && st.member_index[*i].is_empty()
-                && v.init.as_ref().is_some_and(|t| oto_onnx::tensor::is_float(t) && oto_onnx::tensor::numel(&t.dims) > 1)
-        })
-        .map(|(i, _)| i)
-        .collect();
-    let value_ids = st.ids.into_iter().map(|t| t.map(Rc::unwrap_or_clone)).collect();
-    Analysis { sources: st.sources, members: st.members, rows, groups, elem_row, value_ids, trainable, frozen }
 }

@@ -249,108 +249,7 @@ impl Report {
             outputs: g.outputs.iter().map(|&i| tinfo(i)).collect(),
         };
 
-        // position of every row inside its group
-        let mut row_pos = vec![0usize; a.rows.len()];
-        for gr in &a.groups {
-            for (p, &r) in gr.rows.iter().enumerate() {
-                row_pos[r] = p;
-            }
-        }
-        // per (member, group): per-row index lists, computed in one pass over every member map
-        let mut member_reports: HashMap<(usize, usize), MemberReport> = HashMap::new();
-        let mut prunable_params: u64 = 0;
-        for (mi, m) in a.members.iter().enumerate() {
-            let v = g.value(m.tensor);
-            let shape: Vec<i64> = v.init.as_ref().map(|t| t.dims.clone()).unwrap_or_default();
-            let axis_size = m.map.len();
-            let numel: u64 = shape.iter().map(|&d| d.max(0) as u64).product();
-            let per_index = if axis_size > 0 { numel / axis_size as u64 } else { 0 };
-            for &e in &m.map {
-                let r = &a.rows[a.elem_row[e]];
-                if m.kind.in_row() && r.prunable() {
-                    prunable_params += per_index;
-                }
-            }
-            // fast path: one group, row i ↔ index i (a stem's own weight, its BN, ...)
-            let first_group = m.map.first().map(|&e| a.rows[a.elem_row[e]].group);
-            if let Some(gid) = first_group {
-                let identity = a.groups[gid].rows.len() == axis_size
-                    && m.map.iter().enumerate().all(|(i, &e)| {
-                        let r = a.elem_row[e];
-                        a.rows[r].group == gid && row_pos[r] == i
-                    });
-                if identity {
-                    member_reports.insert(
-                        (mi, gid),
-                        MemberReport {
-                            tensor: v.name.clone(),
-                            shape,
-                            axis: m.axis,
-                            kind: m.kind,
-                            node: g.nodes[m.node].name.clone(),
-                            view: "identity",
-                            index: IndexMap::Identity,
-                        },
-                    );
-                    continue;
-                }
-            }
-            // every index along the axis as (group, row position in the group, index), sorted:
-            // each group's rows are then consecutive runs of indices (one sort, no per-row lists)
-            let mut keys: Vec<(usize, usize, usize)> = m
-                .map
-                .iter()
-                .enumerate()
-                .map(|(i, &e)| {
-                    let r = a.elem_row[e];
-                    (a.rows[r].group, row_pos[r], i)
-                })
-                .collect();
-            keys.sort_unstable();
-            let repeated = {
-                let mut sorted = m.map.clone();
-                sorted.sort_unstable();
-                sorted.windows(2).any(|w| w[0] == w[1])
-            };
-            let mut idx: Vec<usize> = Vec::with_capacity(keys.len());
-            let mut bounds: Vec<usize> = vec![];
-            for seg in keys.chunk_by(|x, y| x.0 == y.0) {
-                let gid = seg[0].0;
-                let nrows = a.groups[gid].rows.len();
-                idx.clear();
-                idx.extend(seg.iter().map(|k| k.2));
-                bounds.clear();
-                bounds.resize(nrows + 1, 0);
-                for k in seg {
-                    bounds[k.1 + 1] += 1;
-                }
-                for p in 0..nrows {
-                    bounds[p + 1] += bounds[p];
-                }
-                let per_row: Vec<&[usize]> = (0..nrows).map(|p| &idx[bounds[p]..bounds[p + 1]]).collect();
-                let touched: Vec<&[usize]> = per_row.iter().copied().filter(|r| !r.is_empty()).collect();
-                let all_rows = touched.len() == per_row.len();
-                let view = if all_rows { classify(&per_row, axis_size, repeated) } else { classify(&touched, usize::MAX, repeated) };
-                let view = if !all_rows && view == "identity" { "offset" } else { view };
-                let index = match view {
-                    "identity" => IndexMap::Identity,
-                    "offset" if all_rows => IndexMap::Offset(per_row[0][0]),
-                    _ => IndexMap::from_rows(&per_row),
-                };
-                member_reports.insert(
-                    (mi, gid),
-                    MemberReport {
-                        tensor: v.name.clone(),
-                        shape: shape.clone(),
-                        axis: m.axis,
-                        kind: m.kind,
-                        node: g.nodes[m.node].name.clone(),
-                        view,
-                        index,
-                    },
-                );
-            }
-        }
+        let (mut member_reports, prunable_params) = member_reports(g, a);
 
         let mut groups = vec![];
         let mut reasons_count: std::collections::BTreeMap<String, usize> = Default::default();
@@ -582,4 +481,112 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();
         assert_eq!(v["a"][0][0][1], 4);
     }
+}
+
+/// Every member's report per (member, group) — per-row index lists computed in one pass over
+/// every member map — and the number of parameters in prunable rows.
+fn member_reports(g: &Graph, a: &Analysis) -> (HashMap<(usize, usize), MemberReport>, u64) {
+    // position of every row inside its group
+    let mut row_pos = vec![0usize; a.rows.len()];
+    for gr in &a.groups {
+        for (p, &r) in gr.rows.iter().enumerate() {
+            row_pos[r] = p;
+        }
+    }
+    // per (member, group): per-row index lists, computed in one pass over every member map
+    let mut member_reports: HashMap<(usize, usize), MemberReport> = HashMap::new();
+    let mut prunable_params: u64 = 0;
+    for (mi, m) in a.members.iter().enumerate() {
+        let v = g.value(m.tensor);
+        let shape: Vec<i64> = v.init.as_ref().map(|t| t.dims.clone()).unwrap_or_default();
+        let axis_size = m.map.len();
+        let numel: u64 = shape.iter().map(|&d| d.max(0) as u64).product();
+        let per_index = if axis_size > 0 { numel / axis_size as u64 } else { 0 };
+        for &e in &m.map {
+            let r = &a.rows[a.elem_row[e]];
+            if m.kind.in_row() && r.prunable() {
+                prunable_params += per_index;
+            }
+        }
+        // fast path: one group, row i ↔ index i (a stem's own weight, its BN, ...)
+        let first_group = m.map.first().map(|&e| a.rows[a.elem_row[e]].group);
+        if let Some(gid) = first_group {
+            let identity = a.groups[gid].rows.len() == axis_size
+                && m.map.iter().enumerate().all(|(i, &e)| {
+                    let r = a.elem_row[e];
+                    a.rows[r].group == gid && row_pos[r] == i
+                });
+            if identity {
+                member_reports.insert(
+                    (mi, gid),
+                    MemberReport {
+                        tensor: v.name.clone(),
+                        shape,
+                        axis: m.axis,
+                        kind: m.kind,
+                        node: g.nodes[m.node].name.clone(),
+                        view: "identity",
+                        index: IndexMap::Identity,
+                    },
+                );
+                continue;
+            }
+        }
+        // every index along the axis as (group, row position in the group, index), sorted:
+        // each group's rows are then consecutive runs of indices (one sort, no per-row lists)
+        let mut keys: Vec<(usize, usize, usize)> = m
+            .map
+            .iter()
+            .enumerate()
+            .map(|(i, &e)| {
+                let r = a.elem_row[e];
+                (a.rows[r].group, row_pos[r], i)
+            })
+            .collect();
+        keys.sort_unstable();
+        let repeated = {
+            let mut sorted = m.map.clone();
+            sorted.sort_unstable();
+            sorted.windows(2).any(|w| w[0] == w[1])
+        };
+        let mut idx: Vec<usize> = Vec::with_capacity(keys.len());
+        let mut bounds: Vec<usize> = vec![];
+        for seg in keys.chunk_by(|x, y| x.0 == y.0) {
+            let gid = seg[0].0;
+            let nrows = a.groups[gid].rows.len();
+            idx.clear();
+            idx.extend(seg.iter().map(|k| k.2));
+            bounds.clear();
+            bounds.resize(nrows + 1, 0);
+            for k in seg {
+                bounds[k.1 + 1] += 1;
+            }
+            for p in 0..nrows {
+                bounds[p + 1] += bounds[p];
+            }
+            let per_row: Vec<&[usize]> = (0..nrows).map(|p| &idx[bounds[p]..bounds[p + 1]]).collect();
+            let touched: Vec<&[usize]> = per_row.iter().copied().filter(|r| !r.is_empty()).collect();
+            let all_rows = touched.len() == per_row.len();
+            let view = if all_rows { classify(&per_row, axis_size, repeated) } else { classify(&touched, usize::MAX, repeated) };
+            let view = if !all_rows && view == "identity" { "offset" } else { view };
+            let index = match view {
+                "identity" => IndexMap::Identity,
+                "offset" if all_rows => IndexMap::Offset(per_row[0][0]),
+                _ => IndexMap::from_rows(&per_row),
+            };
+            member_reports.insert(
+                (mi, gid),
+                MemberReport {
+                    tensor: v.name.clone(),
+                    shape: shape.clone(),
+                    axis: m.axis,
+                    kind: m.kind,
+                    node: g.nodes[m.node].name.clone(),
+                    view,
+                    index,
+                },
+            );
+        }
+    }
+    (member_reports, prunable_params)
 }

@@ -68,7 +68,7 @@ impl Oto {
     }
     /// The network compiled for training on `device`, with the analysis' trainable tensors.
     pub fn executor(&self, device: Device) -> Result<Executor, TrainError> {
-        Executor::new(&self.graph, &self.analysis.trainable, device)
+        Ok(Executor::new(&self.graph, &self.analysis.trainable, device)?)
     }
     /// The pruning optimizer of `cfg.pruner` (DHSPG by default, or HESSO) over `exec`'s
     /// parameters, configured like `oto train` (`cfg.dhspg`, `cfg.hesso`, `cfg.optimizer`,
