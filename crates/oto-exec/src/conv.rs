@@ -64,15 +64,28 @@ pub fn conv_node(c: &Conv, xs: &[Option<&Tensor>]) -> R<Tensor> {
     }
 }
 
-fn conv(s: &Conv, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> R<Tensor> {
-    let xs = x.size();
-    let ws = w.size();
-    let nd = ws.len().saturating_sub(2);
-    if xs.len() != nd + 2 {
-        return Err(E(format!("input of shape {xs:?} does not match a weight of shape {ws:?}")));
+/// Input and weight sizes, spatial rank, strides and dilations of a Conv / ConvTranspose.
+struct Geometry {
+    xs: Vec<i64>,
+    ws: Vec<i64>,
+    nd: usize,
+    strides: Vec<i64>,
+    dil: Vec<i64>,
+}
+
+impl Geometry {
+    fn of(s: &Conv, x: &Tensor, w: &Tensor) -> R<Geometry> {
+        let (xs, ws) = (x.size(), w.size());
+        let nd = ws.len().saturating_sub(2);
+        if xs.len() != nd + 2 {
+            return Err(E(format!("input of shape {xs:?} does not match a weight of shape {ws:?}")));
+        }
+        Ok(Geometry { strides: or_ones(&s.strides, nd), dil: or_ones(&s.dilations, nd), xs, ws, nd })
     }
-    let strides = or_ones(&s.strides, nd);
-    let dil = or_ones(&s.dilations, nd);
+}
+
+fn conv(s: &Conv, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> R<Tensor> {
+    let Geometry { xs, ws, nd, strides, dil } = Geometry::of(s, x, w)?;
     let (pb, pe) = resolve_pads(list(&s.pads), s.auto_pad, &xs[2..], &ws[2..], &strides, &dil);
     let zeros = vec![0i64; nd];
     if pb == pe {
@@ -123,14 +136,7 @@ fn transpose_crop(s: &Conv, xs: &[i64], ws: &[i64], strides: &[i64], dil: &[i64]
 }
 
 fn conv_transpose(s: &Conv, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> R<Tensor> {
-    let xs = x.size();
-    let ws = w.size();
-    let nd = ws.len().saturating_sub(2);
-    if xs.len() != nd + 2 {
-        return Err(E(format!("input of shape {xs:?} does not match a weight of shape {ws:?}")));
-    }
-    let strides = or_ones(&s.strides, nd);
-    let dil = or_ones(&s.dilations, nd);
+    let Geometry { xs, ws, nd, strides, dil } = Geometry::of(s, x, w)?;
     let opad = list(&s.output_padding);
     let op: Vec<i64> = (0..nd).map(|i| opad.get(i).copied().unwrap_or(0)).collect();
     let (head, tail) = transpose_crop(s, &xs, &ws, &strides, &dil, &op);

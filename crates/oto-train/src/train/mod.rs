@@ -201,6 +201,26 @@ pub fn setup_runtime(cfg: &TrainConfig) {
 
 /// Runs a whole job (see the module docs): train (resuming if asked), write the trained model,
 /// metrics and plots, and for pruning runs the compressed model, manifest and report.
+/// The run's one-line description: model, data, schedule, optimizer, target and device.
+fn run_line(cfg: &TrainConfig, data: &data::RunData, spe: usize, device: Device) -> String {
+    format!(
+        "training {} on {} ({} train / {} test samples), {} epochs x {spe} steps, {} lr {:.3e}{}, device {:?}",
+        cfg.model,
+        cfg.dataset.name(),
+        data.train_len(),
+        data.test_len(),
+        cfg.epochs,
+        cfg.optimizer.name(),
+        cfg.lr(),
+        match cfg.target() {
+            Some(crate::optim::Target::GroupSparsity(s)) => format!(", {} target sparsity {s}", cfg.pruner.name()),
+            Some(_) => format!(", {} {}", cfg.pruner.name(), cfg.target_description()),
+            None => String::new(),
+        },
+        device
+    )
+}
+
 pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
     cfg.validate()?;
     let out = cfg.out.clone();
@@ -245,22 +265,7 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
         history = ck.meta.history;
         progress.line(&format!("resuming {} after epoch {start} (step {step})", ck_path.display()));
     }
-    progress.line(&format!(
-        "training {} on {} ({} train / {} test samples), {} epochs x {spe} steps, {} lr {:.3e}{}, device {:?}",
-        cfg.model,
-        cfg.dataset.name(),
-        data.train_len(),
-        data.test_len(),
-        cfg.epochs,
-        cfg.optimizer.name(),
-        cfg.lr(),
-        match cfg.target() {
-            Some(crate::optim::Target::GroupSparsity(s)) => format!(", {} target sparsity {s}", cfg.pruner.name()),
-            Some(_) => format!(", {} {}", cfg.pruner.name(), cfg.target_description()),
-            None => String::new(),
-        },
-        device
-    ));
+    progress.line(&run_line(cfg, &data, spe, device));
     for w in cfg.warnings() {
         progress.line(&format!("warning: {w}"));
     }
