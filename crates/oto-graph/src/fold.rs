@@ -5,12 +5,14 @@
 //! becomes `Identity(other_layer.bn.weight)`). Treating such values as shared weights would tie
 //! unrelated channels, so each folded result becomes an initializer of its own, named after the
 //! node's output; the original initializer is dropped when nothing else reads it.
+use crate::ops::{Attrs, IntsArg, Op};
 use oto_onnx::pb::{ModelProto, TensorProto};
 use oto_onnx::tensor::{f32_tensor, is_float, numel, to_f32};
 use std::collections::{HashMap, HashSet};
 
 /// Folds Identity / Transpose / Unsqueeze / Squeeze / Reshape / Cast(float) of float initializers.
 pub fn fold_weight_ops(model: &mut ModelProto) {
+    let opset = crate::load::default_opset(model);
     let Some(g) = model.graph.as_mut() else { return };
     let outputs: HashSet<String> = g.output.iter().filter_map(|o| o.name.clone()).collect();
     let mut inits: HashMap<String, TensorProto> =
@@ -24,8 +26,10 @@ pub fn fold_weight_ops(model: &mut ModelProto) {
             if removed[i] || n.output.len() != 1 || outputs.contains(&n.output[0]) {
                 continue;
             }
-            let op = n.op_type.as_deref().unwrap_or("");
-            if !matches!(op, "Identity" | "Cast" | "Transpose" | "Unsqueeze" | "Squeeze" | "Reshape") {
+            let (name, op_type, domain) = (n.name.as_deref().unwrap_or(""), n.op_type.as_deref().unwrap_or(""), n.domain.as_deref().unwrap_or(""));
+            // an invalid attribute is reported by the real load; here the node is just not folded
+            let Ok(op) = Op::parse(&Attrs { proto: n, name, op_type, domain, opset }) else { continue };
+            if !matches!(op, Op::Identity(_) | Op::Cast(_) | Op::Transpose(_) | Op::Unsqueeze(_) | Op::Squeeze(_) | Op::Reshape(_)) {
                 continue;
             }
             let Some(src) = n.input.first().and_then(|x| inits.get(x)) else { continue };
@@ -35,20 +39,18 @@ pub fn fold_weight_ops(model: &mut ModelProto) {
             let Ok(data) = to_f32(src) else { continue };
             let dims = src.dims.clone();
             let int_input = |slot: usize| n.input.get(slot).and_then(|x| inits.get(x)).and_then(|t| oto_onnx::tensor::to_i64(t).ok());
-            let folded: Option<(Vec<i64>, Vec<f32>)> = match op {
-                "Identity" => Some((dims, data)),
-                "Cast" if oto_onnx::attr::int(n, "to") == Some(oto_onnx::tensor::FLOAT as i64) => Some((dims, data)),
-                "Transpose" => {
-                    let perm: Vec<usize> = oto_onnx::attr::ints(n, "perm")
-                        .map(|p| p.iter().map(|&x| x as usize).collect())
-                        .unwrap_or_else(|| (0..dims.len()).rev().collect());
-                    (perm.len() == dims.len()).then(|| transpose(&dims, &data, &perm))
-                }
-                "Unsqueeze" | "Squeeze" => {
-                    let axes = oto_onnx::attr::ints(n, "axes").or_else(|| int_input(1));
-                    axes.and_then(|a| squeeze_dims(&dims, &a, op == "Unsqueeze")).map(|d| (d, data))
-                }
-                "Reshape" => int_input(1).and_then(|t| reshape_dims(&dims, &t)).map(|d| (d, data)),
+            let arg = |a: &IntsArg| match a {
+                IntsArg::Attr(v) => Some(v.clone()),
+                IntsArg::Input(slot) => int_input(*slot),
+                IntsArg::Absent => None,
+            };
+            let folded: Option<(Vec<i64>, Vec<f32>)> = match &op {
+                Op::Identity(_) => Some((dims, data)),
+                Op::Cast(c) if c.to == oto_onnx::tensor::FLOAT => Some((dims, data)),
+                Op::Transpose(t) => t.perm_for(dims.len()).map(|perm| transpose(&dims, &data, &perm)),
+                Op::Unsqueeze(u) => arg(&u.axes).and_then(|a| squeeze_dims(&dims, &a, true)).map(|d| (d, data)),
+                Op::Squeeze(sq) => arg(&sq.axes).and_then(|a| squeeze_dims(&dims, &a, false)).map(|d| (d, data)),
+                Op::Reshape(r) => arg(&r.shape).and_then(|t| reshape_dims(&dims, &t)).map(|d| (d, data)),
                 _ => None,
             };
             let Some((new_dims, new_data)) = folded else { continue };

@@ -32,12 +32,7 @@ impl Graph {
     pub fn from_model_unchecked(mut model: ModelProto) -> Result<Graph> {
         crate::fold::fold_weight_ops(&mut model);
         let gp = model.graph.as_ref().ok_or_else(|| GraphError::Other("the model has no graph".into()))?;
-        let opset = model
-            .opset_import
-            .iter()
-            .find(|o| matches!(o.domain.as_deref(), None | Some("") | Some("ai.onnx")))
-            .and_then(|o| o.version)
-            .unwrap_or(13);
+        let opset = default_opset(&model);
         let mut values: Vec<Value> = vec![];
         let mut by_name: HashMap<String, usize> = HashMap::new();
         let mut origin: HashMap<usize, String> = HashMap::new();
@@ -145,6 +140,16 @@ impl Graph {
         }
         Ok(Graph { nodes, values, by_name, inputs, outputs, opset, template: model })
     }
+}
+
+/// The opset of the default ONNX domain (13 when the model imports none).
+pub(crate) fn default_opset(model: &ModelProto) -> i64 {
+    model
+        .opset_import
+        .iter()
+        .find(|o| matches!(o.domain.as_deref(), None | Some("") | Some("ai.onnx")))
+        .and_then(|o| o.version)
+        .unwrap_or(13)
 }
 
 fn node_name(n: &oto_onnx::pb::NodeProto, i: usize) -> String {
