@@ -19,6 +19,12 @@ fn run(cmd: &mut Command) -> String {
     text
 }
 
+/// Exports `name` with `tests/py/export_user_models.py` (TorchScript, opset 17, batch 1).
+fn export_user_model(out: &Path, name: &str) {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py");
+    run(Command::new(python()).arg(here.join("export_user_models.py")).arg(out).arg(name));
+}
+
 /// Soundness by construction on real exports: every row `oto prune` zeroed (all prunable by the
 /// analysis) is removed by construction — none is silently kept — and something was removed.
 fn assert_every_zeroed_row_removed(out: &str, what: &str) {
@@ -72,10 +78,7 @@ fn swin_t_batch1_export_analyses_and_prunes_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let py = python();
     let src = dir.path().join("swin_t.onnx");
-    let script = "import sys, warnings; warnings.filterwarnings('ignore')\nimport torch, torchvision\n\
-        torch.manual_seed(0)\nm = torchvision.models.swin_t(num_classes=10).eval()\n\
-        torch.onnx.export(m, torch.randn(1, 3, 64, 64), sys.argv[1], opset_version=17, dynamo=False)\n";
-    run(Command::new(&py).arg("-c").arg(script).arg(&src));
+    export_user_model(&src, "swin_t");
     let oto = env!("CARGO_BIN_EXE_oto");
     let report = run(Command::new(oto).arg("analyze").arg(&src));
     assert!(report.contains("prunable"), "{report}");
@@ -91,4 +94,23 @@ fn swin_t_batch1_export_analyses_and_prunes_exactly() {
     assert_every_zeroed_row_removed(&out, "swin_t");
     let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py");
     println!("{}", run(Command::new(&py).arg(here.join("check_pruned.py")).arg(&full).arg(&small)));
+}
+
+/// A small Transformer classifier on int64 token ids (nn.Embedding → nn.TransformerEncoder →
+/// mean → Linear), TorchScript exporter, batch 1: the proof feeds token ids drawn inside the
+/// embedding table, and the feed-forward layers prune exactly (tract in `oto prune`).
+#[test]
+fn token_transformer_with_int64_inputs_prunes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("txf.onnx");
+    export_user_model(&src, "token_transformer");
+    let oto = env!("CARGO_BIN_EXE_oto");
+    let small = dir.path().join("small.onnx");
+    let out = run(Command::new(oto)
+        .args(["prune", "--sparsity", "0.5", "--criterion", "random", "--latency-runs", "1"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&small));
+    assert!(out.contains("verify (tract, batch 2)"), "{out}");
+    assert_every_zeroed_row_removed(&out, "token transformer");
 }

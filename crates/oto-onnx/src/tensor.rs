@@ -146,3 +146,11 @@ mod tests {
         assert_eq!(f16_to_f32(0xc000), -2.0);
     }
 }
+
+/// The ONNX name of an element type (`FLOAT`, `INT64`, ...), or `type N` for an unknown code.
+pub fn type_name(t: i32) -> String {
+    match DataType::try_from(t) {
+        Ok(d) => d.as_str_name().to_string(),
+        Err(_) => format!("type {t}"),
+    }
+}

@@ -19,6 +19,7 @@ pub use prove::{prove, ProveOptions, Proof};
 
 use anyhow::{anyhow, bail, Context, Result};
 use oto_onnx::pb::{tensor_shape_proto::dimension, type_proto, ModelProto};
+use oto_onnx::tensor::{BOOL, DOUBLE, FLOAT, INT32, INT64};
 use rand::{Rng, SeedableRng};
 use std::time::{Duration, Instant};
 use tract_onnx::prelude::*;
@@ -36,6 +37,32 @@ pub struct InputSpec {
     pub name: String,
     pub elem_type: i32,
     pub shape: Vec<usize>,
+    /// Integer inputs: values are drawn from `0..index_bound` — the size of the table the input
+    /// indexes (an embedding's rows, when it feeds a `Gather` as indices), else 2 (masks, flags).
+    pub index_bound: i64,
+}
+
+/// Element types the check can feed (values are held as f32: integers up to 2^24 are exact).
+const FEEDABLE: &[i32] = &[FLOAT, DOUBLE, INT32, INT64, BOOL];
+
+/// The table size an integer graph input indexes: the axis length of the `Gather` data it feeds
+/// as indices (the smallest when several), or 2.
+fn index_bound(g: &oto_graph::Graph, name: &str) -> i64 {
+    let Some(v) = g.id(name) else { return 2 };
+    g.value(v)
+        .consumers
+        .iter()
+        .filter_map(|&(nid, slot)| match &g.nodes[nid].op {
+            oto_graph::Op::Gather(ga) if slot == 1 => {
+                let data = g.shape(g.nodes[nid].input(0)?)?;
+                let axis = oto_graph::shape::fold::norm_axis(ga.axis, data.len())?;
+                data[axis].known()
+            }
+            _ => None,
+        })
+        .min()
+        .unwrap_or(2)
+        .max(1)
 }
 
 /// Concrete input shapes of `model`: the real graph inputs (initializers listed as inputs are
@@ -44,6 +71,12 @@ pub struct InputSpec {
 pub fn input_specs(model: &ModelProto, batch: usize) -> Result<Vec<InputSpec>> {
     let g = model.graph.as_ref().ok_or_else(|| anyhow!("the model has no graph"))?;
     let inits: std::collections::HashSet<&str> = g.initializer.iter().filter_map(|t| t.name.as_deref()).collect();
+    // integer inputs need the model's structure (which table they index)
+    let graph = if g.input.iter().any(|vi| input_elem_type(vi).is_some_and(|t| t != FLOAT)) {
+        Some(oto_graph::Graph::from_model(model.clone()).context("reading the model's structure for its integer inputs")?)
+    } else {
+        None
+    };
     let mut out = vec![];
     for vi in &g.input {
         let name = vi.name.clone().unwrap_or_default();
@@ -69,26 +102,69 @@ pub fn input_specs(model: &ModelProto, batch: usize) -> Result<Vec<InputSpec>> {
                 ),
             }
         }
-        out.push(InputSpec { name, elem_type, shape });
+        if !FEEDABLE.contains(&elem_type) {
+            bail!(
+                "graph input '{name}' has element type {} (the check feeds float32/float64/int32/int64/bool inputs)",
+                oto_onnx::tensor::type_name(elem_type)
+            );
+        }
+        let index_bound = match (&graph, elem_type) {
+            (Some(gr), INT32 | INT64) => index_bound(gr, &name),
+            _ => 2,
+        };
+        out.push(InputSpec { name, elem_type, shape, index_bound });
     }
     Ok(out)
 }
 
-/// Seeded standard-normal-ish inputs (uniform in [-1, 1) summed twice) for the given specs.
-/// Only float inputs are supported.
+fn input_elem_type(vi: &oto_onnx::pb::ValueInfoProto) -> Option<i32> {
+    match vi.r#type.as_ref()?.value.as_ref()? {
+        type_proto::Value::TensorType(tt) => tt.elem_type,
+        _ => None,
+    }
+}
+
+/// Seeded inputs for the given specs: floats standard-normal-ish (uniform in [-1, 1) summed
+/// twice), integers uniform in `0..index_bound` (token ids inside their embedding table), bools
+/// fair coin flips; held as f32 and converted to the input's type when run.
 pub fn random_inputs(specs: &[InputSpec], seed: u64) -> Result<Vec<TensorF32>> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     specs
         .iter()
         .map(|s| {
-            if s.elem_type != oto_onnx::tensor::FLOAT {
-                bail!("graph input '{}' has element type {} (only float32 inputs are supported by the check)", s.name, s.elem_type);
-            }
             let n: usize = s.shape.iter().product();
-            let data = (0..n).map(|_| rng.random_range(-1.0f32..1.0) + rng.random_range(-1.0f32..1.0)).collect();
+            let data = match s.elem_type {
+                FLOAT | DOUBLE => (0..n).map(|_| rng.random_range(-1.0f32..1.0) + rng.random_range(-1.0f32..1.0)).collect(),
+                INT32 | INT64 => (0..n).map(|_| rng.random_range(0..s.index_bound) as f32).collect(),
+                BOOL => (0..n).map(|_| rng.random_range(0..2) as f32).collect(),
+                t => bail!("graph input '{}' has element type {} (not feedable)", s.name, oto_onnx::tensor::type_name(t)),
+            };
             Ok(TensorF32 { shape: s.shape.clone(), data })
         })
         .collect()
+}
+
+/// `t` (held as f32) as a tract tensor of ONNX element type `elem_type`.
+fn to_tract(t: &TensorF32, elem_type: i32) -> Result<Tensor> {
+    let shape = t.shape.clone();
+    let bad = |e: tract_ndarray::ShapeError| anyhow!("bad input tensor: {e}");
+    Ok(match elem_type {
+        DOUBLE => tract_ndarray::ArrayD::from_shape_vec(shape, t.data.iter().map(|&x| x as f64).collect()).map_err(bad)?.into(),
+        INT64 => tract_ndarray::ArrayD::from_shape_vec(shape, t.data.iter().map(|&x| x as i64).collect()).map_err(bad)?.into(),
+        INT32 => tract_ndarray::ArrayD::from_shape_vec(shape, t.data.iter().map(|&x| x as i32).collect()).map_err(bad)?.into(),
+        BOOL => tract_ndarray::ArrayD::from_shape_vec(shape, t.data.iter().map(|&x| x != 0.0).collect()).map_err(bad)?.into(),
+        _ => tract_ndarray::ArrayD::from_shape_vec(shape, t.data.clone()).map_err(bad)?.into(),
+    })
+}
+
+fn datum_type(elem_type: i32) -> DatumType {
+    match elem_type {
+        DOUBLE => f64::datum_type(),
+        INT64 => i64::datum_type(),
+        INT32 => i32::datum_type(),
+        BOOL => bool::datum_type(),
+        _ => f32::datum_type(),
+    }
 }
 
 type Plan = Arc<TypedSimplePlan>;
@@ -121,7 +197,7 @@ impl Runner {
             .map_err(|e| anyhow!("tract cannot load the model: {e:?}"))?;
         for (i, s) in inputs.iter().enumerate() {
             m = m
-                .with_input_fact(i, InferenceFact::dt_shape(f32::datum_type(), s.shape.clone()))
+                .with_input_fact(i, InferenceFact::dt_shape(datum_type(s.elem_type), s.shape.clone()))
                 .map_err(|e| anyhow!("tract rejects shape {:?} for input '{}': {e:?}", s.shape, s.name))?;
         }
         let typed = m.into_typed().map_err(|e| anyhow!("tract cannot type the model: {e:?}"))?;
@@ -141,10 +217,8 @@ impl Runner {
             bail!("the model has {} inputs, {} given", self.inputs.len(), inputs.len());
         }
         let mut tv: TVec<TValue> = tvec![];
-        for t in inputs {
-            let a = tract_ndarray::ArrayD::from_shape_vec(t.shape.clone(), t.data.clone())
-                .map_err(|e| anyhow!("bad input tensor: {e}"))?;
-            tv.push(Tensor::from(a).into());
+        for (t, spec) in inputs.iter().zip(&self.inputs) {
+            tv.push(to_tract(t, spec.elem_type)?.into());
         }
         let outs = self.plan.run(tv).map_err(|e| anyhow!("tract failed to run the model: {e:?}"))?;
         outs.into_iter()
