@@ -69,16 +69,24 @@ fn torchvision_models_from_both_exporters_prune_exactly() {
 }
 
 /// Swin-T (shifted windows: torch.roll as Slice+Concat, window partition Reshape/Transpose,
-/// F.pad with computed pads, an attention mask built with ScatterND, LayerNorm, patch merging),
-/// exported as a user would (TorchScript exporter, opset 17, batch 1): analysis used to panic in
-/// the Slice rule. It must analyse, and prune + compress exactly (tract inside `oto prune`,
-/// onnxruntime and the ONNX checker here).
+/// F.pad with computed pads, an attention mask built with ScatterND, LayerNorm, patch merging)
+/// and ShuffleNetV2 (`x.chunk(2, dim=1)` exported as Slices with bounds computed from the
+/// shape, channel shuffle as Reshape-Transpose-Reshape), exported as a user would
+/// (TorchScript exporter, opset 17, batch 1): Swin's analysis used to panic in the Slice rule,
+/// ShuffleNet's construction failed. Both must analyse, and prune + compress exactly (tract
+/// inside `oto prune`, onnxruntime and the ONNX checker here).
 #[test]
-fn swin_t_batch1_export_analyses_and_prunes_exactly() {
+fn swin_t_and_shufflenet_batch1_exports_prune_exactly() {
+    for model in ["swin_t", "shufflenet"] {
+        user_model_prunes_exactly(model);
+    }
+}
+
+fn user_model_prunes_exactly(model: &str) {
     let dir = tempfile::tempdir().unwrap();
     let py = python();
-    let src = dir.path().join("swin_t.onnx");
-    export_user_model(&src, "swin_t");
+    let src = dir.path().join(format!("{model}.onnx"));
+    export_user_model(&src, model);
     let oto = env!("CARGO_BIN_EXE_oto");
     let report = run(Command::new(oto).arg("analyze").arg(&src));
     assert!(report.contains("prunable"), "{report}");
@@ -91,7 +99,7 @@ fn swin_t_batch1_export_analyses_and_prunes_exactly() {
         .arg("--masked")
         .arg(&full));
     assert!(out.contains("verify (tract, batch 2)"), "{out}");
-    assert_every_zeroed_row_removed(&out, "swin_t");
+    assert_every_zeroed_row_removed(&out, model);
     let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py");
     println!("{}", run(Command::new(&py).arg(here.join("check_pruned.py")).arg(&full).arg(&small)));
 }

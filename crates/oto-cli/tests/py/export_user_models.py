@@ -3,6 +3,8 @@ default settings) for oto's real-export tests.
 
 usage: export_user_models.py OUT.onnx NAME
   swin_t             torchvision swin_t(num_classes=10) at 3x64x64
+  shufflenet         torchvision shufflenet_v2_x0_5(num_classes=10) at 3x64x64 (channel split
+                     and channel shuffle)
   token_transformer  nn.Embedding(100, 32) -> 2-layer nn.TransformerEncoder -> mean -> Linear(32, 5),
                      int64 token ids [1, 12]
 """
@@ -29,6 +31,9 @@ class TokenTransformer(nn.Module):
 if name == "swin_t":
     import torchvision
     model, x = torchvision.models.swin_t(num_classes=10), torch.randn(1, 3, 64, 64)
+elif name == "shufflenet":
+    import torchvision
+    model, x = torchvision.models.shufflenet_v2_x0_5(num_classes=10), torch.randn(1, 3, 64, 64)
 elif name == "token_transformer":
     model, x = TokenTransformer(), torch.randint(0, 100, (1, 12))
 else:

@@ -187,7 +187,8 @@ impl Rewriter<'_> {
     pub(crate) fn set_ints(&mut self, nid: NodeId, slot: usize, new: Vec<i64>, what: &str) -> Result<()> {
         let v = self.g.nodes[nid].input(slot);
         let old = v.and_then(|v| self.g.const_i64(v));
-        if old.as_ref() == Some(&new) {
+        // a computed value equal to `new` is still pinned: it may follow changed shapes at run time
+        if old.as_ref() == Some(&new) && v.is_some_and(|v| self.g.init(v).is_some()) {
             return Ok(());
         }
         self.log(nid, what, old.clone().unwrap_or_default(), new.clone());
@@ -263,6 +264,14 @@ impl Rewriter<'_> {
             IntsArg::Attr(_) => self.set_attr_ints(nid, name, new),
             IntsArg::Input(s) => self.set_ints(nid, *s, new, name),
             IntsArg::Absent => self.set_ints(nid, slot, new, name),
+        }
+    }
+
+    /// Whether the int-list argument is computed at run time (an input that is not a constant).
+    pub(crate) fn computed(&self, nid: NodeId, a: &IntsArg) -> bool {
+        match a {
+            IntsArg::Input(slot) => self.g.nodes[nid].input(*slot).is_some_and(|v| self.g.init(v).is_none()),
+            _ => false,
         }
     }
 

@@ -65,6 +65,11 @@ impl OpRule for Slice {
         for (k, &ax) in axes.iter().enumerate() {
             let Some(ax) = norm_axis(ax, r) else { continue };
             let Some(kept) = rw.kept(x, ax) else { continue };
+            // bounds computed from the input's shape (`x.chunk(2, dim=1)` exports as
+            // `Slice(x, C/2·k, …)`) would follow the smaller shape at run time, not the kept
+            // channels: pin them to constants
+            cs |= rw.computed(nid, &self.starts);
+            ce |= rw.computed(nid, &self.ends);
             if steps.get(k).copied().unwrap_or(1) != 1 {
                 return Err(rw.err(nid, "a strided slice on a channel axis".into()));
             }
