@@ -73,11 +73,13 @@ fn torchvision_models_from_both_exporters_prune_exactly() {
 /// and ShuffleNetV2 (`x.chunk(2, dim=1)` exported as Slices with bounds computed from the
 /// shape, channel shuffle as Reshape-Transpose-Reshape), exported as a user would
 /// (TorchScript exporter, opset 17, batch 1): Swin's analysis used to panic in the Slice rule,
-/// ShuffleNet's construction failed. Both must analyse, and prune + compress exactly (tract
-/// inside `oto prune`, onnxruntime and the ONNX checker here).
+/// ShuffleNet's construction failed. Also a CIFAR ResNet with option-A shortcuts (channel-axis
+/// Pad) and a decoder whose Resize sizes are computed from a feature map's shape. All must
+/// analyse, and prune + compress exactly (tract inside `oto prune`, onnxruntime and the ONNX
+/// checker here).
 #[test]
-fn swin_t_and_shufflenet_batch1_exports_prune_exactly() {
-    for model in ["swin_t", "shufflenet"] {
+fn user_batch1_exports_prune_exactly() {
+    for model in ["swin_t", "shufflenet", "resnet_a", "seg_decoder"] {
         user_model_prunes_exactly(model);
     }
 }

@@ -72,25 +72,13 @@ fn int_tensor(like: Option<&TensorProto>, dims: &[i64], data: &[i64]) -> TensorP
     }
 }
 
-/// Whether [`Rewriter::set_ints`] can write new values at `positions` of the integer value `v`:
-/// a constant, a value whose contents are all known (replaced by a fresh constant), or a
-/// `Concat` of 1-D pieces whose pieces at those positions are constants. Checked at analysis
-/// time, so a cut that construction could not express is never promised.
-pub(crate) fn ints_writable(g: &Graph, v: ValueId, positions: &[usize]) -> bool {
-    if g.init(v).is_some() {
-        return true;
-    }
-    let Some(old) = g.const_i64(v) else { return false };
-    let Some(p) = g.values[v].producer.filter(|&p| matches!(g.nodes[p].op, Op::Concat(_))) else { return true };
-    let mut off = 0;
-    for pv in g.nodes[p].inputs.iter().flatten() {
-        let len = g.value(*pv).dim(0).unwrap_or(1).max(1) as usize;
-        if positions.iter().any(|&q| (off..off + len).contains(&q)) && g.init(*pv).is_none() {
-            return false;
-        }
-        off += len;
-    }
-    off == old.len()
+/// Whether [`Rewriter::set_ints`] can write new values into the integer value `v`:
+/// a constant, or a value whose contents are all known (its changed constant pieces are
+/// rewritten, or it is replaced by a fresh constant). A value with run-time contents (e.g. a
+/// symbolic batch read from a shape) is not. Checked at analysis time, so a cut that
+/// construction could not express is never promised.
+pub(crate) fn ints_writable(g: &Graph, v: ValueId) -> bool {
+    g.init(v).is_some() || g.const_i64(v).is_some()
 }
 
 pub struct Rewriter<'a> {
@@ -215,27 +203,32 @@ impl Rewriter<'_> {
             }
             return Ok(());
         }
-        // computed: a Concat of 1-D pieces -> rewrite the constant pieces that change
+        // computed: a Concat of 1-D pieces whose changed pieces are constants -> rewrite those
+        // pieces (the graph keeps its structure); otherwise the value, fully known, is replaced
+        // by a fresh constant
         if let (Some(p), Some(old)) = (val.producer, old.as_ref()) {
             if matches!(self.g.nodes[p].op, Op::Concat(_)) && old.len() == new.len() {
-                let pieces = self.g.nodes[p].inputs.clone();
-                let mut off = 0;
-                for (ps, pv) in pieces.iter().enumerate() {
-                    let Some(pv) = *pv else { continue };
-                    let len = self.g.value(pv).dim(0).unwrap_or(1).max(1) as usize;
-                    if old[off..off + len] != new[off..off + len] {
-                        if self.g.value(pv).init.is_none() {
-                            return Err(self.err(nid, format!("shape piece '{}' is computed, not constant", self.g.value(pv).name)));
-                        }
-                        self.set_ints(p, ps, new[off..off + len].to_vec(), what)?;
+                let pieces: Vec<(usize, ValueId, std::ops::Range<usize>)> = {
+                    let mut off = 0;
+                    let mut out = vec![];
+                    for (ps, pv) in self.g.nodes[p].inputs.iter().enumerate() {
+                        let Some(pv) = *pv else { continue };
+                        let len = self.g.value(pv).dim(0).unwrap_or(1).max(1) as usize;
+                        out.push((ps, pv, off..off + len));
+                        off += len;
                     }
-                    off += len;
+                    out
+                };
+                let changed = |r: &std::ops::Range<usize>| old.get(r.clone()) != new.get(r.clone());
+                if pieces.iter().all(|(_, pv, r)| !changed(r) || self.g.value(*pv).init.is_some()) {
+                    for (ps, _, r) in pieces.iter().filter(|(_, _, r)| changed(r)) {
+                        self.set_ints(p, *ps, new[r.clone()].to_vec(), what)?;
+                    }
+                    return Ok(());
                 }
-                return Ok(());
             }
         }
-        if let Some(old) = &old {
-            let _ = old;
+        if old.is_some() {
             let t = int_tensor(None, &dims, &new);
             self.repoint(nid, slot, &val.name, t);
             return Ok(());
