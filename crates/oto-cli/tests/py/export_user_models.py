@@ -10,13 +10,16 @@ usage: export_user_models.py OUT.onnx NAME
                      a feature map's shape) added to a skip connection
   token_transformer  nn.Embedding(100, 32) -> 2-layer nn.TransformerEncoder -> mean -> Linear(32, 5),
                      int64 token ids [1, 12]
+  gpt                a GPT-style decoder (causal mask, fused qkv split, int64 token ids [1, 8])
+  mlp3               Linear layers on rank-3 features [1, 10, 16]
+  transformer_nn     nn.Transformer(32, 4 heads, 2+2 layers) on two float inputs
+`build(name)` gives (model, example input) to other scripts (scripts/corpus/export.py).
 """
 import sys, warnings
 warnings.filterwarnings("ignore")
+import math
 import torch, torch.nn as nn, torch.nn.functional as F
 
-out, name = sys.argv[1], sys.argv[2]
-torch.manual_seed(0)
 
 
 class TokenTransformer(nn.Module):
@@ -68,18 +71,73 @@ class SegDecoder(nn.Module):
         return self.h(F.relu(self.c(z + y)))
 
 
-if name == "swin_t":
-    import torchvision
-    model, x = torchvision.models.swin_t(num_classes=10), torch.randn(1, 3, 64, 64)
-elif name == "shufflenet":
-    import torchvision
-    model, x = torchvision.models.shufflenet_v2_x0_5(num_classes=10), torch.randn(1, 3, 64, 64)
-elif name == "resnet_a":
-    model, x = ResNetA(), torch.randn(1, 3, 32, 32)
-elif name == "seg_decoder":
-    model, x = SegDecoder(), torch.randn(1, 3, 32, 32)
-elif name == "token_transformer":
-    model, x = TokenTransformer(), torch.randint(0, 100, (1, 12))
-else:
-    sys.exit(f"unknown model {name}")
-torch.onnx.export(model.eval(), (x,), out, opset_version=17, dynamo=False)
+class MLP3(nn.Module):
+    """Linear layers on rank-3 features (MatMul with a transposed weight, then a bias Add)."""
+
+    def __init__(self):
+        super().__init__()
+        self.l1, self.l2, self.fc = nn.Linear(16, 64), nn.Linear(64, 16), nn.Linear(16, 3)
+
+    def forward(self, x):
+        return self.fc(self.l2(torch.relu(self.l1(x))).mean(1))
+
+
+class GPTBlock(nn.Module):
+    def __init__(self, d, h, t):
+        super().__init__()
+        self.ln1, self.qkv, self.proj, self.h = nn.LayerNorm(d), nn.Linear(d, 3 * d), nn.Linear(d, d), h
+        self.ln2, self.fc1, self.fc2 = nn.LayerNorm(d), nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+        self.register_buffer("mask", torch.tril(torch.ones(t, t)).view(1, 1, t, t))
+
+    def forward(self, x):
+        b, t, c = x.size()
+        q, k, v = self.qkv(self.ln1(x)).split(c, dim=2)
+        q, k, v = (z.view(b, t, self.h, c // self.h).transpose(1, 2) for z in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(c // self.h)
+        att = att.masked_fill(self.mask[:, :, :t, :t] == 0, float("-inf")).softmax(-1)
+        x = x + self.proj((att @ v).transpose(1, 2).contiguous().view(b, t, c))
+        return x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
+
+
+class GPT(nn.Module):
+    """A GPT-style decoder: token + position embeddings, causal self-attention blocks, LM head."""
+
+    def __init__(self, vocab=50, d=32, t=8):
+        super().__init__()
+        self.tok, self.pos = nn.Embedding(vocab, d), nn.Embedding(t, d)
+        self.blocks = nn.Sequential(GPTBlock(d, 4, t), GPTBlock(d, 4, t))
+        self.ln, self.head = nn.LayerNorm(d), nn.Linear(d, vocab, bias=False)
+
+    def forward(self, idx):
+        x = self.tok(idx) + self.pos(torch.arange(idx.size(1)))
+        return self.head(self.ln(self.blocks(x)))
+
+
+def build(name):
+    """(model, example input) of a named model."""
+    if name == "swin_t":
+        import torchvision
+        return torchvision.models.swin_t(num_classes=10), torch.randn(1, 3, 64, 64)
+    if name == "shufflenet":
+        import torchvision
+        return torchvision.models.shufflenet_v2_x0_5(num_classes=10), torch.randn(1, 3, 64, 64)
+    if name == "resnet_a":
+        return ResNetA(), torch.randn(1, 3, 32, 32)
+    if name == "seg_decoder":
+        return SegDecoder(), torch.randn(1, 3, 32, 32)
+    if name == "token_transformer":
+        return TokenTransformer(), torch.randint(0, 100, (1, 12))
+    if name == "gpt":
+        return GPT(), torch.randint(0, 50, (1, 8))
+    if name == "mlp3":
+        return MLP3(), torch.randn(1, 10, 16)
+    if name == "transformer_nn":
+        return nn.Transformer(32, 4, 2, 2, 64, dropout=0.0, batch_first=True), (torch.randn(1, 6, 32), torch.randn(1, 5, 32))
+    raise SystemExit(f"unknown model {name}")
+
+
+if __name__ == "__main__":
+    out, name = sys.argv[1], sys.argv[2]
+    torch.manual_seed(0)
+    model, x = build(name)
+    torch.onnx.export(model.eval(), x if isinstance(x, tuple) else (x,), out, opset_version=17, dynamo=False)
