@@ -79,17 +79,14 @@ pub fn fold_weight_ops(model: &mut ModelProto) {
     g.input.retain(|i| !inits.contains_key(i.name.as_deref().unwrap_or("")) || used.contains(i.name.as_deref().unwrap_or("")));
 }
 
-fn transpose(dims: &[i64], data: &[f32], perm: &[usize]) -> (Vec<i64>, Vec<f32>) {
+/// `data` (row-major, of shape `dims`) with its axes permuted by `perm`; also used for folded
+/// shape data (`ops::transpose`).
+pub(crate) fn transpose<T: Clone>(dims: &[i64], data: &[T], perm: &[usize]) -> (Vec<i64>, Vec<T>) {
     let nd: Vec<i64> = perm.iter().map(|&p| dims[p]).collect();
     if perm == [1, 0] {
+        // a matrix: out[j][i] = data[i][j]
         let (r, c) = (dims[0] as usize, dims[1] as usize);
-        let mut out = vec![0f32; data.len()];
-        for i in 0..r {
-            for j in 0..c {
-                out[j * r + i] = data[i * c + j];
-            }
-        }
-        return (nd, out);
+        return (nd, (0..data.len()).map(|f| data[(f % r) * c + f / r].clone()).collect());
     }
     let st = |d: &[i64]| {
         let mut s = vec![1usize; d.len()];
@@ -99,14 +96,15 @@ fn transpose(dims: &[i64], data: &[f32], perm: &[usize]) -> (Vec<i64>, Vec<f32>)
         s
     };
     let (ss, ds) = (st(dims), st(&nd));
-    let mut out = vec![0f32; data.len()];
-    for (flat, o) in out.iter_mut().enumerate() {
-        let mut src = 0;
-        for (a, &p) in perm.iter().enumerate() {
-            src += ((flat / ds[a]) % nd[a] as usize) * ss[p];
-        }
-        *o = data[src];
-    }
+    let out = (0..data.len())
+        .map(|flat| {
+            let mut src = 0;
+            for (a, &p) in perm.iter().enumerate() {
+                src += ((flat / ds[a]) % nd[a] as usize) * ss[p];
+            }
+            data[src].clone()
+        })
+        .collect();
     (nd, out)
 }
 

@@ -243,11 +243,7 @@ impl Rewriter<'_> {
 
     /// The values of an attribute-or-input int list of node `nid`.
     pub(crate) fn arg(&self, nid: NodeId, a: &IntsArg) -> Option<Vec<i64>> {
-        match a {
-            IntsArg::Attr(v) => Some(v.clone()),
-            IntsArg::Input(slot) => self.ints(nid, *slot),
-            IntsArg::Absent => None,
-        }
+        a.values(self.g, nid)
     }
 
     /// Writes an attribute-or-input int list: the attribute `name` when it was one, input `slot`

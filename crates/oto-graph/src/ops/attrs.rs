@@ -24,6 +24,18 @@ pub enum IntsArg {
     Absent,
 }
 
+impl IntsArg {
+    /// The values for node `nid` of `g`: the attribute, or input `slot` when it is constant or
+    /// folded (`None` when absent or computed at run time).
+    pub fn values(&self, g: &crate::ir::Graph, nid: crate::ir::NodeId) -> Option<Vec<i64>> {
+        match self {
+            IntsArg::Attr(v) => Some(v.clone()),
+            IntsArg::Input(slot) => g.nodes[nid].input(*slot).and_then(|v| g.const_i64(v)),
+            IntsArg::Absent => None,
+        }
+    }
+}
+
 impl<'a> Attrs<'a> {
     /// True for the default ONNX domain.
     pub fn is_onnx(&self) -> bool {

@@ -46,9 +46,9 @@ impl OpRule for Transpose {
         let perm = self.perm_for(s.len()).ok_or_else(|| c.err(format!("perm {:?} does not match input rank {}", self.perm, s.len())))?;
         let o: Vec<Dim> = perm.iter().map(|&p| s[p].clone()).collect();
         // shape data (e.g. F.pad's reordered pads): permute the folded contents too
-        let dims: Option<Vec<usize>> = s.iter().map(|d| d.known().map(|v| v.max(0) as usize)).collect();
+        let dims: Option<Vec<i64>> = s.iter().map(|d| d.known().map(|v| v.max(0))).collect();
         let folded = match (c.folded(0), dims) {
-            (Some(f), Some(d)) => transpose_folded(&f, &d, &perm),
+            (Some(f), Some(d)) if d.iter().product::<i64>() as usize == f.len() => Some(crate::fold::transpose(&d, &f, &perm).1),
             _ => None,
         };
         Ok(vec![OutInfo { shape: Some(o), dtype: c.dtype(0), folded }])
@@ -62,24 +62,3 @@ impl OpRule for Transpose {
     }
 }
 
-/// The folded contents of a transposed static tensor (row-major).
-fn transpose_folded(data: &[Dim], dims: &[usize], perm: &[usize]) -> Option<Vec<Dim>> {
-    if dims.iter().product::<usize>() != data.len() {
-        return None;
-    }
-    let odims: Vec<usize> = perm.iter().map(|&p| dims[p]).collect();
-    let mut strides = vec![1; dims.len()];
-    for a in (0..dims.len().saturating_sub(1)).rev() {
-        strides[a] = strides[a + 1] * dims[a + 1];
-    }
-    (0..data.len())
-        .map(|flat| {
-            let (mut rem, mut src) = (flat, 0);
-            for a in (0..odims.len()).rev() {
-                src += (rem % odims[a]) * strides[perm[a]];
-                rem /= odims[a];
-            }
-            data.get(src).cloned()
-        })
-        .collect()
-}

@@ -34,11 +34,7 @@ impl InferCtx<'_> {
     }
     /// The values of an attribute-or-input int list (`None` when absent or not constant).
     pub fn arg(&self, a: &IntsArg) -> Option<Vec<i64>> {
-        match a {
-            IntsArg::Attr(v) => Some(v.clone()),
-            IntsArg::Input(slot) => self.ints(*slot),
-            IntsArg::Absent => None,
-        }
+        a.values(self.g, self.nid)
     }
     pub fn has_input(&self, slot: usize) -> bool {
         self.node().input(slot).is_some()

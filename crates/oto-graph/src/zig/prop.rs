@@ -174,11 +174,7 @@ pub(crate) fn constant_channels(st: &mut State, v: ValueId, rank: usize, axis: u
 
 /// The values of an attribute-or-input int list (`None` when absent or not constant).
 pub(crate) fn arg(st: &State, a: &crate::ops::IntsArg) -> Option<Vec<i64>> {
-    match a {
-        crate::ops::IntsArg::Attr(v) => Some(v.clone()),
-        crate::ops::IntsArg::Input(slot) => input(st, *slot).and_then(|v| st.g.const_i64(v)),
-        crate::ops::IntsArg::Absent => None,
-    }
+    a.values(st.g, st.nid)
 }
 
 /// Channel axes of value `v` that removing rows could shrink (a channel axis longer than 1).
