@@ -25,6 +25,18 @@ TV = [
 ]
 SEG = ["fcn_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"]
 USER = ["resnet_a", "seg_decoder", "token_transformer", "gpt", "mlp3", "transformer_nn"]
+# timm (random init, 64 px where the model takes an img_size): convolutional, ViT/DeiT,
+# hierarchical transformers, MLP-mixers, mobile hybrids
+TIMM = [
+    "resnet26d", "mobilenetv3_small_100", "ghostnet_100", "convnext_atto", "regnetz_005", "dla34", "rexnet_100",
+    "repvgg_a0", "lcnet_050", "tinynet_e", "edgenext_xx_small", "efficientvit_b0", "hrnet_w18_small",
+    "vit_tiny_patch16_224", "deit_tiny_distilled_patch16_224", "cait_xxs24_224", "xcit_nano_12_p16_224",
+    "swin_tiny_patch4_window7_224", "pvt_v2_b0", "coat_lite_tiny",
+    "mixer_s16_224", "resmlp_12_224", "gmlp_ti16_224",
+    "mobilevit_xxs", "levit_128s", "fastvit_t8", "poolformerv2_s12",
+]
+# Hugging Face transformers text models built from a small config (token ids in, hidden states out)
+HF = ["hf_bert", "hf_gpt2"]
 
 
 def tv_model(name):
@@ -52,6 +64,34 @@ def seg_model(name):
     return Out(m), torch.randn(1, 3, 64, 64)
 
 
+def timm_model(name):
+    import timm
+    try:
+        m = timm.create_model(name, pretrained=False, num_classes=10, img_size=64)
+    except TypeError:  # the family has no img_size: its own default resolution
+        m = timm.create_model(name, pretrained=False, num_classes=10)
+    return m, torch.randn(1, 3, 64, 64)
+
+
+def hf_model(name):
+    import transformers as tf
+
+    class Out(torch.nn.Module):  # the tuple/dict output as one tensor
+        def __init__(self, m):
+            super().__init__(); self.m = m
+        def forward(self, ids):
+            return self.m(input_ids=ids, return_dict=False)[0]
+    if name == "hf_bert":
+        cfg = tf.BertConfig(vocab_size=512, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                            intermediate_size=128, max_position_embeddings=64)
+        m = tf.BertForSequenceClassification(cfg)
+    else:
+        cfg = tf.GPT2Config(vocab_size=512, n_embd=64, n_layer=2, n_head=4, n_positions=64)
+        m = tf.GPT2LMHeadModel(cfg)
+    m.config.use_cache = False
+    return Out(m), torch.randint(0, 512, (1, 16))
+
+
 def user_model(name):
     import export_user_models as u
     return u.build(name)
@@ -62,6 +102,10 @@ def build(name):
         return tv_model(name)
     if name in SEG:
         return seg_model(name)
+    if name in TIMM:
+        return timm_model(name)
+    if name in HF:
+        return hf_model(name)
     return user_model(name)
 
 
@@ -72,7 +116,7 @@ def main():
     ap.add_argument("--exporters", default="ts")
     ap.add_argument("--batch", default="1")
     a = ap.parse_args()
-    names = a.only.split(",") if a.only else TV + SEG + USER
+    names = a.only.split(",") if a.only else TV + SEG + USER + TIMM + HF
     os.makedirs(a.out, exist_ok=True)
     for name in names:
         for exp in a.exporters.split(","):
@@ -85,6 +129,8 @@ def main():
                     model, x = build(name)
                     model = model.eval()
                     args = x if isinstance(x, tuple) else (x,)
+                    if b == "dyn":  # a batch of 2, so the exporters cannot specialise the batch to 1
+                        args = tuple(t.repeat(2, *[1] * (t.dim() - 1)) for t in args)
                     single = len(args) == 1
                     if exp == "ts":
                         kw = {}

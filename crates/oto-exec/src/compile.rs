@@ -37,6 +37,7 @@ pub fn supports(op: &Op) -> bool {
         | Op::Conv(_)
         | Op::Gemm(_)
         | Op::MatMul(_)
+        | Op::Einsum(_)
         | Op::Norm(_)
         | Op::Lrn(_)
         | Op::Concat(_)
@@ -206,6 +207,7 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Kernel, ExecError> {
             noop_empty: r.noop_with_empty_axes,
         },
         Op::Concat(cc) => Kernel::Concat { axis: cc.axis },
+        Op::Einsum(e) => Kernel::Einsum { equation: e.equation.clone() },
         Op::Split(s) => Kernel::Split { axis: s.axis, sizes: c.ints(&s.split), num_outputs: s.num_outputs },
         Op::Slice(s) => {
             Kernel::Slice { starts: c.ints(&s.starts), ends: c.ints(&s.ends), axes: c.ints(&s.axes), steps: c.ints(&s.steps) }

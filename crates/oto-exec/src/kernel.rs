@@ -81,6 +81,7 @@ pub enum Kernel {
     GlobalPool { max: bool },
     Reduce { red: Red, axes: Ints, keepdims: bool, noop_empty: bool },
     Concat { axis: i64 },
+    Einsum { equation: String },
     Split { axis: i64, sizes: Ints, num_outputs: Option<i64> },
     Slice { starts: Ints, ends: Ints, axes: Ints, steps: Ints },
     Gather { axis: i64 },

@@ -22,6 +22,7 @@ pub fn run(k: &Kernel, xs: &[Option<&Tensor>], nout: usize, ctx: &Ctx) -> R<Vec<
         Kernel::Variadic(v) => ew::variadic(*v, xs)?,
         Kernel::Where => ew::where_(x0()?, req(xs, 1)?, req(xs, 2)?)?,
         Kernel::MatMul => conv::matmul(x0()?, req(xs, 1)?)?,
+        Kernel::Einsum { equation } => Tensor::f_einsum(equation, &xs.iter().flatten().copied().collect::<Vec<_>>(), None::<&[i64]>)?,
         Kernel::Gemm(gm) => conv::gemm(gm, xs)?,
         Kernel::Conv(c) => conv::conv_node(c, xs)?,
         Kernel::BatchNorm { eps, momentum } => return norm::batch_norm(xs, *eps, *momentum, nout, ctx),

@@ -5,6 +5,10 @@
 //! becomes `Identity(other_layer.bn.weight)`). Treating such values as shared weights would tie
 //! unrelated channels, so each folded result becomes an initializer of its own, named after the
 //! node's output; the original initializer is dropped when nothing else reads it.
+//!
+//! The dynamo exporter de-duplicates equal initializers directly: at random init every
+//! BatchNorm's running_mean *is* some layer's all-zeros bias, every LayerNorm weight the same
+//! all-ones tensor ([`unshare_uniform_initializers`] gives each use its own copy).
 use crate::ops::{Attrs, IntsArg, Op};
 use oto_onnx::pb::{ModelProto, TensorProto};
 use oto_onnx::tensor::{f32_tensor, is_float, numel, to_f32};
@@ -77,6 +81,48 @@ pub fn fold_weight_ops(model: &mut ModelProto) {
     g.initializer.extend(added);
     g.initializer.retain(|t| used.contains(t.name.as_deref().unwrap_or("")));
     g.input.retain(|i| !inits.contains_key(i.name.as_deref().unwrap_or("")) || used.contains(i.name.as_deref().unwrap_or("")));
+}
+
+/// Gives every further use of a constant-filled float initializer (all elements equal, more
+/// than one) its own copy, named `<name>__oto<k>`. Such sharing is an exporter's
+/// de-duplication of equal values (ones, zeros, 1e-6 layer-scale gammas), not a tied weight
+/// (tied weights are random): kept shared it would tie the channels of unrelated layers in
+/// analysis and train unrelated parameters as one. Numerically the model is unchanged.
+pub fn unshare_uniform_initializers(model: &mut ModelProto) {
+    let Some(g) = model.graph.as_mut() else { return };
+    let uniform: HashMap<String, TensorProto> = g
+        .initializer
+        .iter()
+        .filter(|t| is_float(t) && numel(&t.dims) > 1)
+        .filter(|t| to_f32(t).is_ok_and(|d| d.iter().all(|x| x.to_bits() == d[0].to_bits())))
+        .map(|t| (t.name.clone().unwrap_or_default(), t.clone()))
+        .collect();
+    if uniform.is_empty() {
+        return;
+    }
+    let mut taken: HashSet<String> = g.initializer.iter().filter_map(|t| t.name.clone()).collect();
+    taken.extend(g.node.iter().flat_map(|n| n.output.iter().cloned()));
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut added = vec![];
+    for n in g.node.iter_mut() {
+        for x in n.input.iter_mut() {
+            let Some(t) = uniform.get(x.as_str()) else { continue };
+            if seen.insert(x.clone()) {
+                continue; // the first use keeps the original
+            }
+            let mut k = 1;
+            while taken.contains(&format!("{x}__oto{k}")) {
+                k += 1;
+            }
+            let name = format!("{x}__oto{k}");
+            taken.insert(name.clone());
+            let mut copy = t.clone();
+            copy.name = Some(name.clone());
+            added.push(copy);
+            *x = name;
+        }
+    }
+    g.initializer.extend(added);
 }
 
 /// `data` (row-major, of shape `dims`) with its axes permuted by `perm`; also used for folded

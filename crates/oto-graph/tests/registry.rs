@@ -202,3 +202,66 @@ fn opset6_prelu_slope_is_per_channel() {
         exp(&["fc.w", "fc.b"], 10, Some("reaches_output")),
     ]);
 }
+
+/// A rule that cannot follow its input's channels (TopK's values: the op is index-only to oto)
+/// leaves its output without ids: the driver's safety net makes the input's rows unprunable
+/// (`not_followed:TopK`) instead of a group that loses its consumer (MaxViT before: a Conv
+/// group whose depthwise consumer was never attached, so construction wrote a broken Conv).
+#[test]
+fn an_output_a_rule_cannot_follow_makes_its_input_rows_unprunable() {
+    let mut n = chain();
+    let k = n.i("k", &[4]);
+    n.node("TopK", "topk", &["r1", &k], &["tv", "ti"], vec![a_int("axis", 3)]);
+    n.declare("tv", &[N, 8, 8, 4]);
+    let c2 = n.conv("c2", "tv", 8, 4, 3, 1);
+    n.head("fc", &c2, 4, 10);
+    n.output("fc");
+    let c = n.analyze();
+    let gid = c.group("c1.w");
+    assert!(!c.prunable(gid) && c.reasons(gid).iter().any(|r| r == "not_followed:TopK"), "{}", c.dump());
+    assert!(c.prunable(c.group("c2.w")), "{}", c.dump());
+}
+
+/// Einsum (MaxViT's attention) is typed: its output shape is inferred, so the ops after it
+/// keep their ranks and the convolutions behind it stay prunable; its own operands are not.
+#[test]
+fn einsum_is_shape_inferred_and_its_operands_unprunable() {
+    let mut n = chain();
+    n.node("Einsum", "att", &["r1", "r1"], &["e"], vec![a_string("equation", "b c h w, b c h v -> b c h w")]);
+    n.un("Relu", "r2", "e");
+    let c2 = n.conv("c2", "r2", 8, 4, 3, 1);
+    n.un("Relu", "r3", &c2);
+    let c3 = n.conv("c3", "r3", 4, 4, 3, 1);
+    n.head("fc", &c3, 4, 10);
+    n.output("fc");
+    let g = n.graph();
+    let e = g.id("e").unwrap();
+    assert_eq!(g.value(e).rank(), Some(4));
+    assert_eq!(g.value(e).dim(1), Some(8));
+    let c = n.analyze();
+    assert!(c.reasons(c.group("c1.w")).iter().any(|r| r == "einsum"), "{}", c.dump());
+    assert!(c.prunable(c.group("c2.w")), "{}", c.dump());
+}
+
+/// The dynamo exporter de-duplicates equal initializers: at random init two layers' BatchNorms
+/// read one all-ones and one all-zeros tensor (as scale, bias, mean and var). Each use gets its
+/// own copy at load, so the two layers' channels stay separate groups (densenet121: 120 groups
+/// from either exporter, not 75); a random (tied) weight stays shared.
+#[test]
+fn constant_filled_initializers_shared_by_an_exporter_do_not_tie_layers() {
+    let mut n = chain();
+    let ones = n.f("ones", &[8], &[1.0; 8]);
+    let zeros = n.f("zeros", &[8], &[0.0; 8]);
+    n.node("BatchNormalization", "bn1", &["r1", &ones, &zeros, &zeros, &ones], &["b1"], vec![]);
+    let c2 = n.conv("c2", "b1", 8, 8, 3, 1);
+    n.node("BatchNormalization", "bn2", &[&c2, &ones, &zeros, &zeros, &ones], &["b2"], vec![]);
+    n.un("Relu", "r2", "b2");
+    let c3 = n.conv("c3", "r2", 8, 4, 3, 1);
+    n.head("fc", &c3, 4, 10);
+    n.output("fc");
+    let g = n.graph();
+    assert_eq!(g.initializer_ids().iter().filter(|&&v| g.values[v].name.starts_with("ones")).count(), 4);
+    let c = n.analyze();
+    let (g1, g2) = (c.group("c1.w"), c.group("c2.w"));
+    assert!(g1 != g2 && c.prunable(g1) && c.prunable(g2), "{}", c.dump());
+}

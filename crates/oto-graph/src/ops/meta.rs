@@ -72,6 +72,9 @@ impl OpParse for ShapeOf {
 }
 
 impl OpRule for ShapeOf {
+    fn reads_values(&self) -> bool {
+        false
+    }
     fn infer(&self, c: &InferCtx) -> Result<Vec<OutInfo>> {
         let Some(s) = c.shape(0) else { return Ok(vec![out(vec![Dim::Sym(format!("{}_rank", c.node().name))], INT64)]) };
         let r = s.len() as i64;
@@ -93,6 +96,9 @@ impl OpParse for Size {
 }
 
 impl OpRule for Size {
+    fn reads_values(&self) -> bool {
+        false
+    }
     fn infer(&self, c: &InferCtx) -> Result<Vec<OutInfo>> {
         Ok(vec![OutInfo { shape: Some(vec![]), dtype: INT64, folded: c.shape(0).map(|s| vec![product(&s)]) }])
     }

@@ -41,6 +41,13 @@ pub(crate) trait OpRule {
     fn unsliceable(&self, _st: &State) -> Vec<(ValueId, String)> {
         vec![]
     }
+    /// False for ops whose outputs depend only on their inputs' shapes (`Shape`, `Size`): for
+    /// every other op, an output the zig rule leaves without channel ids while an input has them
+    /// makes that input's rows unprunable (`not_followed:<op>`), so a rule that cannot follow its
+    /// channels never leaves a group without its consumers.
+    fn reads_values(&self) -> bool {
+        true
+    }
     /// MACs per sample (0 for ops the original does not count).
     fn macs(&self, _g: &Graph, _nid: NodeId) -> u64 {
         0
@@ -93,6 +100,7 @@ registry! {
     elementwise { Binary },
     conv { Conv },
     matmul { Gemm, MatMul },
+    einsum { Einsum },
     norm { Norm },
     lrn { Lrn },
     concat_split { Concat, Split },

@@ -47,6 +47,9 @@ pub fn analyze_with(g: &Graph, opts: &AnalyzeOptions) -> Analysis {
         st.nid = nid;
         let rule = g.nodes[nid].op.rule();
         rule.zig(&mut st);
+        if rule.reads_values() {
+            not_followed(&mut st, nid);
+        }
         for (v, reason) in rule.unsliceable(&st) {
             if let Some(t) = st.ids[v].clone() {
                 st.unprunable_all(&t, &reason);
@@ -67,6 +70,24 @@ pub fn analyze_with(g: &Graph, opts: &AnalyzeOptions) -> Analysis {
         }
     }
     finish(st)
+}
+
+/// The safety net behind every zig rule: an output that is used but got no channel ids while
+/// an input has them means the rule could not follow the input's channels (unknown rank, an
+/// op it does not model): those rows become unprunable rather than losing their consumers.
+fn not_followed(st: &mut State, nid: usize) {
+    let g = st.g;
+    let n = &g.nodes[nid];
+    let lost = n.outputs.iter().flatten().any(|&o| st.ids[o].is_none() && (!g.values[o].consumers.is_empty() || g.outputs.contains(&o)));
+    if !lost {
+        return;
+    }
+    let reason = format!("not_followed:{}", n.op_type);
+    for v in n.inputs.iter().flatten() {
+        if let Some(t) = st.ids[*v].clone() {
+            st.unprunable_all(&t, &reason);
+        }
+    }
 }
 
 const NONE: usize = usize::MAX;
