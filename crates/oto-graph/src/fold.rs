@@ -83,6 +83,19 @@ pub fn fold_weight_ops(model: &mut ModelProto) {
     g.input.retain(|i| !inits.contains_key(i.name.as_deref().unwrap_or("")) || used.contains(i.name.as_deref().unwrap_or("")));
 }
 
+/// Writes out `ConstantOfShape`'s default `value` (a float32 0, by the spec) where the
+/// exporter left it implicit (the dynamo exporter's `new_zeros`): tract, the proof's runtime,
+/// otherwise types the result as float64 and cannot run the model (Swin's shift mask).
+pub fn explicit_defaults(model: &mut ModelProto) {
+    let Some(g) = model.graph.as_mut() else { return };
+    for n in g.node.iter_mut() {
+        let default_domain = n.domain.as_deref().is_none_or(|d| d.is_empty() || d == "ai.onnx");
+        if default_domain && n.op_type.as_deref() == Some("ConstantOfShape") && oto_onnx::attr::find(n, "value").is_none() {
+            oto_onnx::attr::set(n, oto_onnx::attr::a_tensor("value", f32_tensor("", &[1], &[0.0])));
+        }
+    }
+}
+
 /// Gives every further use of a constant-filled float initializer (all elements equal, more
 /// than one) its own copy, named `<name>__oto<k>`. Such sharing is an exporter's
 /// de-duplication of equal values (ones, zeros, 1e-6 layer-scale gammas), not a tied weight

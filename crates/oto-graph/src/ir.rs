@@ -172,6 +172,9 @@ impl Graph {
     }
     /// Parses the typed op of a node from its proto again (after a rewrite changed an attribute).
     pub fn reparse(&mut self, nid: NodeId) -> crate::Result<()> {
+        // the typed op reads optional inputs' presence from the proto: sync it with the IR
+        let names: Vec<String> = self.nodes[nid].inputs.iter().map(|v| v.map(|v| self.values[v].name.clone()).unwrap_or_default()).collect();
+        self.nodes[nid].proto.input = names;
         let n = &self.nodes[nid];
         let op = Op::parse(&Attrs { proto: &n.proto, name: &n.name, op_type: &n.op_type, domain: &n.domain, opset: self.opset })?;
         self.nodes[nid].op = op;

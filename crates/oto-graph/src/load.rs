@@ -32,6 +32,7 @@ impl Graph {
     pub fn from_model_unchecked(mut model: ModelProto) -> Result<Graph> {
         crate::fold::fold_weight_ops(&mut model);
         crate::fold::unshare_uniform_initializers(&mut model);
+        crate::fold::explicit_defaults(&mut model);
         let gp = model.graph.as_ref().ok_or_else(|| GraphError::Other("the model has no graph".into()))?;
         let opset = default_opset(&model);
         let mut values: Vec<Value> = vec![];

@@ -265,3 +265,31 @@ fn constant_filled_initializers_shared_by_an_exporter_do_not_tie_layers() {
     let (g1, g2) = (c.group("c1.w"), c.group("c2.w"));
     assert!(g1 != g2 && c.prunable(g1) && c.prunable(g2), "{}", c.dump());
 }
+
+/// Opset 18 `Split(num_outputs = 2)` (the dynamo exporter's `x.chunk(2, dim=1)`) on channels:
+/// construction writes explicit sizes and drops `num_outputs`, and the typed op follows (the
+/// halves keep unequal counts; ShuffleNetV2 from the dynamo exporter).
+#[test]
+fn an_opset18_even_split_becomes_explicit_sizes() {
+    let mut n = chain();
+    n.opset = 18;
+    n.node("Split", "split", &["r1"], &["s0", "s1"], vec![a_int("axis", 1), a_int("num_outputs", 2)]);
+    let c2 = n.conv("c2", "s0", 4, 4, 3, 1);
+    let c3 = n.conv("c3", "s1", 4, 4, 3, 1);
+    n.bin("Add", "sum", &c2, &c3);
+    n.head("fc", "sum", 4, 10);
+    n.output("fc");
+    let c = n.analyze();
+    let gid = c.group("c1.w");
+    assert!(c.prunable(gid) && c.rows(gid) == 8, "{}", c.dump());
+    let (g, a) = (c.g, c.a);
+    // remove c1's first channel only: the two halves now keep different counts
+    let first = a.groups[gid].rows[0];
+    let rows: std::collections::BTreeSet<usize> = [first].into_iter().collect();
+    let out = compress::compress(&g, &a, &CompressOptions { removal: Removal::Rows(rows) }).unwrap();
+    let small = oto_graph::check::structural(&out.graph.to_model(), &g).unwrap();
+    let sp = small.nodes.iter().find(|x| x.name == "split").unwrap();
+    assert!(sp.proto.attribute.iter().all(|a| a.name.as_deref() != Some("num_outputs")));
+    let sizes = small.const_i64(sp.input(1).expect("explicit sizes")).unwrap();
+    assert_eq!(sizes.iter().sum::<i64>(), 7, "{sizes:?}");
+}

@@ -83,3 +83,29 @@ fn prove_compares_in_inference_form_and_checks_structure() {
     let p = prove(&masked, &a, &CompressOptions::default(), &ProveOptions { numeric: false, ..Default::default() }).unwrap();
     assert!(p.comparison.is_none());
 }
+
+/// A `ConstantOfShape` without `value` (float32 0 by the spec; the dynamo exporter's
+/// `new_zeros`, e.g. Swin's shift mask) is written out explicitly at load: tract would type it
+/// float64 and refuse the model, so the proof could not run.
+#[test]
+fn an_implicit_constant_of_shape_value_is_made_explicit_so_tract_runs_it() {
+    use oto_onnx::attr::node;
+    let mut m = model("fmnist_vgg", 1);
+    let gp = m.graph.as_mut().unwrap();
+    let out = gp.output[0].name.clone().unwrap();
+    gp.initializer.push(oto_onnx::tensor::i64_tensor("cos_shape", &[2], &[1, 10]));
+    gp.initializer.push(oto_onnx::tensor::i64_tensor("sc_idx", &[1, 1], &[0]));
+    gp.initializer.push(oto_onnx::tensor::f32_tensor("sc_upd", &[1, 10], &[1.0; 10]));
+    gp.node.push(node("ConstantOfShape", "zeros", &["cos_shape"], &["zeros"], vec![]));
+    gp.node.push(node("ScatterND", "mask", &["zeros", "sc_idx", "sc_upd"], &["mask"], vec![]));
+    gp.node.push(node("MatMul", "mm", &["mask", "sq"], &["mm"], vec![]));
+    gp.initializer.push(oto_onnx::tensor::f32_tensor("sq", &[10, 10], &[0.5; 100]));
+    gp.node.push(node("Add", "plus_zeros", &[&out, "mm"], &["y_plus"], vec![]));
+    gp.output[0].name = Some("y_plus".into());
+    let specs = input_specs(&m, 1).unwrap();
+    let x = random_inputs(&specs, 0).unwrap();
+    assert!(run(&m, &x).is_err(), "tract typed the implicit default: this workaround may go");
+    let g = oto_graph::Graph::from_model(m).unwrap();
+    let y = run(&g.to_model(), &x).unwrap();
+    assert_eq!(y[0].shape, vec![1, 10]);
+}

@@ -136,10 +136,9 @@ impl OpRule for Split {
         if matches!(self.split, IntsArg::Attr(_)) || rw.g.opset < 13 {
             return rw.set_attr_ints(nid, "split", sizes);
         }
-        if n.input(1).is_none() && self.num_outputs.is_some() {
-            rw.remove_attr(nid, "num_outputs")?;
-        }
-        rw.set_ints(nid, 1, sizes, "split")
+        rw.set_ints(nid, 1, sizes, "split")?;
+        // explicit sizes replace `num_outputs` (opset 18 forbids both); the typed op now reads them
+        rw.remove_attr(nid, "num_outputs")
     }
     fn unsliceable(&self, st: &State) -> Vec<(ValueId, String)> {
         let IntsArg::Input(slot) = self.split else { return vec![] };
