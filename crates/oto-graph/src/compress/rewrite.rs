@@ -81,6 +81,36 @@ pub(crate) fn ints_writable(g: &Graph, v: ValueId) -> bool {
     g.init(v).is_some() || g.const_i64(v).is_some()
 }
 
+/// Whether [`Rewriter::set_ints_at`] can write positions `pos` of the integer value `v`: it
+/// is writable as a whole, or it is a `Concat` whose pieces holding `pos` are (a dynamic-batch
+/// export's `x.view(N, 2, C/2, H, W)`: N read from the shape at run time, the rest known).
+pub(crate) fn ints_writable_at(g: &Graph, v: ValueId, pos: &[usize]) -> bool {
+    if ints_writable(g, v) {
+        return true;
+    }
+    let Some((_, pieces)) = concat_pieces(g, v) else { return false };
+    pos.iter().all(|&i| pieces.iter().find(|(_, _, r)| r.contains(&i)).is_some_and(|(_, pv, r)| ints_writable_at(g, *pv, &[i - r.start])))
+}
+
+/// The 1-D pieces of the `Concat` producing `v`: (its node, then per piece its input slot,
+/// value and positions in `v`); `None` when `v` is no Concat or a piece's length is unknown.
+#[allow(clippy::type_complexity)]
+fn concat_pieces(g: &Graph, v: ValueId) -> Option<(NodeId, Vec<(usize, ValueId, std::ops::Range<usize>)>)> {
+    let p = g.value(v).producer?;
+    if !matches!(g.nodes[p].op, Op::Concat(_)) {
+        return None;
+    }
+    let mut off = 0;
+    let mut out = vec![];
+    for (ps, pv) in g.nodes[p].inputs.iter().enumerate() {
+        let Some(pv) = *pv else { continue };
+        let len = g.value(pv).dim(0)?.max(0) as usize;
+        out.push((ps, pv, off..off + len));
+        off += len;
+    }
+    Some((p, out))
+}
+
 pub struct Rewriter<'a> {
     pub g: &'a mut Graph,
     pub a: &'a Analysis,
@@ -206,19 +236,8 @@ impl Rewriter<'_> {
         // computed: a Concat of 1-D pieces whose changed pieces are constants -> rewrite those
         // pieces (the graph keeps its structure); otherwise the value, fully known, is replaced
         // by a fresh constant
-        if let (Some(p), Some(old)) = (val.producer, old.as_ref()) {
-            if matches!(self.g.nodes[p].op, Op::Concat(_)) && old.len() == new.len() {
-                let pieces: Vec<(usize, ValueId, std::ops::Range<usize>)> = {
-                    let mut off = 0;
-                    let mut out = vec![];
-                    for (ps, pv) in self.g.nodes[p].inputs.iter().enumerate() {
-                        let Some(pv) = *pv else { continue };
-                        let len = self.g.value(pv).dim(0).unwrap_or(1).max(1) as usize;
-                        out.push((ps, pv, off..off + len));
-                        off += len;
-                    }
-                    out
-                };
+        if let (Some((p, pieces)), Some(old)) = (concat_pieces(self.g, v), old.as_ref()) {
+            if old.len() == new.len() {
                 let changed = |r: &std::ops::Range<usize>| old.get(r.clone()) != new.get(r.clone());
                 if pieces.iter().all(|(_, pv, r)| !changed(r) || self.g.value(*pv).init.is_some()) {
                     for (ps, _, r) in pieces.iter().filter(|(_, _, r)| changed(r)) {
@@ -234,6 +253,71 @@ impl Rewriter<'_> {
             return Ok(());
         }
         Err(self.err(nid, format!("'{}' is not a constant", val.name)))
+    }
+
+    /// Writes `changes` (position, new value) into the integer input `slot` of node `nid`,
+    /// where the other positions may be known only at run time (see [`ints_writable_at`]).
+    pub(crate) fn set_ints_at(&mut self, nid: NodeId, slot: usize, changes: &[(usize, i64)], what: &str) -> Result<()> {
+        let Some(v) = self.g.nodes[nid].input(slot) else { return Err(self.err(nid, format!("no input {slot} to write {what} into"))) };
+        if let Some(mut new) = self.g.const_i64(v) {
+            for &(i, x) in changes {
+                if let Some(e) = new.get_mut(i) {
+                    *e = x;
+                }
+            }
+            return self.set_ints(nid, slot, new, what);
+        }
+        let Some((p, pieces)) = concat_pieces(self.g, v) else {
+            return Err(self.err(nid, format!("'{}' is computed at run time", self.g.value(v).name)));
+        };
+        for (ps, _, r) in pieces {
+            let mine: Vec<(usize, i64)> = changes.iter().filter(|(i, _)| r.contains(i)).map(|&(i, x)| (i - r.start, x)).collect();
+            if !mine.is_empty() {
+                self.set_ints_at(p, ps, &mine, what)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// An attribute-or-input int list entry by entry: known values, or symbols computed at
+    /// run time (a dynamic batch read from a shape).
+    pub(crate) fn arg_dims(&self, nid: NodeId, a: &IntsArg) -> Option<Vec<Dim>> {
+        match a {
+            IntsArg::Attr(v) => Some(v.iter().map(|&d| Dim::Known(d)).collect()),
+            IntsArg::Input(slot) => {
+                let v = self.g.nodes[nid].input(*slot)?;
+                match self.g.init(v) {
+                    Some(_) => self.g.const_i64(v).map(|x| x.into_iter().map(Dim::Known).collect()),
+                    None => self.g.value(v).folded.clone(),
+                }
+            }
+            IntsArg::Absent => None,
+        }
+    }
+
+    /// [`Rewriter::set_ints_at`] for an attribute-or-input int list (an attribute is known).
+    pub(crate) fn set_arg_at(&mut self, nid: NodeId, a: &IntsArg, name: &str, slot: usize, changes: &[(usize, i64)]) -> Result<()> {
+        match a {
+            IntsArg::Attr(v) => {
+                let mut new = v.clone();
+                for &(i, x) in changes {
+                    if let Some(e) = new.get_mut(i) {
+                        *e = x;
+                    }
+                }
+                self.set_attr_ints(nid, name, new)
+            }
+            IntsArg::Input(s) => self.set_ints_at(nid, *s, changes, name),
+            IntsArg::Absent => self.set_ints_at(nid, slot, changes, name),
+        }
+    }
+
+    /// Entry `i` of the integer input `slot` of node `nid` is read at run time from the shape
+    /// of a value that keeps exactly the positions `o` keeps on `ax`: it needs no rewrite.
+    pub(crate) fn follows_itself(&self, nid: NodeId, slot: usize, i: usize, o: Option<ValueId>, ax: usize) -> bool {
+        let Some(v) = self.g.nodes[nid].input(slot) else { return false };
+        let Some((x, a)) = crate::shape::source::entry_source(self.g, v, i) else { return false };
+        matches!((self.kept(Some(x), a), self.kept(o, ax)), (Some(p), Some(q)) if p == q)
     }
 
     /// Integer values of input `slot` (constant or folded).

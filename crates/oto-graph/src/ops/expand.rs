@@ -11,9 +11,9 @@ use crate::shape::broadcast::broadcast;
 use crate::shape::ctx::out;
 use crate::shape::fold::binary;
 use crate::shape::{InferCtx, OutInfo};
-use crate::compress::rewrite::ints_writable;
+use crate::compress::rewrite::ints_writable_at;
 use crate::ir::ValueId;
-use crate::zig::prop::{cut_axes, input_ids, node, out_rank, set_out, static_shape, unknown};
+use crate::zig::prop::{cut_axes, follows_itself, input_ids, node, out_rank, set_out, static_shape, unknown};
 use crate::zig::State;
 use super::elementwise::BinaryKind;
 
@@ -37,20 +37,20 @@ impl OpRule for Expand {
     }
     fn slice(&self, rw: &mut Rewriter, nid: NodeId) -> Result<()> {
         let o = rw.g.nodes[nid].output(0);
-        let (Some(mut shape), Some(r)) = (rw.ints(nid, 1), o.and_then(|o| rw.g.value(o).rank())) else { return Ok(()) };
+        let (Some(shape), Some(r)) = (rw.arg_dims(nid, &crate::ops::IntsArg::Input(1)), o.and_then(|o| rw.g.value(o).rank())) else { return Ok(()) };
         let off = r.saturating_sub(shape.len());
-        let mut changed = false;
-        for (i, d) in shape.iter_mut().enumerate() {
-            if *d <= 1 {
+        let mut changes = vec![];
+        for (i, d) in shape.iter().enumerate() {
+            // entries <= 1 keep the input's size; a symbolic entry is not a channel count
+            if !matches!(d, Dim::Known(d) if *d > 1) {
                 continue;
             }
-            if let Some(k) = rw.kept(o, off + i) {
-                *d = k.iter().filter(|&&x| x).count() as i64;
-                changed = true;
+            if let (Some(k), false) = (rw.kept(o, off + i), rw.follows_itself(nid, 1, i, o, off + i)) {
+                changes.push((i, k.iter().filter(|&&x| x).count() as i64));
             }
         }
-        if changed {
-            rw.set_ints(nid, 1, shape, "shape")?;
+        if !changes.is_empty() {
+            rw.set_ints_at(nid, 1, &changes, "shape")?;
         }
         Ok(())
     }
@@ -66,8 +66,9 @@ impl OpRule for Expand {
             .filter(|&ax| ax >= off)
             .map(|ax| ax - off)
             .filter(|&i| !matches!(folded.and_then(|f| f.get(i)), Some(Dim::Known(d)) if *d <= 1))
+            .filter(|&i| !follows_itself(st, v, i, o, off + i))
             .collect();
-        if pos.is_empty() || ints_writable(st.g, v) {
+        if pos.is_empty() || ints_writable_at(st.g, v, &pos) {
             return vec![];
         }
         vec![(o, "expand_shape_computed".into())]

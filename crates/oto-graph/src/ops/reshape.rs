@@ -10,13 +10,13 @@ use super::{Attrs, IntsArg, OpParse, OpRule};
 use crate::compress::rewrite::Rewriter;
 use crate::error::Result;
 use crate::ir::{Dim, NodeId, Shape};
-use crate::shape::broadcast::product;
+use crate::shape::broadcast::{product, quotient};
 use crate::shape::ctx::out;
 use crate::shape::fold::norm_axis;
 use crate::shape::{InferCtx, OutInfo};
-use crate::compress::rewrite::ints_writable;
+use crate::compress::rewrite::ints_writable_at;
 use crate::ir::ValueId;
-use crate::zig::prop::{cut_axes, input, input_ids, node, set_out, unknown};
+use crate::zig::prop::{cut_axes, follows_itself, input, input_ids, node, set_out, unknown};
 use crate::zig::reshape::reshape_ids;
 use crate::zig::State;
 
@@ -47,20 +47,22 @@ impl OpRule for Reshape {
         zig_reshape(st)
     }
     fn slice(&self, rw: &mut Rewriter, nid: NodeId) -> Result<()> {
-        let Some(mut target) = rw.arg(nid, &self.shape) else { return Ok(()) };
+        // entry by entry: a dynamic batch read from the shape stays computed
+        let Some(target) = rw.arg_dims(nid, &self.shape) else { return Ok(()) };
         let o = rw.g.nodes[nid].output(0);
-        let mut changed = false;
-        for (ax, t) in target.iter_mut().enumerate() {
-            if *t <= 0 {
+        let mut changes = vec![];
+        for (ax, t) in target.iter().enumerate() {
+            // entries 0 (copy) and -1 (inferred) follow the kept channels by themselves
+            if !matches!(t, Dim::Known(d) if *d > 0) {
                 continue;
             }
-            if let Some(k) = rw.kept(o, ax) {
-                *t = k.iter().filter(|&&x| x).count() as i64;
-                changed = true;
+            let reads_itself = matches!(self.shape, IntsArg::Input(slot) if rw.follows_itself(nid, slot, ax, o, ax));
+            if let (Some(k), false) = (rw.kept(o, ax), reads_itself) {
+                changes.push((ax, k.iter().filter(|&&x| x).count() as i64));
             }
         }
-        if changed {
-            rw.set_arg(nid, &self.shape, "shape", 1, target)?;
+        if !changes.is_empty() {
+            rw.set_arg_at(nid, &self.shape, "shape", 1, &changes)?;
         }
         Ok(())
     }
@@ -73,8 +75,9 @@ impl OpRule for Reshape {
         let pos: Vec<usize> = cut_axes(st, Some(o))
             .into_iter()
             .filter(|&ax| !matches!(folded.and_then(|f| f.get(ax)), Some(Dim::Known(d)) if *d <= 0))
+            .filter(|&ax| !follows_itself(st, v, ax, o, ax))
             .collect();
-        if pos.is_empty() || ints_writable(st.g, v) {
+        if pos.is_empty() || ints_writable_at(st.g, v, &pos) {
             return vec![];
         }
         vec![(o, "reshape_shape_computed".into())]
@@ -198,37 +201,22 @@ fn infer_reshape(r: &Reshape, c: &InferCtx) -> Result<OutInfo> {
     if neg.len() > 1 {
         return Err(c.err("target shape has more than one -1"));
     }
-    // cancel common symbols, then compare known products
-    let mut in_syms: Vec<String> = s.iter().filter_map(|d| if let Dim::Sym(x) = d { Some(x.clone()) } else { None }).collect();
-    let mut out_syms = vec![];
-    for d in &o {
-        if let Dim::Sym(x) = d {
-            match in_syms.iter().position(|y| y == x) {
-                Some(p) => {
-                    in_syms.remove(p);
-                }
-                None => out_syms.push(x.clone()),
-            }
-        }
-    }
-    let in_known: i64 = s.iter().filter_map(|d| d.known()).product();
-    let out_known: i64 = o.iter().filter_map(|d| d.known()).filter(|&v| v != -1).product();
+    // element counts as symbols × a known factor: `[17, N, 768] → [17, N*12, -1]` gives 64
+    let total_in = product(&s);
+    let rest: Vec<Dim> = o.iter().filter(|d| **d != K(-1)).cloned().collect();
+    let total_out = product(&rest);
+    let both_known = total_in.known().is_some() && total_out.known().is_some();
     match neg.first() {
         Some(&i) => {
-            o[i] = if in_syms.is_empty() && out_syms.is_empty() {
-                if out_known == 0 || in_known % out_known != 0 {
-                    return Err(c.err(format!("cannot reshape {} elements into {:?}", in_known, t)));
-                }
-                K(in_known / out_known)
-            } else if in_syms.len() == 1 && out_syms.is_empty() && in_known == out_known {
-                Dim::Sym(in_syms[0].clone())
-            } else {
-                Dim::Sym(format!("{}_r", n.name))
+            o[i] = match quotient(&total_in, &total_out) {
+                Some(d) => d,
+                None if both_known => return Err(c.err(format!("cannot reshape {total_in} elements into {t:?}"))),
+                None => Dim::Sym(format!("{}_r", n.name)),
             };
         }
         None => {
-            if in_syms.is_empty() && out_syms.is_empty() && in_known != out_known {
-                return Err(c.err(format!("cannot reshape {in_known} elements into {} elements", out_known)));
+            if both_known && total_in != total_out {
+                return Err(c.err(format!("cannot reshape {total_in} elements into {total_out} elements")));
             }
         }
     }

@@ -13,9 +13,9 @@ use crate::shape::ctx::out;
 use crate::shape::fold::norm_axis;
 use crate::shape::{InferCtx, OutInfo};
 use crate::zig::ids::{IdTensor, Slot};
-use crate::compress::rewrite::ints_writable;
+use crate::compress::rewrite::ints_writable_at;
 use crate::ir::ValueId;
-use crate::zig::prop::{channel_vec, cut_axes, input, input_ids, node, set_out, unknown};
+use crate::zig::prop::{channel_vec, cut_axes, follows_itself, input, input_ids, node, set_out, unknown};
 use crate::zig::State;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -94,22 +94,21 @@ impl OpRule for Resize {
     }
     fn slice(&self, rw: &mut Rewriter, nid: NodeId) -> Result<()> {
         let Some(slot) = self.sizes_slot() else { return Ok(()) };
-        let Some(mut sizes) = rw.ints(nid, slot).filter(|s| !s.is_empty()) else { return Ok(()) };
+        let Some(sizes) = rw.arg_dims(nid, &crate::ops::IntsArg::Input(slot)).filter(|s| !s.is_empty()) else { return Ok(()) };
         let o = rw.g.nodes[nid].output(0);
         let Some(r) = o.and_then(|o| rw.g.value(o).rank()) else { return Ok(()) };
         let axes: Vec<usize> = match &self.axes {
             Some(a) => a.iter().filter_map(|&a| norm_axis(a, r)).collect(),
             None => (0..r).collect(),
         };
-        let mut changed = false;
+        let mut changes = vec![];
         for (i, &ax) in axes.iter().enumerate() {
-            if let (Some(k), true) = (rw.kept(o, ax), i < sizes.len()) {
-                sizes[i] = k.iter().filter(|&&x| x).count() as i64;
-                changed = true;
+            if let (Some(k), true, false) = (rw.kept(o, ax), i < sizes.len(), rw.follows_itself(nid, slot, i, o, ax)) {
+                changes.push((i, k.iter().filter(|&&x| x).count() as i64));
             }
         }
-        if changed {
-            rw.set_ints(nid, slot, sizes, "sizes")?;
+        if !changes.is_empty() {
+            rw.set_ints_at(nid, slot, &changes, "sizes")?;
         }
         Ok(())
     }
@@ -122,8 +121,9 @@ impl OpRule for Resize {
             None => (0..r).collect(),
         };
         let cut = cut_axes(st, Some(o));
-        let pos: Vec<usize> = axes.iter().enumerate().filter(|(_, ax)| cut.contains(ax)).map(|(i, _)| i).collect();
-        if pos.is_empty() || st.g.value(v).dim(0) == Some(0) || ints_writable(st.g, v) {
+        let pos: Vec<usize> =
+            axes.iter().enumerate().filter(|(i, ax)| cut.contains(ax) && !follows_itself(st, v, *i, o, **ax)).map(|(i, _)| i).collect();
+        if pos.is_empty() || st.g.value(v).dim(0) == Some(0) || ints_writable_at(st.g, v, &pos) {
             return vec![];
         }
         vec![(o, "resize_sizes_computed".into())]
@@ -217,18 +217,18 @@ fn infer_resize(r: &Resize, c: &InferCtx) -> OutInfo {
     let Some(s) = c.shape(0) else { return OutInfo::default() };
     let scales_slot = r.scales_slot();
     if !r.upsample && c.g.opset >= 11 {
-        if let Some(sizes) = c.ints(3).filter(|v| !v.is_empty()) {
-            let axes = r.axes.clone();
+        // sizes entry by entry (a dynamic batch read from a shape is a symbol)
+        if let Some(sizes) = c.folded(3).filter(|v| !v.is_empty()) {
             let mut o = s.clone();
-            match axes {
+            match &r.axes {
                 Some(ax) => {
                     for (k, a) in ax.iter().enumerate() {
-                        if let Some(a) = norm_axis(*a, s.len()) {
-                            o[a] = Dim::Known(sizes[k]);
+                        if let (Some(a), Some(d)) = (norm_axis(*a, s.len()), sizes.get(k)) {
+                            o[a] = d.clone();
                         }
                     }
                 }
-                None => o = sizes.into_iter().map(Dim::Known).collect(),
+                None => o = sizes,
             }
             return out(o, dt);
         }

@@ -25,21 +25,65 @@ pub fn broadcast(shapes: &[&Shape]) -> Result<Shape, String> {
     Ok(out)
 }
 
-/// Product of dims: known if all known; a single symbol times 1 stays that symbol.
+/// A dim as a product of symbols and a known factor: `Known(6)` is `([], 6)`, `Sym("N*12")`
+/// is `(["N"], 12)` (the form [`product`] writes), any other symbol is itself times 1.
+pub fn factors(d: &Dim) -> (Vec<String>, i64) {
+    match d {
+        Dim::Known(v) => (vec![], *v),
+        Dim::Sym(s) => {
+            let mut syms = vec![];
+            let mut k = 1i64;
+            for part in s.split('*') {
+                match part.parse::<i64>() {
+                    Ok(v) => k *= v,
+                    Err(_) => syms.push(part.to_string()),
+                }
+            }
+            if syms.is_empty() {
+                return (vec![s.clone()], 1); // a name made of digits and '*': opaque
+            }
+            syms.sort();
+            (syms, k)
+        }
+    }
+}
+
+/// The dim of a product of symbols and a known factor (the inverse of [`factors`]).
+pub fn from_factors(mut syms: Vec<String>, k: i64) -> Dim {
+    syms.sort();
+    match (syms.len(), k) {
+        (0, k) => Dim::Known(k),
+        (1, 1) => Dim::Sym(syms.pop().unwrap_or_default()),
+        (_, 1) => Dim::Sym(syms.join("*")),
+        _ => Dim::Sym(format!("{}*{k}", syms.join("*"))),
+    }
+}
+
+/// Product of dims: known if all known; otherwise its symbols times the known factor
+/// (`N·12` is `Sym("N*12")`, so a batch merged with heads keeps its rank and size).
 pub fn product(dims: &[Dim]) -> Dim {
     let mut known = 1i64;
     let mut syms = vec![];
     for d in dims {
-        match d {
-            Dim::Known(v) => known *= v,
-            Dim::Sym(s) => syms.push(s.clone()),
-        }
+        let (s, k) = factors(d);
+        known *= k;
+        syms.extend(s);
     }
-    match (syms.len(), known) {
-        (0, k) => Dim::Known(k),
-        (1, 1) => Dim::Sym(syms.pop().unwrap()),
-        _ => Dim::Sym(format!("{}*{known}", syms.join("*"))),
+    from_factors(syms, known)
+}
+
+/// `a / b` when `b`'s symbols are among `a`'s and the factors divide (`N*12 / 12 = N`).
+pub fn quotient(a: &Dim, b: &Dim) -> Option<Dim> {
+    let (mut sa, ka) = factors(a);
+    let (sb, kb) = factors(b);
+    if kb == 0 || ka % kb != 0 {
+        return None;
     }
+    for s in sb {
+        let i = sa.iter().position(|x| *x == s)?;
+        sa.remove(i);
+    }
+    Some(from_factors(sa, ka / kb))
 }
 
 #[cfg(test)]

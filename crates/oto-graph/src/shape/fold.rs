@@ -26,8 +26,12 @@ pub fn binary(op: BinaryKind, a: &[Dim], b: &[Dim]) -> Option<Vec<Dim>> {
                     BinaryKind::Equal => (x == y) as i64,
                     _ => return None,
                 })),
-                (s @ Dim::Sym(_), Dim::Known(1)) if matches!(op, BinaryKind::Mul | BinaryKind::Div) => Some(s.clone()),
-                (Dim::Known(1), s @ Dim::Sym(_)) if op == BinaryKind::Mul => Some(s.clone()),
+                // a dimension is never negative: `shape == -1` (the exporters' `expand(N, -1)`)
+                (Dim::Sym(_), Dim::Known(k)) | (Dim::Known(k), Dim::Sym(_)) if op == BinaryKind::Equal && *k < 0 => Some(Dim::Known(0)),
+                (Dim::Sym(p), Dim::Sym(q)) if op == BinaryKind::Equal && p == q => Some(Dim::Known(1)),
+                // products of symbols (a batch merged with heads: `N*12`), and exact quotients
+                (Dim::Sym(_), _) | (_, Dim::Sym(_)) if op == BinaryKind::Mul => Some(crate::shape::broadcast::product(&[x.clone(), y.clone()])),
+                (Dim::Sym(_), _) if op == BinaryKind::Div => crate::shape::broadcast::quotient(x, y),
                 (s @ Dim::Sym(_), Dim::Known(0)) if matches!(op, BinaryKind::Add | BinaryKind::Sub) => Some(s.clone()),
                 (Dim::Known(0), s @ Dim::Sym(_)) if op == BinaryKind::Add => Some(s.clone()),
                 _ => None,

@@ -7,6 +7,7 @@
 pub mod broadcast;
 pub mod ctx;
 pub mod fold;
+pub(crate) mod source;
 
 pub use ctx::InferCtx;
 

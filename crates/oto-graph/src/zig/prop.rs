@@ -182,3 +182,16 @@ pub(crate) fn cut_axes(st: &State, v: Option<ValueId>) -> Vec<usize> {
     let Some(t) = v.and_then(|v| st.ids[v].as_ref()) else { return vec![] };
     (0..t.rank()).filter(|&a| t.chan[a] && t.dims[a] > 1).collect()
 }
+
+/// Entry `i` of the integer list `v` is read at run time from the shape of a value whose axis
+/// holds the same rows as axis `ax` of `o` ([`crate::shape::source::entry_source`]): it
+/// follows the cut by itself, so it needs no rewrite (a symbolic batch beside it is fine).
+pub(crate) fn follows_itself(st: &State, v: ValueId, i: usize, o: ValueId, ax: usize) -> bool {
+    let Some((x, a)) = crate::shape::source::entry_source(st.g, v, i) else { return false };
+    let (Some(tx), Some(to)) = (st.ids[x].as_ref(), st.ids[o].as_ref()) else { return false };
+    if tx.chan_axes() != [a] || to.chan_axes() != [ax] || tx.dims[a] != to.dims[ax] {
+        return false;
+    }
+    let (ex, eo) = (tx.expand(&tx.dims), to.expand(&to.dims));
+    ex.slots.len() == tx.dims[a] && eo.slots.len() == to.dims[ax] && ex.slots.iter().zip(&eo.slots).all(|(p, q)| st.uf.root(p.e) == st.uf.root(q.e))
+}

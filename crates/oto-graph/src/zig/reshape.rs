@@ -10,6 +10,7 @@
 use super::ids::IdTensor;
 use super::uf::UnionFind;
 use crate::ir::Dim;
+use crate::shape::broadcast::factors;
 
 struct AxisGroup {
     ins: Vec<usize>,
@@ -76,6 +77,21 @@ fn size_of(d: &Dim, t_dim: usize) -> usize {
     d.known().map(|v| v as usize).unwrap_or(t_dim)
 }
 
+/// Whether product `a` must grow to meet `b` (its symbols are a sub-multiset of `b`'s, and
+/// with equal symbols its factor is smaller); `None` when neither can grow into the other.
+fn smaller(a: &(Vec<String>, i64), b: &(Vec<String>, i64)) -> Option<bool> {
+    let sub = |x: &[String], y: &[String]| {
+        let mut y = y.to_vec();
+        x.iter().all(|s| y.iter().position(|t| t == s).map(|i| y.remove(i)).is_some())
+    };
+    match (sub(&a.0, &b.0), sub(&b.0, &a.0)) {
+        (true, true) => Some(a.1 < b.1),
+        (true, false) => Some(true),
+        (false, true) => Some(false),
+        (false, false) => None,
+    }
+}
+
 /// Splits input/output axes into groups of equal element count.
 fn match_axes(is: &[Dim], os: &[Dim]) -> Option<Vec<AxisGroup>> {
     let mut pre = 0;
@@ -89,35 +105,43 @@ fn match_axes(is: &[Dim], os: &[Dim]) -> Option<Vec<AxisGroup>> {
     let mut groups: Vec<AxisGroup> = (0..pre).map(|a| AxisGroup { ins: vec![a], outs: vec![a], out_sizes: vec![size_of(&os[a], 1)] }).collect();
     let mid_in: Vec<usize> = (pre..is.len() - suf).collect();
     let mid_out: Vec<usize> = (pre..os.len() - suf).collect();
-    let known = |d: &Dim| d.known().filter(|&v| v > 0).map(|v| v as u64);
-    if mid_in.iter().all(|&a| known(&is[a]).is_some()) && mid_out.iter().all(|&a| known(&os[a]).is_some()) {
+    // dims as symbols × a known factor, so `[N, 3, 3, …] → [N*9, …]` still pairs up
+    let fac = |d: &Dim| Some(factors(d)).filter(|(_, k)| *k > 0);
+    if mid_in.iter().all(|&a| fac(&is[a]).is_some()) && mid_out.iter().all(|&a| fac(&os[a]).is_some()) {
         let (mut i, mut j) = (0, 0);
         while i < mid_in.len() || j < mid_out.len() {
             let mut g = AxisGroup { ins: vec![], outs: vec![], out_sizes: vec![] };
-            let (mut pi, mut pj) = (1u64, 1u64);
+            let (mut pi, mut pj) = ((vec![], 1i64), (vec![], 1i64));
+            let mul = |p: &mut (Vec<String>, i64), d: &Dim| {
+                let (s, k) = factors(d);
+                p.0.extend(s);
+                p.0.sort();
+                p.1 *= k;
+            };
             if i < mid_in.len() {
                 g.ins.push(mid_in[i]);
-                pi *= known(&is[mid_in[i]])?;
+                mul(&mut pi, &is[mid_in[i]]);
                 i += 1;
             }
             if j < mid_out.len() {
                 g.outs.push(mid_out[j]);
-                pj *= known(&os[mid_out[j]])?;
+                mul(&mut pj, &os[mid_out[j]]);
                 j += 1;
             }
             while pi != pj {
-                if pi < pj {
+                if smaller(&pi, &pj)? {
                     let a = *mid_in.get(i)?;
                     g.ins.push(a);
-                    pi *= known(&is[a])?;
+                    mul(&mut pi, &is[a]);
                     i += 1;
                 } else {
                     let a = *mid_out.get(j)?;
                     g.outs.push(a);
-                    pj *= known(&os[a])?;
+                    mul(&mut pj, &os[a]);
                     j += 1;
                 }
             }
+            g.out_sizes = g.outs.iter().map(|&o| os[o].known().filter(|&v| v > 0).map(|v| v as usize).unwrap_or(0)).collect();
             groups.push(g);
         }
     } else {

@@ -24,6 +24,13 @@ impl UnionFind {
         }
         x
     }
+    /// The root of `x` without compressing the path (for read-only checks).
+    pub fn root(&self, mut x: usize) -> usize {
+        while self.parent[x] != x {
+            x = self.parent[x];
+        }
+        x
+    }
     pub fn union(&mut self, a: usize, b: usize) -> usize {
         let (ra, rb) = (self.find(a), self.find(b));
         if ra == rb {
