@@ -124,3 +124,33 @@ fn token_transformer_with_int64_inputs_prunes_exactly() {
     assert!(out.contains("verify (tract, batch 2)"), "{out}");
     assert_every_zeroed_row_removed(&out, "token transformer");
 }
+
+/// Soundness is not bought by refusing: on the reference nets oto keeps at least the prunable
+/// groups and channels that only-train-once 3.0.1 and Torch-Pruning 1.6.1 find (issue 22).
+/// ViT-Tiny: the peers report 25 groups / 16,320 channels = 12 MLP hidden layers (768 each),
+/// 12 qkv projections (576 output channels each) and the embedding width (192, which is not
+/// exact under LayerNorm: its mean and variance run over the removed channels). oto prunes the
+/// MLP layers and, in each block, the 64 head dims consistently across Q, K, V (9 qkv output
+/// channels per row, 576 per block) and the output projection: 24 groups, 9,216 + 768 rows.
+#[test]
+fn reference_nets_keep_the_peers_prunable_groups_and_channels() {
+    let dir = tempfile::tempdir().unwrap();
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py");
+    run(Command::new(python()).arg(here.join("export_reference.py")).arg(dir.path()));
+    let oto = env!("CARGO_BIN_EXE_oto");
+    for (name, groups, channels) in [
+        ("resnet18", 12, 2880),
+        ("resnet50", 37, 11456),
+        ("densenet121", 120, 10240),
+        ("mobilenet_v2", 25, 9128),
+        ("efficientnet_b0", 40, 11404),
+        ("googlenet", 57, 7280),
+        ("vit_tiny", 24, 9984),
+    ] {
+        let json = dir.path().join(format!("{name}.json"));
+        run(Command::new(oto).arg("analyze").arg(dir.path().join(format!("{name}.onnx"))).arg("--json").arg(&json).arg("-q"));
+        let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let (g, c) = (r["summary"]["prunable_groups"].as_u64().unwrap(), r["summary"]["prunable_channels"].as_u64().unwrap());
+        assert!(g >= groups && c >= channels, "{name}: {g} prunable groups / {c} channels, the peers find {groups} / {channels}");
+    }
+}

@@ -2,8 +2,8 @@
 //!
 //! ZIG rule: with a constant weight, a stem (like Conv): the contraction axis of the input is an
 //! exit and a consumer slice of the weight, the weight's output axis and the bias are producer
-//! slices of fresh rows. A product of two activations (attention scores, attention·V) mixes
-//! channels across positions: its operands are unprunable (`attention`).
+//! slices of fresh rows. A product of two activations (attention scores, attention·V) prunes
+//! head dims consistently across Q, K, V and the output projection ([`activation_product`]).
 //! Cost: output elements × contraction length.
 use super::{Attrs, OpParse, OpRule};
 use crate::error::Result;
@@ -12,7 +12,7 @@ use crate::shape::broadcast::broadcast;
 use crate::shape::ctx::{out, InferCtx};
 use crate::shape::OutInfo;
 use crate::zig::ids::IdTensor;
-use crate::zig::prop::{channel_vec, consumer, input, input_ids, is_const, out_rank, set_out, slots_of, static_shape, stem_outputs, taint_here, unknown};
+use crate::zig::prop::{channel_vec, consumer, input, input_ids, is_const, node, out_rank, set_out, slots_of, static_shape, stem_outputs, taint_here, unknown};
 use crate::zig::{ElemId, MemberKind, State};
 
 /// Known dims of value `v` (a symbolic dim counts as 1: MACs are per sample).
@@ -188,8 +188,79 @@ fn zig_matmul(st: &mut State) {
     }
 }
 
-/// A product of two activations (attention scores, attention·V): channels mix across positions.
+/// A product of two activations `Y[.., m, n] = Σ_k A[.., m, k] · B[.., k, n]` (attention).
+///
+/// * contraction (`Q·Kᵀ` over the head dim): a zero row of either operand removes its term, so
+///   A's and B's elements at the same (batch, k) are one row, exited (no channel in `Y`);
+/// * pass-through (`attn·V`): B's channels on `n` are Y's, zero exactly when B's are;
+/// * batch axes with channels (heads): tied along the axis, so a row is one head dim in every
+///   head and the head count (shared with the other operand) never changes;
+/// * anything else (channels on `m`, a contraction with channels on one side only, B with
+///   channels on both `k` and `n`) is unprunable (`attention`).
+///
+/// Y's channels that no operand explains are fresh and unprunable (scores: `attention`).
 fn activation_product(st: &mut State) {
-    unknown(st, "attention")
+    let Some(rank) = out_rank(st, 0).filter(|&r| r >= 2) else { return unknown(st, "attention") };
+    if (0..2).any(|s| input(st, s).and_then(|v| st.g.value(v).rank()).is_none_or(|r| r < 2)) {
+        return unknown(st, "attention");
+    }
+    let (m, k) = (rank - 2, rank - 1);
+    let a = input_ids(st, 0).map(|t| t.align(rank));
+    let b = input_ids(st, 1).map(|t| t.align(rank));
+    let chan = |t: &Option<IdTensor>, ax: usize| t.as_ref().is_some_and(|t| t.chan[ax] && t.dims[ax] > 1);
+    let (a_k, b_k, b_n) = (chan(&a, k), chan(&b, m), chan(&b, k));
+    let k_len = |t: &Option<IdTensor>, ax: usize| t.as_ref().map(|t| t.dims[ax]);
+    if chan(&a, m) || a_k != b_k || (b_k && b_n) || (a_k && k_len(&a, k) != k_len(&b, m)) {
+        return unknown(st, "attention");
+    }
+    for (t, covered) in [(&a, a_k), (&b, b_k || b_n)] {
+        let Some(t) = t else { continue };
+        for ax in 0..m {
+            if t.chan[ax] {
+                t.tie_along(ax, &mut st.uf);
+            }
+        }
+        if !covered {
+            // channels on batch axes only: their rows cannot leave one operand alone
+            st.unprunable_all(t, "attention");
+        }
+    }
+    if let (true, Some(ta), Some(tb)) = (a_k, &a, &b) {
+        contract(st, ta, tb);
+        st.exit(ta);
+        st.exit(tb);
+    }
+    match b.filter(|_| b_n) {
+        // B's k axis (no channels) becomes Y's m axis; a zero column of B is a zero column of Y
+        Some(mut y) if y.dims[m] == 1 => {
+            y.chan[m] = false;
+            set_out(st, 0, y)
+        }
+        Some(_) => unknown(st, "attention"),
+        None => {
+            // scores: no channel of Y is an operand's (fresh, unprunable, on no axis)
+            let what = format!("{} '{}'", node(st).op_type, node(st).name);
+            let s = st.fresh(Some(st.nid), &what, 1);
+            let t = IdTensor::scalar(rank, s[0]);
+            st.unprunable_all(&t, "attention");
+            set_out(st, 0, t)
+        }
+    }
 }
 
+/// Ties A's element at (batch, ·, k) with B's at (batch, k, ·) for every batch index and k.
+fn contract(st: &mut State, ta: &IdTensor, tb: &IdTensor) {
+    let rank = ta.rank();
+    let (m, k) = (rank - 2, rank - 1);
+    let kk = ta.dims[k].max(tb.dims[m]);
+    let bd: Vec<usize> = (0..m).map(|ax| ta.dims[ax].max(tb.dims[ax])).collect();
+    let (mut da, mut db) = (bd.clone(), bd);
+    da.extend([1, kk]);
+    db.extend([kk, 1]);
+    // one position along A's m and B's n (no channels there); same flat order (batch…, k)
+    let ea = ta.index(m, &[0]).expand(&da);
+    let eb = tb.index(k, &[0]).expand(&db);
+    for (x, y) in ea.slots.iter().zip(&eb.slots) {
+        st.uf.union(x.e, y.e);
+    }
+}

@@ -1,7 +1,9 @@
 //! Ops that pass their input through unchanged in value (`Identity`, `Dropout` at inference) or
 //! in everything but the element type (`Cast`). All are zero-preserving.
 use super::{Attrs, OpParse, OpRule};
+use crate::compress::rewrite::Rewriter;
 use crate::error::Result;
+use crate::ir::NodeId;
 use crate::shape::ctx::same;
 use crate::shape::{InferCtx, OutInfo};
 use crate::zig::prop::pass;
@@ -81,5 +83,23 @@ impl OpRule for Cast {
     }
     fn zig(&self, st: &mut State) {
         pass(st, 0)
+    }
+    /// Shape data entering float arithmetic (SDPA's `1/sqrt(q.size(-1))`, a mean's `1/C`)
+    /// keeps its original value: the full model computed with it. A computed integer input
+    /// that reads a cut axis is pinned to the constant it was.
+    fn slice(&self, rw: &mut Rewriter, nid: NodeId) -> Result<()> {
+        use oto_onnx::tensor::{DOUBLE, FLOAT, FLOAT16};
+        let Some(x) = rw.g.nodes[nid].input(0) else { return Ok(()) };
+        if ![FLOAT, DOUBLE, FLOAT16].contains(&self.to) || rw.g.init(x).is_some() {
+            return Ok(());
+        }
+        let Some(old) = rw.g.const_i64(x) else { return Ok(()) };
+        let reads_cut = (0..old.len()).any(|i| {
+            crate::shape::source::entry_source(rw.g, x, i).is_some_and(|(v, a)| rw.kept(Some(v), a).is_some())
+        });
+        if reads_cut {
+            rw.set_ints(nid, 0, old, "pinned shape data")?;
+        }
+        Ok(())
     }
 }

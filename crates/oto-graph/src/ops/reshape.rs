@@ -112,7 +112,7 @@ impl OpRule for Squeeze {
         Ok(vec![OutInfo { shape: Some(keep), dtype: c.dtype(0), folded: c.folded(0) }])
     }
     fn zig(&self, st: &mut State) {
-        zig_reshape(st)
+        zig_unit_axes(st, &self.axes, false)
     }
 }
 
@@ -149,7 +149,7 @@ impl OpRule for Unsqueeze {
         Ok(vec![OutInfo { shape: Some(o), dtype: c.dtype(0), folded: c.folded(0) }])
     }
     fn zig(&self, st: &mut State) {
-        zig_reshape(st)
+        zig_unit_axes(st, &self.axes, true)
     }
 }
 
@@ -222,6 +222,42 @@ fn infer_reshape(r: &Reshape, c: &InferCtx) -> Result<OutInfo> {
     }
     let folded = c.folded(0);
     Ok(OutInfo { shape: Some(o), dtype: dt, folded })
+}
+
+/// Squeeze / Unsqueeze with known axes: size-1 axes leave or join the id tensor as they are
+/// (a size-1 channel axis, e.g. q after `qkv[0]`, keeps its element); otherwise as a reshape.
+fn zig_unit_axes(st: &mut State, axes: &IntsArg, insert: bool) {
+    let (Some(t), Some(o)) = (input_ids(st, 0), node(st).output(0)) else { return zig_reshape(st) };
+    let (Some(r_out), Some(ax)) = (st.g.value(o).rank(), crate::zig::prop::arg(st, axes)) else { return zig_reshape(st) };
+    let r = if insert { r_out } else { t.rank() };
+    let mut ax: Vec<usize> = ax.iter().filter_map(|&a| norm_axis(a, r)).collect();
+    ax.sort_unstable();
+    ax.dedup();
+    if insert {
+        let (mut dims, mut chan, mut src) = (vec![], vec![], 0);
+        for a in 0..r_out {
+            if ax.contains(&a) {
+                dims.push(1);
+                chan.push(false);
+            } else {
+                dims.push(*t.dims.get(src).unwrap_or(&1));
+                chan.push(*t.chan.get(src).unwrap_or(&false));
+                src += 1;
+            }
+        }
+        if src != t.rank() {
+            return zig_reshape(st);
+        }
+        set_out(st, 0, t.relabel(dims, chan));
+    } else {
+        if ax.iter().any(|&a| t.dims[a] != 1) || t.rank() - ax.len() != r_out {
+            return zig_reshape(st);
+        }
+        let kept = |a: &usize| !ax.contains(a);
+        let dims: Vec<usize> = (0..t.rank()).filter(kept).map(|a| t.dims[a]).collect();
+        let chan: Vec<bool> = (0..t.rank()).filter(kept).map(|a| t.chan[a]).collect();
+        set_out(st, 0, t.relabel(dims, chan));
+    }
 }
 
 fn zig_reshape(st: &mut State) {

@@ -1,0 +1,80 @@
+//! Attention prunes head dims consistently across Q, K, V and the output projection: a fused
+//! qkv projection (as timm's ViT and torchvision's exports write it) compresses exactly, with
+//! the SDPA scale computed from `q.size(-1)` kept at its original value.
+mod common;
+use common::*;
+use oto_graph::compress::{self, CompressOptions, Criterion};
+use oto_graph::zig;
+
+const T: i64 = 4; // tokens
+const D: i64 = 8; // width
+const H: i64 = 2; // heads
+const HD: i64 = 4; // head dim
+
+/// x [N, T, D] → qkv (MatMul + bias) → [N, T, 3, H, HD] → q, k, v [N, H, T, HD] →
+/// softmax(q·kᵀ · 1/sqrt(q.size(-1))) · v → [N, T, D] → output projection → mean → head.
+fn block() -> Net {
+    let mut n = Net::new();
+    n.input("x", &[N, T, D]);
+    let wqkv = n.w("qkv.w", &[D, 3 * D]);
+    let bqkv = n.w("qkv.b", &[3 * D]);
+    n.node("MatMul", "qkv_mm", &["x", &wqkv], &["qkv0"], vec![]);
+    n.bin("Add", "qkv", "qkv0", &bqkv);
+    let t5 = n.i("t5", &[0, T, 3, H, HD]);
+    n.node("Reshape", "split_heads", &["qkv", &t5], &["q5"], vec![]);
+    n.node("Transpose", "to_heads", &["q5"], &["qp"], vec![a_ints("perm", &[2, 0, 3, 1, 4])]);
+    for (i, name) in ["q", "k", "v"].iter().enumerate() {
+        let idx = n.i(&format!("i{i}"), &[i as i64]);
+        n.node("Gather", name, &["qp", &idx], &[&format!("{name}4")], vec![a_int("axis", 0)]);
+        let sq = n.i(&format!("sq{i}"), &[0]);
+        n.node("Squeeze", &format!("{name}_sq"), &[&format!("{name}4"), &sq], &[name], vec![]);
+    }
+    // scale = 1 / sqrt(float(q.shape[-1])), as the SDPA export computes it
+    let (m1, big) = (n.i("m1", &[-1]), n.i("big", &[i64::MAX]));
+    n.node("Shape", "q_shape", &["q"], &["qs"], vec![]);
+    n.node("Slice", "q_hd", &["qs", &m1, &big], &["qhd"], vec![]);
+    n.node("Cast", "q_hd_f", &["qhd"], &["qhdf"], vec![a_int("to", 1)]);
+    n.un("Sqrt", "sqrt_hd", "qhdf");
+    n.un("Reciprocal", "scale", "sqrt_hd");
+    n.node("Transpose", "kt", &["k"], &["kt"], vec![a_ints("perm", &[0, 1, 3, 2])]);
+    n.node("MatMul", "scores0", &["q", "kt"], &["s0"], vec![]);
+    n.bin("Mul", "scores", "s0", "scale");
+    n.node("Softmax", "attn", &["scores"], &["attn"], vec![a_int("axis", -1)]);
+    n.node("MatMul", "av", &["attn", "v"], &["av"], vec![]);
+    n.node("Transpose", "merge_t", &["av"], &["avt"], vec![a_ints("perm", &[0, 2, 1, 3])]);
+    let t3 = n.i("t3", &[0, T, D]);
+    n.node("Reshape", "merge_heads", &["avt", &t3], &["o"], vec![]);
+    let wo = n.w("proj.w", &[D, D]);
+    let bo = n.w("proj.b", &[D]);
+    n.node("MatMul", "proj_mm", &["o", &wo], &["p0"], vec![]);
+    n.bin("Add", "proj", "p0", &bo);
+    n.node("ReduceMean", "pool", &["proj"], &["pooled"], vec![a_ints("axes", &[1]), a_int("keepdims", 0)]);
+    let wh = n.w("head.w", &[D, 3]);
+    n.node("MatMul", "head", &["pooled", &wh], &["y"], vec![]);
+    n.output("y");
+    n
+}
+
+#[test]
+fn head_dims_are_one_group_across_qkv_and_the_projection_and_compress_exactly() {
+    let n = block();
+    let c = n.analyze();
+    // the qkv columns: one group of HD rows, each holding q, k and v of that dim in every head
+    let gid = c.group("qkv.w");
+    assert!(c.prunable(gid) && c.rows(gid) == HD as usize, "{}", c.dump());
+    // … and the output projection's input rows (consumer slices of proj.w)
+    let proj = c.g.id("proj.w").unwrap();
+    let consumer = c.a.members.iter().find(|m| m.tensor == proj && m.axis == 0).expect("proj.w is a consumer");
+    assert!(consumer.map.iter().all(|&e| c.a.rows[c.a.elem_row[e]].group == gid), "{}", c.dump());
+    let g = c.g.clone();
+    let a = zig::analyze(&g);
+    let (masked, sel) = compress::prune(&g, &a, 0.5, Criterion::Random { seed: 2 }).unwrap();
+    assert!(!sel.rows.is_empty());
+    let out = compress::compress(&masked, &a, &CompressOptions::default()).unwrap();
+    let small = oto_graph::check::structural(&out.graph.to_model(), &masked).unwrap();
+    let w = small.value(small.id("qkv.w").unwrap());
+    assert!(w.dim(1).is_some_and(|cols| cols < 3 * D && cols % (3 * H) == 0), "{:?}", w.shape);
+    // exact in tract at batch 2, the scale pinned to 1/sqrt(HD)
+    let cmp = oto_verify::compare_with(&masked.to_model(), &small.to_model(), 2, 5, false).unwrap();
+    assert!(cmp.passes(1e-5) && cmp.shapes_match(), "{cmp:?}");
+}
