@@ -304,3 +304,29 @@ fn an_opset18_even_split_becomes_explicit_sizes() {
     let sizes = small.const_i64(sp.input(1).expect("explicit sizes")).unwrap();
     assert_eq!(sizes.iter().sum::<i64>(), 7, "{sizes:?}");
 }
+
+/// GroupNorm(1) as PyTorch exports it (Reshape [N, 1, -1] → InstanceNormalization → Reshape
+/// back) leaves a stream whose ids vary over channels and space; a per-channel branch added to
+/// it (PoolFormer's `x + fc2(...)`) is tied to every position it reaches, not dropped: its rows
+/// join the stream's group (construction used to cut them alone and write a broken Add).
+#[test]
+fn a_per_channel_branch_added_to_a_spatially_varying_stream_is_tied_to_it() {
+    let mut n = chain();
+    let (t1, ones, zeros) = (n.i("t1", &[0, 1, -1]), n.f("in_s", &[1], &[1.0]), n.f("in_b", &[1], &[0.0]));
+    n.node("Reshape", "gn_flat", &["r1", &t1], &["gf"], vec![]);
+    n.node("InstanceNormalization", "gn", &["gf", &ones, &zeros], &["gn"], vec![]);
+    n.node("Shape", "gn_shape", &["r1"], &["gs"], vec![]);
+    n.node("Reshape", "gn_back", &["gn", "gs"], &["stream"], vec![]);
+    let c2 = n.conv("c2", "stream", 8, 8, 3, 1);
+    n.bin("Add", "res", "stream", &c2);
+    n.head("fc", "res", 8, 10);
+    n.output("fc");
+    let c = n.analyze();
+    let (g1, g2) = (c.group("c1.w"), c.group("c2.w"));
+    assert!(g1 == g2 && !c.prunable(g2), "{}", c.dump());
+    // nothing prunable is left that construction could not cut
+    let (g, a) = (c.g, c.a);
+    let rows = a.rows.iter().filter(|r| r.prunable()).map(|r| r.id).collect();
+    let out = compress::compress(&g, &a, &CompressOptions { removal: Removal::Rows(rows) }).unwrap();
+    oto_graph::check::structural(&out.graph.to_model(), &g).unwrap();
+}

@@ -158,6 +158,18 @@ fn zig_elementwise(op: BinaryKind, st: &mut State) {
     }
     let is_mul = op == B::Mul;
     let numerator_ok = !div_like || covering_slot(0);
+    // operands with channels on fewer axes (a per-channel branch added to a stream whose ids
+    // also vary spatially) are cut with the output on those axes: each of their rows is tied to
+    // every output position it reaches (one without channels, e.g. a mean, is only broadcast)
+    let partials: Vec<IdTensor> = data
+        .iter()
+        .zip(&covers)
+        .filter(|((_, t), c)| !**c && t.chan.iter().zip(&t.dims).any(|(&ch, &d)| ch && d > 1))
+        .map(|((_, t), _)| t.clone())
+        .collect();
+    if partials.iter().any(|t| (0..rank).any(|a| t.dims[a] != 1 && t.dims[a] != dims[a])) {
+        return unknown(st, "channel_axes_mismatch");
+    }
     let mut covering = data
         .into_iter()
         .zip(covers)
@@ -187,6 +199,11 @@ fn zig_elementwise(op: BinaryKind, st: &mut State) {
             all_z && partial == 0
         };
         out.slots[i].taint = if zero && !compare { 0 } else { here };
+    }
+    for t in &partials {
+        for (o, p) in out.slots.iter().zip(&t.expand(&dims).slots) {
+            st.uf.union(o.e, p.e);
+        }
     }
     out.chan = out_chan;
     // non-data operands: constants (per-channel → members) and foreign data
