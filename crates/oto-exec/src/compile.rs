@@ -44,6 +44,7 @@ pub fn supports(op: &Op) -> bool {
         | Op::Split(_)
         | Op::Slice(_)
         | Op::Gather(_)
+        | Op::GatherElements(_)
         | Op::Reshape(_)
         | Op::Squeeze(_)
         | Op::Unsqueeze(_)
@@ -213,6 +214,7 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Kernel, ExecError> {
             Kernel::Slice { starts: c.ints(&s.starts), ends: c.ints(&s.ends), axes: c.ints(&s.axes), steps: c.ints(&s.steps) }
         }
         Op::Gather(gt) => Kernel::Gather { axis: gt.axis },
+        Op::GatherElements(gt) => Kernel::GatherElements { axis: gt.axis },
         Op::ShapeOf(s) => Kernel::Shape { start: s.start, end: s.end },
         Op::Size(_) => Kernel::Size,
         Op::Reshape(r) => Kernel::Reshape { shape: c.ints(&r.shape), allowzero: r.allowzero },

@@ -85,6 +85,7 @@ pub enum Kernel {
     Split { axis: i64, sizes: Ints, num_outputs: Option<i64> },
     Slice { starts: Ints, ends: Ints, axes: Ints, steps: Ints },
     Gather { axis: i64 },
+    GatherElements { axis: i64 },
     Shape { start: i64, end: Option<i64> },
     Size,
     Reshape { shape: Ints, allowzero: bool },

@@ -72,6 +72,15 @@ pub fn slice(x: &Tensor, starts: &[i64], ends: &[i64], axes: Option<Vec<i64>>, s
 }
 
 /// Negative indices count from the end; scalar indices drop the axis.
+/// `GatherElements`: `y[i][j]… = x[…idx[i][j]… on axis…]` (negative indices count from the end).
+pub fn gather_elements(x: &Tensor, idx: &Tensor, axis: i64) -> R<Tensor> {
+    let idx = align(x, idx);
+    let a = norm_axis(axis, x.dim() as i64)?;
+    let dim = x.size()[a as usize];
+    let idx = if idx.kind() != Kind::Int64 { idx.f_to_kind(Kind::Int64)? } else { idx };
+    Ok(x.f_gather(a, &idx.f_remainder(dim)?, false)?)
+}
+
 pub fn gather(x: &Tensor, idx: &Tensor, axis: i64) -> R<Tensor> {
     let idx = align(x, idx);
     let rank = x.dim() as i64;

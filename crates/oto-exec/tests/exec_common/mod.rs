@@ -108,6 +108,11 @@ impl CaseBuilder {
         self.inits.push(oto_onnx::tensor::i64_tensor(name, &[v.len() as i64], v));
         self
     }
+    /// An int64 initializer of the given shape.
+    pub fn init_i2(mut self, name: &str, dims: &[i64], v: &[i64]) -> Self {
+        self.inits.push(oto_onnx::tensor::i64_tensor(name, dims, v));
+        self
+    }
     pub fn init_i_scalar(mut self, name: &str, v: i64) -> Self {
         self.inits.push(oto_onnx::tensor::i64_tensor(name, &[], &[v]));
         self

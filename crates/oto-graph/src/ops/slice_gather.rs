@@ -194,6 +194,33 @@ impl OpRule for Gather {
     }
 }
 
+/// `GatherElements` (`torch.gather`; BERT's token-type buffer): the output takes the indices'
+/// shape. ZIG rule: an index per element names no channel mapping, so data with channels is
+/// unprunable (`gather_elements`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GatherElements {
+    pub axis: i64,
+}
+
+impl OpParse for GatherElements {
+    fn parse(a: &Attrs) -> Result<Option<Self>> {
+        Ok((a.op_type == "GatherElements").then(|| a.int("axis", 0)).transpose()?.map(|axis| GatherElements { axis }))
+    }
+}
+
+impl OpRule for GatherElements {
+    fn infer(&self, c: &InferCtx) -> Result<Vec<OutInfo>> {
+        let (Some(s), Some(ish)) = (c.shape(0), c.shape(1)) else { return Ok(vec![OutInfo::default()]) };
+        if s.len() != ish.len() || norm_axis(self.axis, s.len()).is_none() {
+            return Err(c.err(format!("data rank {} and indices rank {} must match, axis {} in range", s.len(), ish.len(), self.axis)));
+        }
+        Ok(vec![OutInfo { shape: Some(ish), dtype: c.dtype(0), folded: None }])
+    }
+    fn zig(&self, st: &mut State) {
+        unknown(st, "gather_elements")
+    }
+}
+
 fn zig_slice(sl: &Slice, st: &mut State) {
     let Some(t) = input_ids(st, 0) else { return };
     if t.rank() == 0 {
