@@ -78,3 +78,51 @@ fn head_dims_are_one_group_across_qkv_and_the_projection_and_compress_exactly() 
     let cmp = oto_verify::compare_with(&masked.to_model(), &small.to_model(), 2, 5, false).unwrap();
     assert!(cmp.passes(1e-5) && cmp.shapes_match(), "{cmp:?}");
 }
+
+/// nn.MultiheadAttention as the TorchScript exporter writes it with a dynamic batch:
+/// `[T, N, D] → [T, N*H, HD]` (heads merged with the batch, read from the shape at run time)
+/// → `[N*H, T, HD]`. The heads are tied by the split, so the head axis merges with the
+/// symbolic batch; head dims stay prunable and compress exactly.
+#[test]
+fn heads_merged_with_a_symbolic_batch_keep_their_head_dims_prunable() {
+    let mut n = Net::new();
+    n.input("x", &[T, N, D]);
+    let (one, h, tt, hd, dd) = (n.i("one", &[1]), n.i("h", &[H]), n.i("tt", &[T]), n.i("hd", &[HD]), n.i("dd", &[D]));
+    n.node("Shape", "xs", &["x"], &["xs"], vec![]);
+    n.node("Gather", "batch", &["xs", &one], &["nb"], vec![a_int("axis", 0)]);
+    n.node("Mul", "nh", &["nb", &h], &["nh"], vec![]);
+    for p in ["q", "k", "v"] {
+        // one target per view, as the exporters write it (a shared one is not rewritten)
+        n.node("Concat", &format!("{p}_split_t"), &[&tt, "nh", &hd], &[&format!("{p}_split_t")], vec![a_int("axis", 0)]);
+        let w = n.w(&format!("{p}.w"), &[D, D]);
+        let b = n.w(&format!("{p}.b"), &[D]);
+        n.node("MatMul", &format!("{p}_mm"), &["x", &w], &[&format!("{p}0")], vec![]);
+        n.bin("Add", &format!("{p}1"), &format!("{p}0"), &b);
+        n.node("Reshape", &format!("{p}_split"), &[&format!("{p}1"), &format!("{p}_split_t")], &[&format!("{p}2")], vec![]);
+        n.node("Transpose", p, &[&format!("{p}2")], &[p], vec![a_ints("perm", &[1, 0, 2])]);
+    }
+    n.node("Transpose", "kt", &["k"], &["kt"], vec![a_ints("perm", &[0, 2, 1])]);
+    n.node("MatMul", "scores", &["q", "kt"], &["s"], vec![]);
+    n.node("Softmax", "attn", &["s"], &["attn"], vec![a_int("axis", -1)]);
+    n.node("MatMul", "av", &["attn", "v"], &["av"], vec![]);
+    n.node("Transpose", "av_t", &["av"], &["avt"], vec![a_ints("perm", &[1, 0, 2])]);
+    n.node("Concat", "merge_t", &[&tt, "nb", &dd], &["merge_t"], vec![a_int("axis", 0)]);
+    n.node("Reshape", "merge", &["avt", "merge_t"], &["o"], vec![]);
+    let wo = n.w("proj.w", &[D, D]);
+    n.node("MatMul", "proj", &["o", &wo], &["p"], vec![]);
+    n.node("ReduceMean", "pool", &["p"], &["pooled"], vec![a_ints("axes", &[0]), a_int("keepdims", 0)]);
+    let wh = n.w("head.w", &[D, 3]);
+    n.node("MatMul", "head", &["pooled", &wh], &["y"], vec![]);
+    n.output("y");
+    let c = n.analyze();
+    let (gq, gv) = (c.group("q.w"), c.group("v.w"));
+    assert!(gq == c.group("k.w") && c.prunable(gq) && c.rows(gq) == HD as usize, "{}", c.dump());
+    assert!(c.prunable(gv) && c.rows(gv) == HD as usize, "{}", c.dump());
+    let (g, a) = (c.g, c.a);
+    let (masked, sel) = compress::prune(&g, &a, 0.5, Criterion::Random { seed: 4 }).unwrap();
+    assert!(!sel.rows.is_empty());
+    let out = compress::compress(&masked, &a, &CompressOptions::default()).unwrap();
+    let small = oto_graph::check::structural(&out.graph.to_model(), &masked).unwrap();
+    let cmp = oto_verify::compare_with(&masked.to_model(), &small.to_model(), 2, 5, false).unwrap();
+    assert!(cmp.passes(1e-5) && cmp.shapes_match(), "{cmp:?}");
+}

@@ -66,8 +66,8 @@ fn index_bound(g: &oto_graph::Graph, name: &str) -> i64 {
 }
 
 /// Concrete input shapes of `model`: the real graph inputs (initializers listed as inputs are
-/// skipped); a symbolic or unknown dimension on axis 0 becomes `batch`. Any other symbolic
-/// dimension is an error (the model needs static spatial sizes to be checked).
+/// skipped); a symbolic or unknown dimension on axis 0 becomes `batch`, any other one a fixed
+/// size per symbol (16 for a sequence, 64 for an image side: [`sym_default`]).
 pub fn input_specs(model: &ModelProto, batch: usize) -> Result<Vec<InputSpec>> {
     let g = model.graph.as_ref().ok_or_else(|| anyhow!("the model has no graph"))?;
     let inits: std::collections::HashSet<&str> = g.initializer.iter().filter_map(|t| t.name.as_deref()).collect();
@@ -78,6 +78,7 @@ pub fn input_specs(model: &ModelProto, batch: usize) -> Result<Vec<InputSpec>> {
         None
     };
     let mut out = vec![];
+    let mut symbols: std::collections::HashMap<String, usize> = Default::default();
     for vi in &g.input {
         let name = vi.name.clone().unwrap_or_default();
         if inits.contains(name.as_str()) {
@@ -96,10 +97,9 @@ pub fn input_specs(model: &ModelProto, batch: usize) -> Result<Vec<InputSpec>> {
             match &d.value {
                 Some(dimension::Value::DimValue(v)) if *v >= 0 => shape.push(*v as usize),
                 _ if axis == 0 => shape.push(batch),
-                other => bail!(
-                    "graph input '{name}' has a symbolic dimension {:?} at axis {axis}; only the batch axis (0) may be symbolic for the runtime check",
-                    other
-                ),
+                // another symbolic dim (a sequence length, an image side): one value per symbol
+                Some(dimension::Value::DimParam(p)) => shape.push(*symbols.entry(p.clone()).or_insert(sym_default(dims.len()))),
+                _ => shape.push(sym_default(dims.len())),
             }
         }
         if !FEEDABLE.contains(&elem_type) {
@@ -115,6 +115,16 @@ pub fn input_specs(model: &ModelProto, batch: usize) -> Result<Vec<InputSpec>> {
         out.push(InputSpec { name, elem_type, shape, index_bound });
     }
     Ok(out)
+}
+
+/// The size given to a symbolic dim other than the batch: 64 in image-like inputs (rank ≥ 4:
+/// a side that survives a stride-32 network), 16 otherwise (a sequence length).
+fn sym_default(rank: usize) -> usize {
+    if rank >= 4 {
+        64
+    } else {
+        16
+    }
 }
 
 fn input_elem_type(vi: &oto_onnx::pb::ValueInfoProto) -> Option<i32> {

@@ -97,7 +97,9 @@ pub(crate) fn ints_writable_at(g: &Graph, v: ValueId, pos: &[usize]) -> bool {
 #[allow(clippy::type_complexity)]
 fn concat_pieces(g: &Graph, v: ValueId) -> Option<(NodeId, Vec<(usize, ValueId, std::ops::Range<usize>)>)> {
     let p = g.value(v).producer?;
-    if !matches!(g.nodes[p].op, Op::Concat(_)) {
+    // a Concat read elsewhere too (one shape target for Q, K and V) is not rewritten in place:
+    // its other readers may keep other counts
+    if !matches!(g.nodes[p].op, Op::Concat(_)) || g.value(v).consumers.len() != 1 || g.outputs.contains(&v) {
         return None;
     }
     let mut off = 0;

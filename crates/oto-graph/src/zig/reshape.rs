@@ -19,6 +19,61 @@ struct AxisGroup {
 }
 
 pub(crate) fn reshape_ids(t: &IdTensor, is: &[Dim], os: &[Dim], uf: &mut UnionFind) -> Option<IdTensor> {
+    reshape_exact(t, is, os, uf).or_else(|| {
+        // a channel axis whose rows are already tied along it (heads, after a qkv split) is
+        // the same everywhere: as a broadcast axis it can merge with a symbolic batch
+        // (`[N, H, T, D] → [N*H, T, D]`, the dynamo exporter's attention)
+        let u = drop_uniform_axes(t, uf);
+        if u != *t {
+            if let Some(r) = reshape_exact(&u, is, os, uf) {
+                return Some(r);
+            }
+        }
+        // `[T, N, H·D] ↔ [T, N*H, D]` (nn.MultiheadAttention): through `[T, N, H, D]`, where
+        // the split ties the heads and the uniform head axis then merges with the batch
+        let (fi, fo) = (refine(is), refine(os));
+        if fi.len() == is.len() && fo.len() == os.len() {
+            return None;
+        }
+        let a = drop_uniform_axes(&reshape_exact(t, is, &fi, uf)?, uf);
+        let b = drop_uniform_axes(&reshape_exact(&a, &fi, &fo, uf)?, uf);
+        reshape_exact(&b, &fo, os, uf)
+    })
+}
+
+/// `os` with every `X*k` symbol written as the two axes `[X, k]`.
+fn refine(os: &[Dim]) -> Vec<Dim> {
+    let mut out = vec![];
+    for d in os {
+        match factors(d) {
+            (syms, k) if matches!(d, Dim::Sym(_)) && syms.len() == 1 && k > 1 => {
+                out.push(Dim::Sym(syms[0].clone()));
+                out.push(Dim::Known(k));
+            }
+            _ => out.push(d.clone()),
+        }
+    }
+    out
+}
+
+/// `t` with every channel axis whose elements are one row along it (under `uf`) made a
+/// broadcast axis.
+fn drop_uniform_axes(t: &IdTensor, uf: &mut UnionFind) -> IdTensor {
+    let mut t = t.clone();
+    for a in 0..t.rank() {
+        if !t.chan[a] || t.dims[a] <= 1 {
+            continue;
+        }
+        let first = t.index(a, &vec![0; t.dims[a]]);
+        if t.slots.iter().zip(&first.slots).all(|(x, y)| uf.find(x.e) == uf.find(y.e)) {
+            t = t.index(a, &[0]);
+            t.chan[a] = false;
+        }
+    }
+    t
+}
+
+fn reshape_exact(t: &IdTensor, is: &[Dim], os: &[Dim], uf: &mut UnionFind) -> Option<IdTensor> {
     if t.rank() != is.len() {
         return None;
     }
