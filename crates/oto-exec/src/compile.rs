@@ -28,6 +28,7 @@ pub fn supports(op: &Op) -> bool {
         Op::Pool(p) => p.kind != PoolKind::Lp,
         Op::GlobalPool(p) => p.kind != PoolKind::Lp,
         Op::Reduce(r) => reduction(r.kind).is_some(),
+        Op::GatherNd(g) => g.batch_dims == 0,
         Op::ArgReduce(_) | Op::IndexOnly(_) | Op::Scatter(_) | Op::Unknown(_) => false,
         Op::Identity(_)
         | Op::Dropout(_)
@@ -215,6 +216,7 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Kernel, ExecError> {
         }
         Op::Gather(gt) => Kernel::Gather { axis: gt.axis },
         Op::GatherElements(gt) => Kernel::GatherElements { axis: gt.axis },
+        Op::GatherNd(_) => Kernel::GatherNd,
         Op::ShapeOf(s) => Kernel::Shape { start: s.start, end: s.end },
         Op::Size(_) => Kernel::Size,
         Op::Reshape(r) => Kernel::Reshape { shape: c.ints(&r.shape), allowzero: r.allowzero },

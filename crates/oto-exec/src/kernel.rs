@@ -86,6 +86,8 @@ pub enum Kernel {
     Slice { starts: Ints, ends: Ints, axes: Ints, steps: Ints },
     Gather { axis: i64 },
     GatherElements { axis: i64 },
+    /// `GatherND` with `batch_dims = 0`.
+    GatherNd,
     Shape { start: i64, end: Option<i64> },
     Size,
     Reshape { shape: Ints, allowzero: bool },

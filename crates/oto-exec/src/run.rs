@@ -42,6 +42,7 @@ pub fn run(k: &Kernel, xs: &[Option<&Tensor>], nout: usize, ctx: &Ctx) -> R<Vec<
         }
         Kernel::Gather { axis } => shape::gather(x0()?, req(xs, 1)?, *axis)?,
         Kernel::GatherElements { axis } => shape::gather_elements(x0()?, req(xs, 1)?, *axis)?,
+        Kernel::GatherNd => shape::gather_nd(x0()?, req(xs, 1)?)?,
         Kernel::Shape { start, end } => shape::shape_of(x0()?, *start, *end),
         Kernel::Size => shape::size(x0()?),
         Kernel::Reshape { shape, allowzero } => shape::reshape(xs, shape, *allowzero)?,

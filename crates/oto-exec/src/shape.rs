@@ -81,6 +81,24 @@ pub fn gather_elements(x: &Tensor, idx: &Tensor, axis: i64) -> R<Tensor> {
     Ok(x.f_gather(a, &idx.f_remainder(dim)?, false)?)
 }
 
+/// `GatherND` with `batch_dims = 0`: `y[i…] = x[idx[i…, 0], …, idx[i…, k−1], …]`.
+pub fn gather_nd(x: &Tensor, idx: &Tensor) -> R<Tensor> {
+    let idx = align(x, idx);
+    let idx = if idx.kind() != Kind::Int64 { idx.f_to_kind(Kind::Int64)? } else { idx };
+    let ish = idx.size();
+    let k = *ish.last().ok_or("GatherND indices must have rank >= 1")?;
+    if k < 1 || k as usize > x.dim() {
+        return Err(format!("GatherND index depth {k} does not fit data of rank {}", x.dim()).into());
+    }
+    let flat = idx.f_reshape([-1, k])?;
+    let cols: Vec<Option<Tensor>> =
+        (0..k).map(|j| flat.f_select(1, j).and_then(|c| c.f_remainder(x.size()[j as usize])).map(Some)).collect::<Result<_, _>>()?;
+    let y = x.f_index(&cols)?;
+    let mut shape = ish[..ish.len() - 1].to_vec();
+    shape.extend(&x.size()[k as usize..]);
+    Ok(y.f_reshape(&shape)?)
+}
+
 pub fn gather(x: &Tensor, idx: &Tensor, axis: i64) -> R<Tensor> {
     let idx = align(x, idx);
     let rank = x.dim() as i64;

@@ -356,6 +356,7 @@ fn shape_and_data_movement() {
             .output("y")
             .build(),
     );
+    cs.push(case("gather_nd").input("x", &[3, 4, 2]).init_i2("i", &[2, 2, 2], &[0, 1, 2, -1, 1, 0, 0, 3]).node(node("GatherND", "g", &["x", "i"], &["y"], vec![])).output("y").build());
     cs.push(case("gather_scalar").input("x", &[3, 5]).init_i_scalar("i", -2).node(node("Gather", "g", &["x", "i"], &["y"], vec![])).output("y").build());
     cs.push(
         case("expand_tile")

@@ -104,7 +104,7 @@ registry! {
     norm { Norm },
     lrn { Lrn },
     concat_split { Concat, Split },
-    slice_gather { Slice, Gather, GatherElements },
+    slice_gather { Slice, Gather, GatherElements, GatherNd },
     scatter { Scatter },
     reshape { Reshape, Squeeze, Unsqueeze, Flatten },
     transpose { Transpose },

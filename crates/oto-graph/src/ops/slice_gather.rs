@@ -221,6 +221,36 @@ impl OpRule for GatherElements {
     }
 }
 
+/// `GatherND` (the dynamo exporter's relative-position-bias lookup): the output is
+/// `indices.shape[..-1] ++ data.shape[batch_dims + k..]`. ZIG rule: unprunable data channels
+/// (`gather_nd`), as for GatherElements.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GatherNd {
+    pub batch_dims: i64,
+}
+
+impl OpParse for GatherNd {
+    fn parse(a: &Attrs) -> Result<Option<Self>> {
+        Ok((a.op_type == "GatherND").then(|| a.int("batch_dims", 0)).transpose()?.map(|batch_dims| GatherNd { batch_dims }))
+    }
+}
+
+impl OpRule for GatherNd {
+    fn infer(&self, c: &InferCtx) -> Result<Vec<OutInfo>> {
+        let (Some(s), Some(ish)) = (c.shape(0), c.shape(1)) else { return Ok(vec![OutInfo::default()]) };
+        let (Some(k), b) = (ish.last().and_then(|d| d.known()), self.batch_dims.max(0) as usize) else { return Ok(vec![OutInfo::default()]) };
+        if ish.is_empty() || b + k as usize > s.len() {
+            return Err(c.err(format!("indices of depth {k} (batch_dims {b}) do not fit data of rank {}", s.len())));
+        }
+        let mut o = ish[..ish.len() - 1].to_vec();
+        o.extend(s[b + k as usize..].iter().cloned());
+        Ok(vec![OutInfo { shape: Some(o), dtype: c.dtype(0), folded: None }])
+    }
+    fn zig(&self, st: &mut State) {
+        unknown(st, "gather_nd")
+    }
+}
+
 fn zig_slice(sl: &Slice, st: &mut State) {
     let Some(t) = input_ids(st, 0) else { return };
     if t.rank() == 0 {
