@@ -19,7 +19,7 @@ pub use prove::{prove, ProveOptions, Proof};
 
 use anyhow::{anyhow, bail, Context, Result};
 use oto_onnx::pb::{tensor_shape_proto::dimension, type_proto, ModelProto};
-use oto_onnx::tensor::{BOOL, DOUBLE, FLOAT, INT32, INT64};
+use oto_onnx::tensor::{BOOL, DOUBLE, FLOAT, FLOAT16, INT32, INT64};
 use rand::{Rng, SeedableRng};
 use std::time::{Duration, Instant};
 use tract_onnx::prelude::*;
@@ -43,7 +43,7 @@ pub struct InputSpec {
 }
 
 /// Element types the check can feed (values are held as f32: integers up to 2^24 are exact).
-const FEEDABLE: &[i32] = &[FLOAT, DOUBLE, INT32, INT64, BOOL];
+const FEEDABLE: &[i32] = &[FLOAT, FLOAT16, DOUBLE, INT32, INT64, BOOL];
 
 /// The table size an integer graph input indexes: the axis length of the `Gather` data it feeds
 /// as indices (the smallest when several), or 2.
@@ -104,7 +104,7 @@ pub fn input_specs(model: &ModelProto, batch: usize) -> Result<Vec<InputSpec>> {
         }
         if !FEEDABLE.contains(&elem_type) {
             bail!(
-                "graph input '{name}' has element type {} (the check feeds float32/float64/int32/int64/bool inputs)",
+                "graph input '{name}' has element type {} (the check feeds float16/32/64, int32/int64 and bool inputs)",
                 oto_onnx::tensor::type_name(elem_type)
             );
         }
@@ -144,7 +144,7 @@ pub fn random_inputs(specs: &[InputSpec], seed: u64) -> Result<Vec<TensorF32>> {
         .map(|s| {
             let n: usize = s.shape.iter().product();
             let data = match s.elem_type {
-                FLOAT | DOUBLE => (0..n).map(|_| rng.random_range(-1.0f32..1.0) + rng.random_range(-1.0f32..1.0)).collect(),
+                FLOAT | FLOAT16 | DOUBLE => (0..n).map(|_| rng.random_range(-1.0f32..1.0) + rng.random_range(-1.0f32..1.0)).collect(),
                 INT32 | INT64 => (0..n).map(|_| rng.random_range(0..s.index_bound) as f32).collect(),
                 BOOL => (0..n).map(|_| rng.random_range(0..2) as f32).collect(),
                 t => bail!("graph input '{}' has element type {} (not feedable)", s.name, oto_onnx::tensor::type_name(t)),
@@ -160,6 +160,7 @@ fn to_tract(t: &TensorF32, elem_type: i32) -> Result<Tensor> {
     let bad = |e: tract_ndarray::ShapeError| anyhow!("bad input tensor: {e}");
     Ok(match elem_type {
         DOUBLE => tract_ndarray::ArrayD::from_shape_vec(shape, t.data.iter().map(|&x| x as f64).collect()).map_err(bad)?.into(),
+        FLOAT16 => tract_ndarray::ArrayD::from_shape_vec(shape, t.data.iter().map(|&x| f16::from_f32(x)).collect()).map_err(bad)?.into(),
         INT64 => tract_ndarray::ArrayD::from_shape_vec(shape, t.data.iter().map(|&x| x as i64).collect()).map_err(bad)?.into(),
         INT32 => tract_ndarray::ArrayD::from_shape_vec(shape, t.data.iter().map(|&x| x as i32).collect()).map_err(bad)?.into(),
         BOOL => tract_ndarray::ArrayD::from_shape_vec(shape, t.data.iter().map(|&x| x != 0.0).collect()).map_err(bad)?.into(),
@@ -170,6 +171,7 @@ fn to_tract(t: &TensorF32, elem_type: i32) -> Result<Tensor> {
 fn datum_type(elem_type: i32) -> DatumType {
     match elem_type {
         DOUBLE => f64::datum_type(),
+        FLOAT16 => f16::datum_type(),
         INT64 => i64::datum_type(),
         INT32 => i32::datum_type(),
         BOOL => bool::datum_type(),

@@ -109,3 +109,23 @@ fn an_implicit_constant_of_shape_value_is_made_explicit_so_tract_runs_it() {
     let y = run(&g.to_model(), &x).unwrap();
     assert_eq!(y[0].shape, vec![1, 10]);
 }
+
+/// A float16 graph input (a model exported in half precision at its interface) is fed too.
+#[test]
+fn float16_inputs_are_fed() {
+    use oto_onnx::attr::{a_int, node};
+    let mut m = model("fmnist_vgg", 1);
+    let gp = m.graph.as_mut().unwrap();
+    let x = gp.input[0].name.clone().unwrap();
+    let mut x16 = gp.input[0].clone();
+    x16.name = Some("x16".into());
+    if let Some(oto_onnx::pb::type_proto::Value::TensorType(tt)) = x16.r#type.as_mut().and_then(|t| t.value.as_mut()) {
+        tt.elem_type = Some(oto_onnx::tensor::FLOAT16);
+    }
+    gp.input[0] = x16;
+    gp.node.insert(0, node("Cast", "to_f32", &["x16"], &[&x], vec![a_int("to", oto_onnx::tensor::FLOAT as i64)]));
+    let specs = input_specs(&m, 2).unwrap();
+    assert_eq!(specs[0].elem_type, oto_onnx::tensor::FLOAT16);
+    let c = compare(&m, &m, 2, 1).unwrap();
+    assert!(c.passes(0.0) && c.outputs[0].max_ref > 0.0, "{c:?}");
+}
