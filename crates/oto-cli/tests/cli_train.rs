@@ -181,3 +181,34 @@ fn reinit_trains_an_onnx_architecture_from_fresh_weights() {
     assert!(weights(&fresh, bn0).iter().all(|v| (v - 1.0).abs() < 1e-4));
     assert!(weights(&model, bn0).iter().any(|v| (v - 1.0).abs() > 0.1));
 }
+
+/// A model exported from PyTorch as most users do, with a batch-1 example and no dynamic axes
+/// (`x.view(x.size(0), -1)` folded into the target `[1, -1]`), trains with batches of 16: its
+/// batch is made symbolic, proven per sample, and the written model takes any batch.
+#[test]
+fn a_batch1_pytorch_export_trains_with_any_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let py = std::env::var_os("OTO_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"));
+    let model = dir.path().join("cnn.onnx");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/export_user_models.py");
+    let o = Command::new(py).arg(script).arg(&model).arg("fmnist_cnn").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = dir.path().join("out");
+    let o = oto()
+        .arg("train")
+        .arg(&model)
+        .args(["--epochs", "1", "--batch-size", "16", "--max-train-batches", "2", "--threads", "1", "--progress", "plain", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{text}");
+    assert!(text.contains("exported with a fixed batch of 1") && text.contains("proven per sample"), "{text}");
+    let full = oto_graph::Graph::load(&out.join("full.onnx")).unwrap();
+    let s = full.shape(full.inputs[0]).unwrap();
+    assert!(matches!(s[0], oto_graph::Dim::Sym(_)), "the written model takes any batch: {s:?}");
+    let e = oto().args(["eval"]).arg(out.join("full.onnx")).args(["--dataset", "fashion-mnist", "--batch-size", "64"]).output().unwrap();
+    assert!(e.status.success(), "{}{}", String::from_utf8_lossy(&e.stdout), String::from_utf8_lossy(&e.stderr));
+}

@@ -14,6 +14,7 @@ pub mod shape;
 pub mod zig;
 pub mod flops;
 pub mod fold;
+pub mod batch;
 pub mod check;
 pub mod compress;
 pub mod viz;

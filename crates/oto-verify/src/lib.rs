@@ -14,7 +14,9 @@
 //!
 //! Used by `oto compress`, `oto prune`, `oto train` and the library API to prove that a
 //! compressed model computes the same function as the zeroed full model (OTOv2 spec §5.2).
+pub mod batch;
 pub mod prove;
+pub use batch::batch_equivalence;
 pub use prove::{prove, ProveOptions, Proof};
 
 use anyhow::{anyhow, bail, Context, Result};

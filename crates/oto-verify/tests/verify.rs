@@ -129,3 +129,36 @@ fn float16_inputs_are_fed() {
     let c = compare(&m, &m, 2, 1).unwrap();
     assert!(c.passes(0.0) && c.outputs[0].max_ref > 0.0, "{c:?}");
 }
+
+/// A fixed-batch export (input [1, …], `x.view(x.size(0), -1)` folded into the target
+/// `[1, -1]`) made batch-free: the target's batch entry is rewritten, the interface declares
+/// `N`, and the per-sample proof holds at batch 2; without the rewrite the proof fails.
+#[test]
+fn a_fixed_batch_export_is_made_batch_free_and_proven_per_sample() {
+    use oto_onnx::pb::tensor_shape_proto::dimension;
+    let mut m = model("fmnist_vgg", 3);
+    let gp = m.graph.as_mut().unwrap();
+    let fl = gp.node.iter().position(|n| n.op_type.as_deref() == Some("Flatten")).expect("a Flatten");
+    gp.initializer.push(oto_onnx::tensor::i64_tensor("flat_target", &[2], &[1, -1]));
+    let n = &mut gp.node[fl];
+    n.op_type = Some("Reshape".into());
+    n.attribute.clear();
+    n.input.push("flat_target".into());
+    for vi in gp.input.iter_mut().chain(gp.output.iter_mut()) {
+        if let Some(oto_onnx::pb::type_proto::Value::TensorType(tt)) = vi.r#type.as_mut().and_then(|t| t.value.as_mut()) {
+            tt.shape.as_mut().unwrap().dim[0].value = Some(dimension::Value::DimValue(1));
+        }
+    }
+    gp.value_info.clear();
+    let g = oto_graph::Graph::from_model(m.clone()).unwrap();
+    let (h, rw) = oto_graph::batch::symbolic_batch(&g).unwrap().expect("a fixed batch");
+    assert_eq!(rw.exported, 1);
+    assert_eq!(rw.rewrites.len(), 1, "{:?}", rw.rewrites);
+    let free = h.to_model();
+    let specs = input_specs(&free, 5).unwrap();
+    assert_eq!(specs[0].shape[0], 5, "the batch is symbolic in the written model");
+    let rel = oto_verify::batch_equivalence(&m, &free, 1).unwrap();
+    assert!(rel < 1e-5, "{rel}");
+    // the exported model itself cannot take a batch of 2
+    assert!(oto_verify::batch_equivalence(&m, &m, 1).is_err());
+}

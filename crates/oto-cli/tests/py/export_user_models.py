@@ -5,6 +5,7 @@ usage: export_user_models.py OUT.onnx NAME
   swin_t             torchvision swin_t(num_classes=10) at 3x64x64
   shufflenet         torchvision shufflenet_v2_x0_5(num_classes=10) at 3x64x64 (channel split
                      and channel shuffle)
+  fmnist_cnn         a Fashion-MNIST CNN with x.view(x.size(0), -1) (batch 1: a constant [1, -1] target)
   resnet_a           a CIFAR ResNet with option-A shortcuts (x[:, :, ::2, ::2] then F.pad on channels)
   seg_decoder        a decoder with F.interpolate(z, size=y.shape[-2:]) (Resize sizes computed from
                      a feature map's shape) added to a skip connection
@@ -113,8 +114,26 @@ class GPT(nn.Module):
         return self.head(self.ln(self.blocks(x)))
 
 
+class FmnistCNN(nn.Module):
+    """A small Fashion-MNIST CNN as users write it: conv-BN-ReLU blocks, then
+    `x.view(x.size(0), -1)` into a Linear (folded by the exporter into a constant target
+    [1, -1] when exported with a batch of 1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.f = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                               nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2))
+        self.fc = nn.Linear(16 * 7 * 7, 10)
+
+    def forward(self, x):
+        x = self.f(x)
+        return self.fc(x.view(x.size(0), -1))
+
+
 def build(name):
     """(model, example input) of a named model."""
+    if name == "fmnist_cnn":
+        return FmnistCNN(), torch.randn(1, 1, 28, 28)
     if name == "swin_t":
         import torchvision
         return torchvision.models.swin_t(num_classes=10), torch.randn(1, 3, 64, 64)
@@ -140,4 +159,6 @@ if __name__ == "__main__":
     out, name = sys.argv[1], sys.argv[2]
     torch.manual_seed(0)
     model, x = build(name)
-    torch.onnx.export(model.eval(), x if isinstance(x, tuple) else (x,), out, opset_version=17, dynamo=False)
+    # to train: PRESERVE keeps BatchNormalization (eval mode folds it into the convolutions)
+    kw = {"training": torch.onnx.TrainingMode.PRESERVE} if name == "fmnist_cnn" else {}
+    torch.onnx.export(model.eval(), x if isinstance(x, tuple) else (x,), out, opset_version=17, dynamo=False, **kw)

@@ -113,6 +113,34 @@ fn concat_pieces(g: &Graph, v: ValueId) -> Option<(NodeId, Vec<(usize, ValueId, 
     Some((p, out))
 }
 
+/// A fresh initializer holding `t` (named `<base>_oto…`), read by input `slot` of node `nid`
+/// instead of its old value.
+pub(crate) fn repoint_const(g: &mut Graph, nid: NodeId, slot: usize, base: &str, mut t: TensorProto) -> ValueId {
+    let mut k = 0;
+    let name = loop {
+        let n = if k == 0 { format!("{base}_oto") } else { format!("{base}_oto{k}") };
+        if g.id(&n).is_none() {
+            break n;
+        }
+        k += 1;
+    };
+    t.name = Some(name.clone());
+    let id = g.add_value(&name);
+    {
+        let v = &mut g.values[id];
+        v.dtype = t.data_type.unwrap_or(0);
+        v.shape = Some(t.dims.iter().map(|&d| Dim::Known(d)).collect());
+        v.init = Some(t);
+        v.is_initializer = true;
+        v.consumers.push((nid, slot));
+    }
+    if let Some(old) = g.nodes[nid].inputs[slot] {
+        g.values[old].consumers.retain(|&c| c != (nid, slot));
+    }
+    g.nodes[nid].inputs[slot] = Some(id);
+    id
+}
+
 pub struct Rewriter<'a> {
     pub g: &'a mut Graph,
     pub a: &'a Analysis,
@@ -178,29 +206,8 @@ impl Rewriter<'_> {
     }
 
     /// A fresh initializer holding `t`, read by input `slot` of node `nid` instead of its old value.
-    fn repoint(&mut self, nid: NodeId, slot: usize, base: &str, mut t: TensorProto) {
-        let mut k = 0;
-        let name = loop {
-            let n = if k == 0 { format!("{base}_oto") } else { format!("{base}_oto{k}") };
-            if self.g.id(&n).is_none() {
-                break n;
-            }
-            k += 1;
-        };
-        t.name = Some(name.clone());
-        let id = self.g.add_value(&name);
-        {
-            let v = &mut self.g.values[id];
-            v.dtype = t.data_type.unwrap_or(0);
-            v.shape = Some(t.dims.iter().map(|&d| Dim::Known(d)).collect());
-            v.init = Some(t);
-            v.is_initializer = true;
-            v.consumers.push((nid, slot));
-        }
-        if let Some(old) = self.g.nodes[nid].inputs[slot] {
-            self.g.values[old].consumers.retain(|&c| c != (nid, slot));
-        }
-        self.g.nodes[nid].inputs[slot] = Some(id);
+    fn repoint(&mut self, nid: NodeId, slot: usize, base: &str, t: TensorProto) {
+        repoint_const(self.g, nid, slot, base, t);
     }
 
     /// Sets the integer input `slot` of node `nid` to `new` (1-D, or a scalar when it was one).

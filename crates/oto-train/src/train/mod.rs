@@ -168,7 +168,36 @@ pub fn load_model_reinit(
         }
     }
     g.infer_shapes()?;
+    if !matches!(data, RunData::SuperResolution { .. }) {
+        g = batch_free(g, &cfg.model)?;
+    }
     Ok((g, reinit))
+}
+
+/// A fixed-batch export (`torch.onnx.export(model, torch.randn(1, …))`) with its batch made
+/// symbolic ([`oto_graph::batch::symbolic_batch`]), proven per sample in tract on the
+/// inference forms; the model itself when its batch is already symbolic.
+fn batch_free(g: Graph, model: &str) -> Result<Graph, TrainError> {
+    let bad = |e: String| TrainError::Config(format!("--model {model}: {e}"));
+    let Some((h, rw)) = oto_graph::batch::symbolic_batch(&g).map_err(|e| bad(e.to_string()))? else { return Ok(g) };
+    let reference = oto_verify::prove::inference_form(&g, &oto_graph::zig::analyze(&g)).map_err(|e| bad(format!("{e:#}")))?;
+    let free = oto_verify::prove::inference_form(&h, &oto_graph::zig::analyze(&h)).map_err(|e| bad(format!("{e:#}")))?;
+    let rel = oto_verify::batch_equivalence(&reference.to_model(), &free.to_model(), rw.exported.max(1) as usize)
+        .map_err(|e| bad(format!("the model was exported with a fixed batch of {} and cannot take another ({e:#}); {}", rw.exported, oto_graph::batch::reexport_hint())))?;
+    if rel > 1e-4 {
+        return Err(bad(format!(
+            "the model was exported with a fixed batch of {}; with a symbolic batch its samples are not independent (relative difference {rel:.1e}); {}",
+            rw.exported,
+            oto_graph::batch::reexport_hint()
+        )));
+    }
+    eprintln!(
+        "note: {model} was exported with a fixed batch of {}: its batch is now symbolic ({} Reshape target(s) rewritten{}), proven per sample (relative difference {rel:.1e})",
+        rw.exported,
+        rw.rewrites.len(),
+        if rw.rewrites.is_empty() { String::new() } else { format!(": {}", rw.rewrites.join("; ")) }
+    );
+    Ok(h)
 }
 
 /// The optimizer of the run: the pruner (`cfg.pruner`) when a target is set, else the baseline.
