@@ -211,4 +211,25 @@ fn a_batch1_pytorch_export_trains_with_any_batch() {
     assert!(matches!(s[0], oto_graph::Dim::Sym(_)), "the written model takes any batch: {s:?}");
     let e = oto().args(["eval"]).arg(out.join("full.onnx")).args(["--dataset", "fashion-mnist", "--batch-size", "64"]).output().unwrap();
     assert!(e.status.success(), "{}{}", String::from_utf8_lossy(&e.stdout), String::from_utf8_lossy(&e.stderr));
+    assert!(!text.contains("no normalisation layer"), "{text}");
+
+    // the default eval-mode export folds BatchNorm away: said, with the export line; --init random
+    let folded = dir.path().join("folded.onnx");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/export_user_models.py");
+    let py = std::env::var_os("OTO_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"));
+    let o = Command::new(py).arg(script).arg(&folded).arg("fmnist_cnn_folded").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = oto()
+        .arg("train")
+        .arg(&folded)
+        .args(["--init", "random", "--epochs", "1", "--batch-size", "16", "--max-train-batches", "1", "--threads", "1", "--progress", "plain", "--out"])
+        .arg(dir.path().join("out2"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{text}");
+    assert!(text.contains("no normalisation layer") && text.contains("TrainingMode.PRESERVE"), "{text}");
+    assert!(text.contains("re-drawn with seed"), "{text}");
 }

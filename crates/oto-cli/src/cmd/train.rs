@@ -5,6 +5,15 @@ use anyhow::{Context, Result};
 use oto_train::train::{self, DatasetKind, OptimizerKind, PrunerKind, ScheduleKind, TrainConfig};
 use std::path::PathBuf;
 
+/// `--init`: where an ONNX model's training starts.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    /// Fresh weights (PyTorch's defaults per layer type)
+    Random,
+    /// The exported weights
+    Keep,
+}
+
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {
     /// The network: zoo:NAME (see `oto zoo list`) or an ONNX file [default: zoo:fmnist_vgg]
@@ -67,8 +76,13 @@ pub struct Args {
     #[arg(long)]
     pub no_augment: bool,
     /// Re-initialise the ONNX model's weights (seeded by --seed) and train it from scratch
-    #[arg(long)]
+    /// (the same as --init random)
+    #[arg(long, conflicts_with = "init")]
     pub reinit: bool,
+    /// Where an ONNX model's training starts: `random` (PyTorch's default initialisation per
+    /// layer type, seeded by --seed: from scratch, as OTOv2) or `keep` (the exported weights)
+    #[arg(long, value_enum, value_name = "random|keep")]
+    pub init: Option<Init>,
     /// At most N training batches per epoch (quick runs)
     #[arg(long, value_name = "N")]
     pub max_train_batches: Option<usize>,
@@ -208,8 +222,11 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
     if a.no_augment {
         c.augment = false;
     }
-    if a.reinit {
+    if a.reinit || matches!(a.init, Some(Init::Random)) {
         c.reinit = true;
+    }
+    if matches!(a.init, Some(Init::Keep)) {
+        c.reinit = false;
     }
     c.keep.extend(a.keep.iter().cloned());
     if let Some(p) = &a.pruner {

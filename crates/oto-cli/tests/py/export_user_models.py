@@ -5,7 +5,9 @@ usage: export_user_models.py OUT.onnx NAME
   swin_t             torchvision swin_t(num_classes=10) at 3x64x64
   shufflenet         torchvision shufflenet_v2_x0_5(num_classes=10) at 3x64x64 (channel split
                      and channel shuffle)
-  fmnist_cnn         a Fashion-MNIST CNN with x.view(x.size(0), -1) (batch 1: a constant [1, -1] target)
+  fmnist_cnn         a Fashion-MNIST CNN with x.view(x.size(0), -1) (batch 1: a constant [1, -1] target),
+                     BatchNorm kept (training=PRESERVE); fmnist_cnn_folded: the default export,
+                     BatchNorm folded into the convolutions
   resnet_a           a CIFAR ResNet with option-A shortcuts (x[:, :, ::2, ::2] then F.pad on channels)
   seg_decoder        a decoder with F.interpolate(z, size=y.shape[-2:]) (Resize sizes computed from
                      a feature map's shape) added to a skip connection
@@ -132,7 +134,7 @@ class FmnistCNN(nn.Module):
 
 def build(name):
     """(model, example input) of a named model."""
-    if name == "fmnist_cnn":
+    if name in ("fmnist_cnn", "fmnist_cnn_folded"):
         return FmnistCNN(), torch.randn(1, 1, 28, 28)
     if name == "swin_t":
         import torchvision

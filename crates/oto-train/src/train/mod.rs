@@ -145,6 +145,9 @@ pub fn load_model_reinit(
         m
     };
     let mut g = Graph::from_model_unchecked(model)?;
+    if !cfg.model.starts_with("zoo:") {
+        warn_if_normalisation_folded(&g, &cfg.model);
+    }
     if g.inputs.len() != 1 {
         return Err(TrainError::Config(format!("the model must have exactly one input, it has {}", g.inputs.len())));
     }
@@ -172,6 +175,22 @@ pub fn load_model_reinit(
         g = batch_free(g, &cfg.model)?;
     }
     Ok((g, reinit))
+}
+
+/// `torch.onnx.export(model.eval(), …)` folds every BatchNormalization into the convolution
+/// before it: a convolutional network without any normalisation layer is said to be one, with
+/// the export line that keeps them (training it from scratch is much harder without).
+fn warn_if_normalisation_folded(g: &Graph, model: &str) {
+    use oto_graph::Op;
+    let convs = g.nodes.iter().filter(|n| matches!(n.op, Op::Conv(_))).count();
+    let norms = g.nodes.iter().filter(|n| matches!(n.op, Op::Norm(_))).count();
+    if convs >= 2 && norms == 0 {
+        eprintln!(
+            "warning: {model} has {convs} convolutions and no normalisation layer: if the PyTorch model has BatchNorm, \
+             torch.onnx.export(model.eval(), ...) folded it into the convolutions; to train it, re-export with \
+             training=torch.onnx.TrainingMode.PRESERVE (docs/pytorch.md)"
+        );
+    }
 }
 
 /// A fixed-batch export (`torch.onnx.export(model, torch.randn(1, …))`) with its batch made
