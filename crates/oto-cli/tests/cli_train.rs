@@ -174,10 +174,12 @@ fn reinit_trains_an_onnx_architecture_from_fresh_weights() {
     assert!(max_diff(&weights(&kept, w0), &start) < 1e-4, "without --reinit training starts from the file's weights");
     let w = weights(&fresh, w0);
     assert!(max_diff(&w, &start) > 0.1, "--reinit must draw new weights");
-    // Kaiming fan-out spread of the 16-channel 3x3 conv; BN scale back at 1 (the file's is random).
+    // PyTorch's default for the 1-channel 3x3 conv (kaiming_uniform, a = √5): uniform ±1/√9;
+    // BN scale back at 1 (the file's is random).
+    let bound = 1.0f32 / 3.0;
     let std = (w.iter().map(|v| v * v).sum::<f32>() / w.len() as f32).sqrt();
-    let want = (2.0f32 / (16.0 * 9.0)).sqrt();
-    assert!((std / want - 1.0).abs() < 0.25, "std {std} vs {want}");
+    let want = bound / 3f32.sqrt();
+    assert!(w.iter().all(|v| v.abs() <= bound) && (std / want - 1.0).abs() < 0.25, "std {std} vs {want}");
     assert!(weights(&fresh, bn0).iter().all(|v| (v - 1.0).abs() < 1e-4));
     assert!(weights(&model, bn0).iter().any(|v| (v - 1.0).abs() > 0.1));
 }

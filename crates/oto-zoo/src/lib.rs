@@ -5,7 +5,6 @@
 
 pub mod builder;
 pub mod init;
-pub mod reinit;
 mod models;
 mod ops;
 

@@ -12,6 +12,7 @@ pub mod data;
 pub mod metrics;
 pub mod optimizers;
 pub mod progress;
+pub mod reinit;
 pub mod report;
 pub mod schedule;
 pub mod trainer;
@@ -114,7 +115,7 @@ pub fn load_model(cfg: &TrainConfig, data: &RunData) -> Result<Graph, TrainError
 pub fn load_model_reinit(
     cfg: &TrainConfig,
     data: &RunData,
-) -> Result<(Graph, Option<oto_zoo::reinit::ReinitReport>), TrainError> {
+) -> Result<(Graph, Option<reinit::ReinitReport>), TrainError> {
     let mut reinit = None;
     let model = if let Some(name) = cfg.model.strip_prefix("zoo:") {
         let input_shape = match data {
@@ -136,15 +137,12 @@ pub fn load_model_reinit(
                 cfg.model
             )));
         }
-        let mut m = oto_onnx::load_model(p).map_err(|e| TrainError::Config(format!("--model {}: {e}", cfg.model)))?;
-        if cfg.reinit {
-            let r = oto_zoo::reinit::reinitialize(&mut m, cfg.seed)
-                .map_err(|e| TrainError::Config(format!("--reinit {}: {e}", cfg.model)))?;
-            reinit = Some(r);
-        }
-        m
+        oto_onnx::load_model(p).map_err(|e| TrainError::Config(format!("--model {}: {e}", cfg.model)))?
     };
     let mut g = Graph::from_model_unchecked(model)?;
+    if cfg.reinit && !cfg.model.starts_with("zoo:") {
+        reinit = Some(reinit::reinitialize(&mut g, cfg.seed));
+    }
     if !cfg.model.starts_with("zoo:") {
         warn_if_normalisation_folded(&g, &cfg.model);
     }
@@ -279,9 +277,9 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
     let data = data::load(cfg)?;
     let (mut graph, reinit) = load_model_reinit(cfg, &data)?;
     if let Some(r) = &reinit {
-        progress.line(&format!("--reinit: {} initializers re-drawn with seed {}", r.reset.len(), cfg.seed));
+        progress.line(&format!("--init random: {} initializers re-drawn with seed {} (PyTorch defaults per layer type)", r.reset.len(), cfg.seed));
         if !r.kept.is_empty() {
-            progress.line(&format!("--reinit: warning: no rule for {} (values kept)", r.kept.join(", ")));
+            progress.line(&format!("--init random: warning: no rule for {} (values kept)", r.kept.join(", ")));
         }
     }
     let analysis = oto_graph::zig::analyze_with(&graph, &oto_graph::zig::AnalyzeOptions { keep: cfg.keep.clone() });
