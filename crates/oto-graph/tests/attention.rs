@@ -3,8 +3,6 @@
 //! the SDPA scale computed from `q.size(-1)` kept at its original value.
 mod common;
 use common::*;
-use oto_graph::compress::{self, CompressOptions, Criterion};
-use oto_graph::zig;
 
 const T: i64 = 4; // tokens
 const D: i64 = 8; // width
@@ -66,17 +64,10 @@ fn head_dims_are_one_group_across_qkv_and_the_projection_and_compress_exactly() 
     let proj = c.g.id("proj.w").unwrap();
     let consumer = c.a.members.iter().find(|m| m.tensor == proj && m.axis == 0).expect("proj.w is a consumer");
     assert!(consumer.map.iter().all(|&e| c.a.rows[c.a.elem_row[e]].group == gid), "{}", c.dump());
-    let g = c.g.clone();
-    let a = zig::analyze(&g);
-    let (masked, sel) = compress::prune(&g, &a, 0.5, Criterion::Random { seed: 2 }).unwrap();
-    assert!(!sel.rows.is_empty());
-    let out = compress::compress(&masked, &a, &CompressOptions::default()).unwrap();
-    let small = oto_graph::check::structural(&out.graph.to_model(), &masked).unwrap();
+    // exact in tract at batch 2, the scale pinned to 1/sqrt(HD)
+    let small = prune_exactly(&c.g, 2, 1e-5);
     let w = small.value(small.id("qkv.w").unwrap());
     assert!(w.dim(1).is_some_and(|cols| cols < 3 * D && cols % (3 * H) == 0), "{:?}", w.shape);
-    // exact in tract at batch 2, the scale pinned to 1/sqrt(HD)
-    let cmp = oto_verify::compare_with(&masked.to_model(), &small.to_model(), 2, 5, false).unwrap();
-    assert!(cmp.passes(1e-5) && cmp.shapes_match(), "{cmp:?}");
 }
 
 /// nn.MultiheadAttention as the TorchScript exporter writes it with a dynamic batch:
@@ -118,11 +109,5 @@ fn heads_merged_with_a_symbolic_batch_keep_their_head_dims_prunable() {
     let (gq, gv) = (c.group("q.w"), c.group("v.w"));
     assert!(gq == c.group("k.w") && c.prunable(gq) && c.rows(gq) == HD as usize, "{}", c.dump());
     assert!(c.prunable(gv) && c.rows(gv) == HD as usize, "{}", c.dump());
-    let (g, a) = (c.g, c.a);
-    let (masked, sel) = compress::prune(&g, &a, 0.5, Criterion::Random { seed: 4 }).unwrap();
-    assert!(!sel.rows.is_empty());
-    let out = compress::compress(&masked, &a, &CompressOptions::default()).unwrap();
-    let small = oto_graph::check::structural(&out.graph.to_model(), &masked).unwrap();
-    let cmp = oto_verify::compare_with(&masked.to_model(), &small.to_model(), 2, 5, false).unwrap();
-    assert!(cmp.passes(1e-5) && cmp.shapes_match(), "{cmp:?}");
+    prune_exactly(&c.g, 4, 1e-5);
 }

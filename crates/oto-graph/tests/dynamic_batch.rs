@@ -3,22 +3,6 @@
 //! compressed model runs in tract at batch 2 against the zeroed full model.
 mod common;
 use common::*;
-use oto_graph::compress::{self, CompressOptions, Criterion};
-use oto_graph::{zig, Graph};
-
-/// Prunes half the rows at random, compresses, checks the structure and the outputs at batch 2;
-/// returns the compressed graph.
-fn prune_exactly(n: &Net) -> Graph {
-    let g = n.graph();
-    let a = zig::analyze(&g);
-    let (masked, sel) = compress::prune(&g, &a, 0.5, Criterion::Random { seed: 1 }).unwrap();
-    assert!(!sel.rows.is_empty());
-    let c = compress::compress(&masked, &a, &CompressOptions::default()).unwrap();
-    let small = oto_graph::check::structural(&c.graph.to_model(), &masked).unwrap();
-    let cmp = oto_verify::compare_with(&masked.to_model(), &small.to_model(), 2, 3, false).unwrap();
-    assert!(cmp.passes(1e-4) && cmp.shapes_match(), "{cmp:?}");
-    small
-}
 
 /// `F.interpolate(p, size=x.shape[-2:])`: sizes = Concat(Shape(p)[:2], Shape(x)[2:]), the
 /// channel entry read from the resized value itself: it follows the cut at run time.
@@ -41,7 +25,7 @@ fn resize_sizes_read_from_the_resized_value_follow_the_cut() {
     n.output("fc");
     let c = n.analyze();
     assert!(c.prunable(c.group("c1.w")), "{}", c.dump());
-    let small = prune_exactly(&n);
+    let small = prune_exactly(&n.graph(), 1, 1e-4);
     // still computed: the batch is only known at run time
     let up = small.nodes.iter().find(|x| x.name == "up").unwrap();
     assert!(small.init(up.input(3).unwrap()).is_none());
@@ -69,7 +53,7 @@ fn a_channel_shuffle_with_a_run_time_batch_is_rewritten_in_its_constant_pieces()
     let c = n.analyze();
     let gid = c.group("c1.w");
     assert!(c.prunable(gid) && c.rows(gid) == 4, "{}", c.dump());
-    let small = prune_exactly(&n);
+    let small = prune_exactly(&n.graph(), 1, 1e-4);
     let split = small.nodes.iter().find(|x| x.name == "split").unwrap();
     assert!(small.init(split.input(1).unwrap()).is_none(), "the batch stays read from the shape");
 }

@@ -273,3 +273,17 @@ impl Checked {
         s
     }
 }
+
+/// Prunes half the rows of `g` at random (`seed`), compresses, checks the structure and that
+/// the outputs at batch 2 agree in tract within `tol`; returns the compressed graph.
+pub fn prune_exactly(g: &Graph, seed: u64, tol: f32) -> Graph {
+    use oto_graph::compress::{self, CompressOptions, Criterion};
+    let a = zig::analyze(g);
+    let (masked, sel) = compress::prune(g, &a, 0.5, Criterion::Random { seed }).unwrap();
+    assert!(!sel.rows.is_empty(), "nothing to prune");
+    let c = compress::compress(&masked, &a, &CompressOptions::default()).unwrap();
+    let small = oto_graph::check::structural(&c.graph.to_model(), &masked).unwrap();
+    let cmp = oto_verify::compare_with(&masked.to_model(), &small.to_model(), 2, 3, false).unwrap();
+    assert!(cmp.passes(tol) && cmp.shapes_match(), "{cmp:?}");
+    small
+}
