@@ -235,3 +235,32 @@ fn a_batch1_pytorch_export_trains_with_any_batch() {
     assert!(text.contains("no normalisation layer") && text.contains("TrainingMode.PRESERVE"), "{text}");
     assert!(text.contains("re-drawn with seed"), "{text}");
 }
+
+/// A model whose declared input side differs from the dataset's images (a 32×32 model on
+/// 28×28 Fashion-MNIST): batches are resized to it for training and evaluation, and the run
+/// says so; a channel mismatch stays a clear error.
+#[test]
+fn images_are_resized_to_the_model_input_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m32.onnx");
+    let o = oto().args(["zoo", "export", "fmnist_vgg", "--width", "0.5", "--input-shape", "1,32,32", "-o"]).arg(&model).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = dir.path().join("out");
+    let o = oto()
+        .arg("train")
+        .arg(&model)
+        .args(["--epochs", "1", "--batch-size", "16", "--max-train-batches", "2", "--threads", "1", "--progress", "plain", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{text}");
+    assert!(text.contains("resized from 28×28 to the model's 32×32"), "{text}");
+    let e = oto().args(["eval"]).arg(out.join("full.onnx")).args(["--dataset", "fashion-mnist"]).output().unwrap();
+    let et = String::from_utf8_lossy(&e.stdout).to_string() + &String::from_utf8_lossy(&e.stderr);
+    assert!(e.status.success() && et.contains("resized"), "{et}");
+    let rgb = dir.path().join("rgb.onnx");
+    let o = oto().args(["zoo", "export", "fmnist_vgg", "--width", "0.5", "--input-shape", "3,28,28", "-o"]).arg(&rgb).output().unwrap();
+    assert!(o.status.success());
+    fails_with(&["train", rgb.to_str().unwrap(), "--epochs", "1", "--out", dir.path().join("o3").to_str().unwrap()], "[N, 1, 28, 28]");
+}

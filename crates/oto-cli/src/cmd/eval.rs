@@ -110,7 +110,7 @@ fn check_classifier(exec: &Executor, data: &RunData, dataset: DatasetKind) -> Re
     let (Some([ch, h, w]), Some(k)) = (data.input_shape(), data.num_classes()) else {
         return Ok(());
     };
-    let x = Tensor::zeros([1, ch as i64, h as i64, w as i64], (Kind::Float, exec.device()));
+    let x = data.fit_images(Tensor::zeros([1, ch as i64, h as i64, w as i64], (Kind::Float, exec.device())))?;
     let y = exec.forward(&[x], false).context("running the model on one test-sized input")?;
     let s = y.first().map(|t| t.size()).unwrap_or_default();
     match s[..] {
@@ -136,8 +136,11 @@ fn describe_set(c: &TrainConfig) -> String {
 pub fn evaluate(c: &TrainConfig) -> Result<EvalResult> {
     train::setup_runtime(c);
     let device = train::parse_device(&c.device)?;
-    let data = train::data::load_test(c).with_context(|| format!("loading the {} dataset", c.dataset.name()))?;
+    let mut data = train::data::load_test(c).with_context(|| format!("loading the {} dataset", c.dataset.name()))?;
     let g = train::load_model(c, &data)?;
+    if let Some(note) = train::fit_data(&mut data, &g)? {
+        eprintln!("note: {note}");
+    }
     let exec = Executor::new(&g, &[], device)?;
     check_classifier(&exec, &data, c.dataset)?;
     Ok(train::evaluate(&exec, &data)?)

@@ -20,7 +20,9 @@ pub enum TaskKind {
 
 /// The data of a run.
 pub enum RunData {
-    Classification { train: DataLoader, test: DataLoader, num_classes: usize, shape: [usize; 3] },
+    /// `fit`: the model's input side `[H, W]` when it differs from the images' (batches are
+    /// resized bilinearly to it, [`RunData::fit_to`]).
+    Classification { train: DataLoader, test: DataLoader, num_classes: usize, shape: [usize; 3], fit: Option<[i64; 2]> },
     SuperResolution { train: Arc<SrDataset>, train_cfg: SrTrainConfig, test: Arc<SrDataset> },
 }
 
@@ -43,6 +45,35 @@ impl RunData {
             n
         }
     }
+    /// Fits the images to the model's declared input `[N, C, H, W]`: equal channels are
+    /// required; another known side resizes every batch (bilinear) to it. Returns a note for
+    /// the log when it does.
+    pub fn fit_to(&mut self, input: &[oto_graph::Dim]) -> Result<Option<String>, TrainError> {
+        let RunData::Classification { shape: [c, h, w], fit, .. } = self else { return Ok(None) };
+        let known = |i: usize| input.get(i).and_then(|d| d.known());
+        if input.len() != 4 || known(1).is_some_and(|mc| mc != *c as i64) {
+            return Err(TrainError::Config(format!(
+                "the model's input is {} but the dataset's images are [N, {c}, {h}, {w}]",
+                oto_graph::ir::fmt_shape(input)
+            )));
+        }
+        match (known(2), known(3)) {
+            (Some(mh), Some(mw)) if (mh, mw) != (*h as i64, *w as i64) => {
+                *fit = Some([mh, mw]);
+                Ok(Some(format!("images are resized from {h}×{w} to the model's {mh}×{mw} (bilinear)")))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// A batch of images at the model's input side (see [`RunData::fit_to`]).
+    pub fn fit_images(&self, x: tch::Tensor) -> Result<tch::Tensor, TrainError> {
+        match self {
+            RunData::Classification { fit: Some([h, w]), .. } => Ok(x.f_upsample_bilinear2d([*h, *w], false, None, None)?),
+            _ => Ok(x),
+        }
+    }
+
     /// `[C, H, W]` of the network input (classification) and the class count.
     pub fn input_shape(&self) -> Option<[usize; 3]> {
         match self {
@@ -140,7 +171,7 @@ fn load_splits(c: &TrainConfig, with_train: bool) -> Result<RunData, TrainError>
             LoaderConfig::train(bs).with_augment(aug).with_normalize(norm.clone()).with_seed(seed).with_threads(threads),
         )?;
         let test = DataLoader::new(test, LoaderConfig::eval(ebs).with_normalize(norm).with_threads(threads))?;
-        Ok(RunData::Classification { train, test, num_classes, shape })
+        Ok(RunData::Classification { train, test, num_classes, shape, fit: None })
     };
     let flip = Augment { pad: 0, crop: None, random_crop: false, hflip: true };
     match c.dataset {

@@ -156,23 +156,20 @@ pub fn load_model_reinit(
         if g2.set_input_shape(&input, sym).is_ok() && g2.infer_shapes().is_ok() {
             return Ok((g2, reinit));
         }
-    } else if let Some([c, h, w]) = data.input_shape() {
-        if let Some(s) = g.shape(g.inputs[0]) {
-            let want = [c as i64, h as i64, w as i64];
-            let ok = s.len() == 4 && s[1..].iter().zip(want).all(|(d, w)| d.known().is_none_or(|d| d == w));
-            if !ok {
-                return Err(TrainError::Config(format!(
-                    "the model's input '{input}' is {} but the dataset's images are [N, {c}, {h}, {w}]",
-                    oto_graph::ir::fmt_shape(s)
-                )));
-            }
-        }
     }
     g.infer_shapes()?;
     if !matches!(data, RunData::SuperResolution { .. }) {
         g = batch_free(g, &cfg.model)?;
     }
     Ok((g, reinit))
+}
+
+/// Fits the data to the model's declared input ([`RunData::fit_to`]).
+pub fn fit_data(data: &mut RunData, g: &Graph) -> Result<Option<String>, TrainError> {
+    match g.inputs.first().and_then(|&i| g.shape(i)) {
+        Some(s) => data.fit_to(&s.clone()),
+        None => Ok(None),
+    }
 }
 
 /// `torch.onnx.export(model.eval(), …)` folds every BatchNormalization into the convolution
@@ -274,8 +271,11 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
     setup_runtime(cfg);
     let device = parse_device(&cfg.device)?;
     let mut progress = progress::Progress::new(progress::Mode::from_setting(&cfg.progress));
-    let data = data::load(cfg)?;
+    let mut data = data::load(cfg)?;
     let (mut graph, reinit) = load_model_reinit(cfg, &data)?;
+    if let Some(note) = fit_data(&mut data, &graph)? {
+        progress.line(&format!("note: {note}"));
+    }
     if let Some(r) = &reinit {
         progress.line(&format!("--init random: {} initializers re-drawn with seed {} (PyTorch defaults per layer type)", r.reset.len(), cfg.seed));
         if !r.kept.is_empty() {

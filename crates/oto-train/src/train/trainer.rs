@@ -93,7 +93,7 @@ pub fn evaluate(exec: &Executor, data: &RunData) -> Result<EvalResult, TrainErro
             for b in test.epoch(0) {
                 let b = b?;
                 let labels = b.labels.to_device(exec.device());
-                let out = exec.forward(&[b.images], false)?;
+                let out = exec.forward(&[data.fit_images(b.images)?], false)?;
                 let logits = out.into_iter().next().ok_or_else(|| TrainError::Config("the model has no output".into()))?;
                 let bs = labels.size()[0] as usize;
                 check_logits(&logits, bs)?;
@@ -246,7 +246,7 @@ pub fn train_epoch(
         RunData::Classification { train, .. } => {
             for (i, b) in train.epoch(epoch as u64).take(steps).enumerate() {
                 let b = b?;
-                run_step(i, b.images, b.labels, progress)?;
+                run_step(i, data.fit_images(b.images)?, b.labels, progress)?;
             }
         }
         RunData::SuperResolution { train, train_cfg, .. } => {
