@@ -92,7 +92,8 @@ pub fn symbolic_batch(g: &Graph) -> Result<Option<(Graph, BatchRewrite)>> {
 fn fix_reshape(h: &mut Graph, nid: NodeId, shape: &IntsArg, allowzero: bool, b0: i64, out: &mut BatchRewrite) -> Result<()> {
     let n = &h.nodes[nid];
     let (Some(x), IntsArg::Input(slot)) = (n.input(0), shape) else { return Ok(()) };
-    let Some(tv) = n.input(*slot).filter(|&v| h.init(v).is_some()) else { return Ok(()) };
+    // a constant target, or one computed from constants (the dynamo exporter's Concat of pieces)
+    let Some(tv) = n.input(*slot).filter(|&v| h.const_i64(v).is_some()) else { return Ok(()) };
     let (Some(xs), Some(target)) = (h.shape(x).cloned(), h.const_i64(tv)) else { return Ok(()) };
     let has_n = |d: &Dim| factors(d).0.iter().any(|s| s == BATCH);
     let Some(bx) = xs.iter().position(has_n) else { return Ok(()) };

@@ -1,13 +1,13 @@
 """Exports models as a new user would (TorchScript exporter, opset 17, batch 1, eval mode,
 default settings) for oto's real-export tests.
 
-usage: export_user_models.py OUT.onnx NAME
+usage: export_user_models.py OUT.onnx NAME [--exporter ts|dynamo] [--batch 1|dyn] [--mode default|preserve|train]
   swin_t             torchvision swin_t(num_classes=10) at 3x64x64
   shufflenet         torchvision shufflenet_v2_x0_5(num_classes=10) at 3x64x64 (channel split
                      and channel shuffle)
   fmnist_cnn         a Fashion-MNIST CNN with x.view(x.size(0), -1) (batch 1: a constant [1, -1] target),
                      BatchNorm kept (training=PRESERVE); fmnist_cnn_folded: the default export,
-                     BatchNorm folded into the convolutions
+                     BatchNorm folded into the convolutions; fmnist_cnn_drop: with Dropout(0.3)
   resnet_a           a CIFAR ResNet with option-A shortcuts (x[:, :, ::2, ::2] then F.pad on channels)
   seg_decoder        a decoder with F.interpolate(z, size=y.shape[-2:]) (Resize sizes computed from
                      a feature map's shape) added to a skip connection
@@ -121,21 +121,24 @@ class FmnistCNN(nn.Module):
     `x.view(x.size(0), -1)` into a Linear (folded by the exporter into a constant target
     [1, -1] when exported with a batch of 1)."""
 
-    def __init__(self):
+    def __init__(self, dropout=0.0):
         super().__init__()
         self.f = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
                                nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2))
+        self.drop = nn.Dropout(dropout)
         self.fc = nn.Linear(16 * 7 * 7, 10)
 
     def forward(self, x):
         x = self.f(x)
-        return self.fc(x.view(x.size(0), -1))
+        return self.fc(self.drop(x.view(x.size(0), -1)))
 
 
 def build(name):
     """(model, example input) of a named model."""
     if name in ("fmnist_cnn", "fmnist_cnn_folded"):
         return FmnistCNN(), torch.randn(1, 1, 28, 28)
+    if name == "fmnist_cnn_drop":
+        return FmnistCNN(dropout=0.3), torch.randn(1, 1, 28, 28)
     if name == "swin_t":
         import torchvision
         return torchvision.models.swin_t(num_classes=10), torch.randn(1, 3, 64, 64)
@@ -158,9 +161,39 @@ def build(name):
 
 
 if __name__ == "__main__":
-    out, name = sys.argv[1], sys.argv[2]
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("name")
+    ap.add_argument("--exporter", choices=["ts", "dynamo"], default="ts")
+    ap.add_argument("--batch", choices=["1", "dyn"], default="1")
+    ap.add_argument("--mode", choices=["default", "preserve", "train"], default=None,
+                    help="BatchNorm/Dropout in the graph: the exporter's default for model.eval() (folded), "
+                         "PRESERVE, or TRAINING (training-mode BatchNorm); default: preserve for fmnist_cnn*")
+    a = ap.parse_args()
     torch.manual_seed(0)
-    model, x = build(name)
-    # to train: PRESERVE keeps BatchNormalization (eval mode folds it into the convolutions)
-    kw = {"training": torch.onnx.TrainingMode.PRESERVE} if name == "fmnist_cnn" else {}
-    torch.onnx.export(model.eval(), x if isinstance(x, tuple) else (x,), out, opset_version=17, dynamo=False, **kw)
+    model, x = build(a.name)
+    args = x if isinstance(x, tuple) else (x,)
+    mode = a.mode or ("preserve" if a.name in ("fmnist_cnn", "fmnist_cnn_drop") else "default")
+    if a.batch == "dyn":  # an example batch of 2, so neither exporter specialises it to 1
+        args = tuple(t.repeat(2, *[1] * (t.dim() - 1)) for t in args)
+    if a.exporter == "ts":
+        kw = {"opset_version": 17, "dynamo": False}
+        if mode != "default":
+            kw["training"] = torch.onnx.TrainingMode.PRESERVE if mode == "preserve" else torch.onnx.TrainingMode.TRAINING
+        if a.batch == "dyn":
+            kw.update(input_names=["input"], output_names=["output"], dynamic_axes={"input": {0: "N"}, "output": {0: "N"}})
+        if mode == "train":
+            kw["do_constant_folding"] = False
+            model = model.train()
+        else:
+            model = model.eval()
+        torch.onnx.export(model, args, a.out, **kw)
+    else:
+        kw = {"opset_version": 18, "dynamo": True, "verbose": False}
+        if a.batch == "dyn":
+            kw["dynamic_shapes"] = ({0: torch.export.Dim("N")},)
+        if mode != "default":
+            kw["optimize"] = False  # the dynamo exporter's optimiser folds BatchNorm into the convolutions
+        model = model.train() if mode == "train" else model.eval()
+        torch.onnx.export(model, args, a.out, **kw)

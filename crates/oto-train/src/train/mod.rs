@@ -182,8 +182,8 @@ fn warn_if_normalisation_folded(g: &Graph, model: &str) {
     if convs >= 2 && norms == 0 {
         eprintln!(
             "warning: {model} has {convs} convolutions and no normalisation layer: if the PyTorch model has BatchNorm, \
-             torch.onnx.export(model.eval(), ...) folded it into the convolutions; to train it, re-export with \
-             training=torch.onnx.TrainingMode.PRESERVE (docs/pytorch.md)"
+             the export folded it into the convolutions; to train it, re-export with \
+             training=torch.onnx.TrainingMode.PRESERVE (dynamo=False) or optimize=False (dynamo=True) (docs/pytorch.md)"
         );
     }
 }

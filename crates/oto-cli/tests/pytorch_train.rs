@@ -1,0 +1,52 @@
+//! The user's own PyTorch export, end to end (issue 23): one CNN with BatchNorm and Dropout,
+//! exported by both exporters, with a batch-1 example or a dynamic batch, in eval (BatchNorm
+//! kept) or training mode (BatchNorm with running-statistics outputs, Dropout with a
+//! training_mode input). Each trains a short pruning run to a target; its compressed model
+//! loads in onnxruntime, is smaller, and equals the written full model.
+#![cfg(feature = "train")]
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn python() -> PathBuf {
+    std::env::var_os("OTO_PYTHON").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"))
+}
+
+fn run(cmd: &mut Command) -> String {
+    let o = cmd.output().expect("spawn");
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{cmd:?} failed:\n{text}");
+    text
+}
+
+#[test]
+fn exports_of_every_kind_train_prune_and_compress_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py");
+    let mut pairs = vec![];
+    for (exporter, batch, mode) in [("ts", "1", "preserve"), ("ts", "dyn", "train"), ("dynamo", "1", "preserve"), ("dynamo", "dyn", "train")] {
+        let tag = format!("{exporter}_b{batch}_{mode}");
+        let model = dir.path().join(format!("{tag}.onnx"));
+        run(Command::new(python()).arg(py.join("export_user_models.py")).arg(&model).arg("fmnist_cnn_drop").args(["--exporter", exporter, "--batch", batch, "--mode", mode]));
+        let out = dir.path().join(&tag);
+        let text = run(Command::new(env!("CARGO_BIN_EXE_oto"))
+            .arg("train")
+            .arg(&model)
+            .args(["--pruner", "hesso", "--target-sparsity", "0.5", "--epochs", "2", "--batch-size", "32", "--max-train-batches", "4"])
+            .args(["--threads", "1", "--progress", "plain", "--out"])
+            .arg(&out));
+        assert!(text.contains("removed 8 of 24 prunable rows") && text.contains("verified"), "{tag}:\n{text}");
+        assert!(!text.contains("no normalisation layer"), "{tag}: BatchNorm was kept by the export\n{text}");
+        assert_eq!(batch == "1", text.contains("exported with a fixed batch of 1"), "{tag}:\n{text}");
+        // inference graphs: one output per BatchNormalization, no training_mode
+        for f in ["full.onnx", "compressed.onnx"] {
+            let g = oto_graph::Graph::load(&out.join(f)).unwrap();
+            for n in g.nodes.iter().filter(|n| n.op_type == "BatchNormalization") {
+                assert!(n.outputs.len() == 1 && oto_onnx::attr::int(&n.proto, "training_mode").unwrap_or(0) == 0, "{tag} {f}: {}", n.name);
+            }
+            assert!(matches!(g.shape(g.inputs[0]).unwrap()[0], oto_graph::Dim::Sym(_)), "{tag} {f}: fixed batch");
+        }
+        pairs.push(out.join("full.onnx"));
+        pairs.push(out.join("compressed.onnx"));
+    }
+    println!("{}", run(Command::new(python()).arg(py.join("check_pruned.py")).args(&pairs)));
+}
