@@ -50,3 +50,42 @@ fn exports_of_every_kind_train_prune_and_compress_exactly() {
     }
     println!("{}", run(Command::new(python()).arg(py.join("check_pruned.py")).args(&pairs)));
 }
+
+/// CIFAR-10 (`../shared/datasets/cifar-10` or `$OTO_DATASETS`; skipped with a message when
+/// absent): a CIFAR ResNet with option-A shortcuts (channel-axis Pad), exported as most users do
+/// (TorchScript, batch-1 example, BatchNorm kept) and from the dynamo exporter in training mode
+/// with a dynamic batch. (Larger torchvision nets stay in the corpus: each epoch evaluates the
+/// whole 10,000-image test set.)
+#[test]
+fn cifar_exports_train_prune_and_compress_exactly() {
+    let root = std::env::var_os("OTO_DATASETS").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets"));
+    let data = root.join("cifar-10");
+    if !data.is_dir() {
+        eprintln!("skipping: {} not found (set OTO_DATASETS)", data.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py");
+    let mut pairs = vec![];
+    for (name, exporter, batch, mode) in [
+        ("resnet_a", "ts", "1", "preserve"),
+        ("resnet_a", "dynamo", "dyn", "train"),
+    ] {
+        let tag = format!("{name}_{exporter}_b{batch}_{mode}");
+        let model = dir.path().join(format!("{tag}.onnx"));
+        run(Command::new(python()).arg(py.join("export_user_models.py")).arg(&model).arg(name).args(["--exporter", exporter, "--batch", batch, "--mode", mode]));
+        let out = dir.path().join(&tag);
+        let text = run(Command::new(env!("CARGO_BIN_EXE_oto"))
+            .arg("train")
+            .arg(&model)
+            .args(["--dataset", "cifar10", "--data"])
+            .arg(&data)
+            .args(["--pruner", "hesso", "--target-sparsity", "0.5", "--epochs", "2", "--batch-size", "32", "--max-train-batches", "3"])
+            .args(["--threads", "2", "--progress", "plain", "--out"])
+            .arg(&out));
+        assert!(text.contains("compressed: removed") && text.contains("verified"), "{tag}:\n{text}");
+        pairs.push(out.join("full.onnx"));
+        pairs.push(out.join("compressed.onnx"));
+    }
+    println!("{}", run(Command::new(python()).arg(py.join("check_pruned.py")).args(&pairs)));
+}

@@ -33,6 +33,7 @@ pub fn supports(op: &Op) -> bool {
         Op::Identity(_)
         | Op::Dropout(_)
         | Op::Cast(_)
+        | Op::CastLike(_)
         | Op::Clip(_)
         | Op::PRelu(_)
         | Op::Conv(_)
@@ -230,6 +231,10 @@ pub fn compile(g: &Graph, n: &Node, kind: Kind) -> Result<Kernel, ExecError> {
         Op::Cast(cs) => {
             let to = cs.to as i64;
             Kernel::Cast { to: onnx_kind(to, kind).ok_or_else(|| c.bad(format!("unsupported target data type {to}")))? }
+        }
+        Op::CastLike(_) => {
+            let to = n.input(1).map(|v| g.value(v).dtype as i64).unwrap_or(0);
+            Kernel::Cast { to: onnx_kind(to, kind).ok_or_else(|| c.bad(format!("CastLike: unsupported or unknown target data type {to}")))? }
         }
         Op::Range(_) => Kernel::Range,
         Op::Pad(p) => Kernel::Pad {

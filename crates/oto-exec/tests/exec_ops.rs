@@ -370,6 +370,14 @@ fn shape_and_data_movement() {
             .build(),
     );
     cs.push(
+        case("cast_like")
+            .input("x", &[2, 3])
+            .init_i("like", &[0])
+            .node(node("CastLike", "c", &["x", "like"], &["y"], vec![]))
+            .output_t("y", 7)
+            .build(),
+    );
+    cs.push(
         case("shape_size_cast")
             .input("x", &[2, 3, 4])
             .node(node("Shape", "s", &["x"], &["s"], vec![a_int("start", 1)]))

@@ -138,6 +138,111 @@ pub fn unshare_uniform_initializers(model: &mut ModelProto) {
     g.initializer.extend(added);
 }
 
+/// Folds the constant tensors exporters compute at run time: `Shape` of a constant, `Expand` of
+/// a constant by a constant shape, `CastLike` of a float constant to a float (the dynamo
+/// exporter without its optimiser writes a bias-free conv's bias as
+/// `Expand(CastLike(0, x), Expand(Shape(w)[0:1], [1]))`). Each result becomes an initializer
+/// named after the node's output, so analysis sees a parameter it can slice.
+pub fn fold_constant_shapes(model: &mut ModelProto) {
+    let Some(g) = model.graph.as_mut() else { return };
+    let outputs: HashSet<String> = g.output.iter().filter_map(|o| o.name.clone()).collect();
+    let mut consts: HashMap<String, TensorProto> = g.initializer.iter().map(|t| (t.name.clone().unwrap_or_default(), t.clone())).collect();
+    for n in &g.node {
+        if n.op_type.as_deref() == Some("Constant") && n.domain.as_deref().is_none_or(|d| d.is_empty()) {
+            if let (Some(o), Some(t)) = (n.output.first(), crate::ops::meta::Constant::tensor(n)) {
+                consts.insert(o.clone(), t);
+            }
+        }
+    }
+    let float_typed: HashSet<String> = g
+        .input
+        .iter()
+        .chain(g.value_info.iter())
+        .filter(|vi| matches!(vi.r#type.as_ref().and_then(|t| t.value.as_ref()), Some(oto_onnx::pb::type_proto::Value::TensorType(tt)) if tt.elem_type == Some(oto_onnx::tensor::FLOAT)))
+        .filter_map(|vi| vi.name.clone())
+        .chain(consts.iter().filter(|(_, t)| t.data_type == Some(oto_onnx::tensor::FLOAT)).map(|(k, _)| k.clone()))
+        .collect();
+    let mut removed = vec![false; g.node.len()];
+    let mut added = vec![];
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for (i, n) in g.node.iter().enumerate() {
+            if removed[i] || n.output.len() != 1 || outputs.contains(&n.output[0]) || n.domain.as_deref().is_some_and(|d| !d.is_empty()) {
+                continue;
+            }
+            let c = |slot: usize| n.input.get(slot).and_then(|x| consts.get(x));
+            let name = &n.output[0];
+            let t = match n.op_type.as_deref().unwrap_or("") {
+                "Shape" => c(0).map(|t| {
+                    let r = t.dims.len() as i64;
+                    let norm = |v: i64| if v < 0 { (v + r).max(0) } else { v.min(r) } as usize;
+                    let start = norm(oto_onnx::attr::int(n, "start").unwrap_or(0));
+                    let end = norm(oto_onnx::attr::int(n, "end").unwrap_or(r)).max(start);
+                    oto_onnx::tensor::i64_tensor(name, &[(end - start) as i64], &t.dims[start..end])
+                }),
+                "Expand" => match (c(0), c(1).and_then(|s| oto_onnx::tensor::to_i64(s).ok())) {
+                    (Some(t), Some(shape)) if numel(&t.dims) <= 1 << 16 => broadcast_to(t, &shape, name),
+                    _ => None,
+                },
+                "CastLike" => match (c(0), n.input.get(1)) {
+                    (Some(t), Some(like)) if is_float(t) && float_typed.contains(like) => to_f32(t).ok().map(|d| f32_tensor(name, &t.dims, &d)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let Some(t) = t else { continue };
+            consts.insert(name.clone(), t.clone());
+            added.push(t);
+            removed[i] = true;
+            changed = true;
+        }
+    }
+    if added.is_empty() {
+        return;
+    }
+    let mut k = 0;
+    g.node.retain(|_| {
+        k += 1;
+        !removed[k - 1]
+    });
+    g.initializer.extend(added);
+    let used: HashSet<String> = g.node.iter().flat_map(|n| n.input.iter().cloned()).chain(outputs).collect();
+    let inits: HashSet<String> = g.initializer.iter().filter_map(|t| t.name.clone()).collect();
+    g.initializer.retain(|t| used.contains(t.name.as_deref().unwrap_or("")));
+    g.input.retain(|i| !inits.contains(i.name.as_deref().unwrap_or("")) || used.contains(i.name.as_deref().unwrap_or("")));
+    g.node.retain(|n| n.op_type.as_deref() != Some("Constant") || n.output.iter().any(|o| used.contains(o)));
+}
+
+/// `t` broadcast (numpy-style) to `shape`, float or int64; `None` for another element type or
+/// incompatible shapes.
+fn broadcast_to(t: &TensorProto, shape: &[i64], name: &str) -> Option<TensorProto> {
+    let r = t.dims.len().max(shape.len());
+    let pad = |d: &[i64]| std::iter::repeat_n(1, r - d.len()).chain(d.iter().copied()).collect::<Vec<i64>>();
+    let (src, tgt) = (pad(&t.dims), pad(shape));
+    let out: Vec<i64> = src.iter().zip(&tgt).map(|(&a, &b)| if a == 1 { b } else { a }).collect();
+    if src.iter().zip(&tgt).any(|(&a, &b)| a != 1 && b != 1 && a != b) || numel(&out) > 1 << 20 {
+        return None;
+    }
+    let strides = |d: &[i64]| {
+        let mut s = vec![1usize; d.len()];
+        for i in (0..d.len().saturating_sub(1)).rev() {
+            s[i] = s[i + 1] * d[i + 1] as usize;
+        }
+        s
+    };
+    let (ss, os) = (strides(&src), strides(&out));
+    let index = |flat: usize| (0..r).map(|a| if src[a] == 1 { 0 } else { ((flat / os[a]) % out[a] as usize) * ss[a] }).sum::<usize>();
+    let n = numel(&out);
+    if is_float(t) {
+        let d = to_f32(t).ok()?;
+        Some(f32_tensor(name, &out, &(0..n).map(|f| d[index(f)]).collect::<Vec<_>>()))
+    } else {
+        let d = oto_onnx::tensor::to_i64(t).ok()?;
+        Some(oto_onnx::tensor::i64_tensor(name, &out, &(0..n).map(|f| d[index(f)]).collect::<Vec<_>>()))
+    }
+}
+
 /// `data` (row-major, of shape `dims`) with its axes permuted by `perm`; also used for folded
 /// shape data (`ops::transpose`).
 pub(crate) fn transpose<T: Clone>(dims: &[i64], data: &[T], perm: &[usize]) -> (Vec<i64>, Vec<T>) {

@@ -30,6 +30,7 @@ impl Graph {
     /// Builds the IR (weight-only ops folded, see [`crate::fold`]; no shape inference yet — see
     /// [`Graph::from_model`] for the full load).
     pub fn from_model_unchecked(mut model: ModelProto) -> Result<Graph> {
+        crate::fold::fold_constant_shapes(&mut model);
         crate::fold::fold_weight_ops(&mut model);
         crate::fold::unshare_uniform_initializers(&mut model);
         crate::fold::explicit_defaults(&mut model);

@@ -147,6 +147,7 @@ def build(name):
         return torchvision.models.shufflenet_v2_x0_5(num_classes=10), torch.randn(1, 3, 64, 64)
     if name == "resnet_a":
         return ResNetA(), torch.randn(1, 3, 32, 32)
+
     if name == "seg_decoder":
         return SegDecoder(), torch.randn(1, 3, 32, 32)
     if name == "token_transformer":

@@ -96,7 +96,7 @@ macro_rules! registry {
 // One line per op family: the file, then the typed ops it defines.
 registry! {
     unary { Unary, Clip, PRelu },
-    passthrough { Identity, Dropout, Cast },
+    passthrough { Identity, Dropout, Cast, CastLike },
     elementwise { Binary },
     conv { Conv },
     matmul { Gemm, MatMul },

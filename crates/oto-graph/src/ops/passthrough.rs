@@ -1,5 +1,5 @@
 //! Ops that pass their input through unchanged in value (`Identity`, `Dropout` at inference) or
-//! in everything but the element type (`Cast`). All are zero-preserving.
+//! in everything but the element type (`Cast`, `CastLike`). All are zero-preserving.
 use super::{Attrs, OpParse, OpRule};
 use crate::compress::rewrite::Rewriter;
 use crate::error::Result;
@@ -84,22 +84,49 @@ impl OpRule for Cast {
     fn zig(&self, st: &mut State) {
         pass(st, 0)
     }
-    /// Shape data entering float arithmetic (SDPA's `1/sqrt(q.size(-1))`, a mean's `1/C`)
-    /// keeps its original value: the full model computed with it. A computed integer input
-    /// that reads a cut axis is pinned to the constant it was.
     fn slice(&self, rw: &mut Rewriter, nid: NodeId) -> Result<()> {
-        use oto_onnx::tensor::{DOUBLE, FLOAT, FLOAT16};
-        let Some(x) = rw.g.nodes[nid].input(0) else { return Ok(()) };
-        if ![FLOAT, DOUBLE, FLOAT16].contains(&self.to) || rw.g.init(x).is_some() {
-            return Ok(());
-        }
-        let Some(old) = rw.g.const_i64(x) else { return Ok(()) };
-        let reads_cut = (0..old.len()).any(|i| {
-            crate::shape::source::entry_source(rw.g, x, i).is_some_and(|(v, a)| rw.kept(Some(v), a).is_some())
-        });
-        if reads_cut {
-            rw.set_ints(nid, 0, old, "pinned shape data")?;
-        }
-        Ok(())
+        pin_float_shape_data(rw, nid, self.to)
+    }
+}
+
+/// Shape data entering float arithmetic (SDPA's `1/sqrt(q.size(-1))`, a mean's `1/C`) keeps
+/// its original value: the full model computed with it. A computed integer input that reads a
+/// cut axis is pinned to the constant it was.
+fn pin_float_shape_data(rw: &mut Rewriter, nid: NodeId, to: i32) -> Result<()> {
+    use oto_onnx::tensor::{DOUBLE, FLOAT, FLOAT16};
+    let Some(x) = rw.g.nodes[nid].input(0) else { return Ok(()) };
+    if ![FLOAT, DOUBLE, FLOAT16].contains(&to) || rw.g.init(x).is_some() {
+        return Ok(());
+    }
+    let Some(old) = rw.g.const_i64(x) else { return Ok(()) };
+    let reads_cut =
+        (0..old.len()).any(|i| crate::shape::source::entry_source(rw.g, x, i).is_some_and(|(v, a)| rw.kept(Some(v), a).is_some()));
+    if reads_cut {
+        rw.set_ints(nid, 0, old, "pinned shape data")?;
+    }
+    Ok(())
+}
+
+/// `CastLike` (opset 15; the dynamo exporter without its optimiser): `Cast` to the element
+/// type of input 1.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CastLike;
+
+impl OpParse for CastLike {
+    fn parse(a: &Attrs) -> Result<Option<Self>> {
+        Ok((a.op_type == "CastLike").then_some(CastLike))
+    }
+}
+
+impl OpRule for CastLike {
+    fn infer(&self, c: &InferCtx) -> Result<Vec<OutInfo>> {
+        Ok(vec![OutInfo { shape: c.shape(0), dtype: c.dtype(1), folded: c.folded(0) }])
+    }
+    fn zig(&self, st: &mut State) {
+        pass(st, 0)
+    }
+    fn slice(&self, rw: &mut Rewriter, nid: NodeId) -> Result<()> {
+        let to = rw.g.nodes[nid].input(1).map(|v| rw.g.value(v).dtype).unwrap_or(0);
+        pin_float_shape_data(rw, nid, to)
     }
 }
