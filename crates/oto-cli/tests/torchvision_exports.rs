@@ -154,3 +154,18 @@ fn reference_nets_keep_the_peers_prunable_groups_and_channels() {
         assert!(g >= groups && c >= channels, "{name}: {g} prunable groups / {c} channels, the peers find {groups} / {channels}");
     }
 }
+
+/// Back to PyTorch: `scripts/pytorch/load_compressed.py` builds the user's CNN class at the
+/// compressed widths, copies the compressed file's tensors into it by parameter name, and the
+/// module agrees with onnxruntime (docs/pytorch.md).
+#[test]
+fn a_compressed_model_loads_back_into_the_pytorch_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("cnn.onnx");
+    export_user_model(&src, "fmnist_cnn");
+    let small = dir.path().join("small.onnx");
+    run(Command::new(env!("CARGO_BIN_EXE_oto")).args(["prune", "--sparsity", "0.5", "--latency-runs", "0"]).arg(&src).arg("-o").arg(&small));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pytorch/load_compressed.py");
+    let text = run(Command::new(python()).arg(script).arg(&small));
+    assert!(text.contains("PyTorch module vs onnxruntime"), "{text}");
+}
