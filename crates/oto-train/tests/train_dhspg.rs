@@ -94,6 +94,14 @@ fn flops_target_pipeline_meets_the_macs_budget() {
     assert!(last.summary(2).contains(&format!("MACs kept {:.1}% (target 40.0%)", 100.0 * frac)), "{}", last.summary(2));
     let report = std::fs::read_to_string(c.out.join("report.md")).unwrap();
     assert!(report.contains("| MACs kept / target |") && report.contains(&format!("{:.1}% / 40.0% |", 100.0 * frac)), "{report}");
+    // the default floor at a FLOPs target: no group is cut below an eighth of its rows
+    let full = oto_graph::Graph::load(&c.out.join("full.onnx")).unwrap();
+    let a = oto_graph::zig::analyze(&full);
+    let zero = oto_graph::compress::zero_rows_of(&full, &a).unwrap();
+    for g in a.groups.iter().filter(|g| g.prunable(&a)) {
+        let z = g.rows.iter().filter(|r| zero.contains(r)).count();
+        assert!(z <= (0.875 * g.rows.len() as f64).floor() as usize, "a group of {} rows lost {z}", g.rows.len());
+    }
 
     // weighting the saliency by each row's MACs meets the same budget with fewer, costlier rows
     c.dhspg.saliency_flops = Some(true);

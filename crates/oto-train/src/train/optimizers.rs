@@ -78,6 +78,9 @@ pub fn prune_config_for(cfg: &TrainConfig, pruner: PrunerKind, steps_per_epoch: 
     Ok(p)
 }
 
+/// DHSPG's default ρ at a FLOPs target: every group keeps at least an eighth of its rows.
+pub const FLOPS_GROUP_CAP: f64 = 0.875;
+
 /// The DHSPG configuration of a run: per-variant defaults (`DhspgConfig::for_variant`), the
 /// run's baseline settings (lr, SGD momentum / Nesterov, weight decay), the pruning
 /// configuration ([`prune_config_for`]), then every other `dhspg.*` setting; epochs are
@@ -115,6 +118,15 @@ pub fn dhspg_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<DhspgCo
     }
     if o.legacy == Some(true) {
         d.mode = SparsityMode::Legacy;
+    }
+    // [oto] at a FLOPs target: a width-neutral saliency and a per-group floor by default (issue
+    // 24: the original's per-width saliency let the deadline cut ResNet-20's last stage, which
+    // feeds the classifier, to 2 of its 64 channels)
+    if d.prune.target.flops().is_some() {
+        d.saliency_magnitude = SaliencyMagnitude::Rms;
+        if o.upper_group_sparsity.is_none() {
+            d.prune.upper_group_sparsity = FLOPS_GROUP_CAP;
+        }
     }
     if let Some(m) = &o.saliency_magnitude {
         d.saliency_magnitude = match m.as_str() {
@@ -191,6 +203,24 @@ mod tests {
         c.dhspg.target_sparsity = Some(0.5);
         f(&mut c);
         dhspg_config(&c, 10)
+    }
+
+    #[test]
+    fn a_flops_target_defaults_to_a_width_neutral_saliency_and_a_group_floor() {
+        let flops = |c: &mut TrainConfig| {
+            c.dhspg.target_sparsity = None;
+            c.dhspg.target_flops = Some(0.5);
+        };
+        let d = with(flops).unwrap();
+        assert_eq!((d.saliency_magnitude, d.prune.upper_group_sparsity), (SaliencyMagnitude::Rms, FLOPS_GROUP_CAP));
+        let d = with(|c| {
+            flops(c);
+            c.dhspg.saliency_magnitude = Some("per_width".into());
+            c.dhspg.upper_group_sparsity = Some(1.0);
+        })
+        .unwrap();
+        assert_eq!((d.saliency_magnitude, d.prune.upper_group_sparsity), (SaliencyMagnitude::PerWidth, 1.0));
+        assert_eq!(with(|_| {}).unwrap().prune.upper_group_sparsity, 1.0, "a sparsity target keeps the original's partition");
     }
 
     #[test]
