@@ -182,7 +182,7 @@ pub fn fold_constant_shapes(model: &mut ModelProto) {
                     oto_onnx::tensor::i64_tensor(name, &[(end - start) as i64], &t.dims[start..end])
                 }),
                 "Expand" => match (c(0), c(1).and_then(|s| oto_onnx::tensor::to_i64(s).ok())) {
-                    (Some(t), Some(shape)) if numel(&t.dims) <= 1 << 16 => broadcast_to(t, &shape, name),
+                    (Some(t), Some(shape)) if small(&t.dims, 1 << 16) => broadcast_to(t, &shape, name),
                     _ => None,
                 },
                 "CastLike" => match (c(0), n.input.get(1)) {
@@ -214,6 +214,11 @@ pub fn fold_constant_shapes(model: &mut ModelProto) {
     g.node.retain(|n| n.op_type.as_deref() != Some("Constant") || n.output.iter().any(|o| used.contains(o)));
 }
 
+/// Whether `dims` (from a file: maybe hostile) hold at most `limit` elements, without overflow.
+fn small(dims: &[i64], limit: usize) -> bool {
+    dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d.max(0) as usize)).is_some_and(|n| n <= limit)
+}
+
 /// `t` broadcast (numpy-style) to `shape`, float or int64; `None` for another element type or
 /// incompatible shapes.
 fn broadcast_to(t: &TensorProto, shape: &[i64], name: &str) -> Option<TensorProto> {
@@ -221,7 +226,7 @@ fn broadcast_to(t: &TensorProto, shape: &[i64], name: &str) -> Option<TensorProt
     let pad = |d: &[i64]| std::iter::repeat_n(1, r - d.len()).chain(d.iter().copied()).collect::<Vec<i64>>();
     let (src, tgt) = (pad(&t.dims), pad(shape));
     let out: Vec<i64> = src.iter().zip(&tgt).map(|(&a, &b)| if a == 1 { b } else { a }).collect();
-    if src.iter().zip(&tgt).any(|(&a, &b)| a != 1 && b != 1 && a != b) || numel(&out) > 1 << 20 {
+    if src.iter().zip(&tgt).any(|(&a, &b)| a != 1 && b != 1 && a != b) || !small(&out, 1 << 20) || out.iter().any(|&d| d < 0) {
         return None;
     }
     let strides = |d: &[i64]| {

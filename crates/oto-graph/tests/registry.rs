@@ -330,3 +330,33 @@ fn a_per_channel_branch_added_to_a_spatially_varying_stream_is_tied_to_it() {
     let out = compress::compress(&g, &a, &CompressOptions { removal: Removal::Rows(rows) }).unwrap();
     oto_graph::check::structural(&out.graph.to_model(), &g).unwrap();
 }
+
+/// The dynamo exporter without its optimiser writes a bias-free conv's bias as
+/// `Expand(CastLike(0, x), Expand(Shape(w)[0:1], [1]))`: folded at load into an initializer, so
+/// the conv's rows keep a bias member construction can slice. A hostile Expand (10^24 elements)
+/// is left alone, never allocated.
+#[test]
+fn constant_tensors_computed_at_run_time_are_folded_at_load() {
+    let mut n = Net::new();
+    n.input("x", &[N, 3, 8, 8]);
+    let w = n.w("c1.w", &[8, 3, 3, 3]);
+    let (one, huge) = (n.i("one", &[1]), n.i("huge", &[1_000_000_000_000, 1_000_000_000_000]));
+    n.node("Constant", "zero", &[], &["zero"], vec![oto_onnx::attr::a_tensor("value", oto_onnx::tensor::f32_tensor("", &[], &[0.0]))]);
+    n.node("CastLike", "zero_like", &["zero", "x"], &["zl"], vec![]);
+    n.node("Shape", "w_shape", &[&w], &["ws"], vec![a_int("start", 0), a_int("end", 1)]);
+    n.node("Expand", "bias_shape", &["ws", &one], &["bs"], vec![]);
+    n.node("Expand", "bias", &["zl", "bs"], &["b"], vec![]);
+    n.node("Expand", "hostile", &["zl", &huge], &["hz"], vec![]);
+    n.node("Conv", "c1", &["x", &w, "b"], &["c1"], vec![a_ints("pads", &[1, 1, 1, 1])]);
+    n.un("Relu", "r1", "c1");
+    let c2 = n.conv("c2", "r1", 8, 4, 3, 1);
+    n.head("fc", &c2, 4, 10);
+    n.output("fc");
+    let g = n.graph();
+    let b = g.id("b").unwrap();
+    assert!(g.values[b].is_initializer && g.static_shape(b) == Some(vec![8]), "{:?}", g.values[b].shape);
+    assert!(g.nodes.iter().any(|x| x.name == "hostile"), "the hostile Expand stays a node");
+    let c = n.analyze();
+    let gid = c.group("c1.w");
+    assert!(c.prunable(gid) && c.groups_of("b") == vec![gid], "{}", c.dump());
+}
