@@ -45,8 +45,19 @@ impl Graph {
             by_name.insert(name.into(), id);
             id
         }
+        if gp.output.is_empty() {
+            return Err(GraphError::Other("the graph declares no outputs: there is nothing to compute or compare; re-export the model".into()));
+        }
+        if !(MIN_OPSET..=MAX_OPSET).contains(&opset) {
+            return Err(GraphError::Other(format!(
+                "the model imports opset {opset} of the default ONNX domain; oto reads opsets {MIN_OPSET} to {MAX_OPSET} (re-export with opset_version=17)"
+            )));
+        }
         for t in &gp.initializer {
             let name = t.name.clone().unwrap_or_default();
+            if by_name.contains_key(&name) {
+                return Err(GraphError::DoubleAssign { value: name, first: "an initializer".into(), second: "another initializer".into() });
+            }
             let id = add(&mut values, &mut by_name, &name);
             let v = &mut values[id];
             v.dtype = t.data_type.unwrap_or(0);
@@ -144,6 +155,10 @@ impl Graph {
         Ok(Graph { nodes, values, by_name, inputs, outputs, opset, template: model })
     }
 }
+
+/// The opsets of the default domain oto reads (ONNX 1.23 defines up to 23).
+pub const MIN_OPSET: i64 = 6;
+pub const MAX_OPSET: i64 = 23;
 
 /// The opset of the default ONNX domain (13 when the model imports none).
 pub(crate) fn default_opset(model: &ModelProto) -> i64 {

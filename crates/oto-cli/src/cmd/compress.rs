@@ -215,6 +215,34 @@ fn latency(full_model: &ModelProto, small: &ModelProto, output: &Path, full_path
     Ok(lat)
 }
 
+/// The file a path names (symlinks and `..` resolved), also for a file not yet written.
+fn resolved(p: &Path) -> PathBuf {
+    if let Ok(c) = p.canonicalize() {
+        return c;
+    }
+    let parent = p.parent().filter(|q| !q.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    parent.canonicalize().unwrap_or_else(|_| parent.to_path_buf()).join(p.file_name().unwrap_or_default())
+}
+
+/// No output overwrites the input or another output.
+fn refuse_overwrites(input: &Path, output: &Path, masked: Option<&Path>, o: &Common) -> Result<()> {
+    let mut outs: Vec<(&str, &Path)> = vec![("-o", output)];
+    outs.extend(masked.map(|m| ("--masked", m)));
+    outs.extend(o.manifest.as_deref().map(|m| ("--manifest", m)));
+    outs.extend(o.report.as_deref().map(|r| ("--report", r)));
+    let inp = resolved(input);
+    for (i, (flag, p)) in outs.iter().enumerate() {
+        let r = resolved(p);
+        if r == inp {
+            bail!("{flag} {} is the input model: oto never overwrites its input; write to another file", p.display());
+        }
+        if let Some((other, _)) = outs[..i].iter().find(|(_, q)| resolved(q) == r) {
+            bail!("{flag} and {other} both name {}; give each output its own file", p.display());
+        }
+    }
+    Ok(())
+}
+
 /// Constructs the compressed model of `full` and proves it ([`oto_verify::prove`]: the
 /// structural check always, the numeric proof unless `--no-verify`), then writes it and the
 /// manifest/report atomically; `masked`: also writes the full model (in the inference form it
@@ -228,6 +256,7 @@ pub fn prove_and_write(
     masked: Option<&Path>,
     extend: impl FnOnce(&mut Report),
 ) -> Result<()> {
+    refuse_overwrites(input, output, masked, o)?;
     let popts = oto_verify::ProveOptions { numeric: !o.no_verify, tolerance: o.tolerance, batch: 2, seed: 0 };
     let proof = oto_verify::prove(full, an, &CompressOptions::default(), &popts)
         .with_context(|| format!("compressing {} (nothing was written)", input.display()))?;
