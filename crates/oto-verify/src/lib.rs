@@ -309,6 +309,12 @@ pub fn diff_outputs(reference: &[TensorF32], candidate: &[TensorF32]) -> Result<
     if reference.len() != candidate.len() {
         bail!("the models have different numbers of outputs ({} vs {})", reference.len(), candidate.len());
     }
+    if let Some(i) = reference.iter().position(|r| r.data.iter().any(|x| !x.is_finite())) {
+        bail!(
+            "the full model's own output {i} is not finite (NaN or Inf) on seeded random inputs: nothing can be compared; \
+             check the model's weights (NaN/Inf) or its input range"
+        );
+    }
     Ok(reference
         .iter()
         .zip(candidate)

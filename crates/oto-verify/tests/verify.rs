@@ -162,3 +162,17 @@ fn a_fixed_batch_export_is_made_batch_free_and_proven_per_sample() {
     // the exported model itself cannot take a batch of 2
     assert!(oto_verify::batch_equivalence(&m, &m, 1).is_err());
 }
+
+/// A model whose own outputs are NaN (a NaN weight) is refused with a message about the model,
+/// not blamed on oto.
+#[test]
+fn a_model_with_nan_outputs_is_refused_as_such() {
+    let mut m = model("fmnist_vgg", 1);
+    let gp = m.graph.as_mut().unwrap();
+    let t = gp.initializer.iter_mut().rev().find(|t| oto_onnx::tensor::is_float(t) && t.dims.len() == 1).unwrap(); // the classifier's bias
+    let (d, mut v) = (t.dims.clone(), oto_onnx::tensor::to_f32(t).unwrap());
+    v[0] = f32::NAN;
+    oto_onnx::tensor::set_f32(t, &d, &v);
+    let e = compare(&m, &m, 2, 1).unwrap_err();
+    assert!(format!("{e:#}").contains("not finite"), "{e:#}");
+}
