@@ -64,7 +64,27 @@ pub fn prove(full: &Graph, analysis: &Analysis, removal: &CompressOptions, o: &P
     let model = compressed.graph.to_model();
     oto_graph::check::structural(&model, &reference).context("structural check of the compressed model")?;
     let comparison = if o.numeric {
-        let cmp = compare(&reference.to_model(), &model, o.batch, o.seed).context("running the full and compressed models in tract")?;
+        let cmp = compare(&reference.to_model(), &model, o.batch, o.seed).map_err(|e| {
+            // ops outside the registry are the usual reason tract cannot run a model
+            let unknown: std::collections::BTreeSet<String> = full
+                .nodes
+                .iter()
+                .filter_map(|n| match &n.op {
+                    oto_graph::Op::Unknown(u) if u.domain.is_empty() || u.domain == "ai.onnx" => Some(u.op_type.clone()),
+                    oto_graph::Op::Unknown(u) => Some(format!("{}:{}", u.domain, u.op_type)),
+                    _ => None,
+                })
+                .collect();
+            let hint = if unknown.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (the model has ops oto does not model and tract may not run: {}; --no-verify skips the numeric proof, the structural check still runs)",
+                    unknown.into_iter().collect::<Vec<_>>().join(", ")
+                )
+            };
+            e.context(format!("running the full and compressed models in tract{hint}"))
+        })?;
         if !cmp.passes(o.tolerance) {
             bail!(
                 "the compressed model differs from the full model (max |Δ| {:.3e}, relative {:.3e} > {:e}{}); \

@@ -176,3 +176,24 @@ fn a_model_with_nan_outputs_is_refused_as_such() {
     let e = compare(&m, &m, 2, 1).unwrap_err();
     assert!(format!("{e:#}").contains("not finite"), "{e:#}");
 }
+
+/// An op outside the registry that tract cannot run: the proof's error names it and says how
+/// to go on (--no-verify keeps the structural check).
+#[test]
+fn a_proof_tract_cannot_run_names_the_unknown_ops() {
+    use oto_onnx::attr::node;
+    let mut m = model("fmnist_vgg", 1);
+    let gp = m.graph.as_mut().unwrap();
+    let out = gp.output[0].name.clone().unwrap();
+    let mut custom = node("MyScale", "custom", &[&out], &["y_custom"], vec![]);
+    custom.domain = Some("com.example".into());
+    gp.node.push(custom);
+    let mut decl = gp.output[0].clone();
+    decl.name = Some("y_custom".into());
+    gp.output[0] = decl;
+    let g = oto_graph::Graph::from_model(m).unwrap();
+    let a = oto_graph::zig::analyze(&g);
+    let e = oto_verify::prove(&g, &a, &Default::default(), &Default::default()).unwrap_err();
+    let msg = format!("{e:#}");
+    assert!(msg.contains("com.example:MyScale") && msg.contains("--no-verify"), "{msg}");
+}
