@@ -103,6 +103,9 @@ fn clear_errors() {
     let out = dir.path().join("o");
     let out = out.to_str().unwrap();
     fails_with(&["train", "--dataset", "cifar10", "--data", "/no/such/cifar", "--out", out], "/no/such/cifar");
+    let file = dir.path().join("not_a_folder");
+    std::fs::write(&file, "x").unwrap();
+    fails_with(&["train", "--dataset", "cifar10", "--data", file.to_str().unwrap(), "--out", out], "is a file");
     fails_with(&["train", "--resume", "--out", out, "--progress", "quiet"], "no checkpoint");
     fails_with(&["train", "--dataset", "imagenet"], "unknown dataset");
     fails_with(&["train", "--target-sparsity", "2"], "target sparsity");

@@ -102,6 +102,12 @@ impl RunData {
 }
 
 fn require_dir(p: &Path, what: &str) -> Result<(), TrainError> {
+    if p.is_file() {
+        return Err(TrainError::Config(format!(
+            "--data {}: is a file; pass the {what} folder that holds the dataset's files",
+            p.display()
+        )));
+    }
     if !p.is_dir() {
         return Err(TrainError::Data(DataError::NotFound {
             path: p.into(),
