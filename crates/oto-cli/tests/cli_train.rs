@@ -17,6 +17,10 @@ fn quick_run_with_config_file_and_overrides() {
     )
     .unwrap();
     let out = dir.path().join("out");
+    // a killed run's temporary files (its process gone) are cleared
+    std::fs::create_dir_all(&out).unwrap();
+    let stale = out.join(".full.onnx.tmp4000000");
+    std::fs::write(&stale, "torn").unwrap();
     let o = oto()
         .args(["train", "--config"])
         .arg(&toml)
@@ -33,6 +37,7 @@ fn quick_run_with_config_file_and_overrides() {
     }
     let written = std::fs::read_to_string(out.join("config.toml")).unwrap();
     assert!(written.contains("epochs = 1") && written.contains("epsilon = 0.9"), "{written}");
+    assert!(!stale.exists(), "stale temporary file left");
 }
 
 /// HESSO from a run file: its periods in the log, DHSPG-only settings warned about, the model
@@ -266,4 +271,17 @@ fn images_are_resized_to_the_model_input_side() {
     let o = oto().args(["zoo", "export", "fmnist_vgg", "--width", "0.5", "--input-shape", "3,28,28", "-o"]).arg(&rgb).output().unwrap();
     assert!(o.status.success());
     fails_with(&["train", rgb.to_str().unwrap(), "--epochs", "1", "--out", dir.path().join("o3").to_str().unwrap()], "[N, 1, 28, 28]");
+}
+
+/// A run whose loss blows up (a learning rate of 50) is warned about, with what to change.
+#[test]
+fn a_diverging_run_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = oto()
+        .args(["train", "--epochs", "3", "--max-train-batches", "4", "--lr", "50", "--threads", "1", "--progress", "plain", "--out"])
+        .arg(dir.path().join("o"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(text.contains("the run is diverging; lower the learning rate"), "{text}");
 }

@@ -87,6 +87,23 @@ pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> Result<(), OnnxError>
     write_atomic_with(path, false, |f| f.write_all(bytes))
 }
 
+/// Removes the temporary files a killed writer left in `dir` (`.<name>.tmp<pid>`, the
+/// [`write_atomic`] form, whose process is gone); returns how many.
+pub fn remove_stale_temporaries(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let me = std::process::id();
+    let mut n = 0;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix('.').and_then(|r| r.rsplit_once(".tmp")).and_then(|(_, p)| p.parse::<u32>().ok()) else { continue };
+        let alive = pid == me || Path::new(&format!("/proc/{pid}")).exists();
+        if !alive && e.file_type().is_ok_and(|t| t.is_file()) && std::fs::remove_file(e.path()).is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
 fn write_atomic_with(
     path: &Path,
     sync: bool,

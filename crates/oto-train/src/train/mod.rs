@@ -164,6 +164,18 @@ pub fn load_model_reinit(
     Ok((g, reinit))
 }
 
+/// A warning when the training loss has blown up: ten times the first epoch's (or above 10⁶),
+/// the usual sign of too high a learning rate (the run goes on; a NaN stops it).
+fn divergence(history: &[EpochRecord], rec: &EpochRecord) -> Option<String> {
+    let first = history.first().map_or(rec.train_loss, |h| h.train_loss);
+    (rec.train_loss > 1e6 || (!history.is_empty() && rec.train_loss > 10.0 * first.max(1e-3))).then(|| {
+        format!(
+            "warning: the training loss grew from {first:.4e} (epoch 1) to {:.4e}: the run is diverging; lower the learning rate (--lr)",
+            rec.train_loss
+        )
+    })
+}
+
 /// Fits the data to the model's declared input ([`RunData::fit_to`]).
 pub fn fit_data(data: &mut RunData, g: &Graph) -> Result<Option<String>, TrainError> {
     match g.inputs.first().and_then(|&i| g.shape(i)) {
@@ -268,6 +280,8 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
     cfg.validate()?;
     let out = cfg.out.clone();
     std::fs::create_dir_all(&out).map_err(|e| TrainError::Io { path: out.display().to_string(), source: e })?;
+    // what a killed run was writing (`.checkpoint.ot.tmp<pid>`, `.full.onnx.tmp<pid>`)
+    oto_onnx::remove_stale_temporaries(&out);
     setup_runtime(cfg);
     let device = parse_device(&cfg.device)?;
     let mut progress = progress::Progress::new(progress::Mode::from_setting(&cfg.progress));
@@ -341,6 +355,9 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
             rec.optim = OptimStats { projected_rows: None, event: None, ..opt.stats() };
         }
         progress.line(&rec.summary(cfg.epochs));
+        if let Some(w) = divergence(&history, &rec) {
+            progress.line(&w);
+        }
         history.push(rec);
         metrics::write_jsonl(&metrics_path, &history)?;
         if let Err(e) = metrics::plot_curves(&curves_path, &history) {
