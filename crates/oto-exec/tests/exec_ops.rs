@@ -346,18 +346,6 @@ fn shape_and_data_movement() {
     cs.push(slice("slice_neg_step", &[-1, 4], &[i64::MIN, 0], Some(&[1, 2]), Some(&[-1, -2])));
     cs.push(slice("slice_neg_step2", &[3], &[-100], Some(&[0]), Some(&[-2])));
     cs.push(case("slice_opset9").opset(9).input("x", &[4, 6]).node(node("Slice", "sl", &["x"], &["y"], vec![a_ints("starts", &[1]), a_ints("ends", &[-1]), a_ints("axes", &[1])])).output("y").build());
-    cs.push(case("gather_axis1").input("x", &[3, 5, 2]).init_i("i", &[4, 0, -1]).node(node("Gather", "g", &["x", "i"], &["y"], vec![a_int("axis", 1)])).output("y").build());
-    cs.push(case("gather_elements").input("x", &[3, 4]).init_i2("i", &[3, 2], &[3, -1, 0, 2, -4, 1]).node(node("GatherElements", "g", &["x", "i"], &["y"], vec![a_int("axis", 1)])).output("y").build());
-    cs.push(
-        case("einsum_attention")
-            .input("q", &[2, 3, 4, 5])
-            .input("k", &[2, 3, 6, 5])
-            .node(node("Einsum", "e", &["q", "k"], &["y"], vec![oto_onnx::attr::a_string("equation", "b h i d, b h j d -> b h i j")]))
-            .output("y")
-            .build(),
-    );
-    cs.push(case("gather_nd").input("x", &[3, 4, 2]).init_i2("i", &[2, 2, 2], &[0, 1, 2, -1, 1, 0, 0, 3]).node(node("GatherND", "g", &["x", "i"], &["y"], vec![])).output("y").build());
-    cs.push(case("gather_scalar").input("x", &[3, 5]).init_i_scalar("i", -2).node(node("Gather", "g", &["x", "i"], &["y"], vec![])).output("y").build());
     cs.push(
         case("expand_tile")
             .input("x", &[3, 1])
@@ -431,6 +419,25 @@ fn shape_and_data_movement() {
     cs.push(case("depth_to_space_crd").input("x", &[2, 8, 3, 4]).node(node("DepthToSpace", "d", &["x"], &["y"], vec![a_int("blocksize", 2), a_string("mode", "CRD")])).output("y").build());
     cs.push(case("space_to_depth").input("x", &[2, 3, 4, 6]).node(node("SpaceToDepth", "d", &["x"], &["y"], vec![a_int("blocksize", 2)])).output("y").build());
     cs.push(case("dropout_eval").input("x", &[2, 3]).init_f("r", &[], &[0.3]).node(node("Dropout", "d", &["x", "r"], &["y"], vec![])).output("y").build());
+    check_cases(cs, TOL);
+}
+
+/// Gathers (Gather, GatherElements, GatherND with negative indices) and Einsum.
+#[test]
+fn gathers_and_einsum() {
+    let mut cs = vec![];
+    cs.push(case("gather_axis1").input("x", &[3, 5, 2]).init_i("i", &[4, 0, -1]).node(node("Gather", "g", &["x", "i"], &["y"], vec![a_int("axis", 1)])).output("y").build());
+    cs.push(case("gather_elements").input("x", &[3, 4]).init_i2("i", &[3, 2], &[3, -1, 0, 2, -4, 1]).node(node("GatherElements", "g", &["x", "i"], &["y"], vec![a_int("axis", 1)])).output("y").build());
+    cs.push(
+        case("einsum_attention")
+            .input("q", &[2, 3, 4, 5])
+            .input("k", &[2, 3, 6, 5])
+            .node(node("Einsum", "e", &["q", "k"], &["y"], vec![oto_onnx::attr::a_string("equation", "b h i d, b h j d -> b h i j")]))
+            .output("y")
+            .build(),
+    );
+    cs.push(case("gather_nd").input("x", &[3, 4, 2]).init_i2("i", &[2, 2, 2], &[0, 1, 2, -1, 1, 0, 0, 3]).node(node("GatherND", "g", &["x", "i"], &["y"], vec![])).output("y").build());
+    cs.push(case("gather_scalar").input("x", &[3, 5]).init_i_scalar("i", -2).node(node("Gather", "g", &["x", "i"], &["y"], vec![])).output("y").build());
     check_cases(cs, TOL);
 }
 

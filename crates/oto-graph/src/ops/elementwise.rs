@@ -235,21 +235,23 @@ fn zig_elementwise(op: BinaryKind, st: &mut State) {
     if taint_all {
         out = out.with_taint(here);
     }
-    // an operand materialised to the full size of an output channel axis without carrying its
-    // channels (`norm.expand_as(q)` in Swin V2's cosine attention) cannot follow the cut
-    let materialised = slots.iter().any(|&s| {
-        let Some(v) = input(st, s).filter(|&v| !is_const(st, v)) else { return false };
-        let t = st.ids[v].as_ref().map(|t| t.align(rank));
-        let shape = st.g.value(v).shape.clone();
-        let off = rank.saturating_sub(shape.as_ref().map_or(0, |s| s.len()));
-        (off..rank).any(|a| {
-            let full = shape.as_ref().and_then(|sh| sh.get(a - off)).is_none_or(|d| d.known() != Some(1));
-            out.chan[a] && out.dims[a] > 1 && full && !t.as_ref().is_some_and(|t| t.chan[a])
-        })
-    });
-    if materialised {
+    if slots.iter().any(|&s| materialised(st, s, &out)) {
         st.unprunable_all(&out, "broadcast_materialized");
     }
     set_out(st, 0, out);
+}
+
+/// Operand `slot` is materialised to the full size of a channel axis of `out` without carrying
+/// its channels (`norm.expand_as(q)` in Swin V2's cosine attention): it cannot follow the cut.
+fn materialised(st: &State, slot: usize, out: &IdTensor) -> bool {
+    let rank = out.rank();
+    let Some(v) = input(st, slot).filter(|&v| !is_const(st, v)) else { return false };
+    let t = st.ids[v].as_ref().map(|t| t.align(rank));
+    let shape = st.g.value(v).shape.as_ref();
+    let off = rank.saturating_sub(shape.map_or(0, |s| s.len()));
+    (off..rank).any(|a| {
+        let full = shape.and_then(|sh| sh.get(a - off)).is_none_or(|d| d.known() != Some(1));
+        out.chan[a] && out.dims[a] > 1 && full && !t.as_ref().is_some_and(|t| t.chan[a])
+    })
 }
 

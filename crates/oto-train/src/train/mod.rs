@@ -164,6 +164,22 @@ pub fn load_model_reinit(
     Ok((g, reinit))
 }
 
+/// The run's data and model, fitted to each other, with the log lines about them.
+fn load_run(cfg: &TrainConfig, progress: &mut progress::Progress) -> Result<(RunData, Graph), TrainError> {
+    let mut data = data::load(cfg)?;
+    let (graph, reinit) = load_model_reinit(cfg, &data)?;
+    if let Some(note) = fit_data(&mut data, &graph)? {
+        progress.line(&format!("note: {note}"));
+    }
+    if let Some(r) = &reinit {
+        progress.line(&format!("--init random: {} initializers re-drawn with seed {} (PyTorch defaults per layer type)", r.reset.len(), cfg.seed));
+        if !r.kept.is_empty() {
+            progress.line(&format!("--init random: warning: no rule for {} (values kept)", r.kept.join(", ")));
+        }
+    }
+    Ok((data, graph))
+}
+
 /// A warning when the training loss has blown up: ten times the first epoch's (or above 10⁶),
 /// the usual sign of too high a learning rate (the run goes on; a NaN stops it).
 fn divergence(history: &[EpochRecord], rec: &EpochRecord) -> Option<String> {
@@ -285,17 +301,7 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
     setup_runtime(cfg);
     let device = parse_device(&cfg.device)?;
     let mut progress = progress::Progress::new(progress::Mode::from_setting(&cfg.progress));
-    let mut data = data::load(cfg)?;
-    let (mut graph, reinit) = load_model_reinit(cfg, &data)?;
-    if let Some(note) = fit_data(&mut data, &graph)? {
-        progress.line(&format!("note: {note}"));
-    }
-    if let Some(r) = &reinit {
-        progress.line(&format!("--init random: {} initializers re-drawn with seed {} (PyTorch defaults per layer type)", r.reset.len(), cfg.seed));
-        if !r.kept.is_empty() {
-            progress.line(&format!("--init random: warning: no rule for {} (values kept)", r.kept.join(", ")));
-        }
-    }
+    let (data, mut graph) = load_run(cfg, &mut progress)?;
     let analysis = oto_graph::zig::analyze_with(&graph, &oto_graph::zig::AnalyzeOptions { keep: cfg.keep.clone() });
     let mut exec = Executor::new(&graph, &analysis.trainable, device)?;
     let spe = data.steps_per_epoch(cfg.max_train_batches);
