@@ -7,6 +7,33 @@ fn oto() -> Command {
     Command::new(env!("CARGO_BIN_EXE_oto"))
 }
 
+/// Exports `name` with `tests/py/export_user_models.py` (TorchScript, batch 1) to `out`.
+fn export_user_model(out: &std::path::Path, name: &str) {
+    let py = std::env::var_os("OTO_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/export_user_models.py");
+    let o = Command::new(py).arg(script).arg(out).arg(name).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// A one-epoch run of at most `batches` batches of 16 on the bundled data; the log, after
+/// checking the run succeeded.
+fn quick_train(model: &std::path::Path, out: &std::path::Path, batches: usize, extra: &[&str]) -> String {
+    let o = oto()
+        .arg("train")
+        .arg(model)
+        .args(["--epochs", "1", "--batch-size", "16", "--max-train-batches", &batches.to_string(), "--threads", "1", "--progress", "plain"])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{text}");
+    text
+}
+
 #[test]
 fn quick_run_with_config_file_and_overrides() {
     let dir = tempfile::tempdir().unwrap();
@@ -198,23 +225,10 @@ fn reinit_trains_an_onnx_architecture_from_fresh_weights() {
 #[test]
 fn a_batch1_pytorch_export_trains_with_any_batch() {
     let dir = tempfile::tempdir().unwrap();
-    let py = std::env::var_os("OTO_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"));
     let model = dir.path().join("cnn.onnx");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/export_user_models.py");
-    let o = Command::new(py).arg(script).arg(&model).arg("fmnist_cnn").output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    export_user_model(&model, "fmnist_cnn");
     let out = dir.path().join("out");
-    let o = oto()
-        .arg("train")
-        .arg(&model)
-        .args(["--epochs", "1", "--batch-size", "16", "--max-train-batches", "2", "--threads", "1", "--progress", "plain", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{text}");
+    let text = quick_train(&model, &out, 2, &[]);
     assert!(text.contains("exported with a fixed batch of 1") && text.contains("proven per sample"), "{text}");
     let full = oto_graph::Graph::load(&out.join("full.onnx")).unwrap();
     let s = full.shape(full.inputs[0]).unwrap();
@@ -225,21 +239,8 @@ fn a_batch1_pytorch_export_trains_with_any_batch() {
 
     // the default eval-mode export folds BatchNorm away: said, with the export line; --init random
     let folded = dir.path().join("folded.onnx");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/export_user_models.py");
-    let py = std::env::var_os("OTO_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"));
-    let o = Command::new(py).arg(script).arg(&folded).arg("fmnist_cnn_folded").output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = oto()
-        .arg("train")
-        .arg(&folded)
-        .args(["--init", "random", "--epochs", "1", "--batch-size", "16", "--max-train-batches", "1", "--threads", "1", "--progress", "plain", "--out"])
-        .arg(dir.path().join("out2"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{text}");
+    export_user_model(&folded, "fmnist_cnn_folded");
+    let text = quick_train(&folded, &dir.path().join("out2"), 1, &["--init", "random"]);
     assert!(text.contains("no normalisation layer") && text.contains("TrainingMode.PRESERVE"), "{text}");
     assert!(text.contains("re-drawn with seed"), "{text}");
 }
@@ -254,15 +255,7 @@ fn images_are_resized_to_the_model_input_side() {
     let o = oto().args(["zoo", "export", "fmnist_vgg", "--width", "0.5", "--input-shape", "1,32,32", "-o"]).arg(&model).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = dir.path().join("out");
-    let o = oto()
-        .arg("train")
-        .arg(&model)
-        .args(["--epochs", "1", "--batch-size", "16", "--max-train-batches", "2", "--threads", "1", "--progress", "plain", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{text}");
+    let text = quick_train(&model, &out, 2, &[]);
     assert!(text.contains("resized from 28×28 to the model's 32×32"), "{text}");
     let e = oto().args(["eval"]).arg(out.join("full.onnx")).args(["--dataset", "fashion-mnist"]).output().unwrap();
     let et = String::from_utf8_lossy(&e.stdout).to_string() + &String::from_utf8_lossy(&e.stderr);

@@ -68,19 +68,7 @@ pub fn fold_weight_ops(model: &mut ModelProto) {
             changed = true;
         }
     }
-    if added.is_empty() {
-        return;
-    }
-    let mut k = 0;
-    g.node.retain(|_| {
-        k += 1;
-        !removed[k - 1]
-    });
-    let used: HashSet<&String> = g.node.iter().flat_map(|n| n.input.iter()).chain(outputs.iter()).collect();
-    let used: HashSet<String> = used.into_iter().cloned().collect();
-    g.initializer.extend(added);
-    g.initializer.retain(|t| used.contains(t.name.as_deref().unwrap_or("")));
-    g.input.retain(|i| !inits.contains_key(i.name.as_deref().unwrap_or("")) || used.contains(i.name.as_deref().unwrap_or("")));
+    apply_folds(g, &removed, added, &outputs);
 }
 
 /// Writes out `ConstantOfShape`'s default `value` (a float32 0, by the spec) where the
@@ -198,6 +186,12 @@ pub fn fold_constant_shapes(model: &mut ModelProto) {
             changed = true;
         }
     }
+    apply_folds(g, &removed, added, &outputs);
+}
+
+/// Drops the folded nodes, adds their results as initializers, then the initializers (also
+/// listed as graph inputs) and Constant nodes nothing reads any more.
+fn apply_folds(g: &mut oto_onnx::pb::GraphProto, removed: &[bool], added: Vec<TensorProto>, outputs: &HashSet<String>) {
     if added.is_empty() {
         return;
     }
@@ -207,7 +201,7 @@ pub fn fold_constant_shapes(model: &mut ModelProto) {
         !removed[k - 1]
     });
     g.initializer.extend(added);
-    let used: HashSet<String> = g.node.iter().flat_map(|n| n.input.iter().cloned()).chain(outputs).collect();
+    let used: HashSet<String> = g.node.iter().flat_map(|n| n.input.iter().cloned()).chain(outputs.iter().cloned()).collect();
     let inits: HashSet<String> = g.initializer.iter().filter_map(|t| t.name.clone()).collect();
     g.initializer.retain(|t| used.contains(t.name.as_deref().unwrap_or("")));
     g.input.retain(|i| !inits.contains(i.name.as_deref().unwrap_or("")) || used.contains(i.name.as_deref().unwrap_or("")));
