@@ -77,7 +77,7 @@ pub fn unsupported_ops(g: &Graph) -> Vec<String> {
 
 fn display_op(n: &Node) -> String {
     match &n.op {
-        Op::Unknown(u) if !(u.domain.is_empty() || u.domain == "ai.onnx") => format!("{}:{}", u.domain, u.op_type),
+        Op::Unknown(u) => u.display(),
         _ => n.op_type.clone(),
     }
 }

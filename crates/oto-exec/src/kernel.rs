@@ -118,8 +118,12 @@ pub fn opt<'a>(xs: &[Option<&'a Tensor>], slot: usize) -> Option<&'a Tensor> {
 /// Reads a small integer tensor (usually a CPU shape tensor: no device sync).
 pub fn read_ints(t: &Tensor) -> R<Vec<i64>> {
     let t = if t.device() == Device::Cpu { t.shallow_clone() } else { t.to_device(Device::Cpu) };
-    let t = if t.kind() == Kind::Int64 { t } else { t.f_to_kind(Kind::Int64)? };
-    Ok(Vec::<i64>::try_from(t.f_reshape([-1])?)?)
+    Ok(Vec::<i64>::try_from(as_int64(t)?.f_reshape([-1])?)?)
+}
+
+/// `t` as int64 (indices, shape data), unchanged when it is already.
+pub fn as_int64(t: Tensor) -> R<Tensor> {
+    Ok(if t.kind() == Kind::Int64 { t } else { t.f_to_kind(Kind::Int64)? })
 }
 
 pub fn read_f64(t: &Tensor) -> R<f64> {

@@ -1,7 +1,7 @@
 //! Data movement and shape computations: `Concat`, `Split`, `Slice`, `Gather`, `Shape`, `Size`,
 //! `Reshape`, `Flatten`, `Transpose`, `Squeeze`, `Unsqueeze`, `Expand`, `Tile`,
 //! `ConstantOfShape`, `Range` and `Pad`. Integer shape values are small CPU int64 tensors.
-use super::kernel::{align, ints, norm_axis, read_f64, read_ints, req, scal, torch_pads, Ctx, Ints, Scal, E, R};
+use super::kernel::{align, as_int64, ints, norm_axis, read_f64, read_ints, req, scal, torch_pads, Ctx, Ints, Scal, E, R};
 use oto_graph::ops::pad::PadMode;
 use tch::{Device, Kind, Tensor};
 
@@ -71,20 +71,21 @@ pub fn slice(x: &Tensor, starts: &[i64], ends: &[i64], axes: Option<Vec<i64>>, s
     Ok(y)
 }
 
-/// Negative indices count from the end; scalar indices drop the axis.
+/// The index tensor of a gather on `x`'s device, as int64.
+fn indices(x: &Tensor, idx: &Tensor) -> R<Tensor> {
+    as_int64(align(x, idx))
+}
+
 /// `GatherElements`: `y[i][j]… = x[…idx[i][j]… on axis…]` (negative indices count from the end).
 pub fn gather_elements(x: &Tensor, idx: &Tensor, axis: i64) -> R<Tensor> {
-    let idx = align(x, idx);
     let a = norm_axis(axis, x.dim() as i64)?;
     let dim = x.size()[a as usize];
-    let idx = if idx.kind() != Kind::Int64 { idx.f_to_kind(Kind::Int64)? } else { idx };
-    Ok(x.f_gather(a, &idx.f_remainder(dim)?, false)?)
+    Ok(x.f_gather(a, &indices(x, idx)?.f_remainder(dim)?, false)?)
 }
 
 /// `GatherND` with `batch_dims = 0`: `y[i…] = x[idx[i…, 0], …, idx[i…, k−1], …]`.
 pub fn gather_nd(x: &Tensor, idx: &Tensor) -> R<Tensor> {
-    let idx = align(x, idx);
-    let idx = if idx.kind() != Kind::Int64 { idx.f_to_kind(Kind::Int64)? } else { idx };
+    let idx = indices(x, idx)?;
     let ish = idx.size();
     let k = *ish.last().ok_or("GatherND indices must have rank >= 1")?;
     if k < 1 || k as usize > x.dim() {
@@ -99,13 +100,12 @@ pub fn gather_nd(x: &Tensor, idx: &Tensor) -> R<Tensor> {
     Ok(y.f_reshape(&shape)?)
 }
 
+/// Negative indices count from the end; scalar indices drop the axis.
 pub fn gather(x: &Tensor, idx: &Tensor, axis: i64) -> R<Tensor> {
-    let idx = align(x, idx);
     let rank = x.dim() as i64;
     let a = norm_axis(axis, rank)?;
     let dim = x.size()[a as usize];
-    let idx = if idx.kind() != Kind::Int64 { idx.f_to_kind(Kind::Int64)? } else { idx };
-    let idx = idx.f_remainder(dim)?;
+    let idx = indices(x, idx)?.f_remainder(dim)?;
     if idx.dim() == 0 {
         return Ok(x.f_index_select(a, &idx.f_reshape([1])?)?.f_squeeze_dims([a])?);
     }

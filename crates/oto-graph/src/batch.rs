@@ -131,8 +131,9 @@ fn fix_reshape(h: &mut Graph, nid: NodeId, shape: &IntsArg, allowzero: bool, b0:
         new[p] = 0;
     } else {
         if let Some(q) = new.iter().position(|&t| t == -1) {
-            // the open entry gets its value from the exported shapes
-            let Some(Dim::Known(v)) = h.nodes[nid].output(0).and_then(|o| g_dim(h, o, q)) else {
+            // the open entry gets its value from the exported shapes (the output is
+            // re-inferred only after this rewrite)
+            let Some(v) = h.nodes[nid].output(0).and_then(|o| h.value(o).dim(q)) else {
                 return Err(err(format!("Reshape '{}' has another open (-1) entry", h.nodes[nid].name)));
             };
             new[q] = v;
@@ -145,11 +146,6 @@ fn fix_reshape(h: &mut Graph, nid: NodeId, shape: &IntsArg, allowzero: bool, b0:
     h.values[id].folded = Some(new.iter().map(|&d| Dim::Known(d)).collect());
     out.rewrites.push(format!("{}: {target:?} -> {new:?}", h.nodes[nid].name));
     Ok(())
-}
-
-/// Dim `axis` of value `v` as exported (before this pass re-infers it).
-fn g_dim(h: &Graph, v: crate::ir::ValueId, axis: usize) -> Option<Dim> {
-    h.value(v).shape.as_ref().and_then(|s| s.get(axis)).cloned()
 }
 
 /// Graph input and output declarations with the symbolic batch.

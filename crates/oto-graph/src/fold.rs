@@ -10,7 +10,7 @@
 //! BatchNorm's running_mean *is* some layer's all-zeros bias, every LayerNorm weight the same
 //! all-ones tensor ([`unshare_uniform_initializers`] gives each use its own copy).
 use crate::ops::{Attrs, IntsArg, Op};
-use oto_onnx::pb::{ModelProto, TensorProto};
+use oto_onnx::pb::{ModelProto, NodeProto, TensorProto};
 use oto_onnx::tensor::{f32_tensor, is_float, numel, to_f32};
 use std::collections::{HashMap, HashSet};
 
@@ -30,9 +30,7 @@ pub fn fold_weight_ops(model: &mut ModelProto) {
             if removed[i] || n.output.len() != 1 || outputs.contains(&n.output[0]) {
                 continue;
             }
-            let (name, op_type, domain) = (n.name.as_deref().unwrap_or(""), n.op_type.as_deref().unwrap_or(""), n.domain.as_deref().unwrap_or(""));
-            // an invalid attribute is reported by the real load; here the node is just not folded
-            let Ok(op) = Op::parse(&Attrs { proto: n, name, op_type, domain, opset }) else { continue };
+            let Some(op) = typed(n, opset) else { continue };
             if !matches!(op, Op::Identity(_) | Op::Cast(_) | Op::Transpose(_) | Op::Unsqueeze(_) | Op::Squeeze(_) | Op::Reshape(_)) {
                 continue;
             }
@@ -71,14 +69,30 @@ pub fn fold_weight_ops(model: &mut ModelProto) {
     apply_folds(g, &removed, added, &outputs);
 }
 
+/// The typed op of a node; `None` for a node whose attributes are invalid (the real load reports
+/// it; here it is just not folded).
+fn typed(n: &NodeProto, opset: i64) -> Option<Op> {
+    let (name, op_type, domain) = (n.name.as_deref().unwrap_or(""), n.op_type.as_deref().unwrap_or(""), n.domain.as_deref().unwrap_or(""));
+    Op::parse(&Attrs { proto: n, name, op_type, domain, opset }).ok()
+}
+
+/// Row-major strides of `dims`.
+fn strides(dims: &[i64]) -> Vec<usize> {
+    let mut s = vec![1usize; dims.len()];
+    for i in (0..dims.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * dims[i + 1].max(0) as usize;
+    }
+    s
+}
+
 /// Writes out `ConstantOfShape`'s default `value` (a float32 0, by the spec) where the
 /// exporter left it implicit (the dynamo exporter's `new_zeros`): tract, the proof's runtime,
 /// otherwise types the result as float64 and cannot run the model (Swin's shift mask).
 pub fn explicit_defaults(model: &mut ModelProto) {
+    let opset = crate::load::default_opset(model);
     let Some(g) = model.graph.as_mut() else { return };
     for n in g.node.iter_mut() {
-        let default_domain = n.domain.as_deref().is_none_or(|d| d.is_empty() || d == "ai.onnx");
-        if default_domain && n.op_type.as_deref() == Some("ConstantOfShape") && oto_onnx::attr::find(n, "value").is_none() {
+        if matches!(typed(n, opset), Some(Op::ConstantOfShape(c)) if c.value.is_none()) {
             oto_onnx::attr::set(n, oto_onnx::attr::a_tensor("value", f32_tensor("", &[1], &[0.0])));
         }
     }
@@ -132,14 +146,13 @@ pub fn unshare_uniform_initializers(model: &mut ModelProto) {
 /// `Expand(CastLike(0, x), Expand(Shape(w)[0:1], [1]))`). Each result becomes an initializer
 /// named after the node's output, so analysis sees a parameter it can slice.
 pub fn fold_constant_shapes(model: &mut ModelProto) {
+    let opset = crate::load::default_opset(model);
     let Some(g) = model.graph.as_mut() else { return };
     let outputs: HashSet<String> = g.output.iter().filter_map(|o| o.name.clone()).collect();
     let mut consts: HashMap<String, TensorProto> = g.initializer.iter().map(|t| (t.name.clone().unwrap_or_default(), t.clone())).collect();
     for n in &g.node {
-        if n.op_type.as_deref() == Some("Constant") && n.domain.as_deref().is_none_or(|d| d.is_empty()) {
-            if let (Some(o), Some(t)) = (n.output.first(), crate::ops::meta::Constant::tensor(n)) {
-                consts.insert(o.clone(), t);
-            }
+        if let (Some(Op::Constant(_)), Some(o), Some(t)) = (typed(n, opset), n.output.first(), crate::ops::meta::Constant::tensor(n)) {
+            consts.insert(o.clone(), t);
         }
     }
     let float_typed: HashSet<String> = g
@@ -156,24 +169,21 @@ pub fn fold_constant_shapes(model: &mut ModelProto) {
     while changed {
         changed = false;
         for (i, n) in g.node.iter().enumerate() {
-            if removed[i] || n.output.len() != 1 || outputs.contains(&n.output[0]) || n.domain.as_deref().is_some_and(|d| !d.is_empty()) {
+            if removed[i] || n.output.len() != 1 || outputs.contains(&n.output[0]) {
                 continue;
             }
             let c = |slot: usize| n.input.get(slot).and_then(|x| consts.get(x));
             let name = &n.output[0];
-            let t = match n.op_type.as_deref().unwrap_or("") {
-                "Shape" => c(0).map(|t| {
-                    let r = t.dims.len() as i64;
-                    let norm = |v: i64| if v < 0 { (v + r).max(0) } else { v.min(r) } as usize;
-                    let start = norm(oto_onnx::attr::int(n, "start").unwrap_or(0));
-                    let end = norm(oto_onnx::attr::int(n, "end").unwrap_or(r)).max(start);
-                    oto_onnx::tensor::i64_tensor(name, &[(end - start) as i64], &t.dims[start..end])
+            let t = match typed(n, opset) {
+                Some(Op::ShapeOf(s)) => c(0).map(|t| {
+                    let dims = &t.dims[s.range(t.dims.len())];
+                    oto_onnx::tensor::i64_tensor(name, &[dims.len() as i64], dims)
                 }),
-                "Expand" => match (c(0), c(1).and_then(|s| oto_onnx::tensor::to_i64(s).ok())) {
+                Some(Op::Expand(_)) => match (c(0), c(1).and_then(|s| oto_onnx::tensor::to_i64(s).ok())) {
                     (Some(t), Some(shape)) if small(&t.dims, 1 << 16) => broadcast_to(t, &shape, name),
                     _ => None,
                 },
-                "CastLike" => match (c(0), n.input.get(1)) {
+                Some(Op::CastLike(_)) => match (c(0), n.input.get(1)) {
                     (Some(t), Some(like)) if is_float(t) && float_typed.contains(like) => to_f32(t).ok().map(|d| f32_tensor(name, &t.dims, &d)),
                     _ => None,
                 },
@@ -223,13 +233,6 @@ fn broadcast_to(t: &TensorProto, shape: &[i64], name: &str) -> Option<TensorProt
     if src.iter().zip(&tgt).any(|(&a, &b)| a != 1 && b != 1 && a != b) || !small(&out, 1 << 20) || out.iter().any(|&d| d < 0) {
         return None;
     }
-    let strides = |d: &[i64]| {
-        let mut s = vec![1usize; d.len()];
-        for i in (0..d.len().saturating_sub(1)).rev() {
-            s[i] = s[i + 1] * d[i + 1] as usize;
-        }
-        s
-    };
     let (ss, os) = (strides(&src), strides(&out));
     let index = |flat: usize| (0..r).map(|a| if src[a] == 1 { 0 } else { ((flat / os[a]) % out[a] as usize) * ss[a] }).sum::<usize>();
     let n = numel(&out);
@@ -251,14 +254,7 @@ pub(crate) fn transpose<T: Clone>(dims: &[i64], data: &[T], perm: &[usize]) -> (
         let (r, c) = (dims[0] as usize, dims[1] as usize);
         return (nd, (0..data.len()).map(|f| data[(f % r) * c + f / r].clone()).collect());
     }
-    let st = |d: &[i64]| {
-        let mut s = vec![1usize; d.len()];
-        for i in (0..d.len().saturating_sub(1)).rev() {
-            s[i] = s[i + 1] * d[i + 1] as usize;
-        }
-        s
-    };
-    let (ss, ds) = (st(dims), st(&nd));
+    let (ss, ds) = (strides(dims), strides(&nd));
     let out = (0..data.len())
         .map(|flat| {
             let mut src = 0;

@@ -87,8 +87,18 @@ pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> Result<(), OnnxError>
     write_atomic_with(path, false, |f| f.write_all(bytes))
 }
 
-/// Removes the temporary files a killed writer left in `dir` (`.<name>.tmp<pid>`, the
-/// [`write_atomic`] form, whose process is gone); returns how many.
+/// Where an atomic write of `path` goes first: `.<name>.tmp<pid>` in the same folder.
+pub fn temporary_path(path: &Path) -> std::path::PathBuf {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    dir.join(format!(".{name}.tmp{}", std::process::id()))
+}
+
+/// Removes the temporary files a killed writer left in `dir` ([`temporary_path`]s whose process
+/// is gone); returns how many.
 pub fn remove_stale_temporaries(dir: &Path) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
     let me = std::process::id();
@@ -110,12 +120,7 @@ fn write_atomic_with(
     write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
 ) -> Result<(), OnnxError> {
     let werr = |source| OnnxError::Write { path: path.into(), source };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let tmp = temporary_path(path);
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         write(&mut f)?;

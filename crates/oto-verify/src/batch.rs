@@ -3,7 +3,7 @@
 //! through the exported model one at a time and, stacked, through the batch-free model in one
 //! run; each half of the stacked output must equal its own run. Both models must be in
 //! inference form (training-mode BatchNorm mixes samples).
-use crate::{input_specs, random_inputs, run, TensorF32};
+use crate::{input_specs, random_inputs, run, Runner, TensorF32};
 use anyhow::{bail, Context, Result};
 use oto_onnx::pb::ModelProto;
 
@@ -11,8 +11,8 @@ use oto_onnx::pb::ModelProto;
 pub fn batch_equivalence(exported: &ModelProto, batch_free: &ModelProto, batch: usize) -> Result<f32> {
     let specs = input_specs(exported, batch).context("reading the exported model's inputs")?;
     let (xa, xb) = (random_inputs(&specs, 11)?, random_inputs(&specs, 12)?);
-    let ya = run(exported, &xa).context("running the exported model")?;
-    let yb = run(exported, &xb).context("running the exported model")?;
+    let once = Runner::new(exported, &specs).context("running the exported model")?;
+    let (ya, yb) = (once.run(&xa).context("running the exported model")?, once.run(&xb).context("running the exported model")?);
     let stacked: Vec<TensorF32> = xa
         .iter()
         .zip(&xb)

@@ -70,8 +70,7 @@ pub fn prove(full: &Graph, analysis: &Analysis, removal: &CompressOptions, o: &P
                 .nodes
                 .iter()
                 .filter_map(|n| match &n.op {
-                    oto_graph::Op::Unknown(u) if u.domain.is_empty() || u.domain == "ai.onnx" => Some(u.op_type.clone()),
-                    oto_graph::Op::Unknown(u) => Some(format!("{}:{}", u.domain, u.op_type)),
+                    oto_graph::Op::Unknown(u) => Some(u.display()),
                     _ => None,
                 })
                 .collect();

@@ -56,6 +56,16 @@ pub(crate) fn refresh_template_inputs(g: &mut Graph) {
     }
 }
 
+/// `v` with `changes` (position, value) written in.
+fn with_changes(mut v: Vec<i64>, changes: &[(usize, i64)]) -> Vec<i64> {
+    for &(i, x) in changes {
+        if let Some(e) = v.get_mut(i) {
+            *e = x;
+        }
+    }
+    v
+}
+
 fn int_tensor(like: Option<&TensorProto>, dims: &[i64], data: &[i64]) -> TensorProto {
     let int32 = like.and_then(|t| t.data_type) == Some(oto_onnx::tensor::INT32);
     let name = like.and_then(|t| t.name.clone()).unwrap_or_default();
@@ -205,11 +215,6 @@ impl Rewriter<'_> {
         self.g.reparse(nid)
     }
 
-    /// A fresh initializer holding `t`, read by input `slot` of node `nid` instead of its old value.
-    fn repoint(&mut self, nid: NodeId, slot: usize, base: &str, t: TensorProto) {
-        repoint_const(self.g, nid, slot, base, t);
-    }
-
     /// Sets the integer input `slot` of node `nid` to `new` (1-D, or a scalar when it was one).
     pub(crate) fn set_ints(&mut self, nid: NodeId, slot: usize, new: Vec<i64>, what: &str) -> Result<()> {
         let v = self.g.nodes[nid].input(slot);
@@ -226,7 +231,7 @@ impl Rewriter<'_> {
             }
             let base = format!("{}_{what}", self.g.nodes[nid].name);
             let t = int_tensor(None, &[new.len() as i64], &new);
-            self.repoint(nid, slot, &base, t);
+            repoint_const(self.g, nid, slot, &base, t);
             return Ok(());
         };
         let val = self.g.value(v).clone();
@@ -235,7 +240,7 @@ impl Rewriter<'_> {
             let t = int_tensor(Some(init), &dims, &new);
             let shared = val.consumers.len() != 1 || self.g.outputs.contains(&v);
             if shared {
-                self.repoint(nid, slot, &val.name, t);
+                repoint_const(self.g, nid, slot, &val.name, t);
             } else {
                 set_const(self.g, v, t);
                 self.dirty.push(v);
@@ -258,7 +263,7 @@ impl Rewriter<'_> {
         }
         if old.is_some() {
             let t = int_tensor(None, &dims, &new);
-            self.repoint(nid, slot, &val.name, t);
+            repoint_const(self.g, nid, slot, &val.name, t);
             return Ok(());
         }
         Err(self.err(nid, format!("'{}' is not a constant", val.name)))
@@ -268,13 +273,8 @@ impl Rewriter<'_> {
     /// where the other positions may be known only at run time (see [`ints_writable_at`]).
     pub(crate) fn set_ints_at(&mut self, nid: NodeId, slot: usize, changes: &[(usize, i64)], what: &str) -> Result<()> {
         let Some(v) = self.g.nodes[nid].input(slot) else { return Err(self.err(nid, format!("no input {slot} to write {what} into"))) };
-        if let Some(mut new) = self.g.const_i64(v) {
-            for &(i, x) in changes {
-                if let Some(e) = new.get_mut(i) {
-                    *e = x;
-                }
-            }
-            return self.set_ints(nid, slot, new, what);
+        if let Some(old) = self.g.const_i64(v) {
+            return self.set_ints(nid, slot, with_changes(old, changes), what);
         }
         let Some((p, pieces)) = concat_pieces(self.g, v) else {
             return Err(self.err(nid, format!("'{}' is computed at run time", self.g.value(v).name)));
@@ -307,26 +307,22 @@ impl Rewriter<'_> {
     /// [`Rewriter::set_ints_at`] for an attribute-or-input int list (an attribute is known).
     pub(crate) fn set_arg_at(&mut self, nid: NodeId, a: &IntsArg, name: &str, slot: usize, changes: &[(usize, i64)]) -> Result<()> {
         match a {
-            IntsArg::Attr(v) => {
-                let mut new = v.clone();
-                for &(i, x) in changes {
-                    if let Some(e) = new.get_mut(i) {
-                        *e = x;
-                    }
-                }
-                self.set_attr_ints(nid, name, new)
-            }
+            IntsArg::Attr(v) => self.set_attr_ints(nid, name, with_changes(v.clone(), changes)),
             IntsArg::Input(s) => self.set_ints_at(nid, *s, changes, name),
             IntsArg::Absent => self.set_ints_at(nid, slot, changes, name),
         }
     }
 
-    /// Entry `i` of the integer input `slot` of node `nid` is read at run time from the shape
-    /// of a value that keeps exactly the positions `o` keeps on `ax`: it needs no rewrite.
-    pub(crate) fn follows_itself(&self, nid: NodeId, slot: usize, i: usize, o: Option<ValueId>, ax: usize) -> bool {
-        let Some(v) = self.g.nodes[nid].input(slot) else { return false };
-        let Some((x, a)) = crate::shape::source::entry_source(self.g, v, i) else { return false };
-        matches!((self.kept(Some(x), a), self.kept(o, ax)), (Some(p), Some(q)) if p == q)
+    /// The new entry `i` of the int list at input `slot` of node `nid` that sizes axis `ax` of
+    /// `o`: the kept count when channels are removed there, unless the entry is read at run time
+    /// from the shape of a value that keeps exactly those positions (then it follows by itself).
+    pub(crate) fn kept_count(&self, nid: NodeId, slot: Option<usize>, i: usize, o: Option<ValueId>, ax: usize) -> Option<i64> {
+        let k = self.kept(o, ax)?;
+        let source = slot.and_then(|s| self.g.nodes[nid].input(s)).and_then(|v| crate::shape::source::entry_source(self.g, v, i));
+        if source.is_some_and(|(x, a)| self.kept(Some(x), a).is_some_and(|p| p == k)) {
+            return None;
+        }
+        Some(k.iter().filter(|&&x| x).count() as i64)
     }
 
     /// Integer values of input `slot` (constant or folded).

@@ -45,9 +45,7 @@ impl OpRule for Expand {
             if !matches!(d, Dim::Known(d) if *d > 1) {
                 continue;
             }
-            if let (Some(k), false) = (rw.kept(o, off + i), rw.follows_itself(nid, 1, i, o, off + i)) {
-                changes.push((i, k.iter().filter(|&&x| x).count() as i64));
-            }
+            changes.extend(rw.kept_count(nid, Some(1), i, o, off + i).map(|c| (i, c)));
         }
         if !changes.is_empty() {
             rw.set_ints_at(nid, 1, &changes, "shape")?;

@@ -62,6 +62,17 @@ pub struct ShapeOf {
     pub end: Option<i64>,
 }
 
+impl ShapeOf {
+    /// The axes of a rank-`rank` input it reads (`start`/`end` normalised and clamped, as the
+    /// spec says).
+    pub fn range(&self, rank: usize) -> std::ops::Range<usize> {
+        let r = rank as i64;
+        let cl = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
+        let (start, end) = (cl(self.start), cl(self.end.unwrap_or(r)));
+        start..end.max(start)
+    }
+}
+
 impl OpParse for ShapeOf {
     fn parse(a: &Attrs) -> Result<Option<Self>> {
         if a.op_type != "Shape" {
@@ -77,10 +88,7 @@ impl OpRule for ShapeOf {
     }
     fn infer(&self, c: &InferCtx) -> Result<Vec<OutInfo>> {
         let Some(s) = c.shape(0) else { return Ok(vec![out(vec![Dim::Sym(format!("{}_rank", c.node().name))], INT64)]) };
-        let r = s.len() as i64;
-        let cl = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
-        let (start, end) = (cl(self.start), cl(self.end.unwrap_or(r)));
-        let d = s[start..end.max(start)].to_vec();
+        let d = s[self.range(s.len())].to_vec();
         Ok(vec![OutInfo { shape: Some(vec![K(d.len() as i64)]), dtype: INT64, folded: Some(d) }])
     }
     fn zig(&self, _st: &mut State) {}

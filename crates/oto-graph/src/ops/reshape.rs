@@ -56,10 +56,11 @@ impl OpRule for Reshape {
             if !matches!(t, Dim::Known(d) if *d > 0) {
                 continue;
             }
-            let reads_itself = matches!(self.shape, IntsArg::Input(slot) if rw.follows_itself(nid, slot, ax, o, ax));
-            if let (Some(k), false) = (rw.kept(o, ax), reads_itself) {
-                changes.push((ax, k.iter().filter(|&&x| x).count() as i64));
-            }
+            let slot = match self.shape {
+                IntsArg::Input(s) => Some(s),
+                _ => None,
+            };
+            changes.extend(rw.kept_count(nid, slot, ax, o, ax).map(|c| (ax, c)));
         }
         if !changes.is_empty() {
             rw.set_arg_at(nid, &self.shape, "shape", 1, &changes)?;

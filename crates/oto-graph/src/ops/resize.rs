@@ -102,10 +102,8 @@ impl OpRule for Resize {
             None => (0..r).collect(),
         };
         let mut changes = vec![];
-        for (i, &ax) in axes.iter().enumerate() {
-            if let (Some(k), true, false) = (rw.kept(o, ax), i < sizes.len(), rw.follows_itself(nid, slot, i, o, ax)) {
-                changes.push((i, k.iter().filter(|&&x| x).count() as i64));
-            }
+        for (i, &ax) in axes.iter().enumerate().take(sizes.len()) {
+            changes.extend(rw.kept_count(nid, Some(slot), i, o, ax).map(|c| (i, c)));
         }
         if !changes.is_empty() {
             rw.set_ints_at(nid, slot, &changes, "sizes")?;

@@ -239,7 +239,7 @@ impl OpRule for GatherNd {
     fn infer(&self, c: &InferCtx) -> Result<Vec<OutInfo>> {
         let (Some(s), Some(ish)) = (c.shape(0), c.shape(1)) else { return Ok(vec![OutInfo::default()]) };
         let (Some(k), b) = (ish.last().and_then(|d| d.known()), self.batch_dims.max(0) as usize) else { return Ok(vec![OutInfo::default()]) };
-        if ish.is_empty() || b + k as usize > s.len() {
+        if b + k as usize > s.len() {
             return Err(c.err(format!("indices of depth {k} (batch_dims {b}) do not fit data of rank {}", s.len())));
         }
         let mut o = ish[..ish.len() - 1].to_vec();

@@ -14,13 +14,17 @@ pub struct Unknown {
 }
 
 impl Unknown {
+    /// How messages name it: `Op`, or `domain:Op` outside the default domain.
+    pub fn display(&self) -> String {
+        if self.domain.is_empty() || self.domain == "ai.onnx" {
+            self.op_type.clone()
+        } else {
+            format!("{}:{}", self.domain, self.op_type)
+        }
+    }
     /// The reason code given to the channels it touches.
     pub fn reason(&self) -> String {
-        if self.domain.is_empty() || self.domain == "ai.onnx" {
-            format!("unknown_op:{}", self.op_type)
-        } else {
-            format!("unknown_op:{}:{}", self.domain, self.op_type)
-        }
+        format!("unknown_op:{}", self.display())
     }
 }
 

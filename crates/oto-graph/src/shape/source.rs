@@ -18,11 +18,8 @@ pub(crate) fn entry_source(g: &Graph, v: ValueId, i: usize) -> Option<(ValueId, 
         match &n.op {
             Op::ShapeOf(s) => {
                 let x = n.input(0)?;
-                let r = g.value(x).rank()?;
-                let (r64, st) = (r as i64, s.start);
-                let start = if st < 0 { (st + r64).max(0) } else { st.min(r64) } as usize;
-                let a = start + i;
-                return (a < r).then_some((x, a));
+                let a = s.range(g.value(x).rank()?).nth(i)?;
+                return Some((x, a));
             }
             Op::Concat(_) => {
                 let mut off = 0;

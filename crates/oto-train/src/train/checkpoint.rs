@@ -51,11 +51,7 @@ pub fn save(
     for (n, t) in optim {
         named.push((format!("optim/{n}"), t.detach().to_device(Device::Cpu)));
     }
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp{}",
-        path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
-        std::process::id()
-    ));
+    let tmp = oto_onnx::temporary_path(path);
     Tensor::save_multi(&named, &tmp).map_err(|e| ck_err(&tmp, format!("cannot write: {e}")))?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);

@@ -140,10 +140,10 @@ pub fn load_model_reinit(
         oto_onnx::load_model(p).map_err(|e| TrainError::Config(format!("--model {}: {e}", cfg.model)))?
     };
     let mut g = Graph::from_model_unchecked(model)?;
-    if cfg.reinit && !cfg.model.starts_with("zoo:") {
-        reinit = Some(reinit::reinitialize(&mut g, cfg.seed));
-    }
     if !cfg.model.starts_with("zoo:") {
+        if cfg.reinit {
+            reinit = Some(reinit::reinitialize(&mut g, cfg.seed));
+        }
         warn_if_normalisation_folded(&g, &cfg.model);
     }
     if g.inputs.len() != 1 {
@@ -195,7 +195,7 @@ fn divergence(history: &[EpochRecord], rec: &EpochRecord) -> Option<String> {
 /// Fits the data to the model's declared input ([`RunData::fit_to`]).
 pub fn fit_data(data: &mut RunData, g: &Graph) -> Result<Option<String>, TrainError> {
     match g.inputs.first().and_then(|&i| g.shape(i)) {
-        Some(s) => data.fit_to(&s.clone()),
+        Some(s) => data.fit_to(s),
         None => Ok(None),
     }
 }
