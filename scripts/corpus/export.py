@@ -12,6 +12,7 @@ logging.disable(logging.WARNING)
 import torch, torchvision
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "crates", "oto-cli", "tests", "py"))
+import export_user_models  # noqa: E402  (the user models and the one export function)
 
 # (name, constructor, example input) — the small member of every torchvision family, its
 # segmentation models, and PyTorch nn models users build themselves
@@ -93,8 +94,7 @@ def hf_model(name):
 
 
 def user_model(name):
-    import export_user_models as u
-    return u.build(name)
+    return export_user_models.build(name)
 
 
 def build(name):
@@ -127,19 +127,7 @@ def main():
                 try:
                     torch.manual_seed(0)
                     model, x = build(name)
-                    model = model.eval()
-                    args = x if isinstance(x, tuple) else (x,)
-                    if b == "dyn":  # a batch of 2, so the exporters cannot specialise the batch to 1
-                        args = tuple(t.repeat(2, *[1] * (t.dim() - 1)) for t in args)
-                    single = len(args) == 1
-                    if exp == "ts":
-                        kw = {}
-                        if b == "dyn" and single:
-                            kw = dict(input_names=["input"], output_names=["output"], dynamic_axes={"input": {0: "N"}, "output": {0: "N"}})
-                        torch.onnx.export(model, args, path, opset_version=17, dynamo=False, **kw)
-                    else:
-                        kw = {"dynamic_shapes": ({0: torch.export.Dim("N")},)} if b == "dyn" and single else {}
-                        torch.onnx.export(model, args, path, opset_version=18, dynamo=True, verbose=False, **kw)
+                    export_user_models.export(model, x, path, exp, b)
                     print(path)
                 except Exception as e:  # noqa: BLE001 - report and go on
                     if os.path.exists(path):

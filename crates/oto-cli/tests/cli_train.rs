@@ -1,21 +1,14 @@
 //! `oto train` from the command line: a quick run with a TOML file and flag overrides, and clear
 //! failures (bad dataset path, resume without checkpoint, NaN loss) with a non-zero exit.
 #![cfg(feature = "train")]
+mod common;
+use common::export_user_model;
 use std::process::Command;
 
 fn oto() -> Command {
     Command::new(env!("CARGO_BIN_EXE_oto"))
 }
 
-/// Exports `name` with `tests/py/export_user_models.py` (TorchScript, batch 1) to `out`.
-fn export_user_model(out: &std::path::Path, name: &str) {
-    let py = std::env::var_os("OTO_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"));
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/export_user_models.py");
-    let o = Command::new(py).arg(script).arg(out).arg(name).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-}
 
 /// A one-epoch run of at most `batches` batches of 16 on the bundled data; the log, after
 /// checking the run succeeded.
@@ -226,7 +219,7 @@ fn reinit_trains_an_onnx_architecture_from_fresh_weights() {
 fn a_batch1_pytorch_export_trains_with_any_batch() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("cnn.onnx");
-    export_user_model(&model, "fmnist_cnn");
+    export_user_model(&model, "fmnist_cnn", &[]);
     let out = dir.path().join("out");
     let text = quick_train(&model, &out, 2, &[]);
     assert!(text.contains("exported with a fixed batch of 1") && text.contains("proven per sample"), "{text}");
@@ -239,7 +232,7 @@ fn a_batch1_pytorch_export_trains_with_any_batch() {
 
     // the default eval-mode export folds BatchNorm away: said, with the export line; --init random
     let folded = dir.path().join("folded.onnx");
-    export_user_model(&folded, "fmnist_cnn_folded");
+    export_user_model(&folded, "fmnist_cnn_folded", &[]);
     let text = quick_train(&folded, &dir.path().join("out2"), 1, &["--init", "random"]);
     assert!(text.contains("no normalisation layer") && text.contains("TrainingMode.PRESERVE"), "{text}");
     assert!(text.contains("re-drawn with seed"), "{text}");

@@ -4,29 +4,20 @@
 //! training_mode input). Each trains a short pruning run to a target; its compressed model
 //! loads in onnxruntime, is smaller, and equals the written full model.
 #![cfg(feature = "train")]
+mod common;
+use common::{export_user_model, py_dir, python, run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn python() -> PathBuf {
-    std::env::var_os("OTO_PYTHON").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"))
-}
-
-fn run(cmd: &mut Command) -> String {
-    let o = cmd.output().expect("spawn");
-    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{cmd:?} failed:\n{text}");
-    text
-}
 
 #[test]
 fn exports_of_every_kind_train_prune_and_compress_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py");
+    let py = py_dir();
     let mut pairs = vec![];
     for (exporter, batch, mode) in [("ts", "1", "preserve"), ("ts", "dyn", "train"), ("dynamo", "1", "preserve"), ("dynamo", "dyn", "train")] {
         let tag = format!("{exporter}_b{batch}_{mode}");
         let model = dir.path().join(format!("{tag}.onnx"));
-        run(Command::new(python()).arg(py.join("export_user_models.py")).arg(&model).arg("fmnist_cnn_drop").args(["--exporter", exporter, "--batch", batch, "--mode", mode]));
+        export_user_model(&model, "fmnist_cnn_drop", &["--exporter", exporter, "--batch", batch, "--mode", mode]);
         let out = dir.path().join(&tag);
         let text = run(Command::new(env!("CARGO_BIN_EXE_oto"))
             .arg("train")
@@ -65,7 +56,7 @@ fn cifar_exports_train_prune_and_compress_exactly() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py");
+    let py = py_dir();
     let mut pairs = vec![];
     for (name, exporter, batch, mode) in [
         ("resnet_a", "ts", "1", "preserve"),
@@ -73,7 +64,7 @@ fn cifar_exports_train_prune_and_compress_exactly() {
     ] {
         let tag = format!("{name}_{exporter}_b{batch}_{mode}");
         let model = dir.path().join(format!("{tag}.onnx"));
-        run(Command::new(python()).arg(py.join("export_user_models.py")).arg(&model).arg(name).args(["--exporter", exporter, "--batch", batch, "--mode", mode]));
+        export_user_model(&model, name, &["--exporter", exporter, "--batch", batch, "--mode", mode]);
         let out = dir.path().join(&tag);
         let text = run(Command::new(env!("CARGO_BIN_EXE_oto"))
             .arg("train")

@@ -1,29 +1,10 @@
 //! Real PyTorch exports (torchvision resnet18, densenet121, mobilenet_v2, convnext_tiny) through
 //! both exporters must analyse with no unknown op and prune exactly: `oto prune` verifies with
 //! tract, and onnxruntime + the ONNX checker verify independently.
-use std::path::{Path, PathBuf};
+mod common;
+use common::{export_user_model, py_dir, python, run};
+use std::path::Path;
 use std::process::Command;
-
-fn python() -> PathBuf {
-    let p = std::env::var_os("OTO_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"));
-    assert!(p.exists(), "{} not found: run scripts/setup.sh first (it installs torch, torchvision, onnx, onnxruntime)", p.display());
-    p
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("spawn");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
-    text
-}
-
-/// Exports `name` with `tests/py/export_user_models.py` (TorchScript, opset 17, batch 1).
-fn export_user_model(out: &Path, name: &str) {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py");
-    run(Command::new(python()).arg(here.join("export_user_models.py")).arg(out).arg(name));
-}
 
 /// Soundness by construction on real exports: every row `oto prune` zeroed (all prunable by the
 /// analysis) is removed by construction — none is silently kept — and something was removed.
@@ -40,7 +21,7 @@ fn assert_every_zeroed_row_removed(out: &str, what: &str) {
 fn torchvision_models_from_both_exporters_prune_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let py = python();
-    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py");
+    let here = py_dir();
     run(Command::new(&py).arg(here.join("export_torchvision.py")).arg(dir.path()));
     let oto = env!("CARGO_BIN_EXE_oto");
     let mut pairs = vec![];
@@ -88,7 +69,7 @@ fn user_model_prunes_exactly(model: &str) {
     let dir = tempfile::tempdir().unwrap();
     let py = python();
     let src = dir.path().join(format!("{model}.onnx"));
-    export_user_model(&src, model);
+    export_user_model(&src, model, &[]);
     let oto = env!("CARGO_BIN_EXE_oto");
     let report = run(Command::new(oto).arg("analyze").arg(&src));
     assert!(report.contains("prunable"), "{report}");
@@ -102,7 +83,7 @@ fn user_model_prunes_exactly(model: &str) {
         .arg(&full));
     assert!(out.contains("verify (tract, batch 2)"), "{out}");
     assert_every_zeroed_row_removed(&out, model);
-    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py");
+    let here = py_dir();
     println!("{}", run(Command::new(&py).arg(here.join("check_pruned.py")).arg(&full).arg(&small)));
 }
 
@@ -113,7 +94,7 @@ fn user_model_prunes_exactly(model: &str) {
 fn token_transformer_with_int64_inputs_prunes_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("txf.onnx");
-    export_user_model(&src, "token_transformer");
+    export_user_model(&src, "token_transformer", &[]);
     let oto = env!("CARGO_BIN_EXE_oto");
     let small = dir.path().join("small.onnx");
     let out = run(Command::new(oto)
@@ -135,7 +116,7 @@ fn token_transformer_with_int64_inputs_prunes_exactly() {
 #[test]
 fn reference_nets_keep_the_peers_prunable_groups_and_channels() {
     let dir = tempfile::tempdir().unwrap();
-    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py");
+    let here = py_dir();
     run(Command::new(python()).arg(here.join("export_reference.py")).arg(dir.path()));
     let oto = env!("CARGO_BIN_EXE_oto");
     for (name, groups, channels) in [
@@ -162,7 +143,7 @@ fn reference_nets_keep_the_peers_prunable_groups_and_channels() {
 fn a_compressed_model_loads_back_into_the_pytorch_class() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("cnn.onnx");
-    export_user_model(&src, "fmnist_cnn");
+    export_user_model(&src, "fmnist_cnn", &[]);
     let small = dir.path().join("small.onnx");
     run(Command::new(env!("CARGO_BIN_EXE_oto")).args(["prune", "--sparsity", "0.5", "--latency-runs", "0"]).arg(&src).arg("-o").arg(&small));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pytorch/load_compressed.py");

@@ -161,6 +161,34 @@ def build(name):
     raise SystemExit(f"unknown model {name}")
 
 
+def export(model, x, out, exporter="ts", batch="1", mode="default"):
+    """Exports `model` on example input `x` (a tensor or a tuple) to `out`, as a user would:
+    `exporter` ts (TorchScript, opset 17) or dynamo (opset 18); `batch` "1" (the example as is)
+    or "dyn" (an example batch of 2 and a symbolic batch on a single input); `mode` default
+    (model.eval(), the exporter's folding), preserve (BatchNorm kept) or train (training-mode
+    BatchNorm and Dropout)."""
+    args = x if isinstance(x, tuple) else (x,)
+    dyn = batch == "dyn" and len(args) == 1
+    if batch == "dyn":  # an example batch of 2, so neither exporter specialises it to 1
+        args = tuple(t.repeat(2, *[1] * (t.dim() - 1)) for t in args)
+    model = model.train() if mode == "train" else model.eval()
+    if exporter == "ts":
+        kw = {"opset_version": 17, "dynamo": False}
+        if mode != "default":
+            kw["training"] = torch.onnx.TrainingMode.PRESERVE if mode == "preserve" else torch.onnx.TrainingMode.TRAINING
+        if mode == "train":
+            kw["do_constant_folding"] = False
+        if dyn:
+            kw.update(input_names=["input"], output_names=["output"], dynamic_axes={"input": {0: "N"}, "output": {0: "N"}})
+    else:
+        kw = {"opset_version": 18, "dynamo": True, "verbose": False}
+        if dyn:
+            kw["dynamic_shapes"] = ({0: torch.export.Dim("N")},)
+        if mode != "default":
+            kw["optimize"] = False  # the dynamo exporter's optimiser folds BatchNorm into the convolutions
+    torch.onnx.export(model, args, out, **kw)
+
+
 if __name__ == "__main__":
     import argparse
     ap = argparse.ArgumentParser()
@@ -174,27 +202,5 @@ if __name__ == "__main__":
     a = ap.parse_args()
     torch.manual_seed(0)
     model, x = build(a.name)
-    args = x if isinstance(x, tuple) else (x,)
     mode = a.mode or ("preserve" if a.name in ("fmnist_cnn", "fmnist_cnn_drop") else "default")
-    if a.batch == "dyn":  # an example batch of 2, so neither exporter specialises it to 1
-        args = tuple(t.repeat(2, *[1] * (t.dim() - 1)) for t in args)
-    if a.exporter == "ts":
-        kw = {"opset_version": 17, "dynamo": False}
-        if mode != "default":
-            kw["training"] = torch.onnx.TrainingMode.PRESERVE if mode == "preserve" else torch.onnx.TrainingMode.TRAINING
-        if a.batch == "dyn":
-            kw.update(input_names=["input"], output_names=["output"], dynamic_axes={"input": {0: "N"}, "output": {0: "N"}})
-        if mode == "train":
-            kw["do_constant_folding"] = False
-            model = model.train()
-        else:
-            model = model.eval()
-        torch.onnx.export(model, args, a.out, **kw)
-    else:
-        kw = {"opset_version": 18, "dynamo": True, "verbose": False}
-        if a.batch == "dyn":
-            kw["dynamic_shapes"] = ({0: torch.export.Dim("N")},)
-        if mode != "default":
-            kw["optimize"] = False  # the dynamo exporter's optimiser folds BatchNorm into the convolutions
-        model = model.train() if mode == "train" else model.eval()
-        torch.onnx.export(model, args, a.out, **kw)
+    export(model, x, a.out, a.exporter, a.batch, mode)
