@@ -3,11 +3,18 @@
 # Python-side tools (onnx, onnxruntime, torchvision, onnxscript), plus the libtorch link that
 # cargo uses. Idempotent: a second run only checks versions (a few seconds).
 #
-#   scripts/setup.sh              full install (CUDA torch wheel, ~4.5 GB download the first time)
-#   OTO_TORCH_SLIM=1 scripts/setup.sh
-#                                 CPU-only slim libtorch (~1.2 GB): torch --no-deps + CUDA runtime
-#                                 and CUPTI only. Rust training works; `import torch` does NOT, so
-#                                 torchvision / onnxscript / PyTorch comparisons are unavailable.
+#   scripts/setup.sh              torch for this machine (OTO_TORCH=auto):
+#                                   no NVIDIA GPU  -> the CPU-only wheels from download.pytorch.org
+#                                                     (about 0.2 GB download); if that index cannot
+#                                                     be reached, the PyPI wheel below instead
+#                                   NVIDIA GPU     -> the PyPI wheel (CUDA; ~4.5 GB with its
+#                                                     nvidia packages)
+#   OTO_TORCH=cpu|cuda scripts/setup.sh
+#                                 force one of the two
+#   OTO_TORCH=slim scripts/setup.sh   (or OTO_TORCH_SLIM=1)
+#                                 CPU-only libtorch without Python torch (~1.2 GB): torch --no-deps +
+#                                 CUDA runtime and CUPTI only. Rust training works; `import torch`
+#                                 does NOT, so the PyTorch-export tests and comparisons are unavailable.
 #   PYTHON=python3.11 scripts/setup.sh   choose the interpreter that creates the venv
 #
 # Afterwards, `cargo build -p oto-train` / `cargo test -p oto-train` work with nothing exported:
@@ -20,7 +27,14 @@ cd "$ROOT"
 VENV="$ROOT/.venv"
 REQ="$ROOT/requirements.txt"
 PY="${PYTHON:-}"
-SLIM="${OTO_TORCH_SLIM:-0}"
+KIND="${OTO_TORCH:-auto}"
+[[ "${OTO_TORCH_SLIM:-0}" == "1" ]] && KIND=slim
+if [[ "$KIND" == "auto" ]]; then
+    if command -v nvidia-smi >/dev/null 2>&1 || [[ -e /proc/driver/nvidia/version ]]; then KIND=cuda; else KIND=cpu; fi
+fi
+case "$KIND" in cpu|cuda|slim) ;; *) echo "[setup] error: OTO_TORCH must be auto, cpu, cuda or slim (got '$KIND')" >&2; exit 2;; esac
+SLIM=0; [[ "$KIND" == "slim" ]] && SLIM=1
+CPU_INDEX="https://download.pytorch.org/whl/cpu"
 # On CI (CI=true) pip keeps no wheel cache: the torch wheels are ~4.5 GB that a one-off clean
 # clone never reads again, on a disk the build also needs.
 PIP=(--disable-pip-version-check)
@@ -79,11 +93,28 @@ if [[ "$SLIM" == "1" ]]; then
 else
     mapfile -t NEED < <(missing "${ALL[@]}")
     if ((${#NEED[@]})); then
-        say "pip: installing ${NEED[*]}"
-        say "pip: (torch 2.11.0 full wheel pulls ~20 nvidia packages, ~4.5 GB; pip's cache is used, except on CI)"
-        free_kb=$(df -Pk "$ROOT" | awk 'NR==2 {print $4}')
-        ((free_kb > 6000000)) || say "warning: only $((free_kb / 1024)) MB free; the venv takes ~4.9 GB (README, Disk)"
-        "$VPY" -m pip install "${PIP[@]}" -r "$REQ"
+        if [[ "$KIND" == "cpu" ]]; then
+            if "$VPY" -c "import urllib.request as u; u.urlopen('$CPU_INDEX/torch/', timeout=20)" >/dev/null 2>&1; then
+                TORCHES=(); for r in "${NEED[@]}"; do case "$r" in torch==*|torchvision==*) TORCHES+=("$r");; esac; done
+                if ((${#TORCHES[@]})); then
+                    say "pip: installing the CPU-only ${TORCHES[*]} from $CPU_INDEX (no GPU found)"
+                    "$VPY" -m pip install "${PIP[@]}" --index-url "$CPU_INDEX" --extra-index-url https://pypi.org/simple "${TORCHES[@]}"
+                fi
+            else
+                say "pip: $CPU_INDEX cannot be reached; installing the PyPI torch wheel (CUDA build, ~4.5 GB with its nvidia packages)"
+                KIND=cuda
+            fi
+        fi
+        mapfile -t NEED < <(missing "${ALL[@]}")
+        if ((${#NEED[@]})); then
+            say "pip: installing ${NEED[*]}"
+            if [[ " ${NEED[*]} " == *" torch=="* ]]; then
+                say "pip: (torch 2.11.0 PyPI wheel pulls ~20 nvidia packages, ~4.5 GB; pip's cache is used, except on CI)"
+                free_kb=$(df -Pk "$ROOT" | awk 'NR==2 {print $4}')
+                ((free_kb > 6000000)) || say "warning: only $((free_kb / 1024)) MB free; the venv takes ~4.9 GB (README, Disk)"
+            fi
+            "$VPY" -m pip install "${PIP[@]}" -r "$REQ"
+        fi
     else
         say "pip: all ${#ALL[@]} pinned packages present"
     fi

@@ -337,7 +337,13 @@ fn load_constants(graph: &Graph, consts: &mut [Option<Tensor>], device: Device, 
             let shape = graph.static_shape(id).filter(|s| s.iter().product::<i64>() == vals.len() as i64);
             let shape = shape.unwrap_or_else(|| vec![vals.len() as i64]);
             let t = Tensor::from_slice(&vals).reshape(&shape);
-            consts[id] = Some(if onnx_float(v.dtype) { t.to_kind(kind).to_device(device) } else { t });
+            // folded comparisons (Equal on a shape) are boolean
+            const BOOL: i32 = 9;
+            consts[id] = Some(match v.dtype {
+                d if onnx_float(d) => t.to_kind(kind).to_device(device),
+                BOOL => t.to_kind(Kind::Bool).to_device(device),
+                _ => t,
+            });
         }
     }
     Ok(())

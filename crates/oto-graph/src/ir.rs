@@ -180,6 +180,78 @@ impl Graph {
         self.nodes[nid].op = op;
         Ok(())
     }
+    /// Removes the nodes marked in `dead` (their outputs must be unread by the others: rewire
+    /// first) and renumbers producers and consumers.
+    pub fn remove_nodes(&mut self, dead: &[bool]) {
+        let mut new_id = vec![usize::MAX; self.nodes.len()];
+        let mut next = 0;
+        for (nid, d) in dead.iter().enumerate() {
+            if !d {
+                new_id[nid] = next;
+                next += 1;
+            }
+        }
+        let mut nid = 0;
+        self.nodes.retain(|_| {
+            nid += 1;
+            !dead[nid - 1]
+        });
+        for v in self.values.iter_mut() {
+            v.producer = v.producer.and_then(|p| (new_id[p] != usize::MAX).then(|| new_id[p]));
+            v.consumers.retain(|&(c, _)| new_id[c] != usize::MAX);
+            for c in v.consumers.iter_mut() {
+                c.0 = new_id[c.0];
+            }
+        }
+    }
+    /// A value name not used yet: `base`, else `base_1`, `base_2`, ….
+    pub fn fresh_name(&self, base: &str) -> String {
+        (0..).map(|k| if k == 0 { base.to_string() } else { format!("{base}_{k}") }).find(|n| self.id(n).is_none()).expect("a free name")
+    }
+    /// Adds a constant initializer (a fresh name from `base`).
+    pub fn add_const(&mut self, base: &str, mut t: oto_onnx::pb::TensorProto) -> ValueId {
+        let name = self.fresh_name(base);
+        t.name = Some(name.clone());
+        let id = self.add_value(&name);
+        let v = &mut self.values[id];
+        v.dtype = t.data_type.unwrap_or(0);
+        v.shape = Some(t.dims.iter().map(|&d| Dim::Known(d)).collect());
+        if !oto_onnx::tensor::is_float(&t) && oto_onnx::tensor::numel(&t.dims) <= 64 {
+            v.folded = oto_onnx::tensor::to_i64(&t).ok().map(|x| x.into_iter().map(Dim::Known).collect());
+        }
+        v.init = Some(t);
+        v.is_initializer = true;
+        id
+    }
+    /// Inserts a node (default ONNX domain) before node `at`, reading `inputs` and writing one
+    /// fresh value named from `name`; later nodes are renumbered. Returns the new value.
+    pub fn insert_node(&mut self, at: NodeId, op_type: &str, name: &str, inputs: &[ValueId], attrs: Vec<oto_onnx::pb::AttributeProto>) -> crate::Result<ValueId> {
+        let out = self.add_value(&self.fresh_name(name));
+        let proto = oto_onnx::pb::NodeProto {
+            name: Some(name.into()),
+            op_type: Some(op_type.into()),
+            input: inputs.iter().map(|&v| self.values[v].name.clone()).collect(),
+            output: vec![self.values[out].name.clone()],
+            attribute: attrs,
+            ..Default::default()
+        };
+        let op = Op::parse(&Attrs { proto: &proto, name, op_type, domain: "", opset: self.opset })?;
+        for v in self.values.iter_mut() {
+            v.producer = v.producer.map(|p| if p >= at { p + 1 } else { p });
+            for c in v.consumers.iter_mut() {
+                if c.0 >= at {
+                    c.0 += 1;
+                }
+            }
+        }
+        for (slot, &v) in inputs.iter().enumerate() {
+            self.values[v].consumers.push((at, slot));
+        }
+        self.values[out].producer = Some(at);
+        let node = Node { name: name.into(), op_type: op_type.into(), op, domain: String::new(), inputs: inputs.iter().map(|&v| Some(v)).collect(), outputs: vec![Some(out)], proto };
+        self.nodes.insert(at, node);
+        Ok(out)
+    }
     /// Adds a fresh value (used by rewrites); the name must be new.
     pub fn add_value(&mut self, name: &str) -> ValueId {
         let id = self.values.len();

@@ -70,4 +70,40 @@ impl Graph {
         }
         model
     }
+
+    /// Rewrites the graph input and output declarations from the inferred shapes (after the
+    /// batch was made symbolic, or a layer changed the output width).
+    pub fn declare_interface(&mut self) {
+        let h = self;
+        let decls: Vec<(usize, bool, crate::ir::ValueId)> = {
+            let gp = h.template.graph.as_ref();
+            let find = |name: &str| h.id(name);
+            let mut d = vec![];
+            if let Some(gp) = gp {
+                for (k, vi) in gp.input.iter().enumerate() {
+                    if let Some(id) = find(vi.name.as_deref().unwrap_or("")).filter(|id| h.inputs.contains(id)) {
+                        d.push((k, true, id));
+                    }
+                }
+                for (k, vi) in gp.output.iter().enumerate() {
+                    if let Some(id) = find(vi.name.as_deref().unwrap_or("")) {
+                        d.push((k, false, id));
+                    }
+                }
+            }
+            d
+        };
+        for (k, is_input, id) in decls {
+            let v = &h.values[id];
+            let Some(s) = v.shape.clone() else { continue };
+            let vi = crate::save::value_info(&v.name, v.dtype, &s);
+            if let Some(gp) = h.template.graph.as_mut() {
+                if is_input {
+                    gp.input[k] = vi;
+                } else {
+                    gp.output[k] = vi;
+                }
+            }
+        }
+    }
 }

@@ -30,6 +30,12 @@ pub struct Args {
     /// imagefolder: square side the images are resized / cropped to [default: the run's, else 64]
     #[arg(long, value_name = "N")]
     pub image_size: Option<u32>,
+    /// Input normalisation mean per channel, e.g. 0.485,0.456,0.406 [default: the run's, else the dataset's]
+    #[arg(long, value_name = "M[,M,M]", value_delimiter = ',')]
+    pub mean: Option<Vec<f32>>,
+    /// Input normalisation std per channel, e.g. 0.229,0.224,0.225 [default: the run's, else the dataset's]
+    #[arg(long, value_name = "S[,S,S]", value_delimiter = ',')]
+    pub std: Option<Vec<f32>>,
     /// Evaluation batch size [default: the run's eval_batch_size, else 256]
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
@@ -82,6 +88,8 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
         c.sr_scale = r.sr_scale;
         c.sr_test_set = r.sr_test_set.clone();
         c.image_size = r.image_size;
+        c.mean = r.mean.clone();
+        c.std = r.std.clone();
         c.eval_batch_size = r.eval_batch_size;
         c.threads = r.threads;
         c.data_threads = r.data_threads;
@@ -94,6 +102,12 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
     }
     set!(sr_scale => sr_scale, sr_test_set => sr_test_set, image_size => image_size, batch_size => eval_batch_size,
          device => device, threads => threads);
+    if a.mean.is_some() {
+        c.mean = a.mean.clone();
+    }
+    if a.std.is_some() {
+        c.std = a.std.clone();
+    }
     c.model = a.model.to_string_lossy().into_owned();
     // Only the test split is read (`data::load_test`): a folder holding just the test set is enough.
     c.augment = false;

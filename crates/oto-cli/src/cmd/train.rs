@@ -179,6 +179,20 @@ pub struct Args {
     /// imagefolder: side of the square training/test images after resize/crop [default: 64]
     #[arg(long, value_name = "PX")]
     pub image_size: Option<u32>,
+    /// Input normalisation mean per channel on the [0,1] scale, e.g. 0.485,0.456,0.406 (one value
+    /// for all channels) [default: the dataset's usual values]
+    #[arg(long, value_name = "M[,M,M]", value_delimiter = ',')]
+    pub mean: Option<Vec<f32>>,
+    /// Input normalisation std per channel, e.g. 0.229,0.224,0.225 [default: the dataset's]
+    #[arg(long, value_name = "S[,S,S]", value_delimiter = ',')]
+    pub std: Option<Vec<f32>>,
+    /// A model whose class count is not the dataset's gets its last layer replaced by a fresh one
+    /// (as `model.fc = nn.Linear(in, classes)`); without it the mismatch is an error
+    #[arg(long)]
+    pub rehead: bool,
+    /// Evaluate on N test images evenly spaced over the test set (quick runs) [default: all]
+    #[arg(long, value_name = "N")]
+    pub test_samples: Option<usize>,
 }
 
 /// The run configuration: defaults ← `--config` file ← flags.
@@ -213,6 +227,16 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
     }
     set!(epochs, batch_size, momentum, weight_decay, step_size, gamma, warmup_epochs, device, threads, seed, out,
          max_train_batches, progress, sr_scale, sr_patch, sr_batches_per_epoch, sr_train_set, sr_test_set, image_size);
+    if a.mean.is_some() {
+        c.mean = a.mean.clone();
+    }
+    if a.std.is_some() {
+        c.std = a.std.clone();
+    }
+    if a.rehead {
+        c.rehead = true;
+    }
+    set!(test_samples);
     if a.nesterov {
         c.nesterov = true;
     }

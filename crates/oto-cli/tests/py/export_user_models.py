@@ -9,6 +9,14 @@ usage: export_user_models.py OUT.onnx NAME [--exporter ts|dynamo] [--batch 1|dyn
                      BatchNorm kept (training=PRESERVE); fmnist_cnn_folded: the default export,
                      BatchNorm folded into the convolutions; fmnist_cnn_drop: with Dropout(0.3)
   resnet_a           a CIFAR ResNet with option-A shortcuts (x[:, :, ::2, ::2] then F.pad on channels)
+  resnet_a8          the same at width 8
+  resnet_b           the same with option-B shortcuts (strided 1x1 conv + BatchNorm), width 8
+  vgg_drop           a small CIFAR VGG with BatchNorm and a Dropout classifier
+  densenet           a small DenseNet-BC (growth 6, 2 blocks of 3 layers)
+  row_transformer    a 2-layer Transformer encoder on Fashion-MNIST rows as tokens
+  tiny_vit           a ViT on Fashion-MNIST (7x7 patches, class token, position embeddings)
+  fmnist_cnn_100    fmnist_cnn with a 100-class head (for --rehead)
+  resnet18, mobilenet_v2   torchvision's, num_classes=10, at 3x64x64
   seg_decoder        a decoder with F.interpolate(z, size=y.shape[-2:]) (Resize sizes computed from
                      a feature map's shape) added to a skip connection
   token_transformer  nn.Embedding(100, 32) -> 2-layer nn.TransformerEncoder -> mean -> Linear(32, 5),
@@ -50,16 +58,111 @@ class BlockA(nn.Module):
         return F.relu(y + sc)
 
 
+class BlockB(BlockA):
+    """Option B: a strided 1x1 convolution + BatchNorm on the shortcut when the shape changes."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__(cin, cout, stride)
+        self.short = nn.Sequential() if stride == 1 and cin == cout else nn.Sequential(
+            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        return F.relu(self.b2(self.c2(F.relu(self.b1(self.c1(x))))) + self.short(x))
+
+
 class ResNetA(nn.Module):
-    def __init__(self):
+    def __init__(self, block=BlockA, w=16):
         super().__init__()
-        self.stem, self.bn = nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16)
-        self.blocks = nn.Sequential(BlockA(16, 16, 1), BlockA(16, 32, 2), BlockA(32, 32, 1), BlockA(32, 64, 2))
-        self.fc = nn.Linear(64, 10)
+        self.stem, self.bn = nn.Conv2d(3, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w)
+        self.blocks = nn.Sequential(block(w, w, 1), block(w, 2 * w, 2), block(2 * w, 2 * w, 1), block(2 * w, 4 * w, 2))
+        self.fc = nn.Linear(4 * w, 10)
 
     def forward(self, x):
         x = self.blocks(F.relu(self.bn(self.stem(x))))
         return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+class VGGDrop(nn.Module):
+    """A small CIFAR VGG: conv-BN-ReLU stages and max-pooling, then a classifier with Dropout."""
+
+    def __init__(self, widths=(8, "M", 16, "M", 32, 32, "M")):
+        super().__init__()
+        layers, c = [], 3
+        for w in widths:
+            if w == "M":
+                layers.append(nn.MaxPool2d(2))
+            else:
+                layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU()]
+                c = w
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Dropout(0.5), nn.Linear(c * 16, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 10))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+class DenseLayer(nn.Module):
+    def __init__(self, c, g):
+        super().__init__()
+        self.f = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(), nn.Conv2d(c, 4 * g, 1, bias=False),
+                               nn.BatchNorm2d(4 * g), nn.ReLU(), nn.Conv2d(4 * g, g, 3, padding=1, bias=False))
+
+    def forward(self, x):
+        return torch.cat([x, self.f(x)], 1)
+
+
+class DenseNet(nn.Module):
+    """A small DenseNet-BC (growth 6, two dense blocks of three layers, a compressing transition)."""
+
+    def __init__(self, g=6, n=3):
+        super().__init__()
+        c, layers = 2 * g, [nn.Conv2d(3, 2 * g, 3, padding=1, bias=False)]
+        for b in range(2):
+            for _ in range(n):
+                layers.append(DenseLayer(c, g))
+                c += g
+            if b == 0:
+                layers += [nn.BatchNorm2d(c), nn.ReLU(), nn.Conv2d(c, c // 2, 1, bias=False), nn.AvgPool2d(2)]
+                c //= 2
+        self.features = nn.Sequential(*layers, nn.BatchNorm2d(c), nn.ReLU())
+        self.fc = nn.Linear(c, 10)
+
+    def forward(self, x):
+        return self.fc(F.adaptive_avg_pool2d(self.features(x), 1).flatten(1))
+
+
+class RowTransformer(nn.Module):
+    """A small Transformer classifier on Fashion-MNIST: each image row is a token (28 tokens of
+    28 pixels), embedded by a Linear, 2 encoder layers (4 heads), mean over tokens, Linear."""
+
+    def __init__(self, d=32):
+        super().__init__()
+        self.emb, self.pos = nn.Linear(28, d), nn.Parameter(torch.zeros(1, 28, d))
+        layer = nn.TransformerEncoderLayer(d, 4, 2 * d, batch_first=True, dropout=0.1)
+        self.enc = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.fc = nn.Linear(d, 10)
+
+    def forward(self, x):
+        return self.fc(self.enc(self.emb(x.flatten(1, 2)) + self.pos).mean(1))
+
+
+class TinyViT(nn.Module):
+    """A ViT on Fashion-MNIST: 7x7 patches (a stride-7 Conv) as 16 tokens, a class token
+    (`cls.expand(x.shape[0], -1, -1)` concatenated), position embeddings, 2 pre-norm encoder
+    layers, LayerNorm, the class token into a Linear."""
+
+    def __init__(self, d=32):
+        super().__init__()
+        self.patch = nn.Conv2d(1, d, 7, 7)
+        self.cls, self.pos = nn.Parameter(torch.zeros(1, 1, d)), nn.Parameter(torch.zeros(1, 17, d))
+        layer = nn.TransformerEncoderLayer(d, 4, 2 * d, batch_first=True, dropout=0.1, norm_first=True)
+        self.enc = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.norm, self.fc = nn.LayerNorm(d), nn.Linear(d, 10)
+
+    def forward(self, x):
+        x = self.patch(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], 1) + self.pos
+        return self.fc(self.norm(self.enc(x))[:, 0])
 
 
 class SegDecoder(nn.Module):
@@ -147,6 +250,25 @@ def build(name):
         return torchvision.models.shufflenet_v2_x0_5(num_classes=10), torch.randn(1, 3, 64, 64)
     if name == "resnet_a":
         return ResNetA(), torch.randn(1, 3, 32, 32)
+    if name == "resnet_a8":
+        return ResNetA(BlockA, 8), torch.randn(1, 3, 32, 32)
+    if name == "resnet_b":
+        return ResNetA(BlockB, 8), torch.randn(1, 3, 32, 32)
+    if name == "vgg_drop":
+        return VGGDrop(), torch.randn(1, 3, 32, 32)
+    if name == "densenet":
+        return DenseNet(), torch.randn(1, 3, 32, 32)
+    if name == "tiny_vit":
+        return TinyViT(), torch.randn(1, 1, 28, 28)
+    if name == "row_transformer":
+        return RowTransformer(), torch.randn(1, 1, 28, 28)
+    if name == "fmnist_cnn_100":
+        m = FmnistCNN()
+        m.fc = nn.Linear(16 * 7 * 7, 100)
+        return m, torch.randn(1, 1, 28, 28)
+    if name in ("resnet18", "mobilenet_v2"):
+        import torchvision
+        return getattr(torchvision.models, name)(num_classes=10), torch.randn(1, 3, 64, 64)
 
     if name == "seg_decoder":
         return SegDecoder(), torch.randn(1, 3, 32, 32)

@@ -339,6 +339,9 @@ pub fn compress(g: &Graph, a: &Analysis, opts: &CompressOptions) -> Result<Compr
     // 3. shapes: re-inferred downstream of what changed
     reinfer(g, &mut out, &dirty)?;
     check_shapes(g, &out, a, &kept)?;
+    if training {
+        training::drop_dropout(&mut out, &mut manifest.rewrites);
+    }
     rewrite::refresh_template_inputs(&mut out);
     manifest.warnings = warnings.clone();
     manifest.finish(g, &out);

@@ -7,7 +7,8 @@
 //!   (re-export the model in eval mode).
 //! * **Dropout in training mode** — opset ≥ 12 with a `training_mode` input that is not the
 //!   constant `false`: the input is removed (Dropout is then the identity, its optional mask all
-//!   true); opset < 7 `is_test = 0`: set to 1.
+//!   true); opset < 7 `is_test = 0`: set to 1. An inference-mode Dropout is the identity: the
+//!   written models have none ([`drop_dropout`]: its readers read its input).
 //!
 //! Inference-mode BatchNormalization normalises with the running statistics, so the converted
 //! model computes the eval-mode function of the trained network, which is what a compressed
@@ -44,9 +45,46 @@ fn fix_of(g: &Graph, nid: NodeId) -> Option<Fix> {
     }
 }
 
-/// Whether the graph holds training-only structure that [`to_inference`] would change.
+/// Whether the graph holds training-only structure that [`to_inference`] would change, or a
+/// Dropout that [`drop_dropout`] removes.
 pub(crate) fn has_training_structure(g: &Graph) -> bool {
-    (0..g.nodes.len()).any(|nid| fix_of(g, nid).is_some())
+    (0..g.nodes.len()).any(|nid| fix_of(g, nid).is_some() || matches!(g.nodes[nid].op, Op::Dropout(_)))
+}
+
+/// Removes every inference-mode Dropout (no `training_mode` input, or a constant false one) whose
+/// mask is unread and whose output is not a graph output: its readers read its input instead.
+pub(crate) fn drop_dropout(g: &mut Graph, rewrites: &mut Vec<Rewrite>) {
+    let mut dead = vec![false; g.nodes.len()];
+    let mut gone = vec![];
+    for nid in 0..g.nodes.len() {
+        let n = &g.nodes[nid];
+        let (Op::Dropout(_), Some(x), Some(y)) = (&n.op, n.input(0), n.output(0)) else { continue };
+        let inference = n.input(2).is_none_or(|v| g.const_i64(v).is_some_and(|t| t.iter().all(|&b| b == 0)));
+        let mask_read = n.output(1).is_some_and(|m| !g.value(m).consumers.is_empty() || g.outputs.contains(&m));
+        if !inference || mask_read || g.outputs.contains(&y) {
+            continue;
+        }
+        let inputs: Vec<usize> = n.inputs.iter().flatten().copied().collect();
+        for v in inputs {
+            g.values[v].consumers.retain(|&(c, _)| c != nid);
+        }
+        for (c, slot) in std::mem::take(&mut g.values[y].consumers) {
+            g.nodes[c].inputs[slot] = Some(x);
+            g.values[x].consumers.push((c, slot));
+        }
+        gone.extend(g.nodes[nid].outputs.iter().flatten().map(|&o| g.values[o].name.clone()));
+        log(g, nid, "removed (Dropout is the identity in inference)", vec![], vec![], rewrites);
+        dead[nid] = true;
+    }
+    for nid in (0..g.nodes.len()).filter(|&n| dead[n]) {
+        for o in g.nodes[nid].outputs.clone().into_iter().flatten() {
+            g.values[o].producer = None;
+        }
+    }
+    g.remove_nodes(&dead);
+    if let Some(gp) = g.template.graph.as_mut() {
+        gp.value_info.retain(|vi| !gone.iter().any(|d| Some(d.as_str()) == vi.name.as_deref()));
+    }
 }
 
 fn log(g: &Graph, nid: NodeId, what: &str, old: Vec<i64>, new: Vec<i64>, out: &mut Vec<Rewrite>) {

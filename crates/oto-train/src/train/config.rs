@@ -294,6 +294,16 @@ pub struct TrainConfig {
     pub sr_test_set: String,
     /// Image-folder datasets: square side the images are resized / cropped to.
     pub image_size: u32,
+    /// Input normalisation `(x/255 − mean) / std` per channel; `None` = the dataset's usual
+    /// values (CIFAR-10's, ImageNet's, …). One value applies to every channel.
+    pub mean: Option<Vec<f32>>,
+    pub std: Option<Vec<f32>>,
+    /// An ONNX model whose class count is not the dataset's gets its last layer replaced by a
+    /// fresh one (`train::rehead`); without it the mismatch is an error.
+    pub rehead: bool,
+    /// Evaluate on this many test images, evenly spaced over the test set (0 = all of it): quick
+    /// runs and tests. The report gives the count.
+    pub test_samples: usize,
     /// Loss label smoothing (classification).
     pub label_smoothing: f64,
     /// Clip the global gradient norm (0 = off).
@@ -349,6 +359,10 @@ impl Default for TrainConfig {
             sr_train_set: "T91".into(),
             sr_test_set: "Set5".into(),
             image_size: 64,
+            mean: None,
+            std: None,
+            rehead: false,
+            test_samples: 0,
             label_smoothing: 0.0,
             grad_clip: 0.0,
             pruner: PrunerKind::Dhspg,
@@ -414,6 +428,14 @@ impl TrainConfig {
         }
         if self.nesterov && self.momentum == 0.0 {
             return bad("nesterov needs a momentum > 0".into());
+        }
+        for (name, v) in [("mean", &self.mean), ("std", &self.std)] {
+            if v.as_ref().is_some_and(|v| v.is_empty() || v.iter().any(|x| !x.is_finite())) {
+                return bad(format!("{name} must be one finite value, or one per channel"));
+            }
+        }
+        if self.std.as_ref().is_some_and(|v| v.iter().any(|&x| x <= 0.0)) {
+            return bad(format!("std must be positive, got {:?}", self.std.as_deref().unwrap_or(&[])));
         }
         if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
             return bad(format!("weight_decay must be >= 0, got {}", self.weight_decay));
@@ -532,7 +554,7 @@ impl TrainConfig {
     /// The settings that must match for `--resume` to continue the same run.
     pub fn fingerprint(&self) -> String {
         format!(
-            "model={} dataset={} data={:?} batch={} opt={} lr={} momentum={} nesterov={} wd={} seed={} pruning={:?}{}{} pruner={} max_batches={} augment={}",
+            "model={} dataset={} data={:?} batch={} opt={} lr={} momentum={} nesterov={} wd={} seed={} pruning={:?}{}{} pruner={} max_batches={} augment={} mean={:?} std={:?} rehead={}",
             self.model,
             self.dataset.name(),
             self.data,
@@ -548,7 +570,10 @@ impl TrainConfig {
             self.dhspg.prune_rows.as_ref().map(|r| format!(" rows={r:?}")).unwrap_or_default(),
             self.pruner.name(),
             self.max_train_batches,
-            self.augment
+            self.augment,
+            self.mean,
+            self.std,
+            self.rehead
         )
     }
 }

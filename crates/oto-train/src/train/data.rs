@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::config::{DatasetKind, TrainConfig};
 use crate::datasets::{
     self, Augment, CifarLabel, DataError, DataLoader, Dataset, FolderTransform, ImageFolder, LoaderConfig,
-    Normalize, SrDataset, SrTrainConfig,
+    Normalize, Spaced, SrDataset, SrTrainConfig,
 };
 use crate::TrainError;
 
@@ -162,12 +162,29 @@ fn split<T: Dataset + 'static>(tr: Option<T>, te: T) -> (Arc<dyn Dataset>, Arc<d
     (tr.map_or_else(|| te.clone(), |t| Arc::new(t) as Arc<dyn Dataset>), te)
 }
 
+/// The input normalisation of a classification run: `mean` / `std` from the configuration, else
+/// the dataset's usual values (`None` for super-resolution, which feeds pixels on [0, 1]).
+pub fn normalization(c: &TrainConfig) -> Option<Normalize> {
+    let d = match c.dataset {
+        DatasetKind::FashionMnist => Normalize::fashion_mnist(),
+        DatasetKind::Mnist => Normalize::mnist(),
+        DatasetKind::Cifar10 => Normalize::cifar10(),
+        DatasetKind::Cifar100 => Normalize::cifar100(),
+        DatasetKind::Svhn => Normalize::svhn(),
+        DatasetKind::Imagefolder => Normalize::imagenet(),
+        DatasetKind::Sr => return None,
+    };
+    Some(Normalize { mean: c.mean.clone().unwrap_or(d.mean), std: c.std.clone().unwrap_or(d.std) })
+}
+
 fn load_splits(c: &TrainConfig, with_train: bool) -> Result<RunData, TrainError> {
     let bs = c.batch_size;
     let ebs = c.eval_batch_size;
     let seed = c.seed;
     let threads = c.data_threads;
-    let mk = |train: Arc<dyn Dataset>, test: Arc<dyn Dataset>, aug: Augment, norm: Normalize| -> Result<RunData, TrainError> {
+    let mk = |train: Arc<dyn Dataset>, test: Arc<dyn Dataset>, aug: Augment| -> Result<RunData, TrainError> {
+        let norm = normalization(c).expect("classification data");
+        let test: Arc<dyn Dataset> = if c.test_samples > 0 { Arc::new(Spaced::new(test, c.test_samples)) } else { test };
         let s0 = test.get(0)?;
         let shape = [s0.channels, s0.height, s0.width];
         let num_classes = train.num_classes();
@@ -195,7 +212,7 @@ fn load_splits(c: &TrainConfig, with_train: bool) -> Result<RunData, TrainError>
                 }
             };
             let (tr, te) = split(tr, te);
-            mk(tr, te, flip, Normalize::fashion_mnist())
+            mk(tr, te, flip)
         }
         DatasetKind::Mnist => {
             let d = data_dir(c)?;
@@ -205,25 +222,25 @@ fn load_splits(c: &TrainConfig, with_train: bool) -> Result<RunData, TrainError>
             };
             let tr = if with_train { Some(ten_classes(datasets::load_mnist_dir(&d, true)?)) } else { None };
             let (tr, te) = split(tr, ten_classes(datasets::load_mnist_dir(&d, false)?));
-            mk(tr, te, Augment::pad_crop(2), Normalize::mnist())
+            mk(tr, te, Augment::pad_crop(2))
         }
         DatasetKind::Cifar10 => {
             let d = data_dir(c)?;
             let tr = if with_train { Some(datasets::load_cifar10_dir(&d, true)?) } else { None };
             let (tr, te) = split(tr, datasets::load_cifar10_dir(&d, false)?);
-            mk(tr, te, Augment::cifar(), Normalize::cifar10())
+            mk(tr, te, Augment::cifar())
         }
         DatasetKind::Cifar100 => {
             let d = data_dir(c)?;
             let tr = if with_train { Some(datasets::load_cifar100_dir(&d, true, CifarLabel::Fine)?) } else { None };
             let (tr, te) = split(tr, datasets::load_cifar100_dir(&d, false, CifarLabel::Fine)?);
-            mk(tr, te, Augment::cifar(), Normalize::cifar100())
+            mk(tr, te, Augment::cifar())
         }
         DatasetKind::Svhn => {
             let d = data_dir(c)?;
             let tr = if with_train { Some(datasets::load_svhn_mat(&d.join("train_32x32.mat"))?) } else { None };
             let (tr, te) = split(tr, datasets::load_svhn_mat(&d.join("test_32x32.mat"))?);
-            mk(tr, te, Augment::pad_crop(2), Normalize::svhn())
+            mk(tr, te, Augment::pad_crop(2))
         }
         DatasetKind::Imagefolder => {
             let d = data_dir(c)?;
@@ -242,7 +259,7 @@ fn load_splits(c: &TrainConfig, with_train: bool) -> Result<RunData, TrainError>
                 None => ImageFolder::open_with_classes(&val, &classes, t)?,
             };
             let aug = Augment { pad: c.image_size as usize / 8, crop: None, random_crop: true, hflip: true };
-            mk(Arc::new(tr), Arc::new(te), aug, Normalize::imagenet())
+            mk(Arc::new(tr), Arc::new(te), aug)
         }
         DatasetKind::Sr => {
             let d = data_dir(c)?;

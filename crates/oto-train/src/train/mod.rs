@@ -12,6 +12,7 @@ pub mod data;
 pub mod metrics;
 pub mod optimizers;
 pub mod progress;
+pub mod rehead;
 pub mod reinit;
 pub mod report;
 pub mod schedule;
@@ -167,9 +168,17 @@ pub fn load_model_reinit(
 /// The run's data and model, fitted to each other, with the log lines about them.
 fn load_run(cfg: &TrainConfig, progress: &mut progress::Progress) -> Result<(RunData, Graph), TrainError> {
     let mut data = data::load(cfg)?;
-    let (graph, reinit) = load_model_reinit(cfg, &data)?;
+    let (mut graph, reinit) = load_model_reinit(cfg, &data)?;
     if let Some(note) = fit_data(&mut data, &graph)? {
         progress.line(&format!("note: {note}"));
+    }
+    if let Some(k) = data.num_classes() {
+        if cfg.rehead && rehead::output_classes(&graph).is_some_and(|m| m != k as i64) {
+            let r = rehead::rehead(&mut graph, k, cfg.seed)?;
+            progress.line(&format!("--rehead: the last layer '{}' now has {} outputs (was {}), freshly drawn", r.layer, r.to, r.from));
+        } else {
+            rehead::check_classes(&graph, k, &cfg.model)?;
+        }
     }
     if let Some(r) = &reinit {
         progress.line(&format!("--init random: {} initializers re-drawn with seed {} (PyTorch defaults per layer type)", r.reset.len(), cfg.seed));
@@ -234,10 +243,14 @@ fn batch_free(g: Graph, model: &str) -> Result<Graph, TrainError> {
         )));
     }
     eprintln!(
-        "note: {model} was exported with a fixed batch of {}: its batch is now symbolic ({} Reshape target(s) rewritten{}), proven per sample (relative difference {rel:.1e})",
+        "note: {model} was exported with a fixed batch of {}: its batch is now symbolic ({} rewrite(s){}), proven per sample (relative difference {rel:.1e})",
         rw.exported,
         rw.rewrites.len(),
-        if rw.rewrites.is_empty() { String::new() } else { format!(": {}", rw.rewrites.join("; ")) }
+        match rw.rewrites.len() {
+            0 => String::new(),
+            1..=3 => format!(": {}", rw.rewrites.join("; ")),
+            n => format!(": {}; … {} more", rw.rewrites[..2].join("; "), n - 2),
+        }
     );
     Ok(h)
 }

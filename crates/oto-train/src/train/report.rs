@@ -86,6 +86,10 @@ pub fn write_summary_json(cfg: &TrainConfig, s: &mut RunSummary) -> Result<(), T
         "target_flops": cfg.dhspg.target_flops,
         "prune_rows": cfg.dhspg.prune_rows,
         "pruner": cfg.pruning().then(|| cfg.pruner.name()),
+        "init": if cfg.reinit || cfg.model.starts_with("zoo:") { "random" } else { "keep" },
+        "normalize": super::data::normalization(cfg).map(|n| serde_json::json!({"mean": n.mean, "std": n.std})),
+        "rehead": cfg.rehead,
+        "test_samples": s.full.samples,
         "train_seconds": s.train_seconds,
         "step_ms": if steps > 0 { s.train_seconds * 1e3 / steps as f64 } else { f64::NAN },
         "full": s.full,
@@ -106,9 +110,28 @@ pub fn write_summary_json(cfg: &TrainConfig, s: &mut RunSummary) -> Result<(), T
     Ok(())
 }
 
+/// How the run started and what it was measured on: the weights (`--init`), the input
+/// normalisation and the test images (a line for `report.md`).
+pub fn setup_line(cfg: &TrainConfig, s: &RunSummary) -> String {
+    let init = if cfg.model.starts_with("zoo:") {
+        "fresh weights (zoo model)"
+    } else if cfg.reinit {
+        "fresh weights (--init random: PyTorch's defaults per layer type)"
+    } else {
+        "the file's weights (--init keep)"
+    };
+    let norm = super::data::normalization(cfg)
+        .map(|n| format!("; inputs normalised as (x − mean) / std with mean {:?}, std {:?}", n.mean, n.std))
+        .unwrap_or_default();
+    let rehead = if cfg.rehead { "; --rehead: the last layer re-drawn for the dataset's classes when they differed" } else { "" };
+    let test = if cfg.test_samples > 0 { " (an evenly spaced part of the test set, --test-samples)" } else { "" };
+    format!("- started from {init}{norm}{rehead}; test metrics on {} images{test}", s.full.samples)
+}
+
 /// `report.md` of a dense run.
 pub fn dense_report(cfg: &TrainConfig, s: &mut RunSummary) -> Result<(), TrainError> {
     let mut md = format!("# oto train: {} on {}\n\n", cfg.model, cfg.dataset.name());
+    let _ = writeln!(md, "{}", setup_line(cfg, s));
     let _ = writeln!(md, "- {}: **{:.2}**", metric_name(&s.full), s.full.headline());
     let _ = writeln!(md, "- params {}, MACs {} per sample", human(s.params_before), human(s.macs_before));
     if let Some(l) = s.latency_ms_before {
@@ -156,6 +179,7 @@ pub fn pipeline_outputs(
 
     let target = cfg.target_description();
     let mut md = format!("# oto: {} on {} ({}, {target})\n\n", cfg.model, cfg.dataset.name(), cfg.pruner.name());
+    let _ = writeln!(md, "{}\n", setup_line(cfg, s));
     let _ = writeln!(md, "| | full (trained) | compressed |\n|---|---|---|");
     let _ = writeln!(md, "| {} | {:.2} | {:.2} |", metric_name(&s.full), s.full.headline(), cev.headline());
     if let (Some(a), Some(b)) = (s.full.top5, cev.top5) {

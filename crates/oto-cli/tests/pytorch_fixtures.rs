@@ -1,0 +1,136 @@
+//! Committed PyTorch exports (tests/fixtures/pytorch, made by tests/py/make_fixtures.py with
+//! torch 2.11; no Python torch needed here): a CIFAR ResNet with option-A and one with option-B
+//! shortcuts, a VGG with BatchNorm and a Dropout classifier, a DenseNet-BC, a Transformer
+//! encoder classifier and a ViT with a class token, each from both exporters (TorchScript opset 17; dynamo opset 18 with an
+//! external-data file), with a batch-1 example or a dynamic batch, in eval mode (BatchNorm kept)
+//! or training mode. Every one trains a short DHSPG run to a target; its compressed model loads
+//! in onnxruntime, is smaller and equals the written full model (an inference graph with a
+//! symbolic batch).
+#![cfg(feature = "train")]
+mod common;
+use common::{py_dir, python, run};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pytorch")
+}
+
+/// The fixtures of `model`: every exporter × batch × mode (8 files).
+fn forms(model: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(fixtures())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "onnx") && p.file_name().unwrap().to_string_lossy().starts_with(&format!("{model}__")))
+        .filter(|p| !p.to_string_lossy().ends_with("__default.onnx"))
+        .collect();
+    v.sort();
+    assert_eq!(v.len(), 8, "{model}: fixtures missing (run tests/py/make_fixtures.py)");
+    v
+}
+
+/// `oto train` on `model` (a short DHSPG run to group sparsity 0.5); the log.
+fn train(model: &Path, data: &[&str], out: &Path, extra: &[&str]) -> String {
+    run(Command::new(env!("CARGO_BIN_EXE_oto"))
+        .arg("train")
+        .arg(model)
+        .args(data)
+        .args(["--target-sparsity", "0.5", "--epochs", "1", "--batch-size", "16", "--max-train-batches", "3", "--test-samples", "64"])
+        .args(["--threads", "1", "--progress", "plain", "--out"])
+        .arg(out)
+        .args(extra))
+}
+
+/// "removed R of P prunable rows" of a log.
+fn removed(log: &str) -> (usize, usize) {
+    let s = log.split("compressed: removed ").nth(1).unwrap_or_else(|| panic!("no compression in\n{log}"));
+    let w: Vec<&str> = s.split_whitespace().collect();
+    (w[0].parse().unwrap(), w[2].parse().unwrap())
+}
+
+/// Trains every form of each model; per model (and exporter, for `by_exporter`), every form
+/// finds the same prunable rows; all pairs are then checked in onnxruntime.
+fn every_form_trains(models: &[(&str, bool)], data: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pairs = vec![];
+    for &(model, by_exporter) in models {
+        let mut rows: Vec<(String, (usize, usize))> = vec![];
+        for f in forms(model) {
+            let tag = f.file_stem().unwrap().to_string_lossy().to_string();
+            let out = dir.path().join(&tag);
+            let log = train(&f, data, &out, &[]);
+            assert!(log.contains("verified"), "{tag}:\n{log}");
+            assert_eq!(tag.contains("__b1__"), log.contains("exported with a fixed batch of 1"), "{tag}:\n{log}");
+            let (r, p) = removed(&log);
+            assert!(r > 0 && r < p, "{tag}: removed {r} of {p}");
+            for file in ["full.onnx", "compressed.onnx"] {
+                let g = oto_graph::Graph::load(&out.join(file)).unwrap();
+                for n in g.nodes.iter() {
+                    assert!(n.op_type != "Dropout", "{tag} {file}: Dropout kept");
+                    if n.op_type == "BatchNormalization" {
+                        assert!(n.outputs.len() == 1 && oto_onnx::attr::int(&n.proto, "training_mode").unwrap_or(0) == 0, "{tag} {file}: {}", n.name);
+                    }
+                }
+                assert!(matches!(g.shape(g.inputs[0]).unwrap()[0], oto_graph::Dim::Sym(_)), "{tag} {file}: fixed batch");
+            }
+            let key = if by_exporter { tag.split("__").take(2).collect::<Vec<_>>().join("__") } else { model.to_string() };
+            rows.push((key, (r, p)));
+            pairs.push(out.join("full.onnx"));
+            pairs.push(out.join("compressed.onnx"));
+        }
+        for (k, rp) in &rows {
+            let first = rows.iter().find(|(k2, _)| k2 == k).unwrap().1;
+            assert_eq!(*rp, first, "{k}: the forms of one export disagree: {rows:?}");
+        }
+        println!("{model}: {rows:?}");
+    }
+    println!("{}", run(Command::new(python()).arg(py_dir().join("check_pruned.py")).args(&pairs)));
+}
+
+/// CIFAR-10 models (`../shared/datasets/cifar-10` or `$OTO_DATASETS`; skipped with a message
+/// when absent).
+#[test]
+fn cifar_fixtures_of_every_form_train_prune_and_compress_exactly() {
+    let root = std::env::var_os("OTO_DATASETS").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets"));
+    let data = root.join("cifar-10");
+    if !data.is_dir() {
+        eprintln!("skipping: {} not found (set OTO_DATASETS)", data.display());
+        return;
+    }
+    let d = data.to_string_lossy().to_string();
+    every_form_trains(&[("resnet_a8", false), ("resnet_b", false), ("vgg_drop", false), ("densenet", false)], &["--dataset", "cifar10", "--data", &d]);
+}
+
+/// A Transformer encoder on Fashion-MNIST rows and a ViT with a class token (the bundled
+/// subset): with a batch-1 example both exporters fold `bsz * num_heads` and `tgt_len * bsz`
+/// into Reshape constants (the batch is found merged in them) and the class token's expand
+/// (it is expanded to the batch again). Dynamo exports find fewer prunable rows than
+/// TorchScript's.
+#[test]
+fn transformer_fixtures_of_every_form_train_prune_and_compress_exactly() {
+    every_form_trains(&[("row_transformer", true), ("tiny_vit", true)], &[]);
+}
+
+/// A 100-class head on a 10-class dataset: a clear error, or with `--rehead` a fresh last layer
+/// with 10 outputs (the compressed model outputs 10 classes).
+#[test]
+fn a_class_count_mismatch_is_an_error_or_a_fresh_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixtures().join("fmnist_cnn_100__ts__b1__eval.onnx");
+    let o = Command::new(env!("CARGO_BIN_EXE_oto"))
+        .arg("train")
+        .arg(&f)
+        .args(["--epochs", "1", "--max-train-batches", "1", "--progress", "plain", "--out"])
+        .arg(dir.path().join("a"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && text.contains("outputs 100 classes but the dataset has 10") && text.contains("--rehead"), "{text}");
+    let out = dir.path().join("b");
+    let log = train(&f, &[], &out, &["--rehead"]);
+    assert!(log.contains("--rehead: the last layer '/fc/Gemm' now has 10 outputs (was 100)"), "{log}");
+    let g = oto_graph::Graph::load(&out.join("compressed.onnx")).unwrap();
+    assert_eq!(g.shape(g.outputs[0]).unwrap()[1], oto_graph::Dim::Known(10));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("--rehead") && report.contains("test metrics on 64 images"), "{report}");
+}
