@@ -98,7 +98,17 @@ fn cifar_fixtures_of_every_form_train_prune_and_compress_exactly() {
         return;
     }
     let d = data.to_string_lossy().to_string();
-    every_form_trains(&[("resnet_a8", false), ("resnet_b", false), ("vgg_drop", false), ("densenet", false)], &["--dataset", "cifar10", "--data", &d]);
+    let cifar = ["--dataset", "cifar10", "--data", d.as_str()];
+    every_form_trains(&[("resnet_a8", false), ("resnet_b", false), ("vgg_drop", false), ("densenet", false)], &cifar);
+    // the ends of the opset range: TorchScript at opset 13, dynamo at opset 21 (the same rows
+    // as resnet_a8's other forms); the written models keep their opset
+    let dir = tempfile::tempdir().unwrap();
+    for (f, opset) in [("opset13_resnet_a8__ts__b1__eval.onnx", 13), ("opset21_resnet_a8__dynamo__bdyn__train.onnx", 21)] {
+        let out = dir.path().join(f);
+        let log = train(&fixtures().join(f), &cifar, &out, &[]);
+        assert_eq!(removed(&log), (51, 104), "{f}:\n{log}");
+        assert_eq!(oto_graph::Graph::load(&out.join("compressed.onnx")).unwrap().opset, opset, "{f}");
+    }
 }
 
 /// A Transformer encoder on Fashion-MNIST rows and a ViT with a class token (the bundled

@@ -283,19 +283,19 @@ def build(name):
     raise SystemExit(f"unknown model {name}")
 
 
-def export(model, x, out, exporter="ts", batch="1", mode="default"):
+def export(model, x, out, exporter="ts", batch="1", mode="default", opset=None):
     """Exports `model` on example input `x` (a tensor or a tuple) to `out`, as a user would:
     `exporter` ts (TorchScript, opset 17) or dynamo (opset 18); `batch` "1" (the example as is)
     or "dyn" (an example batch of 2 and a symbolic batch on a single input); `mode` default
     (model.eval(), the exporter's folding), preserve (BatchNorm kept) or train (training-mode
-    BatchNorm and Dropout)."""
+    BatchNorm and Dropout); `opset` another opset than 17 / 18."""
     args = x if isinstance(x, tuple) else (x,)
     dyn = batch == "dyn" and len(args) == 1
     if batch == "dyn":  # an example batch of 2, so neither exporter specialises it to 1
         args = tuple(t.repeat(2, *[1] * (t.dim() - 1)) for t in args)
     model = model.train() if mode == "train" else model.eval()
     if exporter == "ts":
-        kw = {"opset_version": 17, "dynamo": False}
+        kw = {"opset_version": opset or 17, "dynamo": False}
         if mode != "default":
             kw["training"] = torch.onnx.TrainingMode.PRESERVE if mode == "preserve" else torch.onnx.TrainingMode.TRAINING
         if mode == "train":
@@ -303,7 +303,7 @@ def export(model, x, out, exporter="ts", batch="1", mode="default"):
         if dyn:
             kw.update(input_names=["input"], output_names=["output"], dynamic_axes={"input": {0: "N"}, "output": {0: "N"}})
     else:
-        kw = {"opset_version": 18, "dynamo": True, "verbose": False}
+        kw = {"opset_version": opset or 18, "dynamo": True, "verbose": False}
         if dyn:
             kw["dynamic_shapes"] = ({0: torch.export.Dim("N")},)
         if mode != "default":

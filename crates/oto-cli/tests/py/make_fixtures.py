@@ -35,6 +35,14 @@ if __name__ == "__main__":
             print(f, flush=True)
     if len(sys.argv) > 2:
         sys.exit(0)
+    # the ends of the supported opset range: TorchScript at 13, dynamo at 21
+    for exporter, opset, batch, mode in [("ts", 13, "1", "preserve"), ("dynamo", 21, "dyn", "train")]:
+        torch.manual_seed(0)
+        model, x = build("resnet_a8")
+        f = f"opset{opset}_resnet_a8__{exporter}__b{batch}__{'eval' if mode == 'preserve' else 'train'}.onnx"
+        export(model, x, os.path.join(out, f), exporter, batch, mode, opset)
+        made.append(f)
+        print(f, flush=True)
     with open(os.path.join(out, "SOURCE.json"), "w") as fh:
         json.dump({"made_by": "crates/oto-cli/tests/py/make_fixtures.py", "torch": torch.__version__,
                    "files": made}, fh, indent=1)

@@ -1,0 +1,110 @@
+"""Side by side at an equal budget (issue 24): dense PyTorch, Torch-Pruning 1.6.1,
+only-train-once 3.0.1 (HESSO), oto DHSPG and oto HESSO train the same PyTorch module (same
+initial weights per seed) on the same CIFAR-10 data for the same SGD steps to the same MACs
+target. Each finished cell is cached as JSON in docs/peers/cells/, so a rerun only runs the
+missing ones; the table goes to docs/peers/table.md (and stdout).
+
+    bash scripts/peers.sh [--models resnet20] [--tools dense,tp,otov3,oto,oto-hesso]
+                          [--seeds 0,1] [--steps 1248] [--flops 0.5] [--width 1.0] [--table-only]
+
+Each cell runs as its own process (`cell.py`); its wall time and peak resident memory (the
+oto rows: of the `oto train` child) are measured here.
+"""
+import argparse, glob, json, os, statistics, subprocess, sys, tempfile, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+CELLS = os.path.join(ROOT, "docs", "peers", "cells")
+TOOLS = ["dense", "tp", "otov3", "oto", "oto-hesso"]
+NAMES = {"dense": "dense PyTorch", "tp": "Torch-Pruning 1.6.1 (½ dense, group-L2 prune, ½ fine-tune)",
+         "otov3": "only-train-once 3.0.1 HESSO", "oto": "**oto DHSPG (default)**", "oto-hesso": "oto HESSO"}
+
+
+def cell_path(model, width, flops, steps, tool, seed):
+    return os.path.join(CELLS, f"{model}_w{width:g}_f{flops:g}_s{steps}__{tool}__seed{seed}.json")
+
+
+def run_cell(a, model, tool, seed):
+    cmd = [sys.executable, os.path.join(HERE, "cell.py"), tool, model, "--seed", str(seed), "--steps", str(a.steps),
+           "--flops", str(a.flops), "--width", str(a.width)]
+    t = time.time()
+    with tempfile.TemporaryFile("w+") as fo, tempfile.TemporaryFile("w+") as fe:
+        p = subprocess.Popen(cmd, stdout=fo, stderr=fe, text=True)
+        _, status, ru = os.wait4(p.pid, 0)  # ru_maxrss: the cell and the children it waited for
+        p.returncode = os.waitstatus_to_exitcode(status)
+        fo.seek(0), fe.seek(0)
+        out, err = fo.read(), fe.read()
+    wall = time.time() - t
+    peak_mb = ru.ru_maxrss / 1024
+    if p.returncode != 0:
+        return {"tool": tool, "model": model, "seed": seed, "error": err.strip().splitlines()[-1][:300] if err.strip() else "failed"}
+    row = json.loads(out.strip().splitlines()[-1])
+    row.update(wall_s=round(wall, 1), peak_mb=round(peak_mb))
+    return row
+
+
+def table(rows):
+    """Markdown rows: one per (setting, tool), seeds aggregated."""
+    out = []
+    key = lambda r: (r["model"], r.get("width", 1.0), r.get("flops_target", 0.5), r.get("steps_budget", r.get("steps")))
+    settings = sorted({key(r) for r in rows})
+    for s in settings:
+        model, width, flops, steps = s
+        out.append(f"\n**{model} ×{width:g} / CIFAR-10 training subset (20k), {steps} SGD steps of 128, MACs target {flops:.0%}**\n")
+        out.append("| tool | top-1 % (mean ± std) | seeds | MACs kept | params kept | wall time | peak memory | compressed = full |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        for tool in TOOLS:
+            rs = [r for r in rows if key(r) == s and r["tool"] == tool]
+            if not rs:
+                continue
+            errs = [r for r in rs if "error" in r]
+            ok = [r for r in rs if "error" not in r]
+            if not ok:
+                out.append(f"| {NAMES[tool]} | failed: {errs[0]['error']} | | | | | | |")
+                continue
+            acc = [r["top1"] for r in ok]
+            sd = f" ± {statistics.stdev(acc):.2f}" if len(acc) > 1 else ""
+            m = statistics.mean(r["macs"] / r["macs_full"] for r in ok)
+            p = statistics.mean(r["params"] / r["params_full"] for r in ok)
+            w = statistics.mean(r["wall_s"] for r in ok)
+            mem = max(r["peak_mb"] for r in ok)
+            exact = "yes" if all(r["exact"] for r in ok) else "no"
+            out.append(f"| {NAMES[tool]} | {statistics.mean(acc):.2f}{sd} | {len(ok)} | {m:.1%} | {p:.1%} | {w / 60:.1f} min | {mem} MB | {exact} |")
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default="resnet20")
+    ap.add_argument("--tools", default=",".join(TOOLS))
+    ap.add_argument("--seeds", default="0,1")
+    ap.add_argument("--steps", type=int, default=1248)
+    ap.add_argument("--flops", type=float, default=0.5)
+    ap.add_argument("--width", type=float, default=1.0)
+    ap.add_argument("--table-only", action="store_true")
+    a = ap.parse_args()
+    os.makedirs(CELLS, exist_ok=True)
+    if not a.table_only:
+        for model in a.models.split(","):
+            for seed in [int(s) for s in a.seeds.split(",")]:
+                for tool in a.tools.split(","):
+                    path = cell_path(model, a.width, a.flops, a.steps, tool, seed)
+                    if os.path.exists(path):
+                        continue
+                    print(f"[peers] {model} ×{a.width:g} {tool} seed {seed} ...", flush=True)
+                    row = run_cell(a, model, tool, seed)
+                    row.update(steps_budget=a.steps, flops_target=a.flops, width=a.width)
+                    tmp = path + ".tmp"
+                    with open(tmp, "w") as f:
+                        json.dump(row, f, indent=1)
+                    os.replace(tmp, path)
+                    print(f"[peers]   {json.dumps(row)}", flush=True)
+    rows = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(CELLS, "*.json")))]
+    md = "# Side by side at an equal budget (generated by scripts/peers.sh)\n" + table(rows) + "\n"
+    with open(os.path.join(ROOT, "docs", "peers", "table.md"), "w") as f:
+        f.write(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
