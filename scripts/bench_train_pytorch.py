@@ -59,16 +59,18 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--cifar")
+    ap.add_argument("--device", default="cpu")
     a = ap.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    m = ResNet20().train()
+    m = ResNet20().train().to(a.device)
     opt = torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     if a.cifar:
         x, y = load_cifar(a.cifar, a.batch)
     else:
         x, y = torch.randn(a.batch, 3, 32, 32), torch.randint(0, 10, (a.batch,))
+    x, y = x.to(a.device), y.to(a.device)
     times = []
     for i in range(a.warmup + a.steps):
         t = time.perf_counter()
@@ -81,7 +83,7 @@ def main():
             times.append(time.perf_counter() - t)
     times.sort()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(json.dumps({"impl": "pytorch", "model": "resnet20", "batch": a.batch, "threads": torch.get_num_threads(),
+    print(json.dumps({"impl": "pytorch", "model": "resnet20", "device": a.device, "batch": a.batch, "threads": torch.get_num_threads(),
                       "step_ms": round(times[len(times) // 2] * 1e3, 3), "peak_rss_mib": round(rss, 1)}))
 
 

@@ -3,7 +3,7 @@
 //! SGD momentum 0.9; prints the median step time and the peak RSS as one JSON line.
 //!
 //! `cargo run -p oto-train --release --example bench_train -- [--model resnet20] [--batch 128]
-//!  [--steps 20] [--warmup 3] [--threads N] [--cifar DIR]`
+//!  [--steps 20] [--warmup 3] [--threads N] [--cifar DIR] [--device cpu|cuda]`
 use oto_train::exec::Executor;
 use oto_train::optim::{Optimizer, Sgd, SgdConfig};
 use std::time::Instant;
@@ -30,7 +30,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tch::manual_seed(0);
     let g = oto_graph::Graph::from_model(oto_zoo::build(&model, &oto_zoo::ZooConfig::default())?)?;
     let an = oto_graph::zig::analyze(&g);
-    let exec = Executor::new(&g, &an.trainable, Device::Cpu)?;
+    let dev = match get("--device").as_deref() {
+        None | Some("cpu") => Device::Cpu,
+        Some(d) => oto_train::train::parse_device(d)?,
+    };
+    let exec = Executor::new(&g, &an.trainable, dev)?;
     let mut opt = Sgd::new(exec.params(), &SgdConfig { lr: 0.05, momentum: 0.9, weight_decay: 5e-4, ..Default::default() })?;
     let params = exec.params();
     let (x, y) = match get("--cifar") {
@@ -38,11 +42,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let d = oto_train::datasets::load_cifar10_dir(std::path::Path::new(&dir), true)?;
             let (im, lb) = d.to_tensors();
             (
-                (im.narrow(0, 0, batch).to_kind(Kind::Float) / 255.0 - 0.5) / 0.25,
-                lb.narrow(0, 0, batch),
+                ((im.narrow(0, 0, batch).to_kind(Kind::Float) / 255.0 - 0.5) / 0.25).to_device(dev),
+                lb.narrow(0, 0, batch).to_device(dev),
             )
         }
-        None => (Tensor::randn([batch, 3, 32, 32], (Kind::Float, Device::Cpu)), Tensor::randint(10, [batch], (Kind::Int64, Device::Cpu))),
+        None => (Tensor::randn([batch, 3, 32, 32], (Kind::Float, dev)), Tensor::randint(10, [batch], (Kind::Int64, dev))),
     };
     let mut times = vec![];
     for i in 0..warmup + steps {
@@ -57,7 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         loss.backward();
         opt.step()?;
-        let _ = loss.double_value(&[]);
+        let _ = loss.double_value(&[]); // waits for the device
         if i >= warmup {
             times.push(t.elapsed().as_secs_f64());
         }
@@ -65,7 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     times.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let med = times[times.len() / 2];
     println!(
-        "{{\"impl\": \"oto\", \"model\": \"{model}\", \"batch\": {batch}, \"threads\": {}, \"step_ms\": {:.3}, \"peak_rss_mib\": {:.1}}}",
+        "{{\"impl\": \"oto\", \"model\": \"{model}\", \"device\": \"{dev:?}\", \"batch\": {batch}, \"threads\": {}, \"step_ms\": {:.3}, \"peak_rss_mib\": {:.1}}}",
         tch::get_num_threads(),
         med * 1e3,
         peak_rss_mib()
