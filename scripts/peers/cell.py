@@ -153,10 +153,8 @@ def oto(a, model, d, pruner):
         out = os.path.join(tmp, "run")
         cmd = [a.oto, "train", f, "--init", "keep", "--dataset", "cifar10", "--data", a.data, "--epochs", str(epochs),
                "--batch-size", "128", "--lr", "0.1", "--schedule", "cosine", "--momentum", "0.9", "--weight-decay", "5e-4",
-               "--target-flops", str(a.flops), "--seed", str(a.seed), "--threads", str(torch.get_num_threads()),
-               "--progress", "plain", "--out", out]
-        if pruner == "hesso":
-            cmd[cmd.index("--target-flops"):cmd.index("--target-flops")] = ["--pruner", "hesso"]
+               "--pruner", pruner, "--target-flops", str(a.flops), "--seed", str(a.seed),
+               "--threads", str(torch.get_num_threads()), "--progress", "plain", "--out", out]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(r.stderr[-2000:])

@@ -8,7 +8,7 @@
 //! symbolic batch).
 #![cfg(feature = "train")]
 mod common;
-use common::{py_dir, python, run};
+use common::{cifar10, forms, py_dir, python, removed, run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -17,14 +17,8 @@ fn fixtures() -> PathBuf {
 }
 
 /// The fixtures of `model`: every exporter × batch × mode (8 files).
-fn forms(model: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(fixtures())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "onnx") && p.file_name().unwrap().to_string_lossy().starts_with(&format!("{model}__")))
-        .filter(|p| !p.to_string_lossy().ends_with("__default.onnx"))
-        .collect();
-    v.sort();
+fn fixture_forms(model: &str) -> Vec<PathBuf> {
+    let v: Vec<PathBuf> = forms(&fixtures(), model).into_iter().filter(|p| !p.to_string_lossy().ends_with("__default.onnx")).collect();
     assert_eq!(v.len(), 8, "{model}: fixtures missing (run tests/py/make_fixtures.py)");
     v
 }
@@ -41,13 +35,6 @@ fn train(model: &Path, data: &[&str], out: &Path, extra: &[&str]) -> String {
         .args(extra))
 }
 
-/// "removed R of P prunable rows" of a log.
-fn removed(log: &str) -> (usize, usize) {
-    let s = log.split("compressed: removed ").nth(1).unwrap_or_else(|| panic!("no compression in\n{log}"));
-    let w: Vec<&str> = s.split_whitespace().collect();
-    (w[0].parse().unwrap(), w[2].parse().unwrap())
-}
-
 /// Trains every form of each model; per model (and exporter, for `by_exporter`), every form
 /// finds the same prunable rows; all pairs are then checked in onnxruntime.
 fn every_form_trains(models: &[(&str, bool)], data: &[&str]) {
@@ -55,7 +42,7 @@ fn every_form_trains(models: &[(&str, bool)], data: &[&str]) {
     let mut pairs = vec![];
     for &(model, by_exporter) in models {
         let mut rows: Vec<(String, (usize, usize))> = vec![];
-        for f in forms(model) {
+        for f in fixture_forms(model) {
             let tag = f.file_stem().unwrap().to_string_lossy().to_string();
             let out = dir.path().join(&tag);
             let log = train(&f, data, &out, &[]);
@@ -91,12 +78,7 @@ fn every_form_trains(models: &[(&str, bool)], data: &[&str]) {
 /// when absent).
 #[test]
 fn cifar_fixtures_of_every_form_train_prune_and_compress_exactly() {
-    let root = std::env::var_os("OTO_DATASETS").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets"));
-    let data = root.join("cifar-10");
-    if !data.is_dir() {
-        eprintln!("skipping: {} not found (set OTO_DATASETS)", data.display());
-        return;
-    }
+    let Some(data) = cifar10() else { return };
     let d = data.to_string_lossy().to_string();
     let cifar = ["--dataset", "cifar10", "--data", d.as_str()];
     every_form_trains(&[("resnet_a8", false), ("resnet_b", false), ("vgg_drop", false), ("densenet", false)], &cifar);

@@ -5,8 +5,7 @@
 //! loads in onnxruntime, is smaller, and equals the written full model.
 #![cfg(feature = "train")]
 mod common;
-use common::{export_user_model, py_dir, python, run};
-use std::path::{Path, PathBuf};
+use common::{cifar10, export_user_model, forms, py_dir, python, removed, run};
 use std::process::Command;
 
 #[test]
@@ -49,24 +48,14 @@ fn exports_of_every_kind_train_prune_and_compress_exactly() {
 /// forms of a model find the same prunable rows.
 #[test]
 fn torchvision_exports_of_every_form_train_prune_and_compress_exactly() {
-    let root = std::env::var_os("OTO_DATASETS").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets"));
-    let data = root.join("cifar-10");
-    if !data.is_dir() {
-        eprintln!("skipping: {} not found (set OTO_DATASETS)", data.display());
-        return;
-    }
+    let Some(data) = cifar10() else { return };
     let dir = tempfile::tempdir().unwrap();
     let py = py_dir();
     run(Command::new(python()).arg(py.join("make_fixtures.py")).arg(dir.path()).arg("resnet18,mobilenet_v2"));
     let mut pairs = vec![];
     for model in ["resnet18", "mobilenet_v2"] {
         let mut rows = vec![];
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "onnx") && p.file_name().unwrap().to_string_lossy().starts_with(&format!("{model}__")))
-            .collect();
-        files.sort();
+        let files = forms(dir.path(), model);
         assert_eq!(files.len(), 8, "{model}: {files:?}");
         for f in files {
             let tag = f.file_stem().unwrap().to_string_lossy().to_string();
@@ -80,8 +69,7 @@ fn torchvision_exports_of_every_form_train_prune_and_compress_exactly() {
                 .args(["--threads", "2", "--progress", "plain", "--out"])
                 .arg(&out));
             assert!(text.contains("verified"), "{tag}:\n{text}");
-            let r = text.split("compressed: removed ").nth(1).unwrap().split(" prunable").next().unwrap().to_string();
-            rows.push((tag, r));
+            rows.push((tag, removed(&text)));
             pairs.push(out.join("full.onnx"));
             pairs.push(out.join("compressed.onnx"));
         }

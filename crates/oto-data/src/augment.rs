@@ -35,8 +35,22 @@ impl Normalize {
     pub fn svhn() -> Self {
         Self::new(&[0.4377, 0.4438, 0.4728], &[0.1980, 0.2010, 0.1970])
     }
-    /// Checks the channel count; a single mean/std is broadcast to every channel.
+    /// The values are usable: one or more finite means, positive finite stds.
+    pub fn check(&self) -> Result<()> {
+        for (what, v) in [("mean", &self.mean), ("std", &self.std)] {
+            if v.is_empty() || v.iter().any(|x| !x.is_finite()) {
+                return Err(DataError::Config(format!("normalisation {what} must be one finite value, or one per channel, got {v:?}")));
+            }
+        }
+        if self.std.iter().any(|&s| s <= 0.0) {
+            return Err(DataError::Config(format!("normalisation std must be positive, got {:?}", self.std)));
+        }
+        Ok(())
+    }
+    /// Checks the values ([`Normalize::check`]) and the channel count; a single mean/std is
+    /// broadcast to every channel.
     pub(crate) fn for_channels(&self, c: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+        self.check()?;
         let fit = |v: &[f32], what: &str| -> Result<Vec<f32>> {
             match v.len() {
                 1 => Ok(vec![v[0]; c]),
@@ -46,12 +60,7 @@ impl Normalize {
                 ))),
             }
         };
-        let mean = fit(&self.mean, "mean")?;
-        let std = fit(&self.std, "std")?;
-        if std.iter().any(|&s| s <= 0.0 || !s.is_finite()) {
-            return Err(DataError::Config(format!("normalisation std must be positive, got {std:?}")));
-        }
-        Ok((mean, std))
+        Ok((fit(&self.mean, "mean")?, fit(&self.std, "std")?))
     }
 }
 

@@ -11,29 +11,12 @@
 use oto_graph::zig::{self, report::Report};
 use oto_graph::Graph;
 use oto_onnx::attr::{a_int, a_ints, node};
-use oto_onnx::pb::{
-    tensor_shape_proto::{dimension, Dimension},
-    type_proto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto,
-    ValueInfoProto,
-};
+use oto_onnx::pb::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, ValueInfoProto};
 use std::time::{Duration, Instant};
 
 fn vi(name: &str, dims: &[i64]) -> ValueInfoProto {
-    let dim = dims
-        .iter()
-        .map(|&d| Dimension {
-            denotation: None,
-            value: Some(if d < 0 { dimension::Value::DimParam("N".into()) } else { dimension::Value::DimValue(d) }),
-        })
-        .collect();
-    ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto {
-            denotation: None,
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor { elem_type: Some(1), shape: Some(TensorShapeProto { dim }) })),
-        }),
-        ..Default::default()
-    }
+    let shape: Vec<oto_graph::Dim> = dims.iter().map(|&d| if d < 0 { oto_graph::Dim::Sym("N".into()) } else { oto_graph::Dim::Known(d) }).collect();
+    oto_graph::value_info(name, 1, &shape)
 }
 
 struct Gen {

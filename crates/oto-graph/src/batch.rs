@@ -43,6 +43,26 @@ fn err(reason: String) -> GraphError {
     GraphError::Other(format!("the model was exported with a fixed batch and {reason}; {}", reexport_hint()))
 }
 
+/// [`err`] about node `nid`: "node 'name' {what}".
+fn node_err(h: &Graph, nid: NodeId, what: &str) -> GraphError {
+    err(format!("node '{}' {what}", h.nodes[nid].name))
+}
+
+/// Whether a dim holds the batch, alone or merged (`N`, `N*4`).
+fn holds_batch(d: &Dim) -> bool {
+    factors(d).0.iter().any(|s| s == BATCH)
+}
+
+/// A dim's value as exported (the batch at `b0`), when it has no other symbol.
+fn at_batch(d: &Dim, b0: i64) -> Option<i64> {
+    let (syms, k) = factors(d);
+    match syms.as_slice() {
+        [] => Some(k),
+        [s] if s == BATCH => Some(k * b0),
+        _ => None,
+    }
+}
+
 /// At most this many passes when ambiguous Reshapes need another choice.
 const MAX_PASSES: usize = 256;
 
@@ -163,30 +183,26 @@ fn pass(g: &Graph, b0: i64, forced: &[usize]) -> std::result::Result<(Graph, Bat
             }
         }
         if contracts_the_batch(&h, nid) {
-            let name = h.nodes[nid].name.clone();
-            return Err(failure(&h, Some(nid), err(format!("node '{name}' would contract over the batch")), choices));
+            return Err(failure(&h, Some(nid), node_err(&h, nid, "would contract over the batch"), choices));
         }
         let outs = match h.infer_node(nid) {
             Ok(o) => o,
             Err(e) => return Err(failure(&h, Some(nid), err(format!("its shapes do not follow a batch of {BATCH}: {e}")), choices)),
         };
         if drops_the_batch(&h, nid, &outs) {
-            let name = h.nodes[nid].name.clone();
-            return Err(failure(&h, Some(nid), err(format!("node '{name}' ({}) loses the batch", h.nodes[nid].op_type)), choices));
+            let e = node_err(&h, nid, &format!("({}) loses the batch", h.nodes[nid].op_type));
+            return Err(failure(&h, Some(nid), e, choices));
         }
-        if let Some(out0) = outs.first().and_then(|i| i.shape.as_ref()) {
-            if loses_the_batch(&h, nid, out0) {
-                let name = h.nodes[nid].name.clone();
-                return Err(failure(&h, Some(nid), err(format!("node '{name}' would broadcast the batch against another dim")), choices));
-            }
+        if outs.first().and_then(|i| i.shape.as_ref()).is_some_and(|out0| loses_the_batch(&h, nid, out0)) {
+            return Err(failure(&h, Some(nid), node_err(&h, nid, "would broadcast the batch against another dim"), choices));
         }
         for (slot, o) in h.nodes[nid].outputs.clone().into_iter().enumerate() {
             let Some(o) = o else { continue };
             let info = outs.get(slot).cloned().unwrap_or_default();
             let exported_known = g.values.get(o).is_some_and(|v| v.shape.is_some());
             if info.shape.is_none() && exported_known && h.values[o].init.is_none() {
-                let name = h.nodes[nid].name.clone();
-                return Err(failure(&h, Some(nid), err(format!("the shapes of node '{name}' do not follow a batch of {BATCH}")), choices));
+                let e = err(format!("the shapes of node '{}' do not follow a batch of {BATCH}", h.nodes[nid].name));
+                return Err(failure(&h, Some(nid), e, choices));
             }
             let v = &mut h.values[o];
             if v.init.is_none() {
@@ -196,8 +212,7 @@ fn pass(g: &Graph, b0: i64, forced: &[usize]) -> std::result::Result<(Graph, Bat
             }
             let twice = v.shape.iter().flatten().flat_map(|d| factors(d).0).filter(|s| s == BATCH).count() > 1;
             if twice {
-                let name = h.nodes[nid].name.clone();
-                return Err(failure(&h, Some(nid), err(format!("node '{name}' would mix the samples of a batch")), choices));
+                return Err(failure(&h, Some(nid), node_err(&h, nid, "would mix the samples of a batch"), choices));
             }
             if let Some(p) = merged.or_else(|| inherited_pos(&h, nid, o, &pos)) {
                 pos.insert(o, p);
@@ -226,8 +241,7 @@ fn contracts_the_batch(h: &Graph, nid: NodeId) -> bool {
         Op::Gemm(gm) => (a.get(usize::from(!gm.trans_a)), b.get(usize::from(gm.trans_b))),
         _ => return false,
     };
-    let has = |d: Option<&Dim>| d.is_some_and(|d| factors(d).0.iter().any(|s| s == BATCH));
-    has(ka) || has(kb)
+    ka.is_some_and(holds_batch) || kb.is_some_and(holds_batch)
 }
 
 /// A Concat along a non-batch axis of values with the batch and batch-free ones of batch 1 (a
@@ -238,21 +252,20 @@ fn broadcast_to_batch(h: &mut Graph, nid: NodeId) -> Result<Option<String>> {
     let n = &h.nodes[nid];
     let Op::Concat(c) = &n.op else { return Ok(None) };
     let is_n = |d: Option<&Dim>| matches!(d, Some(Dim::Sym(s)) if s == BATCH);
-    let has_n = |s: &[Dim]| s.iter().any(|d| factors(d).0.iter().any(|x| x == BATCH));
     let Some(carrier) = n.inputs.iter().flatten().copied().find(|&v| is_n(h.shape(v).and_then(|s| s.first()))) else { return Ok(None) };
     let rank = h.shape(carrier).map_or(0, |s| s.len()) as i64;
     if rank < 2 || (c.axis + rank) % rank == 0 || h.opset < 15 {
         return Ok(None);
     }
     let free: Vec<usize> = (0..n.inputs.len())
-        .filter(|&slot| n.input(slot).and_then(|v| h.shape(v)).is_some_and(|s| s.len() as i64 == rank && s[0] == Dim::Known(1) && !has_n(s)))
+        .filter(|&slot| n.input(slot).and_then(|v| h.shape(v)).is_some_and(|s| s.len() as i64 == rank && s[0] == Dim::Known(1) && !s.iter().any(holds_batch)))
         .collect();
     if free.is_empty() {
         return Ok(None);
     }
     let base = n.name.clone();
     let ones = oto_onnx::tensor::i64_tensor("", &[rank - 1], &vec![1; rank as usize - 1]);
-    let ones = h.add_const(&format!("{base}_oto_ones"), ones);
+    let ones = h.add_const(&h.fresh_name(&format!("{base}_oto_ones")), ones);
     let attr = oto_onnx::attr::a_int;
     // each insertion before the Concat moves it one place on
     let batch = h.insert_node(nid, "Shape", &format!("{base}_oto_batch"), &[carrier], vec![attr("start", 0), attr("end", 1)])?;
@@ -292,7 +305,7 @@ fn resize_by_scales(h: &mut Graph, nid: NodeId, b0: i64) -> Result<Option<String
     }
     let (base, ss) = (format!("{}_oto_scales", n.name), r.scales_slot());
     let t = oto_onnx::tensor::f32_tensor("", &[scales.len() as i64], &scales);
-    let c = h.add_const(&base, t);
+    let c = h.add_const(&h.fresh_name(&base), t);
     for v in [h.nodes[nid].input(ss), Some(sv)].into_iter().flatten() {
         h.values[v].consumers.retain(|&(k, _)| k != nid);
     }
@@ -308,7 +321,7 @@ fn resize_by_scales(h: &mut Graph, nid: NodeId, b0: i64) -> Result<Option<String
 /// Reshape target or a computed shape that still holds the exported batch.
 fn drops_the_batch(h: &Graph, nid: NodeId, outs: &[crate::shape::OutInfo]) -> bool {
     let n = &h.nodes[nid];
-    let has = |s: &[Dim]| s.iter().any(|d| factors(d).0.iter().any(|x| x == BATCH));
+    let has = |s: &[Dim]| s.iter().any(holds_batch);
     // CastLike reads only the type of its second input
     let data = if matches!(n.op, Op::CastLike(_)) { &n.inputs[..1] } else { &n.inputs[..] };
     let reads = data.iter().flatten().any(|&v| h.value(v).init.is_none() && h.shape(v).is_some_and(|s| has(s)));
@@ -321,7 +334,6 @@ fn drops_the_batch(h: &Graph, nid: NodeId, outs: &[crate::shape::OutInfo]) -> bo
 /// anything) but is wrong for every batch but one.
 fn loses_the_batch(h: &Graph, nid: NodeId, out: &[Dim]) -> bool {
     let n = &h.nodes[nid];
-    let has = |d: &Dim| factors(d).0.iter().any(|s| s == BATCH);
     // (input dims, output dims they align with from the right)
     let mut pairs: Vec<(Vec<Dim>, Vec<Dim>)> = vec![];
     match &n.op {
@@ -345,12 +357,12 @@ fn loses_the_batch(h: &Graph, nid: NodeId, out: &[Dim]) -> bool {
         }
         _ => return false,
     }
-    pairs.iter().any(|(x, y)| x.len() <= y.len() && x.iter().rev().zip(y.iter().rev()).any(|(d, e)| has(d) && d != e))
+    pairs.iter().any(|(x, y)| x.len() <= y.len() && x.iter().rev().zip(y.iter().rev()).any(|(d, e)| holds_batch(d) && d != e))
 }
 
 /// The batch position of output `o` of node `nid`: that of an input holding the same merged dim.
 fn inherited_pos(h: &Graph, nid: NodeId, o: ValueId, pos: &HashMap<ValueId, Pos>) -> Option<Pos> {
-    let merged = |v: ValueId| h.shape(v).and_then(|s| s.iter().find(|d| factors(d).0.iter().any(|x| x == BATCH) && factors(d).1 != 1).cloned());
+    let merged = |v: ValueId| h.shape(v).and_then(|s| s.iter().find(|d| holds_batch(d) && factors(d).1 != 1).cloned());
     let d = merged(o)?;
     h.nodes[nid].inputs.iter().flatten().filter(|&&i| merged(i).as_ref() == Some(&d)).find_map(|i| pos.get(i).copied())
 }
@@ -358,15 +370,7 @@ fn inherited_pos(h: &Graph, nid: NodeId, o: ValueId, pos: &HashMap<ValueId, Pos>
 /// The target as the export ran it (the batch at `b0`): `0` copies the input's dim, `-1` takes
 /// the rest.
 fn exported_target(xs: &[Dim], target: &[i64], allowzero: bool, b0: i64) -> Option<Vec<i64>> {
-    let at_b0 = |d: &Dim| {
-        let (syms, k) = factors(d);
-        match syms.as_slice() {
-            [] => Some(k),
-            [s] if s == BATCH => Some(k * b0),
-            _ => None,
-        }
-    };
-    let xi: Vec<i64> = xs.iter().map(at_b0).collect::<Option<_>>()?;
+    let xi: Vec<i64> = xs.iter().map(|d| at_batch(d, b0)).collect::<Option<_>>()?;
     let mut e: Vec<i64> = target.iter().enumerate().map(|(i, &t)| if t == 0 && !allowzero { xi.get(i).copied().unwrap_or(0) } else { t }).collect();
     if let Some(q) = e.iter().position(|&t| t == -1) {
         let known: i64 = e.iter().filter(|&&t| t != -1).product();
@@ -389,15 +393,7 @@ struct Placement {
 /// `N` outermost or innermost in it) has stride `s`; it lands on target axis `p` when the stride
 /// of `p` (the product of the later entries) divides `s` and the exported entry holds `b0·s/stride`.
 fn layout_candidates(xs: &[Dim], bx: usize, target: &[i64], b0: i64, pos: Option<Pos>) -> Vec<(usize, Option<Pos>)> {
-    let at_b0 = |d: &Dim| {
-        let (syms, k) = factors(d);
-        match syms.as_slice() {
-            [] => Some(k),
-            [s] if s == BATCH => Some(k * b0),
-            _ => None,
-        }
-    };
-    let Some(xi) = xs.iter().map(at_b0).collect::<Option<Vec<i64>>>() else { return vec![] };
+    let Some(xi) = xs.iter().map(|d| at_batch(d, b0)).collect::<Option<Vec<i64>>>() else { return vec![] };
     let after: i64 = xi[bx + 1..].iter().product();
     let k = factors(&xs[bx]).1;
     let strides: &[i64] = match pos {
@@ -443,15 +439,14 @@ fn fix_reshape(h: &mut Graph, nid: NodeId, shape: &IntsArg, allowzero: bool, at:
     // a constant target, or one computed from constants (the dynamo exporter's Concat of pieces)
     let Some(tv) = n.input(*slot).filter(|&v| h.const_i64(v).is_some()) else { return Ok((None, None)) };
     let (Some(xs), Some(target)) = (h.shape(x).cloned(), h.const_i64(tv)) else { return Ok((None, None)) };
-    let has_n = |d: &Dim| factors(d).0.iter().any(|s| s == BATCH);
-    let Some(bx) = xs.iter().position(has_n) else { return Ok((None, None)) };
+    let Some(bx) = xs.iter().position(holds_batch) else { return Ok((None, None)) };
     // the target as dims: 0 copies the input's dim (unless allowzero), -1 stays open
     let dims: Vec<Dim> = target
         .iter()
         .enumerate()
         .map(|(i, &t)| if t == 0 && !allowzero { xs.get(i).cloned().unwrap_or(Dim::Known(0)) } else { Dim::Known(t) })
         .collect();
-    if dims.iter().any(has_n) {
+    if dims.iter().any(holds_batch) {
         return Ok((None, None)); // an entry already copies the batch
     }
     let total = product(&xs);
@@ -506,8 +501,7 @@ fn fix_reshape(h: &mut Graph, nid: NodeId, shape: &IntsArg, allowzero: bool, at:
     }
     let t = oto_onnx::tensor::i64_tensor("", &[new.len() as i64], &new);
     let base = h.value(tv).name.clone();
-    let id = repoint_const(h, nid, *slot, &base, t);
-    h.values[id].folded = Some(new.iter().map(|&d| Dim::Known(d)).collect());
+    repoint_const(h, nid, *slot, &base, t); // folded by add_const
     out.rewrites.push(format!("{}: {target:?} -> {new:?}", h.nodes[nid].name));
     Ok((choice, placed))
 }

@@ -208,11 +208,11 @@ impl Graph {
     pub fn fresh_name(&self, base: &str) -> String {
         (0..).map(|k| if k == 0 { base.to_string() } else { format!("{base}_{k}") }).find(|n| self.id(n).is_none()).expect("a free name")
     }
-    /// Adds a constant initializer (a fresh name from `base`).
-    pub fn add_const(&mut self, base: &str, mut t: oto_onnx::pb::TensorProto) -> ValueId {
-        let name = self.fresh_name(base);
-        t.name = Some(name.clone());
-        let id = self.add_value(&name);
+    /// Adds a constant initializer named `name` (new, as for [`Graph::add_value`]), typed, shaped
+    /// and, for a small integer tensor, folded as the load would.
+    pub fn add_const(&mut self, name: &str, mut t: oto_onnx::pb::TensorProto) -> ValueId {
+        t.name = Some(name.into());
+        let id = self.add_value(name);
         let v = &mut self.values[id];
         v.dtype = t.data_type.unwrap_or(0);
         v.shape = Some(t.dims.iter().map(|&d| Dim::Known(d)).collect());

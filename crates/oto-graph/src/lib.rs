@@ -22,3 +22,4 @@ pub mod viz;
 pub use error::{GraphError, Result};
 pub use ir::{Dim, Graph, Node, NodeId, Value, ValueId};
 pub use ops::Op;
+pub use save::value_info;

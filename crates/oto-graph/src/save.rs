@@ -6,7 +6,8 @@ use oto_onnx::pb::{
     type_proto, ModelProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
 
-pub(crate) fn value_info(name: &str, dtype: i32, shape: &Shape) -> ValueInfoProto {
+/// A tensor declaration (`graph.input` / `output` / `value_info`): name, element type, shape.
+pub fn value_info(name: &str, dtype: i32, shape: &Shape) -> ValueInfoProto {
     let dim = shape
         .iter()
         .map(|d| Dimension {
@@ -74,14 +75,13 @@ impl Graph {
     /// Rewrites the graph input and output declarations from the inferred shapes (after the
     /// batch was made symbolic, or a layer changed the output width).
     pub fn declare_interface(&mut self) {
-        let h = self;
         let decls: Vec<(usize, bool, crate::ir::ValueId)> = {
-            let gp = h.template.graph.as_ref();
-            let find = |name: &str| h.id(name);
+            let gp = self.template.graph.as_ref();
+            let find = |name: &str| self.id(name);
             let mut d = vec![];
             if let Some(gp) = gp {
                 for (k, vi) in gp.input.iter().enumerate() {
-                    if let Some(id) = find(vi.name.as_deref().unwrap_or("")).filter(|id| h.inputs.contains(id)) {
+                    if let Some(id) = find(vi.name.as_deref().unwrap_or("")).filter(|id| self.inputs.contains(id)) {
                         d.push((k, true, id));
                     }
                 }
@@ -94,10 +94,10 @@ impl Graph {
             d
         };
         for (k, is_input, id) in decls {
-            let v = &h.values[id];
+            let v = &self.values[id];
             let Some(s) = v.shape.clone() else { continue };
             let vi = crate::save::value_info(&v.name, v.dtype, &s);
-            if let Some(gp) = h.template.graph.as_mut() {
+            if let Some(gp) = self.template.graph.as_mut() {
                 if is_input {
                     gp.input[k] = vi;
                 } else {

@@ -3,14 +3,14 @@
 //! through the exported model one at a time and, stacked, through the batch-free model in one
 //! run; each half of the stacked output must equal its own run. Both models must be in
 //! inference form (training-mode BatchNorm mixes samples).
-use crate::{input_specs, random_inputs, Runner, TensorF32};
+use crate::{input_specs, optimized_or_not, random_inputs, run_with, Runner, TensorF32};
 use anyhow::{bail, Context, Result};
 use oto_onnx::pb::ModelProto;
 
 /// Largest relative difference `max|Δ| / max|y|` over all outputs, or an error. When tract's
 /// optimizer fails on a model it can run (LeViT), both run unoptimized.
 pub fn batch_equivalence(exported: &ModelProto, batch_free: &ModelProto, batch: usize) -> Result<f32> {
-    equivalence(exported, batch_free, batch, true).or_else(|e| equivalence(exported, batch_free, batch, false).map_err(|_| e))
+    optimized_or_not(|optimize| equivalence(exported, batch_free, batch, optimize))
 }
 
 fn equivalence(exported: &ModelProto, batch_free: &ModelProto, batch: usize, optimize: bool) -> Result<f32> {
@@ -27,13 +27,7 @@ fn equivalence(exported: &ModelProto, batch_free: &ModelProto, batch: usize, opt
             TensorF32 { shape, data: [a.data.as_slice(), b.data.as_slice()].concat() }
         })
         .collect();
-    let mut specs2 = input_specs(batch_free, 2 * batch).context("reading the batch-free model's inputs")?;
-    for (s, t) in specs2.iter_mut().zip(&stacked) {
-        s.shape = t.shape.clone();
-    }
-    let ys = Runner::with_options(batch_free, &specs2, optimize)
-        .and_then(|r| r.run(&stacked))
-        .context("running the model with a symbolic batch")?;
+    let ys = run_with(batch_free, &stacked, optimize).context("running the model with a symbolic batch")?;
     let mut worst = 0f32;
     for ((a, b), s) in ya.iter().zip(&yb).zip(&ys) {
         let mut want = a.shape.clone();

@@ -248,11 +248,23 @@ impl Runner {
 
 /// Runs `model` once on `inputs` (shapes taken from the tensors).
 pub fn run(model: &ModelProto, inputs: &[TensorF32]) -> Result<Vec<TensorF32>> {
+    run_with(model, inputs, true)
+}
+
+/// [`run`] with tract's optimizer on or off.
+pub fn run_with(model: &ModelProto, inputs: &[TensorF32], optimize: bool) -> Result<Vec<TensorF32>> {
     let mut specs = input_specs(model, inputs.first().and_then(|t| t.shape.first().copied()).unwrap_or(1))?;
     for (s, t) in specs.iter_mut().zip(inputs) {
         s.shape = t.shape.clone();
     }
-    Runner::new(model, &specs)?.run(inputs)
+    Runner::with_options(model, &specs, optimize)?.run(inputs)
+}
+
+/// `check(true)` (tract optimizes the models), or `check(false)` when that fails: tract's
+/// optimizer fails on some models it can run (LeViT: a declutter pass), and a proof compares
+/// values, not plans. The first error is kept.
+pub(crate) fn optimized_or_not<T>(check: impl Fn(bool) -> Result<T>) -> Result<T> {
+    check(true).or_else(|e| check(false).map_err(|_| e))
 }
 
 /// Difference of one output.
@@ -344,7 +356,7 @@ pub fn diff_outputs(reference: &[TensorF32], candidate: &[TensorF32]) -> Result<
 /// When tract's optimizer fails on a model it can run (LeViT: a declutter pass), both run
 /// unoptimized: the proof compares values, not plans.
 pub fn compare(reference: &ModelProto, candidate: &ModelProto, batch: usize, seed: u64) -> Result<Comparison> {
-    compare_with(reference, candidate, batch, seed, true).or_else(|e| compare_with(reference, candidate, batch, seed, false).map_err(|_| e))
+    optimized_or_not(|optimize| compare_with(reference, candidate, batch, seed, optimize))
 }
 
 /// [`compare`] with tract's optimizer on or off (off: quicker for many one-off checks).

@@ -30,3 +30,34 @@ pub fn run(cmd: &mut Command) -> String {
 pub fn export_user_model(out: &Path, name: &str, extra: &[&str]) {
     run(Command::new(python()).arg(py_dir().join("export_user_models.py")).arg(out).arg(name).args(extra));
 }
+
+/// The real CIFAR-10 folder (`oto_data::datasets_root()`: `../shared/datasets` or
+/// `$OTO_DATASETS`), or `None` with a message saying the test is skipped.
+#[cfg(feature = "train")]
+pub fn cifar10() -> Option<PathBuf> {
+    let p = oto_train::datasets::datasets_root().join("cifar-10");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("skipping: {} not found (set OTO_DATASETS)", p.display());
+        None
+    }
+}
+
+/// The exports of `model` in `dir` (`{model}__*.onnx`), sorted.
+pub fn forms(dir: &Path, model: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "onnx") && p.file_name().unwrap().to_string_lossy().starts_with(&format!("{model}__")))
+        .collect();
+    v.sort();
+    v
+}
+
+/// "removed R of P prunable rows" of an `oto train` log, as (R, P).
+pub fn removed(log: &str) -> (usize, usize) {
+    let s = log.split("compressed: removed ").nth(1).unwrap_or_else(|| panic!("no compression in\n{log}"));
+    let w: Vec<&str> = s.split_whitespace().collect();
+    (w[0].parse().unwrap(), w[2].parse().unwrap())
+}

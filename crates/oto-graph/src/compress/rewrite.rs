@@ -125,7 +125,7 @@ fn concat_pieces(g: &Graph, v: ValueId) -> Option<(NodeId, Vec<(usize, ValueId, 
 
 /// A fresh initializer holding `t` (named `<base>_oto…`), read by input `slot` of node `nid`
 /// instead of its old value.
-pub(crate) fn repoint_const(g: &mut Graph, nid: NodeId, slot: usize, base: &str, mut t: TensorProto) -> ValueId {
+pub(crate) fn repoint_const(g: &mut Graph, nid: NodeId, slot: usize, base: &str, t: TensorProto) -> ValueId {
     let mut k = 0;
     let name = loop {
         let n = if k == 0 { format!("{base}_oto") } else { format!("{base}_oto{k}") };
@@ -134,16 +134,8 @@ pub(crate) fn repoint_const(g: &mut Graph, nid: NodeId, slot: usize, base: &str,
         }
         k += 1;
     };
-    t.name = Some(name.clone());
-    let id = g.add_value(&name);
-    {
-        let v = &mut g.values[id];
-        v.dtype = t.data_type.unwrap_or(0);
-        v.shape = Some(t.dims.iter().map(|&d| Dim::Known(d)).collect());
-        v.init = Some(t);
-        v.is_initializer = true;
-        v.consumers.push((nid, slot));
-    }
+    let id = g.add_const(&name, t);
+    g.values[id].consumers.push((nid, slot));
     if let Some(old) = g.nodes[nid].inputs[slot] {
         g.values[old].consumers.retain(|&c| c != (nid, slot));
     }

@@ -76,12 +76,7 @@ pub(crate) fn drop_dropout(g: &mut Graph, rewrites: &mut Vec<Rewrite>) {
         log(g, nid, "removed (Dropout is the identity in inference)", vec![], vec![], rewrites);
         dead[nid] = true;
     }
-    for nid in (0..g.nodes.len()).filter(|&n| dead[n]) {
-        for o in g.nodes[nid].outputs.clone().into_iter().flatten() {
-            g.values[o].producer = None;
-        }
-    }
-    g.remove_nodes(&dead);
+    g.remove_nodes(&dead); // the removed nodes' outputs lose their producer there
     if let Some(gp) = g.template.graph.as_mut() {
         gp.value_info.retain(|vi| !gone.iter().any(|d| Some(d.as_str()) == vi.name.as_deref()));
     }

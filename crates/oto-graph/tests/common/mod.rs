@@ -5,11 +5,7 @@ use oto_graph::zig::report::{IndexMap, Report};
 use oto_graph::zig::{self, Analysis, AnalyzeOptions, MemberKind};
 use oto_graph::Graph;
 use oto_onnx::attr::{self, node};
-use oto_onnx::pb::{
-    tensor_shape_proto::{dimension, Dimension},
-    type_proto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto,
-    ValueInfoProto,
-};
+use oto_onnx::pb::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, ValueInfoProto};
 use oto_onnx::tensor::{f32_tensor, i64_tensor};
 
 #[allow(unused_imports)]
@@ -18,25 +14,10 @@ pub use attr::{a_float, a_int, a_ints, a_string};
 /// Symbolic batch dimension in [`Net::input`] shapes.
 pub const N: i64 = -1;
 
+/// A float tensor declaration; a negative dim is the symbolic batch `N`.
 pub fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
-    let dim = dims
-        .iter()
-        .map(|&d| Dimension {
-            denotation: None,
-            value: Some(if d < 0 { dimension::Value::DimParam("N".into()) } else { dimension::Value::DimValue(d) }),
-        })
-        .collect();
-    ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto {
-            denotation: None,
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(oto_onnx::tensor::FLOAT),
-                shape: Some(TensorShapeProto { dim }),
-            })),
-        }),
-        ..Default::default()
-    }
+    let shape: Vec<oto_graph::Dim> = dims.iter().map(|&d| if d < 0 { oto_graph::Dim::Sym("N".into()) } else { oto_graph::Dim::Known(d) }).collect();
+    oto_graph::value_info(name, oto_onnx::tensor::FLOAT, &shape)
 }
 
 /// A graph under construction.

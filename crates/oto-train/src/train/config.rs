@@ -429,13 +429,9 @@ impl TrainConfig {
         if self.nesterov && self.momentum == 0.0 {
             return bad("nesterov needs a momentum > 0".into());
         }
-        for (name, v) in [("mean", &self.mean), ("std", &self.std)] {
-            if v.as_ref().is_some_and(|v| v.is_empty() || v.iter().any(|x| !x.is_finite())) {
-                return bad(format!("{name} must be one finite value, or one per channel"));
-            }
-        }
-        if self.std.as_ref().is_some_and(|v| v.iter().any(|&x| x <= 0.0)) {
-            return bad(format!("std must be positive, got {:?}", self.std.as_deref().unwrap_or(&[])));
+        if self.mean.is_some() || self.std.is_some() {
+            let given = crate::datasets::Normalize::new(self.mean.as_deref().unwrap_or(&[0.0]), self.std.as_deref().unwrap_or(&[1.0]));
+            given.check()?;
         }
         if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
             return bad(format!("weight_decay must be >= 0, got {}", self.weight_decay));
