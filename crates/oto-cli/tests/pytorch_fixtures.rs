@@ -1,7 +1,8 @@
 //! Committed PyTorch exports (tests/fixtures/pytorch, made by tests/py/make_fixtures.py with
 //! torch 2.11; no Python torch needed here): a CIFAR ResNet with option-A and one with option-B
 //! shortcuts, a VGG with BatchNorm and a Dropout classifier, a DenseNet-BC, a Transformer
-//! encoder classifier and a ViT with a class token, each from both exporters (TorchScript opset 17; dynamo opset 18 with an
+//! encoder classifier, a ViT with a class token and a Transformer on byte tokens (int64 ids, an
+//! `nn.Embedding`), each from both exporters (TorchScript opset 17; dynamo opset 18 with an
 //! external-data file), with a batch-1 example or a dynamic batch, in eval mode (BatchNorm kept)
 //! or training mode. Every one trains a short DHSPG run to a target; its compressed model loads
 //! in onnxruntime, is smaller and equals the written full model (an inference graph with a
@@ -101,6 +102,90 @@ fn cifar_fixtures_of_every_form_train_prune_and_compress_exactly() {
 #[test]
 fn transformer_fixtures_of_every_form_train_prune_and_compress_exactly() {
     every_form_trains(&[("row_transformer", true), ("tiny_vit", true)], &[]);
+}
+
+/// A small text-classification set in class folders (`train/<class>/*.txt`, `test/…`): four
+/// topics, each document a random run of its topic's words (a fixed LCG, so the set is the same
+/// every run), so byte tokens tell the classes apart.
+fn topic_texts(root: &Path, per_class: [usize; 2]) {
+    const TOPICS: [&[&str]; 4] = [
+        &["goal", "match", "striker", "league", "keeper", "penalty", "season", "coach"],
+        &["market", "shares", "profit", "bank", "rates", "stock", "investor", "bond"],
+        &["planet", "orbit", "telescope", "galaxy", "comet", "rocket", "lunar", "star"],
+        &["recipe", "oven", "flour", "garlic", "simmer", "butter", "spice", "bake"],
+    ];
+    const NAMES: [&str; 4] = ["sport", "finance", "space", "cooking"];
+    let mut state = 12345u64;
+    let mut next = |n: usize| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 33) as usize) % n
+    };
+    for (split, count) in ["train", "test"].into_iter().zip(per_class) {
+        for (t, words) in TOPICS.iter().enumerate() {
+            let dir = root.join(split).join(NAMES[t]);
+            std::fs::create_dir_all(&dir).unwrap();
+            for i in 0..count {
+                let doc: Vec<&str> = (0..8 + next(12)).map(|_| if next(4) == 0 { "the" } else { words[next(words.len())] }).collect();
+                std::fs::write(dir.join(format!("{i:04}.txt")), doc.join(" ")).unwrap();
+            }
+        }
+    }
+}
+
+/// A Transformer on byte tokens (`nn.Embedding(256, 32)`, 64 learned positions) trained on text
+/// folders (`--dataset text`): every form trains and compresses exactly, and the integer input
+/// stays token ids of a symbolic batch; a longer run learns the topics (well above the 25 % of
+/// chance), the compressed model keeps the full model's accuracy and `oto eval` reproduces it.
+#[test]
+fn token_transformer_fixtures_train_on_text_folders() {
+    let texts = tempfile::tempdir().unwrap();
+    topic_texts(texts.path(), [96, 24]);
+    let d = texts.path().to_string_lossy().to_string();
+    let text = ["--dataset", "text", "--data", d.as_str()];
+    every_form_trains(&[("byte_transformer", true)], &text);
+    let dir = tempfile::tempdir().unwrap();
+    let f = fixtures().join("byte_transformer__ts__b1__train.onnx");
+    let log = run(Command::new(env!("CARGO_BIN_EXE_oto"))
+        .arg("train")
+        .arg(&f)
+        .args(text)
+        .args(["--target-sparsity", "0.5", "--epochs", "6", "--batch-size", "16", "--optimizer", "adamw", "--lr", "0.003"])
+        .args(["--threads", "1", "--progress", "plain", "--out"])
+        .arg(dir.path()));
+    assert!(log.contains("documents are read as 256 byte tokens and cut or padded to the model's 64"), "{log}");
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap()).unwrap();
+    let (full, comp) = (summary["full"]["top1"].as_f64().unwrap(), summary["compressed"]["top1"].as_f64().unwrap());
+    assert!(full > 60.0 && (full - comp).abs() < 1e-9, "full {full} %, compressed {comp} %:
+{log}");
+    let g = oto_graph::Graph::load(&dir.path().join("compressed.onnx")).unwrap();
+    assert_eq!(g.value(g.inputs[0]).dtype, 7, "token ids stay int64");
+    // `oto eval` reads the run's text settings and gives the run's figure
+    let ev = run(Command::new(env!("CARGO_BIN_EXE_oto")).arg("eval").arg(dir.path().join("compressed.onnx")));
+    assert!(ev.contains(&format!("top-1 {comp:.2}%")), "{ev}");
+}
+
+/// A token model on images, and an image model on text: a clear error naming both sides.
+#[test]
+fn token_and_image_data_mismatches_are_errors() {
+    let texts = tempfile::tempdir().unwrap();
+    topic_texts(texts.path(), [2, 1]);
+    let d = texts.path().to_string_lossy().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    for (model, data, needle) in [
+        ("byte_transformer__ts__bdyn__eval.onnx", vec![], "of integers but the dataset gives images [N, 1, 28, 28]; use --dataset text"),
+        ("resnet_a8__ts__bdyn__eval.onnx", vec!["--dataset", "text", "--data", d.as_str()], "but the dataset gives text documents"),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_oto"))
+            .arg("train")
+            .arg(fixtures().join(model))
+            .args(&data)
+            .args(["--epochs", "1", "--progress", "plain", "--out"])
+            .arg(dir.path().join(model))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.code() == Some(1) && text.contains(needle), "{model}: {text}");
+    }
 }
 
 /// A 100-class head on a 10-class dataset: a clear error, or with `--rehead` a fresh last layer

@@ -4,6 +4,7 @@
 //! * [`cifar`]: CIFAR-10 / CIFAR-100 binary batches.
 //! * [`mat`] + [`svhn`]: a minimal MAT v5 reader and SVHN cropped digits (`*_32x32.mat`).
 //! * [`folder`]: ImageNet-style class folders of JPEG/PNG (and the Tiny-ImageNet val layout).
+//! * [`text`]: text classification in class folders of `.txt` documents, as byte tokens.
 //! * [`sr`]: super-resolution HR/LR pairs (LR from a folder, or MATLAB-style bicubic ×2/×3/×4).
 //! * [`loader`]: shuffling, augmentation (pad + random crop, horizontal flip), normalisation,
 //!   parallel decode on a rayon pool and a bounded prefetch queue of ready batches.
@@ -20,6 +21,7 @@ pub mod loader;
 pub mod mat;
 pub mod sr;
 pub mod svhn;
+pub mod text;
 
 pub use augment::{Augment, Normalize};
 pub use cifar::{load_cifar10, load_cifar100, load_cifar10_dir, load_cifar100_dir, CifarLabel};
@@ -30,6 +32,7 @@ pub use loader::{Batch, Batches, DataLoader, LoaderConfig};
 pub use mat::{read_mat, MatArray, MatClass, MatData};
 pub use sr::{bicubic_down, LrSource, SrBatch, SrBatches, SrDataset, SrImage, SrTrainConfig};
 pub use svhn::load_svhn_mat;
+pub use text::{TextFolder, BYTE_VOCAB};
 
 /// `n` samples of a dataset, evenly spaced over it (sample `i` is `inner[i·len/n]`), so that a
 /// class-sorted test folder keeps every class: quick evaluations on part of a test set.

@@ -15,7 +15,8 @@ use super::augment::{to_f32, Augment, Normalize};
 use super::error::{DataError, Result};
 use super::Dataset;
 
-/// One batch: `images` f32 [N,C,H,W] (normalised), `labels` i64 [N].
+/// One batch: `images` f32 [N,C,H,W] (normalised) — or, from a [`LoaderConfig::tokens`] loader,
+/// int64 token ids [N, L] — and `labels` i64 [N].
 #[derive(Debug)]
 pub struct Batch {
     pub images: tch::Tensor,
@@ -36,6 +37,9 @@ pub struct LoaderConfig {
     pub prefetch: usize,
     /// Decode threads; 0 = all cores.
     pub threads: usize,
+    /// The samples are token sequences ([`crate::TextFolder`]): batches are int64 `[N, L]` ids,
+    /// neither scaled nor normalised nor augmented.
+    pub tokens: bool,
 }
 
 impl LoaderConfig {
@@ -50,6 +54,7 @@ impl LoaderConfig {
             normalize: None,
             prefetch: 4,
             threads: 0,
+            tokens: false,
         }
     }
     /// Evaluation: in order, every sample, no augmentation.
@@ -70,6 +75,13 @@ impl LoaderConfig {
     }
     pub fn with_threads(mut self, t: usize) -> Self {
         self.threads = t;
+        self
+    }
+    /// Batches of token ids (see [`LoaderConfig::tokens`]); clears augmentation and normalisation.
+    pub fn with_tokens(mut self) -> Self {
+        self.tokens = true;
+        self.augment = Augment::none();
+        self.normalize = None;
         self
     }
 }
@@ -175,6 +187,8 @@ struct HostBatch {
     data: Vec<f32>,
     labels: Vec<i64>,
     shape: [i64; 4],
+    /// `data` holds token ids (exact in f32): the batch is int64 `[shape[0], shape[1]]`.
+    tokens: bool,
 }
 
 impl DataLoader {
@@ -254,6 +268,14 @@ fn make_batch(
             s.channels, s.height, s.width
         )));
     }
+    if cfg.tokens {
+        return Ok(HostBatch {
+            data: samples.iter().flat_map(|s| s.pixels.iter().map(|&b| b as f32)).collect(),
+            labels: samples.iter().map(|s| s.label).collect(),
+            shape: [samples.len() as i64, (c * h * w) as i64, 1, 1],
+            tokens: true,
+        });
+    }
     let (mean, std) = match &cfg.normalize {
         Some(n) => n.for_channels(c)?,
         None => (vec![0.0; c], vec![1.0; c]),
@@ -267,6 +289,7 @@ fn make_batch(
         data,
         labels: samples.iter().map(|s| s.label).collect(),
         shape: [samples.len() as i64, c as i64, h as i64, w as i64],
+        tokens: false,
     })
 }
 
@@ -279,9 +302,13 @@ impl Iterator for Batches {
     type Item = Result<Batch>;
     fn next(&mut self) -> Option<Self::Item> {
         let hb = self.inner.next_item()?;
-        Some(hb.map(|hb| Batch {
-            images: tch::Tensor::from_slice(&hb.data).view(hb.shape),
-            labels: tch::Tensor::from_slice(&hb.labels),
+        Some(hb.map(|hb| {
+            let x = tch::Tensor::from_slice(&hb.data);
+            let images = match hb.tokens {
+                true => x.view([hb.shape[0], hb.shape[1]]).to_kind(tch::Kind::Int64),
+                false => x.view(hb.shape),
+            };
+            Batch { images, labels: tch::Tensor::from_slice(&hb.labels) }
         }))
     }
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -100,7 +100,7 @@ fn run(out: &Path, epochs: usize, max_steps: Option<usize>) -> Result<Outcome, E
     );
     // The test accuracy of both models with the executor (helper from the trainer module).
     let test = DataLoader::new(Arc::new(fashion_mnist_mini(false)?), LoaderConfig::eval(256).with_normalize(Normalize::fashion_mnist()))?;
-    let data = oto_train::train::RunData::Classification { train, test, num_classes: 10, shape: [1, 28, 28], fit: None };
+    let data = oto_train::train::RunData::Classification { train, test, num_classes: 10, shape: [1, 28, 28], tokens: false, fit: None };
     let full = trainer::evaluate(&exec, &data)?;
     let comp = trainer::evaluate(&oto_train::exec::Executor::new(&c.compressed, &[], Device::Cpu)?, &data)?;
     println!("full: {}\ncompressed: {}", full.describe(), comp.describe());

@@ -7,7 +7,6 @@
 //! `oto eval runs/x/compressed.onnx` needs no flags), else the defaults of `oto train`.
 use anyhow::{bail, Context, Result};
 use oto_train::exec::Executor;
-use oto_train::tch::{Kind, Tensor};
 use oto_train::train::{self, DatasetKind, EvalResult, RunData, TrainConfig};
 use std::path::{Path, PathBuf};
 
@@ -15,7 +14,7 @@ use std::path::{Path, PathBuf};
 pub struct Args {
     /// The ONNX model (e.g. a run's full.onnx or compressed.onnx)
     pub model: PathBuf,
-    /// fashion-mnist | mnist | cifar10 | cifar100 | svhn | imagefolder | sr [default: the run's, from config.toml next to MODEL]
+    /// fashion-mnist | mnist | cifar10 | cifar100 | svhn | imagefolder | sr | text [default: the run's, from config.toml next to MODEL]
     #[arg(long)]
     pub dataset: Option<String>,
     /// Dataset folder (fashion-mnist without --data: the bundled subset)
@@ -78,8 +77,9 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
             c.dataset = r.dataset;
         }
         (None, None) => bail!(
-            "--dataset is needed ({} has no run config.toml next to it); valid: fashion-mnist, mnist, cifar10, cifar100, svhn, imagefolder, sr",
-            a.model.display()
+            "--dataset is needed ({} has no run config.toml next to it); valid: {}",
+            a.model.display(),
+            DatasetKind::VALID
         ),
     }
     // The run's data settings apply only to the run's dataset.
@@ -88,6 +88,7 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
         c.sr_scale = r.sr_scale;
         c.sr_test_set = r.sr_test_set.clone();
         c.image_size = r.image_size;
+        c.seq_len = r.seq_len;
         c.mean = r.mean.clone();
         c.std = r.std.clone();
         c.eval_batch_size = r.eval_batch_size;
@@ -121,10 +122,10 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
 /// dataset's class count (a clear error for a model of another dataset, instead of a wrong
 /// number or an out-of-range label inside libtorch).
 fn check_classifier(exec: &Executor, data: &RunData, dataset: DatasetKind) -> Result<()> {
-    let (Some([ch, h, w]), Some(k)) = (data.input_shape(), data.num_classes()) else {
+    let (Some(x), Some(k)) = (data.example_input(exec.device())?, data.num_classes()) else {
         return Ok(());
     };
-    let x = data.fit_images(Tensor::zeros([1, ch as i64, h as i64, w as i64], (Kind::Float, exec.device())))?;
+    let sample = format!("{:?}", x.size());
     let y = exec.forward(&[x], false).context("running the model on one test-sized input")?;
     let s = y.first().map(|t| t.size()).unwrap_or_default();
     match s[..] {
@@ -134,7 +135,7 @@ fn check_classifier(exec: &Executor, data: &RunData, dataset: DatasetKind) -> Re
             dataset.name()
         ),
         _ => bail!(
-            "the model outputs {s:?} for one [{ch}, {h}, {w}] image, not [1, classes] logits; \
+            "the model outputs {s:?} for one {sample} input, not [1, classes] logits; \
              a super-resolution model needs --dataset sr"
         ),
     }

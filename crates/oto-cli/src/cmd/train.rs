@@ -25,7 +25,7 @@ pub struct Args {
     /// TOML run file (keys as in docs/training.md); flags given here override it
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// fashion-mnist | mnist | cifar10 | cifar100 | svhn | imagefolder | sr [default: fashion-mnist]
+    /// fashion-mnist | mnist | cifar10 | cifar100 | svhn | imagefolder | sr | text [default: fashion-mnist]
     #[arg(long)]
     pub dataset: Option<String>,
     /// Dataset folder (fashion-mnist without --data: the bundled 6k/1k subset)
@@ -179,6 +179,10 @@ pub struct Args {
     /// imagefolder: side of the square training/test images after resize/crop [default: 64]
     #[arg(long, value_name = "PX")]
     pub image_size: Option<u32>,
+    /// text: bytes read per document (cut, or padded with 0) before fitting to the model's
+    /// sequence length [default: 256]
+    #[arg(long, value_name = "TOKENS")]
+    pub seq_len: Option<usize>,
     /// Input normalisation mean per channel on the [0,1] scale, e.g. 0.485,0.456,0.406 (one value
     /// for all channels) [default: the dataset's usual values]
     #[arg(long, value_name = "M[,M,M]", value_delimiter = ',')]
@@ -226,7 +230,7 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
         c.lr = a.lr;
     }
     set!(epochs, batch_size, momentum, weight_decay, step_size, gamma, warmup_epochs, device, threads, seed, out,
-         max_train_batches, progress, sr_scale, sr_patch, sr_batches_per_epoch, sr_train_set, sr_test_set, image_size);
+         max_train_batches, progress, sr_scale, sr_patch, sr_batches_per_epoch, sr_train_set, sr_test_set, image_size, seq_len);
     if a.mean.is_some() {
         c.mean = a.mean.clone();
     }

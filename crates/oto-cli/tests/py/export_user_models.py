@@ -21,6 +21,8 @@ usage: export_user_models.py OUT.onnx NAME [--exporter ts|dynamo] [--batch 1|dyn
                      a feature map's shape) added to a skip connection
   token_transformer  nn.Embedding(100, 32) -> 2-layer nn.TransformerEncoder -> mean -> Linear(32, 5),
                      int64 token ids [1, 12]
+  byte_transformer   the same on byte tokens (vocabulary 256, 64 learned positions, dropout 0.1,
+                     4 classes): trained on text folders by `oto train --dataset text`
   gpt                a GPT-style decoder (causal mask, fused qkv split, int64 token ids [1, 8])
   mlp3               Linear layers on rank-3 features [1, 10, 16]
   transformer_nn     nn.Transformer(32, 4 heads, 2+2 layers) on two float inputs
@@ -34,15 +36,19 @@ import torch, torch.nn as nn, torch.nn.functional as F
 
 
 class TokenTransformer(nn.Module):
-    def __init__(self):
+    """Token ids -> nn.Embedding -> (+ learned positions) -> 2 encoder layers -> mean -> Linear."""
+
+    def __init__(self, vocab=100, classes=5, t=0, dropout=0.0):
         super().__init__()
-        self.emb = nn.Embedding(100, 32)
-        layer = nn.TransformerEncoderLayer(32, 4, 64, batch_first=True, dropout=0.0)
-        self.enc = nn.TransformerEncoder(layer, 2)
-        self.fc = nn.Linear(32, 5)
+        self.emb = nn.Embedding(vocab, 32)
+        self.pos = nn.Parameter(torch.zeros(1, t, 32)) if t else None
+        layer = nn.TransformerEncoderLayer(32, 4, 64, batch_first=True, dropout=dropout)
+        self.enc = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.fc = nn.Linear(32, classes)
 
     def forward(self, x):
-        return self.fc(self.enc(self.emb(x)).mean(1))
+        x = self.emb(x)
+        return self.fc(self.enc(x if self.pos is None else x + self.pos).mean(1))
 
 
 class BlockA(nn.Module):
@@ -274,6 +280,8 @@ def build(name):
         return SegDecoder(), torch.randn(1, 3, 32, 32)
     if name == "token_transformer":
         return TokenTransformer(), torch.randint(0, 100, (1, 12))
+    if name == "byte_transformer":
+        return TokenTransformer(256, 4, 64, 0.1), torch.randint(0, 256, (1, 64))
     if name == "gpt":
         return GPT(), torch.randint(0, 50, (1, 8))
     if name == "mlp3":

@@ -12,7 +12,7 @@ import os, sys, json
 import torch
 from export_user_models import build, export
 
-MODELS = ["resnet_a8", "resnet_b", "vgg_drop", "densenet", "row_transformer", "tiny_vit", "fmnist_cnn_100", "seg_decoder"]
+MODELS = ["resnet_a8", "resnet_b", "vgg_drop", "densenet", "row_transformer", "tiny_vit", "byte_transformer", "fmnist_cnn_100", "seg_decoder"]
 FORMS = [(e, b, m) for e in ("ts", "dynamo") for b in ("1", "dyn") for m in ("preserve", "train")]
 # a 100-class head (for --rehead), and a decoder whose Resize sizes the exporters fold at batch 1
 ONLY = {"fmnist_cnn_100": [("ts", "1", "preserve")], "seg_decoder": [("ts", "1", "preserve"), ("dynamo", "1", "default")]}

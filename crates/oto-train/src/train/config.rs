@@ -44,9 +44,13 @@ pub enum DatasetKind {
     Svhn,
     Imagefolder,
     Sr,
+    /// Text classification: class folders of `.txt` documents as byte tokens (`oto_data::text`).
+    Text,
 }
 
 impl DatasetKind {
+    /// The names `parse` accepts, for messages and help.
+    pub const VALID: &'static str = "fashion-mnist, mnist, cifar10, cifar100, svhn, imagefolder, sr, text";
     pub fn parse(s: &str) -> Result<Self, TrainError> {
         Ok(match s.to_ascii_lowercase().replace('_', "-").as_str() {
             "fashion-mnist" | "fmnist" | "fashionmnist" => Self::FashionMnist,
@@ -56,11 +60,8 @@ impl DatasetKind {
             "svhn" => Self::Svhn,
             "imagefolder" | "image-folder" | "folder" => Self::Imagefolder,
             "sr" | "super-resolution" => Self::Sr,
-            _ => {
-                return Err(TrainError::Config(format!(
-                    "unknown dataset '{s}'; valid: fashion-mnist, mnist, cifar10, cifar100, svhn, imagefolder, sr"
-                )))
-            }
+            "text" => Self::Text,
+            _ => return Err(TrainError::Config(format!("unknown dataset '{s}'; valid: {}", Self::VALID))),
         })
     }
     pub fn name(self) -> &'static str {
@@ -72,6 +73,7 @@ impl DatasetKind {
             Self::Svhn => "svhn",
             Self::Imagefolder => "imagefolder",
             Self::Sr => "sr",
+            Self::Text => "text",
         }
     }
 }
@@ -294,6 +296,9 @@ pub struct TrainConfig {
     pub sr_test_set: String,
     /// Image-folder datasets: square side the images are resized / cropped to.
     pub image_size: u32,
+    /// Text datasets: documents are read as this many byte tokens (cut, or padded with 0), then
+    /// fitted to the model's declared sequence length when it has one.
+    pub seq_len: usize,
     /// Input normalisation `(x/255 − mean) / std` per channel; `None` = the dataset's usual
     /// values (CIFAR-10's, ImageNet's, …). One value applies to every channel.
     pub mean: Option<Vec<f32>>,
@@ -359,6 +364,7 @@ impl Default for TrainConfig {
             sr_train_set: "T91".into(),
             sr_test_set: "Set5".into(),
             image_size: 64,
+            seq_len: 256,
             mean: None,
             std: None,
             rehead: false,

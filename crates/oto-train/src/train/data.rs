@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::config::{DatasetKind, TrainConfig};
 use crate::datasets::{
     self, Augment, CifarLabel, DataError, DataLoader, Dataset, FolderTransform, ImageFolder, LoaderConfig,
-    Normalize, Spaced, SrDataset, SrTrainConfig,
+    Normalize, Spaced, SrDataset, SrTrainConfig, TextFolder,
 };
 use crate::TrainError;
 
@@ -18,11 +18,26 @@ pub enum TaskKind {
     SuperResolution { scale: usize },
 }
 
+/// How batches are fitted to the model's declared input ([`RunData::fit_to`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fit {
+    /// Images resized bilinearly to the model's `[H, W]`.
+    Resize([i64; 2]),
+    /// Token sequences cut, or padded with token 0, to the model's length.
+    Tokens(i64),
+}
+
 /// The data of a run.
 pub enum RunData {
-    /// `fit`: the model's input side `[H, W]` when it differs from the images' (batches are
-    /// resized bilinearly to it, [`RunData::fit_to`]).
-    Classification { train: DataLoader, test: DataLoader, num_classes: usize, shape: [usize; 3], fit: Option<[i64; 2]> },
+    /// `shape`: `[C, H, W]` of an image, `[1, 1, L]` of a token sequence (`tokens`).
+    Classification {
+        train: DataLoader,
+        test: DataLoader,
+        num_classes: usize,
+        shape: [usize; 3],
+        tokens: bool,
+        fit: Option<Fit>,
+    },
     SuperResolution { train: Arc<SrDataset>, train_cfg: SrTrainConfig, test: Arc<SrDataset> },
 }
 
@@ -45,41 +60,68 @@ impl RunData {
             n
         }
     }
-    /// Fits the images to the model's declared input `[N, C, H, W]`: equal channels are
-    /// required; another known side resizes every batch (bilinear) to it. Returns a note for
-    /// the log when it does.
-    pub fn fit_to(&mut self, input: &[oto_graph::Dim]) -> Result<Option<String>, TrainError> {
-        let RunData::Classification { shape: [c, h, w], fit, .. } = self else { return Ok(None) };
+    /// Fits the data to the model's declared input: images `[N, C, H, W]` need equal channels,
+    /// another known side resizes every batch (bilinear) to it; token ids `[N, T]` (an int64
+    /// input) need a text dataset, another known `T` cuts or pads every sequence to it. Returns a
+    /// note for the log when it fits.
+    pub fn fit_to(&mut self, input: &[oto_graph::Dim], int_input: bool) -> Result<Option<String>, TrainError> {
+        let RunData::Classification { shape: [c, h, w], tokens, fit, .. } = self else { return Ok(None) };
         let known = |i: usize| input.get(i).and_then(|d| d.known());
+        let model = oto_graph::ir::fmt_shape(input);
+        if int_input || *tokens {
+            if !(int_input && *tokens && input.len() == 2) {
+                let (what, fix) = match *tokens {
+                    true => (format!("text documents (token ids [N, {w}])"), "a model with an int64 input of token ids [N, T]"),
+                    false => (format!("images [N, {c}, {h}, {w}]"), "--dataset text for a model of token ids"),
+                };
+                return Err(TrainError::Config(format!(
+                    "the model's input is {model}{} but the dataset gives {what}; use {fix}",
+                    if int_input { " of integers" } else { "" }
+                )));
+            }
+            return Ok(match known(1) {
+                Some(t) if t != *w as i64 => {
+                    *fit = Some(Fit::Tokens(t));
+                    Some(format!("documents are read as {w} byte tokens and cut or padded to the model's {t}"))
+                }
+                _ => None,
+            });
+        }
         if input.len() != 4 || known(1).is_some_and(|mc| mc != *c as i64) {
-            return Err(TrainError::Config(format!(
-                "the model's input is {} but the dataset's images are [N, {c}, {h}, {w}]",
-                oto_graph::ir::fmt_shape(input)
-            )));
+            return Err(TrainError::Config(format!("the model's input is {model} but the dataset's images are [N, {c}, {h}, {w}]")));
         }
         match (known(2), known(3)) {
             (Some(mh), Some(mw)) if (mh, mw) != (*h as i64, *w as i64) => {
-                *fit = Some([mh, mw]);
+                *fit = Some(Fit::Resize([mh, mw]));
                 Ok(Some(format!("images are resized from {h}×{w} to the model's {mh}×{mw} (bilinear)")))
             }
             _ => Ok(None),
         }
     }
 
-    /// A batch of images at the model's input side (see [`RunData::fit_to`]).
+    /// A batch at the model's input (see [`RunData::fit_to`]).
     pub fn fit_images(&self, x: tch::Tensor) -> Result<tch::Tensor, TrainError> {
         match self {
-            RunData::Classification { fit: Some([h, w]), .. } => Ok(x.f_upsample_bilinear2d([*h, *w], false, None, None)?),
+            RunData::Classification { fit: Some(Fit::Resize([h, w])), .. } => {
+                Ok(x.f_upsample_bilinear2d([*h, *w], false, None, None)?)
+            }
+            RunData::Classification { fit: Some(Fit::Tokens(t)), .. } => {
+                let l = x.size()[1];
+                Ok(if *t <= l { x.f_narrow(1, 0, *t)? } else { x.f_constant_pad_nd([0, *t - l])? })
+            }
             _ => Ok(x),
         }
     }
 
-    /// `[C, H, W]` of the network input (classification) and the class count.
-    pub fn input_shape(&self) -> Option<[usize; 3]> {
-        match self {
-            RunData::Classification { shape, .. } => Some(*shape),
-            RunData::SuperResolution { .. } => None,
-        }
+    /// One zero sample as the model takes it (classification): a `[1, C, H, W]` image or
+    /// `[1, T]` token ids, fitted ([`RunData::fit_images`]); `None` for super-resolution.
+    pub fn example_input(&self, device: tch::Device) -> Result<Option<tch::Tensor>, TrainError> {
+        let RunData::Classification { shape: [c, h, w], tokens, .. } = self else { return Ok(None) };
+        let x = match tokens {
+            true => tch::Tensor::zeros([1, *w as i64], (tch::Kind::Int64, device)),
+            false => tch::Tensor::zeros([1, *c as i64, *h as i64, *w as i64], (tch::Kind::Float, device)),
+        };
+        Ok(Some(self.fit_images(x)?))
     }
     pub fn num_classes(&self) -> Option<usize> {
         match self {
@@ -131,6 +173,7 @@ fn data_dir(c: &TrainConfig) -> Result<PathBuf, TrainError> {
         DatasetKind::Imagefolder => "tiny-imagenet-10",
         DatasetKind::Sr => "super-resolution",
         DatasetKind::FashionMnist => "fashion-mnist",
+        DatasetKind::Text => "text",
     };
     let p = datasets::datasets_root().join(guess);
     if p.is_dir() {
@@ -142,6 +185,15 @@ fn data_dir(c: &TrainConfig) -> Result<PathBuf, TrainError> {
             p.display()
         )))
     }
+}
+
+/// The evaluation split of a class-folder dataset: `<d>/val` or `<d>/test`.
+fn split_dir(d: &Path) -> Result<PathBuf, TrainError> {
+    ["val", "test"]
+        .iter()
+        .map(|n| d.join(n))
+        .find(|p| p.is_dir())
+        .ok_or_else(|| TrainError::Config(format!("{}: no val/ or test/ folder next to train/", d.display())))
 }
 
 /// Loads the datasets of `c` and makes the loaders.
@@ -162,8 +214,9 @@ fn split<T: Dataset + 'static>(tr: Option<T>, te: T) -> (Arc<dyn Dataset>, Arc<d
     (tr.map_or_else(|| te.clone(), |t| Arc::new(t) as Arc<dyn Dataset>), te)
 }
 
-/// The input normalisation of a classification run: `mean` / `std` from the configuration, else
-/// the dataset's usual values (`None` for super-resolution, which feeds pixels on [0, 1]).
+/// The input normalisation of an image classification run: `mean` / `std` from the configuration,
+/// else the dataset's usual values (`None` for super-resolution, which feeds pixels on [0, 1],
+/// and for text, which feeds token ids).
 pub fn normalization(c: &TrainConfig) -> Option<Normalize> {
     let d = match c.dataset {
         DatasetKind::FashionMnist => Normalize::fashion_mnist(),
@@ -172,7 +225,7 @@ pub fn normalization(c: &TrainConfig) -> Option<Normalize> {
         DatasetKind::Cifar100 => Normalize::cifar100(),
         DatasetKind::Svhn => Normalize::svhn(),
         DatasetKind::Imagefolder => Normalize::imagenet(),
-        DatasetKind::Sr => return None,
+        DatasetKind::Sr | DatasetKind::Text => return None,
     };
     Some(Normalize { mean: c.mean.clone().unwrap_or(d.mean), std: c.std.clone().unwrap_or(d.std) })
 }
@@ -183,18 +236,21 @@ fn load_splits(c: &TrainConfig, with_train: bool) -> Result<RunData, TrainError>
     let seed = c.seed;
     let threads = c.data_threads;
     let mk = |train: Arc<dyn Dataset>, test: Arc<dyn Dataset>, aug: Augment| -> Result<RunData, TrainError> {
-        let norm = normalization(c).expect("classification data");
         let test: Arc<dyn Dataset> = if c.test_samples > 0 { Arc::new(Spaced::new(test, c.test_samples)) } else { test };
         let s0 = test.get(0)?;
         let shape = [s0.channels, s0.height, s0.width];
         let num_classes = train.num_classes();
         let aug = if c.augment { aug } else { Augment::none() };
-        let train = DataLoader::new(
-            train,
-            LoaderConfig::train(bs).with_augment(aug).with_normalize(norm.clone()).with_seed(seed).with_threads(threads),
-        )?;
-        let test = DataLoader::new(test, LoaderConfig::eval(ebs).with_normalize(norm).with_threads(threads))?;
-        Ok(RunData::Classification { train, test, num_classes, shape, fit: None })
+        let (mut train_cfg, mut test_cfg) = (LoaderConfig::train(bs).with_augment(aug), LoaderConfig::eval(ebs));
+        let tokens = c.dataset == DatasetKind::Text;
+        match normalization(c) {
+            _ if tokens => (train_cfg, test_cfg) = (train_cfg.with_tokens(), test_cfg.with_tokens()),
+            Some(norm) => (train_cfg, test_cfg) = (train_cfg.with_normalize(norm.clone()), test_cfg.with_normalize(norm)),
+            None => {}
+        }
+        let train = DataLoader::new(train, train_cfg.with_seed(seed).with_threads(threads))?;
+        let test = DataLoader::new(test, test_cfg.with_threads(threads))?;
+        Ok(RunData::Classification { train, test, num_classes, shape, tokens, fit: None })
     };
     let flip = Augment { pad: 0, crop: None, random_crop: false, hflip: true };
     match c.dataset {
@@ -247,9 +303,7 @@ fn load_splits(c: &TrainConfig, with_train: bool) -> Result<RunData, TrainError>
             let t = FolderTransform::fixed(c.image_size, c.image_size);
             let tr = ImageFolder::open(&d.join("train"), t.clone())?;
             let classes = tr.classes().to_vec();
-            let val = ["val", "test"].iter().map(|n| d.join(n)).find(|p| p.is_dir()).ok_or_else(|| {
-                TrainError::Config(format!("{}: no val/ or test/ folder next to train/", d.display()))
-            })?;
+            let val = split_dir(&d)?;
             let ann = [val.join("val_annotations.txt"), d.join("val_annotations.txt")].into_iter().find(|p| p.is_file());
             let te = match ann {
                 Some(a) => {
@@ -260,6 +314,13 @@ fn load_splits(c: &TrainConfig, with_train: bool) -> Result<RunData, TrainError>
             };
             let aug = Augment { pad: c.image_size as usize / 8, crop: None, random_crop: true, hflip: true };
             mk(Arc::new(tr), Arc::new(te), aug)
+        }
+        DatasetKind::Text => {
+            let d = data_dir(c)?;
+            let tr = TextFolder::open(&d.join("train"), c.seq_len)?;
+            let te = TextFolder::open_with_classes(&split_dir(&d)?, tr.classes(), c.seq_len)?;
+            let tr = if with_train { Arc::new(tr) as Arc<dyn Dataset> } else { Arc::new(te.clone()) };
+            mk(tr, Arc::new(te), Augment::none())
         }
         DatasetKind::Sr => {
             let d = data_dir(c)?;

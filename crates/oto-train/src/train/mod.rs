@@ -203,8 +203,10 @@ fn divergence(history: &[EpochRecord], rec: &EpochRecord) -> Option<String> {
 
 /// Fits the data to the model's declared input ([`RunData::fit_to`]).
 pub fn fit_data(data: &mut RunData, g: &Graph) -> Result<Option<String>, TrainError> {
-    match g.inputs.first().and_then(|&i| g.shape(i)) {
-        Some(s) => data.fit_to(s),
+    let Some(&input) = g.inputs.first() else { return Ok(None) };
+    let int_input = matches!(g.value(input).dtype, 6 | 7); // INT32 | INT64: token ids
+    match g.shape(input) {
+        Some(s) => data.fit_to(s, int_input),
         None => Ok(None),
     }
 }

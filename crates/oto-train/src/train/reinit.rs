@@ -5,7 +5,9 @@
 //! * Conv / ConvTranspose / Gemm / MatMul weights and their biases: `kaiming_uniform_(a=√5)`,
 //!   i.e. uniform ±1/√fan_in, with PyTorch's fan-in (`weight.size(1) · kernel` for convs);
 //! * BatchNormalization: scale 1, bias 0, running mean 0, running variance 1;
-//!   Layer/Instance/GroupNormalization: scale 1, bias 0; PRelu slope 0.25.
+//!   Layer/Instance/GroupNormalization: scale 1, bias 0; PRelu slope 0.25;
+//! * an embedding table (the data of a Gather on axis 0 by token ids): normal(0, 1), as
+//!   `nn.Embedding`.
 //!
 //! Float initializers that no rule covers (a layer scale, a position embedding) keep their
 //! values and are listed in the report, so the caller can say so.
@@ -29,6 +31,7 @@ pub struct ReinitReport {
 enum Rule {
     /// Uniform ±1/√fan_in (PyTorch's default for weights and biases).
     Uniform { fan_in: usize },
+    Normal { std: f32 },
     Const(f32),
 }
 
@@ -59,6 +62,7 @@ pub fn reinitialize(g: &mut Graph, seed: u64) -> ReinitReport {
         let n = tensor::numel(&d);
         let data = match rule {
             Rule::Uniform { fan_in } => init.linear_weight(n, fan_in),
+            Rule::Normal { std } => init.normal(n, std),
             Rule::Const(x) => vec![x; n],
         };
         tensor::set_f32(t, &d, &data);
@@ -129,6 +133,7 @@ fn node_rules(g: &Graph, nid: usize, matmul_fan: &HashMap<ValueId, usize>) -> Ve
             }
         }
         Op::PRelu(_) => push(1, Rule::Const(0.25)),
+        Op::Gather(gt) if gt.axis == 0 && dims(0).is_some_and(|d| d.len() == 2) => push(0, Rule::Normal { std: 1.0 }),
         _ => {}
     }
     out
@@ -175,5 +180,16 @@ mod tests {
         }
         assert!(!r.reset.is_empty());
         assert!(r.kept.iter().any(|n| n.ends_with("gamma")), "{:?}", r.kept);
+    }
+
+    #[test]
+    fn an_embedding_table_is_drawn_standard_normal() {
+        let f = concat!(env!("CARGO_MANIFEST_DIR"), "/../oto-cli/tests/fixtures/pytorch/byte_transformer__ts__bdyn__eval.onnx");
+        let mut g = Graph::from_model_unchecked(oto_onnx::load_model(std::path::Path::new(f)).unwrap()).unwrap();
+        let r = reinitialize(&mut g, 5);
+        assert!(r.reset.iter().any(|n| n == "emb.weight") && r.kept == ["pos"], "{r:?}");
+        let w = floats(&g, "emb.weight");
+        let (mean, var) = (w.iter().sum::<f32>() / w.len() as f32, w.iter().map(|v| v * v).sum::<f32>() / w.len() as f32);
+        assert!(w.len() == 256 * 32 && mean.abs() < 0.05 && (var - 1.0).abs() < 0.05, "mean {mean}, var {var}");
     }
 }

@@ -125,7 +125,11 @@ pub fn setup_line(cfg: &TrainConfig, s: &RunSummary) -> String {
         .unwrap_or_default();
     let rehead = if cfg.rehead { "; --rehead: the last layer re-drawn for the dataset's classes when they differed" } else { "" };
     let test = if cfg.test_samples > 0 { " (an evenly spaced part of the test set, --test-samples)" } else { "" };
-    format!("- started from {init}{norm}{rehead}; test metrics on {} images{test}", s.full.samples)
+    let (unit, tokens) = match cfg.dataset {
+        super::config::DatasetKind::Text => ("documents", format!("; documents as byte tokens, {} read per document", cfg.seq_len)),
+        _ => ("images", String::new()),
+    };
+    format!("- started from {init}{norm}{tokens}{rehead}; test metrics on {} {unit}{test}", s.full.samples)
 }
 
 /// `report.md` of a dense run.
