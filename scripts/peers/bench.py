@@ -4,7 +4,7 @@ initial weights per seed) on the same CIFAR-10 data for the same SGD steps to th
 target. Each finished cell is cached as JSON in docs/peers/cells/, so a rerun only runs the
 missing ones; the table goes to docs/peers/table.md (and stdout).
 
-    bash scripts/peers.sh [--models resnet20] [--tools dense,tp,otov3,oto,oto-hesso]
+    bash scripts/peers.sh [--models resnet20] [--tools dense,tp,otov3,oto,oto-hesso,oto+VARIANT]
                           [--seeds 0,1] [--steps 1248] [--flops 0.5] [--width 1.0] [--table-only]
 
 Each cell runs as its own process (`cell.py`); its wall time and peak resident memory (the
@@ -16,6 +16,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 CELLS = os.path.join(ROOT, "docs", "peers", "cells")
 TOOLS = ["dense", "tp", "otov3", "oto", "oto-hesso"]
+# oto variants tried for issue 24 (`--tools oto+NAME`): the extra `oto train` flags of each;
+# their rows follow the tools' in the table
+VARIANTS = {
+    "sflops": ["--saliency-flops"],
+    # TP's timing: the pruning window in the middle of the budget (epochs 3–4 of 8)
+    "late": ["--start-pruning-epoch", "3", "--pruning-deadline-epoch", "4"],
+    "mid": ["--start-pruning-epoch", "2", "--pruning-deadline-epoch", "4"],
+    "later": ["--start-pruning-epoch", "4", "--pruning-deadline-epoch", "5"],
+    "hesso-late": ["--pruner", "hesso", "--start-pruning-epoch", "3", "--pruning-deadline-epoch", "4"],
+}
 NAMES = {"dense": "dense PyTorch", "tp": "Torch-Pruning 1.6.1 (½ dense, group-L2 prune, ½ fine-tune)",
          "otov3": "only-train-once 3.0.1 HESSO", "oto": "**oto DHSPG (default)**", "oto-hesso": "oto HESSO"}
 
@@ -25,8 +35,10 @@ def cell_path(model, width, flops, steps, tool, seed):
 
 
 def run_cell(a, model, tool, seed):
-    cmd = [sys.executable, os.path.join(HERE, "cell.py"), tool, model, "--seed", str(seed), "--steps", str(a.steps),
+    cmd = [sys.executable, os.path.join(HERE, "cell.py"), tool.split("+")[0], model, "--seed", str(seed), "--steps", str(a.steps),
            "--flops", str(a.flops), "--width", str(a.width)]
+    if "+" in tool:
+        cmd.append("--oto-args=" + " ".join(VARIANTS[tool.split("+", 1)[1]]))
     t = time.time()
     with tempfile.TemporaryFile("w+") as fo, tempfile.TemporaryFile("w+") as fe:
         p = subprocess.Popen(cmd, stdout=fo, stderr=fe, text=True)
@@ -39,8 +51,15 @@ def run_cell(a, model, tool, seed):
     if p.returncode != 0:
         return {"tool": tool, "model": model, "seed": seed, "error": err.strip().splitlines()[-1][:300] if err.strip() else "failed"}
     row = json.loads(out.strip().splitlines()[-1])
-    row.update(wall_s=round(wall, 1), peak_mb=round(peak_mb))
+    row.update(tool=tool, wall_s=round(wall, 1), peak_mb=round(peak_mb))
     return row
+
+
+def variant_name(tool):
+    """`oto DHSPG `flags`` (or HESSO, when the variant names that pruner)."""
+    flags = VARIANTS[tool.split("+", 1)[1]]
+    pruner = "HESSO" if "hesso" in flags else "DHSPG"
+    return f"oto {pruner} `{' '.join(f for f in flags if f not in ('--pruner', 'hesso'))}`"
 
 
 def table(rows):
@@ -53,14 +72,15 @@ def table(rows):
         out.append(f"\n**{model} ×{width:g} / CIFAR-10 training subset (20k), {steps} SGD steps of 128, MACs target {flops:.0%}**\n")
         out.append("| tool | top-1 % (mean ± std) | seeds | MACs kept | params kept | wall time | peak memory | compressed = full |")
         out.append("|---|---|---|---|---|---|---|---|")
-        for tool in TOOLS:
+        for tool in TOOLS + ["oto+" + v for v in VARIANTS]:
             rs = [r for r in rows if key(r) == s and r["tool"] == tool]
             if not rs:
                 continue
             errs = [r for r in rs if "error" in r]
             ok = [r for r in rs if "error" not in r]
+            name = NAMES.get(tool) or variant_name(tool)
             if not ok:
-                out.append(f"| {NAMES[tool]} | failed: {errs[0]['error']} | | | | | | |")
+                out.append(f"| {name} | failed: {errs[0]['error']} | | | | | | |")
                 continue
             acc = [r["top1"] for r in ok]
             sd = f" ± {statistics.stdev(acc):.2f}" if len(acc) > 1 else ""
@@ -70,7 +90,7 @@ def table(rows):
             mem = max(r["peak_mb"] for r in ok)
             # only the OTO-family rows construct a compressed model from a trained full one
             exact = "—" if tool in ("dense", "tp") else "yes" if all(r["exact"] for r in ok) else "no"
-            out.append(f"| {NAMES[tool]} | {statistics.mean(acc):.2f}{sd} | {len(ok)} | {m:.1%} | {p:.1%} | {w / 60:.1f} min | {mem} MB | {exact} |")
+            out.append(f"| {name} | {statistics.mean(acc):.2f}{sd} | {len(ok)} | {m:.1%} | {p:.1%} | {w / 60:.1f} min | {mem} MB | {exact} |")
     return "\n".join(out)
 
 

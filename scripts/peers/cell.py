@@ -154,11 +154,18 @@ def oto(a, model, d, pruner):
         cmd = [a.oto, "train", f, "--init", "keep", "--dataset", "cifar10", "--data", a.data, "--epochs", str(epochs),
                "--batch-size", "128", "--lr", "0.1", "--schedule", "cosine", "--momentum", "0.9", "--weight-decay", "5e-4",
                "--pruner", pruner, "--target-flops", str(a.flops), "--seed", str(a.seed),
-               "--threads", str(torch.get_num_threads()), "--progress", "plain", "--out", out]
+               "--threads", str(torch.get_num_threads()), "--progress", "plain", "--out", out] + a.oto_args.split()
+        if "--pruner" in a.oto_args.split():  # a variant's own pruner
+            i = cmd.index("--pruner")
+            del cmd[i:i + 2]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(r.stderr[-2000:])
         s = json.load(open(os.path.join(out, "summary.json")))
+        import onnx
+        g = onnx.load(os.path.join(out, "compressed.onnx")).graph
+        inits = {t.name: list(t.dims) for t in g.initializer}
+        s["widths"] = [inits[n.input[1]][0] for n in g.node if n.op_type == "Conv" and n.input[1] in inits]
     return s, s["verify_max_rel_diff"] is not None and s["verify_max_rel_diff"] <= 1e-4, f"{s['steps']} steps"
 
 
@@ -172,6 +179,7 @@ def main():
     ap.add_argument("--width", type=float, default=1.0)
     ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "datasets", "cifar-10"))
     ap.add_argument("--oto", default=os.path.join(ROOT, "target", "release", "oto"))
+    ap.add_argument("--oto-args", default="", help="extra `oto train` flags (a variant of bench.py)")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     np.random.seed(a.seed)
@@ -184,13 +192,14 @@ def main():
     if a.tool.startswith("oto") and a.tool != "otov3":
         s, exact, note = oto(a, model, d, "hesso" if a.tool == "oto-hesso" else "dhspg")
         row.update(top1=s["compressed"]["top1"], top1_full=s["full"]["top1"], macs=s["macs_after"], params=s["params_after"],
-                   exact=exact, note=note, steps=s["steps"])
+                   exact=exact, note=note, steps=s["steps"], widths=s["widths"])
         row["macs_full"], row["params_full"] = s["macs_before"], s["params_before"]
     else:
         fn = {"dense": dense, "tp": torch_pruning, "otov3": otov3}[a.tool]
         small, exact, note = fn(a, model, d)
         macs, params = nets.macs_params(small)
-        row.update(top1=cifar.accuracy(small, xte, yte), macs=macs, params=params, exact=exact, note=note)
+        row.update(top1=cifar.accuracy(small, xte, yte), macs=macs, params=params, exact=exact, note=note,
+                   widths=[m.out_channels for m in small.modules() if isinstance(m, torch.nn.Conv2d)])
     print(json.dumps(row))
 
 
