@@ -19,9 +19,13 @@ TOOLS = ["dense", "tp", "otov3", "oto", "oto-hesso"]
 # oto variants tried for issue 24 (`--tools oto+NAME`): the extra `oto train` flags of each;
 # their rows follow the tools' in the table
 VARIANTS = {
-    "sflops": ["--saliency-flops"],
+    # the defaults before session 18 (8 epochs of 156 steps): DHSPG from step 156 to 468; HESSO's
+    # periods from step 124 to 248 (the OTOv3 tutorial's tenth, ran as that default: ≈ these flags)
+    "w17": ["--start-pruning-epoch", "1", "--pruning-deadline-epoch", "3"],
+    "hesso-w17": ["--pruner", "hesso", "--start-pruning-epoch", "0.8", "--pruning-deadline-epoch", "1.6"],
+    "sflops": ["--saliency-flops", "--start-pruning-epoch", "1", "--pruning-deadline-epoch", "3"],  # run with w17
     # TP's timing: the pruning window in the middle of the budget (epochs 3–4 of 8)
-    "late": ["--start-pruning-epoch", "3", "--pruning-deadline-epoch", "4"],
+    "late": ["--start-pruning-epoch", "3", "--pruning-deadline-epoch", "4"],  # the default since session 18
     "mid": ["--start-pruning-epoch", "2", "--pruning-deadline-epoch", "4"],
     "later": ["--start-pruning-epoch", "4", "--pruning-deadline-epoch", "5"],
     "hesso-late": ["--pruner", "hesso", "--start-pruning-epoch", "3", "--pruning-deadline-epoch", "4"],
@@ -55,9 +59,16 @@ def run_cell(a, model, tool, seed):
     return row
 
 
+LABELS = {"w17": "oto DHSPG, session-17 default window (steps 156 → 468)",
+          "hesso-w17": "oto HESSO, session-17 default window (steps 124 → 248)"}
+
+
 def variant_name(tool):
     """`oto DHSPG `flags`` (or HESSO, when the variant names that pruner)."""
-    flags = VARIANTS[tool.split("+", 1)[1]]
+    v = tool.split("+", 1)[1]
+    if v in LABELS:
+        return LABELS[v]
+    flags = VARIANTS[v]
     pruner = "HESSO" if "hesso" in flags else "DHSPG"
     return f"oto {pruner} `{' '.join(f for f in flags if f not in ('--pruner', 'hesso'))}`"
 

@@ -170,10 +170,12 @@ impl DhspgConfig {
         }
     }
 
-    /// The exact-mode deadline, if any.
+    /// The exact-mode deadline, if any: `prune.deadline`, else (with `total_steps`) the start plus
+    /// the length of the default window (an eighth of the run, [`super::prune_config::DEFAULT_WINDOW`]).
     pub fn deadline(&self) -> Option<u64> {
         let start = self.prune.start_step;
-        self.prune.deadline.or(self.total_steps.map(|t| start + (t / 4).max(1)))
+        let (w0, w1) = super::prune_config::DEFAULT_WINDOW;
+        self.prune.deadline.or(self.total_steps.map(|t| start + (((w1 - w0) * t as f64).round() as u64).max(1)))
     }
 
     pub fn validate(&self) -> Result<(), OptimError> {

@@ -113,7 +113,10 @@ fn variant_defaults() {
     assert_eq!(c.weight_decay, 1e-2);
     assert_eq!((c.epsilon, c.prune.target.clone(), c.tolerance_group_sparsity, c.prune.group_divisible), (0.0, Target::GroupSparsity(0.5), 0.05, 1));
     assert_eq!(c.schedule(), (0, 0));
-    assert_eq!(DhspgConfig { total_steps: Some(100), prune: PruneConfig { start_step: 10, ..c.prune.clone() }, ..c.clone() }.deadline(), Some(35));
+    assert_eq!(DhspgConfig { total_steps: Some(100), prune: PruneConfig { start_step: 10, ..c.prune.clone() }, ..c.clone() }.deadline(), Some(23));
+    // the default window: rows chosen at 3/8 of the run, the target reached by half of it
+    assert_eq!(oto_optim::prune_config::default_window(100), (38, 50));
+    assert_eq!(oto_optim::prune_config::default_window(1), (0, 1));
     // serde round trip, and missing fields take defaults
     let s = serde_json::to_string(&c).unwrap();
     assert_eq!(serde_json::from_str::<DhspgConfig>(&s).unwrap(), c);

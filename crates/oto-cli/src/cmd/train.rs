@@ -108,7 +108,7 @@ pub struct Args {
     /// HESSO: periods from the start to the end of pruning, each re-scoring the rows [default: 10]
     #[arg(long, value_name = "N")]
     pub pruning_periods: Option<u64>,
-    /// Epoch at which pruning starts [default: epochs/5 for DHSPG, epochs/10 for HESSO]
+    /// Epoch at which pruning starts [default: 3/8 of the run, both pruners]
     #[arg(long)]
     pub start_pruning_epoch: Option<f64>,
     /// Half-space threshold ε
@@ -148,7 +148,7 @@ pub struct Args {
     #[arg(long)]
     pub legacy: bool,
     /// Epoch by which the target must be reached (HESSO: the end of its last period)
-    /// [default: DHSPG start + epochs/4, HESSO start + epochs/10]
+    /// [default: half of the run; DHSPG with --start-pruning-epoch alone: start + epochs/8]
     #[arg(long)]
     pub pruning_deadline_epoch: Option<f64>,
     /// Exact mode: reach the target gradually up to the deadline (true, default) or all at the deadline (false)

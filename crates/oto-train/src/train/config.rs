@@ -139,9 +139,9 @@ impl PrunerKind {
 }
 
 /// HESSO's own settings. The target and the schedule are shared with DHSPG and read from
-/// `[dhspg]`: `target_sparsity` / `target_flops` / `prune_rows`, `start_pruning_epoch` (default epochs/10),
-/// `pruning_deadline_epoch` = the end of the last period (default start + epochs/10, the
-/// OTOv3 tutorials' recipe), `upper_group_sparsity`, `group_divisible`, the moments, `adam_init`.
+/// `[dhspg]`: `target_sparsity` / `target_flops` / `prune_rows`, `start_pruning_epoch` (default 3/8 of
+/// the run), `pruning_deadline_epoch` = the end of the last period (default half of the run: the
+/// window both pruners share), `upper_group_sparsity`, `group_divisible`, the moments, `adam_init`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HessoOptions {
@@ -189,7 +189,8 @@ pub struct DhspgOptions {
     /// [oto] Instead of a sparsity or FLOPs target: exactly these rows (analysis row ids,
     /// `oto_graph::zig::Row::id`) are pruned, on the pruner's schedule (`optim::Target::Channels`).
     pub prune_rows: Option<Vec<usize>>,
-    /// First epoch of pruning (`start_pruning_steps = epoch × steps per epoch`); default epochs/5.
+    /// First epoch of pruning (`start_pruning_steps = epoch × steps per epoch`); default 3/8 of the run
+/// (`optim::prune_config::DEFAULT_WINDOW`).
     pub start_pruning_epoch: Option<f64>,
     /// The original's separate stage starts, in epochs: the partition (`partition_step`) and the
     /// first half-space projection (`half_space_project_steps`). As in the original they take
@@ -217,7 +218,8 @@ pub struct DhspgOptions {
     pub weight_decay_type: Option<String>,
     /// Exact (oto) or legacy (the original's quirks) arithmetic.
     pub legacy: Option<bool>,
-    /// Epoch by which the target must be reached (zero the smallest rows then); default none.
+    /// Epoch by which the target must be reached (zero the smallest rows then); default half of the
+/// run (with `start_pruning_epoch` set alone: an eighth of the run after it).
     pub pruning_deadline_epoch: Option<f64>,
     /// Exact mode: reach the target gradually from the start to the deadline (default true) or
     /// force everything still missing at the deadline (false).

@@ -4,6 +4,7 @@
 use super::config::{OptimizerKind, PrunerKind, TrainConfig};
 use crate::optim::baseline::AdamInit;
 use crate::optim::hesso::HessoConfig;
+use crate::optim::prune_config::default_window;
 use crate::optim::{
     Adam, AdamConfig, AdamW, DhspgConfig, Optimizer, Param, PruneConfig, SaliencyMagnitude, Sgd, SgdConfig, SparsityMode,
     Variant, WeightDecayType,
@@ -41,25 +42,30 @@ pub fn prune_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<PruneCo
 
 /// The pruning configuration of a run for `pruner`: the target ([`TrainConfig::target`]; none
 /// set: the default `s = 0.5`), `group_divisible` and `upper_group_sparsity` of `[dhspg]`, and
-/// the schedule in steps (epochs times `steps_per_epoch`, rounded). DHSPG: the start at
-/// `start_pruning_epoch` (default ⌊epochs/5⌋), the deadline at `pruning_deadline_epoch` (default
-/// none: `DhspgConfig::deadline` then takes a quarter of the run after the start). HESSO (the
-/// OTOv3 tutorials): the start at a tenth of the steps, the end of the periods a tenth later
-/// (at least one step per period), or the same two settings.
+/// the schedule in steps (epochs times `steps_per_epoch`, rounded): the start at
+/// `start_pruning_epoch`, the deadline (HESSO: the end of its periods) at `pruning_deadline_epoch`,
+/// by default both pruners' window ([`crate::optim::prune_config::DEFAULT_WINDOW`]: from 3/8 of the
+/// steps to half; HESSO at least one step per period; DHSPG with a start of its own: an eighth
+/// of the run after it, `DhspgConfig::deadline`).
 pub fn prune_config_for(cfg: &TrainConfig, pruner: PrunerKind, steps_per_epoch: usize) -> Result<PruneConfig, TrainError> {
     let o = &cfg.dhspg;
     let steps = epochs_to_steps(steps_per_epoch);
     let mut p = PruneConfig::new(cfg.target().unwrap_or_default());
+    let total = (cfg.epochs * steps_per_epoch) as u64;
+    let (start, deadline) = default_window(total);
+    p.start_step = o.start_pruning_epoch.map_or(start, steps);
     match pruner {
         PrunerKind::Dhspg => {
-            p.start_step = steps(o.start_pruning_epoch.unwrap_or((cfg.epochs as f64 / 5.0).floor()));
-            p.deadline = o.pruning_deadline_epoch.map(steps);
+            p.deadline = match o.start_pruning_epoch {
+                None => Some(o.pruning_deadline_epoch.map_or(deadline, steps)),
+                Some(_) => o.pruning_deadline_epoch.map(steps),
+            };
         }
         PrunerKind::Hesso => {
-            let total = (cfg.epochs * steps_per_epoch) as u64;
+            // the default end gives every period a step, within the run
             let periods = cfg.hesso.pruning_periods.unwrap_or(10);
-            p.start_step = o.start_pruning_epoch.map_or(total / 10, steps);
-            let end = o.pruning_deadline_epoch.map_or(p.start_step + (total / 10).max(periods), steps);
+            let fit = |e: u64| if total > p.start_step { e.min(total) } else { e };
+            let end = o.pruning_deadline_epoch.map_or(fit(p.start_step + (deadline - start).max(periods)), steps);
             if end <= p.start_step {
                 return Err(TrainError::Config(format!(
                     "HESSO: pruning_deadline_epoch (the end of pruning, step {end}) must come after start_pruning_epoch (step {})",
@@ -165,9 +171,10 @@ fn adam_init(m: &str) -> Result<AdamInit, TrainError> {
 }
 
 /// The HESSO configuration of a run: per-variant defaults, the run's baseline settings, the
-/// pruning configuration ([`prune_config_for`]: the OTOv3 tutorials' schedule by default — start
-/// at a tenth of the steps, the periods over the next tenth; `pruning_deadline_epoch` sets the
-/// end of the last period), `pruning_periods` (10) and the importance weights of `cfg.hesso`.
+/// pruning configuration ([`prune_config_for`]: by default the window both pruners share, from
+/// 3/8 of the steps to half, stretched to give each period a step but not past the run's end;
+/// `pruning_deadline_epoch` sets the end of the last period), `pruning_periods` (10, at most the
+/// steps of the window) and the importance weights of `cfg.hesso`.
 pub fn hesso_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<HessoConfig, TrainError> {
     let v = variant(cfg);
     let o = &cfg.dhspg;
@@ -177,7 +184,8 @@ pub fn hesso_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<HessoCo
         (h.first_momentum, h.nesterov) = (cfg.momentum, cfg.nesterov);
     }
     h.prune = prune_config_for(cfg, PrunerKind::Hesso, steps_per_epoch)?;
-    h.pruning_periods = cfg.hesso.pruning_periods.unwrap_or(10);
+    // at most one period per step of the window, so the target is reached by its end
+    h.pruning_periods = cfg.hesso.pruning_periods.unwrap_or(10).min(h.pruning_steps().max(1));
     if let Some(w) = cfg.hesso.importance {
         h.importance = w;
     }
@@ -250,12 +258,16 @@ mod tests {
     }
 
     #[test]
-    fn hesso_reads_the_shared_pruning_settings_and_the_tutorial_schedule() {
+    fn hesso_reads_the_shared_pruning_settings_and_the_default_window() {
         let mut c = TrainConfig { epochs: 20, ..Default::default() };
         c.pruner = super::super::config::PrunerKind::Hesso;
         c.dhspg.target_sparsity = Some(0.6);
         let h = hesso_config(&c, 10).unwrap(); // 200 steps
-        assert_eq!((h.prune.start_step, h.pruning_steps(), h.pruning_periods, h.period_len()), (20, 20, 10, 2));
+        assert_eq!((h.prune.start_step, h.pruning_steps(), h.pruning_periods, h.period_len()), (75, 25, 10, 2));
+        // a run shorter than the periods: they end with the run, one step each
+        let short = TrainConfig { epochs: 2, ..c.clone() };
+        let h = hesso_config(&short, 4).unwrap(); // 8 steps
+        assert_eq!((h.prune.start_step, h.pruning_end(), h.pruning_periods), (3, 8, 5));
         assert_eq!((h.prune.target.clone(), h.lr, h.first_momentum), (Target::GroupSparsity(0.6), 0.1, 0.9));
         c.dhspg.start_pruning_epoch = Some(1.0);
         c.dhspg.pruning_deadline_epoch = Some(5.0);
