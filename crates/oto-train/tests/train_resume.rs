@@ -50,20 +50,9 @@ fn check(c: TrainConfig) {
             .map(|r| train::EpochRecord { train_seconds: 0.0, samples_per_second: 0.0, ..r.clone() })
             .collect()
     };
-    // The history of the first epoch went through the checkpoint's JSON header (the last digit
-    // of a float may differ); everything else must be identical.
-    let (ha, hb) = (strip(&full.history), strip(&resumed.history));
-    assert_eq!(ha.len(), hb.len());
-    for (x, y) in ha.iter().zip(&hb) {
-        let (vx, vy) = (serde_json::to_value(x).unwrap(), serde_json::to_value(y).unwrap());
-        for (k, a) in vx.as_object().unwrap() {
-            let b = &vy[k];
-            match (a.as_f64(), b.as_f64()) {
-                (Some(a), Some(b)) => assert!((a - b).abs() <= 1e-12 * a.abs().max(1e-300), "{k}: {a} vs {b}"),
-                _ => assert_eq!(a, b, "{k}"),
-            }
-        }
-    }
+    // The history of the first epoch went through the checkpoint's JSON header; read back
+    // bit-exactly (serde_json's float_roundtrip), it equals the uninterrupted run's
+    assert_eq!(strip(&full.history), strip(&resumed.history));
     assert_eq!(full.full, resumed.full);
 }
 
