@@ -24,6 +24,7 @@ VARIANTS = {
     "w17": ["--start-pruning-epoch", "1", "--pruning-deadline-epoch", "3"],
     "hesso-w17": ["--pruner", "hesso", "--start-pruning-epoch", "0.8", "--pruning-deadline-epoch", "1.6"],
     "sflops": ["--saliency-flops", "--start-pruning-epoch", "1", "--pruning-deadline-epoch", "3"],  # run with w17
+    "sflops-w18": ["--saliency-flops"],  # with the session-18 default window
     # TP's timing: the pruning window in the middle of the budget (epochs 3–4 of 8)
     "late": ["--start-pruning-epoch", "3", "--pruning-deadline-epoch", "4"],  # the default since session 18
     "mid": ["--start-pruning-epoch", "2", "--pruning-deadline-epoch", "4"],
@@ -80,7 +81,7 @@ def table(rows):
     settings = sorted({key(r) for r in rows})
     for s in settings:
         model, width, flops, steps = s
-        out.append(f"\n**{model} ×{width:g} / CIFAR-10 training subset (20k), {steps} SGD steps of 128, MACs target {flops:.0%}**\n")
+        out.append(f"\n**{model} ×{width:g} / CIFAR-10 training subset (20k), {steps} SGD steps of 128, MACs target {flops * 100:g}%**\n")
         out.append("| tool | top-1 % (mean ± std) | seeds | MACs kept | params kept | wall time | peak memory | compressed = full |")
         out.append("|---|---|---|---|---|---|---|---|")
         for tool in TOOLS + ["oto+" + v for v in VARIANTS]:
@@ -126,7 +127,7 @@ def plot(rows, setting, path):
     H = 40 + len(bars) * (bh + 8) + 30
     x = lambda v: L + (v - lo) / (hi - lo) * (W - L - 20)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
-           f'<text x="{L}" y="18" font-size="13">top-1 % on the CIFAR-10 test set ({setting[0]} ×{setting[1]:g}, {setting[3]} steps, MACs target {setting[2]:.0%})</text>']
+           f'<text x="{L}" y="18" font-size="13">top-1 % on the CIFAR-10 test set ({setting[0]} ×{setting[1]:g}, {setting[3]} steps, MACs target {setting[2] * 100:g}%)</text>']
     for t in range(lo, hi + 1, 5):
         out.append(f'<line x1="{x(t):.1f}" y1="28" x2="{x(t):.1f}" y2="{H - 26}" stroke="#ddd"/><text x="{x(t):.1f}" y="{H - 10}" text-anchor="middle">{t}</text>')
     for i, (name, m, sd, p, n) in enumerate(bars):
