@@ -33,6 +33,35 @@ impl FolderTransform {
     }
 }
 
+/// The sorted subfolder names of `root` (class folders); an error naming the `expected` layout
+/// when there are none.
+pub(crate) fn class_folders(root: &Path, expected: &str) -> Result<Vec<String>> {
+    let classes: Vec<String> = sorted_entries(root)?.into_iter().filter(|p| p.is_dir()).map(|p| name_of(&p)).collect();
+    if classes.is_empty() {
+        return Err(DataError::NotFound { path: root.into(), what: format!("no class subfolders (expected {expected})") });
+    }
+    Ok(classes)
+}
+
+/// The files of the class folders under `root` that `keep`, each with its class index in
+/// `classes`, in sorted order; a subfolder that is not one of `classes` is an error.
+pub(crate) fn labelled_files(root: &Path, classes: &[String], keep: fn(&Path) -> bool) -> Result<Vec<(PathBuf, i64)>> {
+    let index: HashMap<&str, i64> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i as i64)).collect();
+    let mut items = Vec::new();
+    for dir in sorted_entries(root)?.into_iter().filter(|p| p.is_dir()) {
+        let name = name_of(&dir);
+        let Some(&label) = index.get(name.as_str()) else {
+            return Err(DataError::format(&dir, format!("class folder '{name}' is not one of the {} known classes", classes.len())));
+        };
+        for f in sorted_entries(&dir)? {
+            if f.is_file() && keep(&f) {
+                items.push((f, label));
+            }
+        }
+    }
+    Ok(items)
+}
+
 /// A labelled list of image files.
 #[derive(Debug, Clone)]
 pub struct ImageFolder {
@@ -55,40 +84,14 @@ fn name_of(p: &Path) -> String {
 impl ImageFolder {
     /// Class folders under `root`; classes = sorted subfolder names.
     pub fn open(root: &Path, transform: FolderTransform) -> Result<Self> {
-        let classes: Vec<String> = sorted_entries(root)?
-            .into_iter()
-            .filter(|p| p.is_dir())
-            .map(|p| name_of(&p))
-            .collect();
-        if classes.is_empty() {
-            return Err(DataError::NotFound {
-                path: root.into(),
-                what: "no class subfolders (expected root/<class>/<image>.jpg)".into(),
-            });
-        }
+        let classes = class_folders(root, "root/<class>/<image>.jpg")?;
         Self::open_with_classes(root, &classes, transform)
     }
 
     /// Class folders under `root`, with class indices taken from `classes` (e.g. the training
     /// set's list, so a validation folder uses the same indices). Every subfolder must be listed.
     pub fn open_with_classes(root: &Path, classes: &[String], transform: FolderTransform) -> Result<Self> {
-        let index: HashMap<&str, i64> =
-            classes.iter().enumerate().map(|(i, c)| (c.as_str(), i as i64)).collect();
-        let mut items = Vec::new();
-        for dir in sorted_entries(root)?.into_iter().filter(|p| p.is_dir()) {
-            let name = name_of(&dir);
-            let Some(&label) = index.get(name.as_str()) else {
-                return Err(DataError::format(
-                    &dir,
-                    format!("class folder '{name}' is not one of the {} known classes", classes.len()),
-                ));
-            };
-            for f in sorted_entries(&dir)? {
-                if f.is_file() && is_image(&f) {
-                    items.push((f, label));
-                }
-            }
-        }
+        let items = labelled_files(root, classes, is_image)?;
         if items.is_empty() {
             return Err(DataError::NotFound {
                 path: root.into(),

@@ -6,12 +6,12 @@
 //!
 //! A [`Sample`] of a document holds its tokens as a `1 × 1 × seq_len` "image"; a loader made with
 //! [`crate::LoaderConfig::tokens`] turns a batch of them into int64 `[N, seq_len]` token ids.
-use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::error::{DataError, Result};
-use super::{sorted_entries, Dataset, Sample};
+use super::folder::{class_folders, labelled_files};
+use super::{Dataset, Sample};
 
 /// The token vocabulary of byte-level text: one token per byte value.
 pub const BYTE_VOCAB: usize = 256;
@@ -31,17 +31,7 @@ fn is_text(p: &Path) -> bool {
 impl TextFolder {
     /// Class folders under `root`; classes = sorted subfolder names.
     pub fn open(root: &Path, seq_len: usize) -> Result<Self> {
-        let classes: Vec<String> = sorted_entries(root)?
-            .into_iter()
-            .filter(|p| p.is_dir())
-            .map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
-            .collect();
-        if classes.is_empty() {
-            return Err(DataError::NotFound {
-                path: root.into(),
-                what: "no class subfolders (expected root/<class>/<document>.txt)".into(),
-            });
-        }
+        let classes = class_folders(root, "root/<class>/<document>.txt")?;
         Self::open_with_classes(root, &classes, seq_len)
     }
 
@@ -51,27 +41,12 @@ impl TextFolder {
         if seq_len == 0 {
             return Err(DataError::Config("text documents need a sequence length of at least 1 token".into()));
         }
-        let index: HashMap<&str, i64> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i as i64)).collect();
-        let mut items = Vec::new();
-        let mut counts = vec![0usize; classes.len()];
-        for dir in sorted_entries(root)?.into_iter().filter(|p| p.is_dir()) {
-            let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let Some(&label) = index.get(name.as_str()) else {
-                return Err(DataError::format(
-                    &dir,
-                    format!("class folder '{name}' is not one of the {} known classes", classes.len()),
-                ));
-            };
-            for f in sorted_entries(&dir)? {
-                if f.is_file() && is_text(&f) {
-                    items.push((f, label));
-                    counts[label as usize] += 1;
-                }
-            }
-        }
+        let items = labelled_files(root, classes, is_text)?;
         if items.is_empty() {
             return Err(DataError::NotFound { path: root.into(), what: "no .txt documents in the class folders".into() });
         }
+        let mut counts = vec![0usize; classes.len()];
+        items.iter().for_each(|(_, l)| counts[*l as usize] += 1);
         if let Some(c) = counts.iter().position(|&n| n == 0) {
             return Err(DataError::format(root, format!("class '{}' has no .txt documents", classes[c])));
         }
