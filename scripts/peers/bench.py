@@ -30,6 +30,12 @@ VARIANTS = {
     "mid": ["--start-pruning-epoch", "2", "--pruning-deadline-epoch", "4"],
     "later": ["--start-pruning-epoch", "4", "--pruning-deadline-epoch", "5"],
     "hesso-late": ["--pruner", "hesso", "--start-pruning-epoch", "3", "--pruning-deadline-epoch", "4"],
+    # session 19: the partition ranks rows within their layer group (1 = uniform per-layer share)
+    "grank1": ["--group-rank", "1"],
+    "grank05": ["--group-rank", "0.5"],
+    "grank1-later": ["--group-rank", "1", "--start-pruning-epoch", "4", "--pruning-deadline-epoch", "5"],
+    "grank1-abrupt": ["--group-rank", "1", "--pruning-ramp", "false"],
+    "grank1-l0": ["--group-rank", "1", "--lmbda", "0"],
 }
 NAMES = {"dense": "dense PyTorch", "tp": "Torch-Pruning 1.6.1 (½ dense, group-L2 prune, ½ fine-tune)",
          "otov3": "only-train-once 3.0.1 HESSO", "oto": "**oto DHSPG (default)**", "oto-hesso": "oto HESSO"}

@@ -9,6 +9,7 @@ pub mod error;
 pub mod ir;
 pub mod ops;
 mod load;
+pub mod validate;
 mod save;
 pub mod shape;
 pub mod zig;

@@ -30,6 +30,7 @@ impl Graph {
     /// Builds the IR (weight-only ops folded, see [`crate::fold`]; no shape inference yet — see
     /// [`Graph::from_model`] for the full load).
     pub fn from_model_unchecked(mut model: ModelProto) -> Result<Graph> {
+        crate::validate::check_model(&model)?;
         crate::fold::fold_constant_shapes(&mut model);
         crate::fold::fold_weight_ops(&mut model);
         crate::fold::unshare_uniform_initializers(&mut model);
@@ -45,7 +46,6 @@ impl Graph {
             by_name.insert(name.into(), id);
             id
         }
-        check_header(gp, opset)?;
         for t in &gp.initializer {
             let name = t.name.clone().unwrap_or_default();
             if by_name.contains_key(&name) {
@@ -148,24 +148,6 @@ impl Graph {
         Ok(Graph { nodes, values, by_name, inputs, outputs, opset, template: model })
     }
 }
-
-/// What a model must have before anything is built: outputs, and an opset oto reads.
-fn check_header(gp: &oto_onnx::pb::GraphProto, opset: i64) -> Result<()> {
-    if gp.output.is_empty() {
-        return Err(GraphError::Other("the graph declares no outputs: there is nothing to compute or compare; re-export the model".into()));
-    }
-    if !(MIN_OPSET..=MAX_OPSET).contains(&opset) {
-        return Err(GraphError::Other(format!(
-            "the model imports opset {opset} of the default ONNX domain; oto reads opsets {MIN_OPSET} to {MAX_OPSET} (re-export with opset_version=17)"
-        )));
-    }
-    Ok(())
-}
-
-/// The opsets of the default domain oto reads (ONNX 1.23 defines 1 to 23; opset 99 or 0 is a
-/// broken file).
-pub const MIN_OPSET: i64 = 1;
-pub const MAX_OPSET: i64 = 23;
 
 /// The opset of the default ONNX domain (13 when the model imports none).
 pub(crate) fn default_opset(model: &ModelProto) -> i64 {

@@ -37,9 +37,9 @@ fn nodes_are_parsed_once_into_typed_ops_with_spec_defaults() {
 #[test]
 fn bad_attributes_are_refused_at_load_naming_node_attribute_and_opset() {
     for (attr, msg) in [
-        (a_ints("strides", &[0, 1]), "'strides' entries must be >= 1, got 0"),
-        (a_ints("dilations", &[1, -2]), "'dilations' entries must be >= 1, got -2"),
-        (a_int("group", 0), "'group' must be >= 1, got 0"),
+        (a_ints("strides", &[0, 1]), "'strides' entries must be >= 1 and <= 2^31 (sizes), got 0"),
+        (a_ints("dilations", &[1, -2]), "'dilations' entries must be >= 1 and <= 2^31 (sizes), got -2"),
+        (a_int("group", 0), "'group' must be >= 1 and <= 2^31 (a size), got 0"),
         (a_int("strides", 2), "'strides' must be of type INTS, got INT"),
         (a_string("auto_pad", "SAME"), "'auto_pad' must be one of"),
     ] {
@@ -340,7 +340,7 @@ fn constant_tensors_computed_at_run_time_are_folded_at_load() {
     let mut n = Net::new();
     n.input("x", &[N, 3, 8, 8]);
     let w = n.w("c1.w", &[8, 3, 3, 3]);
-    let (one, huge) = (n.i("one", &[1]), n.i("huge", &[1_000_000_000_000, 1_000_000_000_000]));
+    let (one, huge) = (n.i("one", &[1]), n.i("huge", &[1_000_000, 1_000_000]));
     n.node("Constant", "zero", &[], &["zero"], vec![oto_onnx::attr::a_tensor("value", oto_onnx::tensor::f32_tensor("", &[], &[0.0]))]);
     n.node("CastLike", "zero_like", &["zero", "x"], &["zl"], vec![]);
     n.node("Shape", "w_shape", &[&w], &["ws"], vec![a_int("start", 0), a_int("end", 1)]);

@@ -153,25 +153,50 @@ fn resolve_external(t: &mut TensorProto, base_dir: Option<&Path>) -> Result<(), 
     let offset = parse("offset")?.unwrap_or(0);
     let length = parse("length")?;
     let dir = base_dir.ok_or_else(|| xerr("model was not loaded from a file".into()))?;
-    if Path::new(&location).is_absolute() || location.split(['/', '\\']).any(|c| c == "..") {
-        return Err(xerr("location must be a relative path inside the model's directory".into()));
-    }
-    let mut f = std::fs::File::open(dir.join(&location)).map_err(|e| xerr(e.to_string()))?;
+    let path = confined(dir, &location).map_err(xerr)?;
+    let mut f = std::fs::File::open(&path).map_err(|e| xerr(e.to_string()))?;
+    // bounded by the file's real size, never by a declared length (nothing allocated up front)
+    let size = f.metadata().map_err(|e| xerr(e.to_string()))?.len();
+    let n = match length {
+        Some(n) if offset.checked_add(n).is_none_or(|end| end > size) => {
+            return Err(xerr(format!("declares {n} bytes at offset {offset}, but the file has {size} bytes (truncated or corrupt external data)")))
+        }
+        Some(n) => n,
+        None if offset > size => return Err(xerr(format!("offset {offset} is past the end of the file ({size} bytes)"))),
+        None => size - offset,
+    };
     f.seek(SeekFrom::Start(offset)).map_err(|e| xerr(e.to_string()))?;
-    let mut buf = Vec::new();
-    match length {
-        Some(n) => {
-            buf.resize(n as usize, 0);
-            f.read_exact(&mut buf).map_err(|e| xerr(format!("cannot read {n} bytes at offset {offset}: {e}")))?;
-        }
-        None => {
-            f.read_to_end(&mut buf).map_err(|e| xerr(e.to_string()))?;
-        }
+    let mut buf = Vec::with_capacity(n as usize);
+    (&mut f).take(n).read_to_end(&mut buf).map_err(|e| xerr(e.to_string()))?;
+    if (buf.len() as u64) < n {
+        return Err(xerr(format!("cannot read {n} bytes at offset {offset}: the file ended after {} (it changed while being read?)", buf.len())));
     }
     t.raw_data = Some(buf.into());
     t.external_data.clear();
     t.data_location = None;
     Ok(())
+}
+
+/// The regular file `location` names inside `dir`, symlinks resolved: refused when it resolves
+/// outside `dir` (a `..`, an absolute path, or a symlink to elsewhere) or is not a regular file
+/// (a folder, `/dev/zero`, a FIFO).
+fn confined(dir: &Path, location: &str) -> Result<std::path::PathBuf, String> {
+    if location.is_empty() {
+        return Err("the location is empty".into());
+    }
+    if Path::new(location).is_absolute() || location.split(['/', '\\']).any(|c| c == "..") {
+        return Err("location must be a relative path inside the model's directory".into());
+    }
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir }; // "m.onnx" lives in "."
+    let root = std::fs::canonicalize(dir).map_err(|e| format!("the model's directory {}: {e}", dir.display()))?;
+    let real = std::fs::canonicalize(root.join(location)).map_err(|e| e.to_string())?;
+    if !real.starts_with(&root) {
+        return Err(format!("location resolves to {} (through a symlink), outside the model's directory {}; copy the data next to the model", real.display(), root.display()));
+    }
+    if !std::fs::metadata(&real).map_err(|e| e.to_string())?.is_file() {
+        return Err(format!("location resolves to {}, which is not a regular file", real.display()));
+    }
+    Ok(real)
 }
 
 #[cfg(test)]
@@ -226,5 +251,56 @@ mod tests {
         assert!(e.is_err());
         assert_eq!(std::fs::read(&p).unwrap(), b"{}");
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    /// A model whose initializer 'w' (4 floats) lives in external file `location` with `keys`.
+    fn external(dir: &Path, location: &str, keys: &[(&str, &str)]) -> std::path::PathBuf {
+        let mut m = model_with(4);
+        let t = &mut m.graph.as_mut().unwrap().initializer[0];
+        t.raw_data = None;
+        t.float_data.clear();
+        t.data_location = Some(DataLocation::External as i32);
+        t.external_data = std::iter::once(("location", location))
+            .chain(keys.iter().copied())
+            .map(|(k, v)| crate::pb::StringStringEntryProto { key: Some(k.into()), value: Some(v.into()) })
+            .collect();
+        let p = dir.join("m.onnx");
+        save_model(&m, &p).unwrap();
+        p
+    }
+
+    #[test]
+    fn external_data_is_confined_and_bounded_by_the_real_file() {
+        let d = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let bytes: Vec<u8> = [0.0f32, 0.5, 1.0, 1.5].iter().flat_map(|v| v.to_le_bytes()).collect();
+        std::fs::write(d.path().join("w.bin"), &bytes).unwrap();
+        std::fs::write(outside.path().join("secret.bin"), &bytes).unwrap();
+        let err = |loc: &str, keys: &[(&str, &str)]| load_model(&external(d.path(), loc, keys)).unwrap_err().to_string();
+        // inside the folder: loads, with or without a length
+        assert_eq!(load_model(&external(d.path(), "w.bin", &[("length", "16")])).unwrap(), model_with(4));
+        assert_eq!(load_model(&external(d.path(), "w.bin", &[])).unwrap(), model_with(4));
+        // a declared length the file does not hold (2^62: nothing allocated), an offset past the end
+        assert!(err("w.bin", &[("length", "4611686018427387904")]).contains("the file has 16 bytes"), "{}", err("w.bin", &[("length", "4611686018427387904")]));
+        assert!(err("w.bin", &[("offset", "8"), ("length", "16")]).contains("the file has 16 bytes"));
+        assert!(err("w.bin", &[("offset", "17")]).contains("past the end"));
+        assert!(err("w.bin", &[("offset", "18446744073709551615"), ("length", "2")]).contains("declares"));
+        // outside the folder: '..', absolute, and symlinks to a file, to a folder, to /dev/zero
+        assert!(err("../secret.bin", &[]).contains("inside the model's directory"));
+        assert!(err(outside.path().join("secret.bin").to_str().unwrap(), &[]).contains("inside the model's directory"));
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(outside.path().join("secret.bin"), d.path().join("link.bin")).unwrap();
+            std::os::unix::fs::symlink(outside.path(), d.path().join("sub")).unwrap();
+            std::os::unix::fs::symlink("/dev/zero", d.path().join("zero.bin")).unwrap();
+            std::fs::create_dir(d.path().join("dir.bin")).unwrap();
+            assert!(err("link.bin", &[]).contains("outside the model's directory"), "{}", err("link.bin", &[]));
+            assert!(err("sub/secret.bin", &[]).contains("outside the model's directory"));
+            assert!(err("zero.bin", &[("length", "16")]).contains("outside the model's directory"));
+            assert!(err("dir.bin", &[]).contains("not a regular file"));
+            // a symlink that stays inside the folder is fine
+            std::os::unix::fs::symlink("w.bin", d.path().join("alias.bin")).unwrap();
+            assert_eq!(load_model(&external(d.path(), "alias.bin", &[])).unwrap(), model_with(4));
+        }
     }
 }

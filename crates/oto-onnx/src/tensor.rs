@@ -10,8 +10,9 @@ pub const DOUBLE: i32 = DataType::Double as i32;
 pub const BOOL: i32 = DataType::Bool as i32;
 pub const FLOAT16: i32 = DataType::Float16 as i32;
 
+/// `Π dims` (negative dims count as 0; saturates instead of overflowing on a corrupt file).
 pub fn numel(dims: &[i64]) -> usize {
-    dims.iter().map(|&d| d.max(0) as usize).product()
+    dims.iter().fold(1usize, |acc, &d| acc.saturating_mul(d.max(0) as usize))
 }
 
 fn terr(t: &TensorProto, reason: impl Into<String>) -> OnnxError {

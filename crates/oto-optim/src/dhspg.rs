@@ -20,7 +20,7 @@
 
 pub use super::dhspg_config::{DhspgConfig, SaliencyMagnitude, SparsityMode, WeightDecayType};
 pub use super::dhspg_math::{
-    adaptive_lambda, deadline_pick, partition, ramp_floor, reachable_target, round_half_even, saliency,
+    adaptive_lambda, deadline_pick, group_rank_blend, partition, ramp_floor, reachable_target, round_half_even, saliency,
 };
 
 use super::baseline::{Direction, Variant};
@@ -226,6 +226,9 @@ impl Dhspg {
                     *s *= c / mean; // score_g · c_g / mean c
                 }
             }
+        }
+        if c.group_rank > 0.0 {
+            score = group_rank_blend(&score, &self.layout.groups, c.group_rank);
         }
         score
     }

@@ -90,6 +90,10 @@ pub struct DhspgConfig {
     /// [oto] Multiply each row's saliency by `c_g / mean c`, `c_g` = the MACs its removal alone
     /// saves, so the partition prefers rows that cost more compute (needs [`super::Dhspg::with_macs`]).
     pub saliency_flops: bool,
+    /// [oto] Rank rows within their group as well as globally: the partition ranks by
+    /// `w · rank in group + (1 − w) · global rank` ([`super::dhspg_math::group_rank_blend`]);
+    /// 1 = every group gives up the same share of its rows, 0 (default) = the saliency's order.
+    pub group_rank: f64,
     /// Adam moment initialisation: the original's `m = g, v = g²` by default.
     pub adam_init: AdamInit,
     pub mode: SparsityMode,
@@ -146,6 +150,7 @@ impl DhspgConfig {
             score_eps: 1e-6,
             saliency_magnitude: SaliencyMagnitude::PerWidth,
             saliency_flops: false,
+            group_rank: 0.0,
             adam_init: AdamInit::Original,
             mode: SparsityMode::Exact,
             pruning_ramp: true,
@@ -196,6 +201,9 @@ impl DhspgConfig {
         }
         if self.lmbda < 0.0 || self.lmbda_amplify <= 0.0 || self.hat_lmbda_coeff < 1.0 {
             return bad("need lmbda ≥ 0, lmbda_amplify > 0, hat_lmbda_coeff ≥ 1");
+        }
+        if !(0.0..=1.0).contains(&self.group_rank) {
+            return bad("group_rank must be within [0, 1]");
         }
         Ok(())
     }

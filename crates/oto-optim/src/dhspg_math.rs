@@ -44,6 +44,29 @@ pub fn saliency(
         .collect()
 }
 
+/// [oto] The saliency as a blend of ranks (both quantiles in (0, 1), high = redundant): `w` ×
+/// each row's rank within its group + (1 − `w`) × its rank among all rows. `w = 1`: every group
+/// gives up the same share of its rows (its least salient), so layer widths keep their
+/// proportions (Torch-Pruning's uniform per-layer ratio); `w = 0`: the global order of `score`.
+/// Rows in no group take their global rank for both terms.
+pub fn group_rank_blend(score: &[f64], groups: &[(usize, Vec<usize>)], w: f64) -> Vec<f64> {
+    let quantiles = |rows: &[usize], out: &mut [f64]| {
+        let mut by_score = rows.to_vec();
+        by_score.sort_by(|&a, &b| score[a].partial_cmp(&score[b]).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b)));
+        for (i, &g) in by_score.iter().enumerate() {
+            out[g] = (i as f64 + 0.5) / rows.len() as f64;
+        }
+    };
+    let n = score.len();
+    let mut global = vec![0.0; n];
+    quantiles(&(0..n).collect::<Vec<_>>(), &mut global);
+    let mut local = global.clone();
+    for (_, rows) in groups {
+        quantiles(rows, &mut local);
+    }
+    local.iter().zip(&global).map(|(l, g)| w * l + (1.0 - w) * g).collect()
+}
+
 /// Partition (§3.5 steps 5–6): returns the `G_p` membership per row.
 /// `groups` = rows of each group (global ids), `q` = `group_divisible`, `rho` = [oto] at most
 /// `⌊ρ·n_G⌋` rows of a group in `G_p` (1 = no cap, the original), so that no later pick —
@@ -190,4 +213,29 @@ pub fn deadline_pick(
         left -= r;
     }
     picked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_rank_blend_takes_the_same_share_of_every_group_at_w_1() {
+        // group A (rows 0..4) far more redundant than group B (rows 4..8) by raw score
+        let score = [9.0, 8.0, 7.0, 6.0, 0.4, 0.1, 0.3, 0.2];
+        let groups = vec![(0, vec![0, 1, 2, 3]), (1, vec![4, 5, 6, 7])];
+        let top = |s: &[f64], k: usize| {
+            let gp = partition(s, &groups, (k as f64 + 0.5) / 8.0, 0.0, 1, 1.0);
+            (0..8).filter(|&g| gp[g]).collect::<Vec<_>>()
+        };
+        // global order: the 3 most redundant rows all come from A (a group keeps one row)
+        assert_eq!(top(&group_rank_blend(&score, &groups, 0.0), 3), vec![0, 1, 2]);
+        assert_eq!(top(&score, 3), vec![0, 1, 2]);
+        // w = 1: two of each group, each group's own most redundant
+        assert_eq!(top(&group_rank_blend(&score, &groups, 1.0), 4), vec![0, 1, 4, 6]);
+        // a blend trades: A's top rows first, B still gives up its most redundant one
+        let half = group_rank_blend(&score, &groups, 0.5);
+        assert!(half.iter().all(|q| *q > 0.0 && *q < 1.0));
+        assert_eq!(top(&half, 4), vec![0, 1, 2, 4]);
+    }
 }

@@ -56,14 +56,63 @@ pub fn inference_form(full: &Graph, analysis: &Analysis) -> Result<Graph> {
     Ok(c.graph)
 }
 
+/// Every trainable weight must be finite: beside an Inf, a removed channel's zeros are not
+/// invariant (0 × Inf = NaN), so no cut next to it is exact. (NaN is refused at load.)
+fn check_finite_weights(full: &Graph, analysis: &Analysis) -> Result<()> {
+    for &v in &analysis.trainable {
+        let Some(t) = &full.values[v].init else { continue };
+        let Ok(x) = oto_onnx::tensor::to_f32(t) else { continue };
+        if let Some(i) = x.iter().position(|x| !x.is_finite()) {
+            bail!(
+                "weight '{}' holds {} (flat index {i}): the model's outputs are not finite and no channel next to it can be cut exactly (0 × Inf = NaN); fix the weights (a diverged training run?)",
+                full.values[v].name,
+                x[i]
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The largest single value the numeric proof may hold (tract keeps at least that much alive).
+pub const PROOF_VALUE_BYTES: u64 = 2 << 30;
+
+/// Refuses, before anything is allocated, a proof whose largest value at `batch` would exceed
+/// [`PROOF_VALUE_BYTES`] (a symbolic batch axis counts `batch`, another symbolic dim 16, as
+/// [`crate::input_specs`] feeds; 4 bytes an element).
+fn check_proof_memory(g: &Graph, batch: usize) -> Result<()> {
+    let bytes = |shape: &[oto_graph::Dim]| {
+        shape.iter().enumerate().fold(4u64, |acc, (axis, d)| {
+            acc.saturating_mul(match d {
+                oto_graph::Dim::Known(k) => (*k).max(0) as u64,
+                _ if axis == 0 => batch as u64,
+                _ => 16,
+            })
+        })
+    };
+    let worst = g.values.iter().filter_map(|v| Some((bytes(v.shape.as_ref()?), v))).max_by_key(|(b, _)| *b);
+    if let Some((b, v)) = worst.filter(|(b, _)| *b > PROOF_VALUE_BYTES) {
+        bail!(
+            "the numeric proof would hold value '{}' of shape {} at batch {batch}: about {:.1} GiB for that value alone (limit {} GiB); \
+             check the model's input shape (--input-shape) or skip the numeric proof with --no-verify (the structural check still runs)",
+            v.name,
+            oto_graph::ir::fmt_shape(v.shape.as_ref().unwrap()),
+            b as f64 / (1u64 << 30) as f64,
+            PROOF_VALUE_BYTES >> 30
+        );
+    }
+    Ok(())
+}
+
 /// Constructs the compressed model of `full` and proves it (see the module docs). An `Err`
 /// says which step failed; nothing is written here.
 pub fn prove(full: &Graph, analysis: &Analysis, removal: &CompressOptions, o: &ProveOptions) -> Result<Proof> {
+    check_finite_weights(full, analysis)?;
     let compressed = compress::compress(full, analysis, removal).context("constructing the compressed model")?;
     let reference = inference_form(full, analysis)?;
     let model = compressed.graph.to_model();
     oto_graph::check::structural(&model, &reference).context("structural check of the compressed model")?;
     let comparison = if o.numeric {
+        check_proof_memory(&reference, o.batch)?;
         let cmp = compare(&reference.to_model(), &model, o.batch, o.seed).map_err(|e| {
             // ops outside the registry are the usual reason tract cannot run a model
             let unknown: std::collections::BTreeSet<String> = full

@@ -6,6 +6,7 @@
 use anyhow::{bail, Context, Result};
 use oto_graph::compress::{CompressOptions, Compressed};
 use oto_onnx::pb::ModelProto;
+use oto_onnx::OnnxError;
 use oto_graph::{zig, Graph};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -55,8 +56,15 @@ pub fn load(path: &Path) -> Result<Graph> {
     if !path.exists() {
         bail!("model file '{}' does not exist", path.display());
     }
-    let model = oto_onnx::load_model(path)
-        .with_context(|| format!("cannot read '{}' as an ONNX model (is it a .onnx file written by an ONNX exporter?)", path.display()))?;
+    let model = oto_onnx::load_model(path).map_err(|e| {
+        // the exporter hint only where the bytes are not an ONNX model at all
+        let hint = matches!(e, OnnxError::Empty { .. } | OnnxError::Decode { .. } | OnnxError::NoGraph { .. });
+        anyhow::Error::new(e).context(format!(
+            "cannot load '{}' as an ONNX model{}",
+            path.display(),
+            if hint { " (is it a .onnx file written by an ONNX exporter?)" } else { "" }
+        ))
+    })?;
     Graph::from_model(model).with_context(|| format!("'{}': the graph is malformed; fix or re-export the model", path.display()))
 }
 

@@ -160,6 +160,9 @@ pub struct Args {
     /// Weight the saliency by the MACs each row costs (prune expensive rows first; oto's addition)
     #[arg(long)]
     pub saliency_flops: bool,
+    /// Partition order: W × each row's rank within its layer group + (1 − W) × its global rank; 1 = every layer keeps the same share of its channels
+    #[arg(long, value_name = "W")]
+    pub group_rank: Option<f64>,
     /// Adam moments on the first step: original (m = g, v = g², default) or standard (PyTorch's, as the dense baseline)
     #[arg(long, value_name = "original|standard")]
     pub adam_init: Option<String>,
@@ -269,7 +272,7 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
     }
     dh!(target_sparsity, target_flops, start_pruning_epoch, epsilon, lmbda, lmbda_amplify, hat_lmbda_coeff, tolerance_group_sparsity,
         upper_group_sparsity, first_momentum, second_momentum, dampening, group_divisible, weight_decay_type, pruning_deadline_epoch,
-        pruning_ramp, saliency_magnitude, adam_init, partition_epoch, half_space_project_epoch);
+        pruning_ramp, saliency_magnitude, adam_init, partition_epoch, half_space_project_epoch, group_rank);
     if let Some(r) = &a.prune_rows {
         d.prune_rows = Some(row_list(r)?);
     }

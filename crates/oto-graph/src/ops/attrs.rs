@@ -4,6 +4,9 @@
 use crate::error::{GraphError, Result};
 use oto_onnx::pb::{attribute_proto::AttributeType, AttributeProto, NodeProto, TensorProto};
 
+/// The largest size attribute (group, stride, dilation, kernel, pad) oto reads: 2^31.
+pub const MAX_SIZE: i64 = 1 << 31;
+
 /// The node being parsed: its proto, display name and the opset of its domain.
 pub struct Attrs<'a> {
     pub proto: &'a NodeProto,
@@ -121,17 +124,19 @@ impl<'a> Attrs<'a> {
     /// A non-negative integer attribute (`>= min`), e.g. a block size or a group count.
     pub fn int_at_least(&self, name: &str, default: i64, min: i64) -> Result<i64> {
         let v = self.int(name, default)?;
-        if v < min {
-            return Err(self.err(name, format!("must be >= {min}, got {v}")));
+        if v < min || v > MAX_SIZE {
+            return Err(self.err(name, format!("must be >= {min} and <= 2^31 (a size), got {v}")));
         }
         Ok(v)
     }
 
-    /// A list attribute whose entries must all be `>= min` (strides, dilations, kernel sizes).
+    /// A list attribute whose entries must all be `>= min` and at most [`MAX_SIZE`] (strides,
+    /// dilations, kernel sizes, pads: no real model comes near, and shape arithmetic on them
+    /// cannot overflow).
     pub fn ints_at_least(&self, name: &str, min: i64) -> Result<Option<Vec<i64>>> {
         let v = self.ints_opt(name)?;
-        if let Some(bad) = v.as_ref().and_then(|v| v.iter().find(|&&x| x < min)) {
-            return Err(self.err(name, format!("entries must be >= {min}, got {bad}")));
+        if let Some(bad) = v.as_ref().and_then(|v| v.iter().find(|&&x| x < min || x > MAX_SIZE)) {
+            return Err(self.err(name, format!("entries must be >= {min} and <= 2^31 (sizes), got {bad}")));
         }
         Ok(v)
     }

@@ -8,7 +8,7 @@
 //! Cost: H_out·W_out·M·(C/group)·k… MACs (ConvTranspose: per input pixel).
 use super::{Attrs, OpParse, OpRule};
 use crate::compress::rewrite::Rewriter;
-use crate::error::Result;
+use crate::error::{GraphError, Result};
 use crate::ir::{Dim, Graph, NodeId};
 use crate::shape::ctx::out;
 use crate::shape::{InferCtx, OutInfo};
@@ -59,6 +59,10 @@ impl OpParse for Conv {
             "ConvTranspose" => true,
             _ => return Ok(None),
         };
+        if !(2..=3).contains(&a.proto.input.len()) {
+            let reason = format!("takes 2 or 3 inputs (X, W and an optional B), got {}; fix or re-export the model", a.proto.input.len());
+            return Err(GraphError::Shape { node: a.name.into(), op: a.op_type.into(), reason });
+        }
         Ok(Some(Conv {
             transpose,
             group: a.int_at_least("group", 1, 1)?,
@@ -121,6 +125,7 @@ impl OpRule for Conv {
 
 fn infer_conv(cv: &Conv, c: &InferCtx) -> Result<OutInfo> {
     let n = c.node();
+    c.same_type(&[0, 1, 2])?;
     let (Some(x), Some(w)) = (c.shape(0), c.shape(1)) else { return Ok(OutInfo::default()) };
     if x.len() < 3 || w.len() != x.len() {
         return Err(c.err(format!("input rank {} and weight rank {} do not match (expected equal ranks >= 3)", x.len(), w.len())));

@@ -39,6 +39,7 @@ impl OpParse for Gemm {
 
 impl OpRule for Gemm {
     fn infer(&self, c: &InferCtx) -> Result<Vec<OutInfo>> {
+        c.same_type(&[0, 1, 2])?;
         let (Some(a), Some(b)) = (c.shape(0), c.shape(1)) else { return Ok(vec![OutInfo::default()]) };
         if a.len() != 2 || b.len() != 2 {
             return Err(c.err(format!("Gemm needs rank-2 A and B, got ranks {} and {}", a.len(), b.len())));
@@ -77,6 +78,7 @@ impl OpParse for MatMul {
 
 impl OpRule for MatMul {
     fn infer(&self, c: &InferCtx) -> Result<Vec<OutInfo>> {
+        c.same_type(&[0, 1])?;
         let (Some(a), Some(b)) = (c.shape(0), c.shape(1)) else { return Ok(vec![OutInfo::default()]) };
         Ok(vec![out(matmul_shape(c, &a, &b)?, c.dtype(0))])
     }

@@ -66,7 +66,7 @@ pub fn product(dims: &[Dim]) -> Dim {
     let mut syms = vec![];
     for d in dims {
         let (s, k) = factors(d);
-        known *= k;
+        known = known.saturating_mul(k);
         syms.extend(s);
     }
     from_factors(syms, known)

@@ -36,6 +36,20 @@ impl InferCtx<'_> {
     pub fn arg(&self, a: &IntsArg) -> Option<Vec<i64>> {
         a.values(self.g, self.nid)
     }
+    /// The inputs `slots` share one element type (ONNX's type constraint `T`; unknown types,
+    /// 0, are not compared): a float16 bias on a float Conv is a broken file.
+    pub fn same_type(&self, slots: &[usize]) -> Result<(), GraphError> {
+        let known: Vec<(usize, i32)> = slots.iter().map(|&s| (s, self.dtype(s))).filter(|t| t.1 != 0).collect();
+        match known.iter().find(|t| t.1 != known[0].1) {
+            Some(&(s, t)) => Err(self.err(format!(
+                "input {s} has element type {} but input {} has {}: ONNX requires one type for them; fix or re-export the model",
+                oto_onnx::tensor::type_name(t),
+                known[0].0,
+                oto_onnx::tensor::type_name(known[0].1)
+            ))),
+            None => Ok(()),
+        }
+    }
     pub fn has_input(&self, slot: usize) -> bool {
         self.node().input(slot).is_some()
     }

@@ -84,10 +84,33 @@ impl Graph {
                 }
                 let decl = declared.get(&v.name);
                 v.shape = info.shape.or_else(|| decl.and_then(|d| d.1.clone()));
+                if let Some(sh) = &v.shape {
+                    check_size(sh).map_err(|reason| GraphError::Shape { node: node.name.clone(), op: node.op_type.clone(), reason })?;
+                }
                 v.dtype = if info.dtype != 0 { info.dtype } else { decl.map(|d| d.0).unwrap_or(0) };
                 v.folded = info.folded;
             }
         }
         Ok(())
     }
+}
+
+/// A value's shape must be one a real model computes: no negative dimension, at most
+/// [`crate::validate::MAX_ELEMENTS`] elements for its known dimensions (so no size arithmetic
+/// downstream can overflow, and a corrupt shape constant is named where it appears).
+fn check_size(shape: &[Dim]) -> std::result::Result<(), String> {
+    let mut n = 1u64;
+    for d in shape {
+        if let Dim::Known(k) = d {
+            let k = u64::try_from(*k).map_err(|_| format!("computes a negative dimension {k} (shape {}); the model's shape constants are corrupt", crate::ir::fmt_shape(shape)))?;
+            n = n.saturating_mul(k);
+        }
+    }
+    if n > crate::validate::MAX_ELEMENTS {
+        return Err(format!(
+            "computes a value of shape {}, more than 2^40 elements per sample: no real model does; the model's shape constants or attributes are corrupt",
+            crate::ir::fmt_shape(shape)
+        ));
+    }
+    Ok(())
 }

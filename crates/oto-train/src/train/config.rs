@@ -230,6 +230,10 @@ pub struct DhspgOptions {
     /// [oto] Weight the partition's saliency by each row's MACs (`score · c_g / mean c`), so that
     /// rows that cost more compute are pruned first (default false: the original's score).
     pub saliency_flops: Option<bool>,
+    /// [oto] Weight `w` of each row's rank within its group in the partition's order
+    /// (`w · rank in group + (1 − w) · global rank`): 1 = every layer gives up the same share of
+    /// its channels (widths keep their proportions); 0 = the saliency's global order.
+    pub group_rank: Option<f64>,
     /// Adam / AdamW moments on a tensor's first step: `original` (the original's `m = g, v = g²`;
     /// default) or `standard` (PyTorch's zeros, as the dense Adam baseline). The original's init
     /// keeps the bias-corrected `v` large for ~1/(1 − β2) steps, so DHSPG-Adam then learns slower
@@ -535,6 +539,7 @@ impl TrainConfig {
             ("pruning_ramp", d.pruning_ramp.is_some()),
             ("saliency_magnitude", d.saliency_magnitude.is_some()),
             ("saliency_flops", d.saliency_flops.is_some()),
+            ("group_rank", d.group_rank.is_some()),
             ("partition_epoch", d.partition_epoch.is_some()),
             ("half_space_project_epoch", d.half_space_project_epoch.is_some()),
             ("fixed_zero_groups", d.fixed_zero_groups.is_some()),

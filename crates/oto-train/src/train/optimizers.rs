@@ -114,7 +114,7 @@ pub fn dhspg_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<DhspgCo
     set!(epsilon => epsilon, lmbda => lmbda, lmbda_amplify => lmbda_amplify, hat_lmbda_coeff => hat_lmbda_coeff,
          tolerance_group_sparsity => tolerance_group_sparsity, first_momentum => first_momentum,
          second_momentum => second_momentum, dampening => dampening,
-         fixed_zero_groups => fixed_zero_groups, pruning_ramp => pruning_ramp);
+         fixed_zero_groups => fixed_zero_groups, pruning_ramp => pruning_ramp, group_rank => group_rank);
     if let Some(t) = &o.weight_decay_type {
         d.weight_decay_type = match t.as_str() {
             "l2_norm" | "l2" => WeightDecayType::L2Norm,
