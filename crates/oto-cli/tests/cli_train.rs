@@ -259,15 +259,23 @@ fn images_are_resized_to_the_model_input_side() {
     fails_with(&["train", rgb.to_str().unwrap(), "--epochs", "1", "--out", dir.path().join("o3").to_str().unwrap()], "[N, 1, 28, 28]");
 }
 
-/// A run whose loss blows up (a learning rate of 50) is warned about, with what to change.
+/// A run whose loss blows up (a learning rate of 50) is warned about, with what to change, and
+/// exits non-zero unless `--allow-divergence`.
 #[test]
 fn a_diverging_run_is_warned_about() {
     let dir = tempfile::tempdir().unwrap();
-    let o = oto()
-        .args(["train", "--epochs", "3", "--max-train-batches", "4", "--lr", "50", "--threads", "1", "--progress", "plain", "--out"])
-        .arg(dir.path().join("o"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    let run = |extra: &[&str]| {
+        let o = oto()
+            .args(["train", "--epochs", "3", "--max-train-batches", "4", "--lr", "50", "--threads", "1", "--progress", "plain", "--out"])
+            .arg(dir.path().join(format!("o{}", extra.len())))
+            .args(extra)
+            .output()
+            .unwrap();
+        (o.status.success(), String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr))
+    };
+    let (ok, text) = run(&[]);
     assert!(text.contains("the run is diverging; lower the learning rate"), "{text}");
+    assert!(!ok && text.contains("--allow-divergence"), "a diverged run exits non-zero: {text}");
+    let (ok, text) = run(&["--allow-divergence"]);
+    assert!(ok, "{text}");
 }

@@ -356,7 +356,20 @@ pub fn diff_outputs(reference: &[TensorF32], candidate: &[TensorF32]) -> Result<
 /// When tract's optimizer fails on a model it can run (LeViT: a declutter pass), both run
 /// unoptimized: the proof compares values, not plans.
 pub fn compare(reference: &ModelProto, candidate: &ModelProto, batch: usize, seed: u64) -> Result<Comparison> {
+    if node_count(reference) > OPTIMIZE_MAX_NODES {
+        return compare_with(reference, candidate, batch, seed, false);
+    }
     optimized_or_not(|optimize| compare_with(reference, candidate, batch, seed, optimize))
+}
+
+/// Above this many nodes the proof runs tract's plans unoptimized: its optimizer (and the
+/// naming of every node it adds, `Graph::unique_name`, a scan of all nodes) takes time quadratic
+/// in the node count — minutes on a 50,000-node graph — while one unoptimized run of a proof's
+/// small batch takes well under a second.
+pub const OPTIMIZE_MAX_NODES: usize = 2_000;
+
+fn node_count(model: &ModelProto) -> usize {
+    model.graph.as_ref().map_or(0, |g| g.node.len())
 }
 
 /// [`compare`] with tract's optimizer on or off (off: quicker for many one-off checks).
@@ -375,6 +388,12 @@ pub fn compare_with(reference: &ModelProto, candidate: &ModelProto, batch: usize
 /// Median wall time of one inference of `model` (tract, optimized plan, seeded random inputs
 /// with batch `batch`) over `runs` runs after one warm-up run.
 pub fn median_latency(model: &ModelProto, batch: usize, runs: usize) -> Result<Duration> {
+    if node_count(model) > OPTIMIZE_MAX_NODES {
+        bail!(
+            "the model has {} nodes: tract's optimizer, which latency is measured with, takes time quadratic in that (above {OPTIMIZE_MAX_NODES} nodes it is skipped)",
+            node_count(model)
+        );
+    }
     let specs = input_specs(model, batch)?;
     let inputs = random_inputs(&specs, 0)?;
     let r = Runner::new(model, &specs)?;

@@ -1,7 +1,7 @@
 //! `oto train`: train a network (dense baseline, or DHSPG / HESSO + compression with a target:
 //! --target-sparsity, --target-flops or --prune-rows)
 //! from flags and/or a TOML run file (`--config run.toml`; flags override the file).
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use oto_train::train::{self, DatasetKind, OptimizerKind, PrunerKind, ScheduleKind, TrainConfig};
 use std::path::PathBuf;
 
@@ -160,7 +160,10 @@ pub struct Args {
     /// Weight the saliency by the MACs each row costs (prune expensive rows first; oto's addition)
     #[arg(long)]
     pub saliency_flops: bool,
-    /// Partition order: W × each row's rank within its layer group + (1 − W) × its global rank; 1 = every layer keeps the same share of its channels
+    /// Exit 0 even when the training loss ends far above where it started (a diverged run)
+    #[arg(long)]
+    pub allow_divergence: bool,
+    /// Partition order: W × each row's rank within its layer group + (1 − W) × its global rank; 1 = every layer keeps the same share of its channels [default: 1 at a FLOPs target, else 0]
     #[arg(long, value_name = "W")]
     pub group_rank: Option<f64>,
     /// Adam moments on the first step: original (m = g, v = g², default) or standard (PyTorch's, as the dense baseline)
@@ -300,6 +303,9 @@ pub fn run(a: Args) -> Result<()> {
     let c = config(&a)?;
     let s = train::run(&c)?;
     print_summary(&s);
+    if let (Some(why), false) = (s.diverged(), a.allow_divergence) {
+        bail!("{why} (at the end of the run too). Its models are written but learned nothing useful; --allow-divergence exits 0 on such a run");
+    }
     Ok(())
 }
 

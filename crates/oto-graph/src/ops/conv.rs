@@ -187,6 +187,9 @@ fn zig_conv(c: &Conv, st: &mut State) {
     let transpose = c.transpose;
     let (Some(w), Some(o)) = (input(st, 1), n.output(0)) else { return unknown(st, "conv_without_weight") };
     let Some(ws) = static_shape(st, w).filter(|_| is_const(st, w)) else { return unknown(st, "dynamic_weight") };
+    if ws.len() < 3 {
+        return unknown(st, "conv_weight_rank");
+    }
     let rank = out_rank(st, 0).unwrap_or(ws.len());
     let group = c.group.max(1) as usize;
     let (cin, m) = if transpose { (ws[0], ws[1] * group) } else { (ws[1] * group, ws[0]) };

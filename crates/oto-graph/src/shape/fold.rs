@@ -44,7 +44,7 @@ pub fn binary(op: BinaryKind, a: &[Dim], b: &[Dim]) -> Option<Vec<Dim>> {
 pub fn norm_axis(axis: i64, rank: usize) -> Option<usize> {
     let r = rank as i64;
     let a = if axis < 0 { axis + r } else { axis };
-    (0..r.max(1)).contains(&a).then_some(a as usize)
+    (0..r).contains(&a).then_some(a as usize) // a scalar (rank 0) has no axis
 }
 
 /// Gathers a folded tensor of static shape `dims`: output element (i₀, i₁, …) is input element

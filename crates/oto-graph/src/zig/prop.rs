@@ -34,10 +34,23 @@ pub(crate) fn is_const(st: &State, v: ValueId) -> bool {
 pub(crate) fn const_scalar(st: &State, slot: usize) -> Option<f32> {
     input(st, slot).and_then(|v| st.g.const_f32(v)).and_then(|d| (d.len() == 1).then(|| d[0]))
 }
+/// Sets output `slot`'s channel ids, unless they disagree with the value's static shape (a
+/// rule reading a corrupt or inconsistent graph): then the output gets none, and the safety net
+/// ([`super::analyze`]'s `not_followed`) makes the inputs' rows unprunable instead.
 pub(crate) fn set_out(st: &mut State, slot: usize, t: impl Into<Rc<IdTensor>>) {
     if let Some(o) = node(st).output(slot) {
-        st.ids[o] = Some(t.into());
+        let t = t.into();
+        if fits(&t, static_shape(st, o).as_deref()) {
+            st.ids[o] = Some(t);
+        }
     }
+}
+
+/// `t` is a well-formed id tensor of a value of shape `shape` (when known): one slot per
+/// position, the same rank, each axis the value's size or a broadcast 1, no empty axis.
+fn fits(t: &IdTensor, shape: Option<&[usize]>) -> bool {
+    let whole = t.dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) == Some(t.slots.len()) && !t.dims.contains(&0);
+    whole && shape.is_none_or(|s| s.len() == t.dims.len() && s.iter().zip(&t.dims).all(|(&v, &d)| d == v || d == 1))
 }
 pub(crate) fn slots_of(t: &IdTensor) -> Vec<ElemId> {
     t.slots.iter().map(|s| s.e).collect()
@@ -45,7 +58,13 @@ pub(crate) fn slots_of(t: &IdTensor) -> Vec<ElemId> {
 /// Channel vector of `t` along `axis`, of length `size` (collapsing other axes by union and
 /// repeating a broadcast element).
 pub(crate) fn channel_vec(st: &mut State, t: &IdTensor, axis: usize, size: usize) -> IdTensor {
-    if axis >= t.rank() {
+    let mismatch = axis < t.rank() && t.dims[axis] != size && t.dims[axis] != 1;
+    if mismatch {
+        // `size` channels expected where the ids have another count (an inconsistent graph):
+        // nothing here is followed channel by channel
+        st.unprunable_all(t, "channel_count_mismatch");
+    }
+    if axis >= t.rank() || mismatch {
         // ids of unknown rank (e.g. an unknown op's output without a shape): one element everywhere
         let c = t.collapse_to(None, &mut st.uf);
         let mut target = vec![1; axis + 1];

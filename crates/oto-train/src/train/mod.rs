@@ -57,6 +57,12 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// Why the run counts as diverged: its last epoch's training loss is still ten times the
+    /// first epoch's (or above 10⁶). `oto train` then exits non-zero unless `--allow-divergence`.
+    pub fn diverged(&self) -> Option<String> {
+        let (last, before) = self.history.split_last()?;
+        divergence(before, last).map(|w| w.trim_start_matches("warning: ").to_string())
+    }
     /// The summary of `epochs` trained epochs of `graph` (the full model), before any compression.
     fn new(out: &Path, epochs: usize, history: Vec<EpochRecord>, full: EvalResult, graph: &Graph, files: Vec<PathBuf>) -> Self {
         RunSummary {
