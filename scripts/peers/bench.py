@@ -30,8 +30,10 @@ VARIANTS = {
     "mid": ["--start-pruning-epoch", "2", "--pruning-deadline-epoch", "4"],
     "later": ["--start-pruning-epoch", "4", "--pruning-deadline-epoch", "5"],
     "hesso-late": ["--pruner", "hesso", "--start-pruning-epoch", "3", "--pruning-deadline-epoch", "4"],
-    # session 19: the partition ranks rows within their layer group (1 = uniform per-layer share)
-    "grank1": ["--group-rank", "1"],
+    # session 19: the partition ranks rows within their layer group (1 = uniform per-layer share);
+    # `--group-rank 1` became the default at a FLOPs target, so its cells are the `oto` cells and
+    # the session-18 default is the variant grank0
+    "grank0": ["--group-rank", "0"],
     "grank05": ["--group-rank", "0.5"],
     "grank1-later": ["--group-rank", "1", "--start-pruning-epoch", "4", "--pruning-deadline-epoch", "5"],
     "grank1-abrupt": ["--group-rank", "1", "--pruning-ramp", "false"],
@@ -66,7 +68,8 @@ def run_cell(a, model, tool, seed):
     return row
 
 
-LABELS = {"w17": "oto DHSPG, session-17 default window (steps 156 → 468)",
+LABELS = {"grank0": "oto DHSPG, session-18 default (global saliency order, `--group-rank 0`)",
+          "w17": "oto DHSPG, session-17 default window (steps 156 → 468)",
           "hesso-w17": "oto HESSO, session-17 default window (steps 124 → 248)"}
 
 

@@ -13,8 +13,64 @@
 use oto_graph::compress::{compress, CompressOptions, Removal};
 use oto_graph::{zig, Graph};
 use oto_onnx::pb::{ModelProto, TensorProto};
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+/// An execution may hold at most this much memory: an input that makes oto allocate more is a
+/// crash too (on a real machine, an abort or the OOM killer), saved before the process aborts.
+const MEMORY_CAP: usize = 2 << 30;
+
+/// The system allocator, counting live bytes; past [`MEMORY_CAP`] it writes the input being
+/// executed to the pre-opened crash file (no allocation on that path) and aborts.
+struct Capped;
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static INPUT: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
+static INPUT_LEN: AtomicUsize = AtomicUsize::new(0);
+static OOM_FD: AtomicI32 = AtomicI32::new(-1);
+
+unsafe impl GlobalAlloc for Capped {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        if LIVE.fetch_add(l.size(), Ordering::Relaxed) + l.size() > MEMORY_CAP {
+            over_cap(l.size());
+        }
+        System.alloc(l)
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        System.dealloc(p, l)
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        if new > l.size() && LIVE.fetch_add(new - l.size(), Ordering::Relaxed) + new - l.size() > MEMORY_CAP {
+            over_cap(new);
+        }
+        if new < l.size() {
+            LIVE.fetch_sub(l.size() - new, Ordering::Relaxed);
+        }
+        System.realloc(p, l, new)
+    }
+}
+
+#[cold]
+fn over_cap(size: usize) -> ! {
+    use std::io::Write;
+    use std::os::fd::FromRawFd;
+    let (p, n, fd) = (INPUT.load(Ordering::Relaxed), INPUT_LEN.load(Ordering::Relaxed), OOM_FD.load(Ordering::Relaxed));
+    if !p.is_null() && fd >= 0 {
+        // SAFETY: `p..p+n` is the input slice `main` keeps alive during the execution; the fd is
+        // the crash file opened before fuzzing (ManuallyDrop: never closed here)
+        let mut f = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+        let _ = f.write_all(unsafe { std::slice::from_raw_parts(p, n) });
+        let _ = f.sync_all();
+    }
+    let _ = std::io::stderr().write_all(b"CRASH: an execution went past the 2 GiB memory cap; its input is saved as oom.onnx\n");
+    let _ = size;
+    std::process::abort()
+}
+
+#[global_allocator]
+static ALLOC: Capped = Capped;
 
 /// xorshift64*: fast and seedable, enough to pick mutations.
 struct Rng(u64);
@@ -272,26 +328,40 @@ fn main() {
     });
     let encoded: Vec<Vec<u8>> = seeds.iter().map(|(_, m)| oto_onnx::encode_model(m)).collect();
     std::panic::set_hook(Box::new(|_| {})); // crashes are counted and saved, not printed
+    let _ = std::fs::create_dir_all(&out);
+    if let Ok(f) = std::fs::File::create(out.join("oom.onnx")) {
+        use std::os::fd::IntoRawFd;
+        OOM_FD.store(f.into_raw_fd(), Ordering::Relaxed);
+    }
     let (mut crashes, mut slow, mut slowest) = (0u64, 0u64, (Duration::ZERO, String::new()));
     let start = Instant::now();
     for i in 0..execs {
         let s = r.below(seeds.len());
-        let (bytes, what) = if r.below(2) == 0 {
-            let mut m = seeds[s].1.clone();
-            let mut what = vec![];
-            for _ in 0..1 + r.below(3) {
-                what.push(mutate_structure(&mut m, &mut r));
+        let mutated = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            if r.below(2) == 0 {
+                let mut m = seeds[s].1.clone();
+                let mut what = vec![];
+                for _ in 0..1 + r.below(3) {
+                    what.push(mutate_structure(&mut m, &mut r));
+                }
+                (oto_onnx::encode_model(&m), what.join(", "))
+            } else {
+                let mut b = encoded[s].clone();
+                let w = mutate_bytes(&mut b, &mut r);
+                (b, w)
             }
-            (oto_onnx::encode_model(&m), what.join(", "))
-        } else {
-            let mut b = encoded[s].clone();
-            let w = mutate_bytes(&mut b, &mut r);
-            (b, w)
+        }));
+        let Ok((bytes, what)) = mutated else {
+            eprintln!("fuzzer bug: a mutation of seed {} panicked at execution {i}", seeds[s].0);
+            std::process::exit(2);
         };
         let what = format!("{} / {what}", seeds[s].0);
         let mut rr = Rng(r.next() | 1);
+        INPUT.store(bytes.as_ptr() as *mut u8, Ordering::Relaxed);
+        INPUT_LEN.store(bytes.len(), Ordering::Relaxed);
         let t = Instant::now();
         let ok = std::panic::catch_unwind(AssertUnwindSafe(|| execute(&bytes, &mut rr))).is_ok();
+        INPUT.store(std::ptr::null_mut(), Ordering::Relaxed);
         let took = t.elapsed();
         if took > slowest.0 {
             slowest = (took, what.clone());

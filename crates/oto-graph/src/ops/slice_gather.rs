@@ -115,7 +115,9 @@ fn infer_slice(sl: &Slice, c: &InferCtx) -> Result<OutInfo> {
     let mut o = s.clone();
     // positions kept along every axis, for folding shape data of any rank
     let static_dims: Option<Vec<usize>> = s.iter().map(|d| d.known().map(|v| v.max(0) as usize)).collect();
-    let mut picks: Option<Vec<Vec<usize>>> = static_dims.as_ref().map(|d| d.iter().map(|&n| (0..n).collect()).collect());
+    // (only for folded data, which is small: an unfolded input's dims may be any size)
+    let mut picks: Option<Vec<Vec<usize>>> =
+        static_dims.as_ref().filter(|_| c.folded(0).is_some()).map(|d| d.iter().map(|&n| (0..n).collect()).collect());
     for (k, &a) in axes.iter().enumerate() {
         let step = steps[k];
         if step == 0 {

@@ -30,7 +30,7 @@ pub fn analyze_with(g: &Graph, opts: &AnalyzeOptions) -> Analysis {
             3 => Some(2),
             _ => Some(1),
         };
-        let t = match axis.and_then(|a| v.dim(a).map(|d| (a, d as usize))) {
+        let t = match axis.and_then(|a| v.dim(a).filter(|&d| (0..=super::state::MAX_CHANNELS as i64).contains(&d)).map(|d| (a, d as usize))) {
             Some((a, n)) => {
                 let slots = st.fresh(None, &format!("graph input '{}'", v.name), n);
                 IdTensor::along(rank, a, slots)
@@ -46,6 +46,10 @@ pub fn analyze_with(g: &Graph, opts: &AnalyzeOptions) -> Analysis {
     for nid in 0..g.nodes.len() {
         st.nid = nid;
         let rule = g.nodes[nid].op.rule();
+        if too_large_to_track(g, nid) {
+            super::prop::unknown(&mut st, "too_large_to_track");
+            continue;
+        }
         rule.zig(&mut st);
         if rule.reads_values() {
             not_followed(&mut st, nid);
@@ -88,6 +92,21 @@ fn not_followed(st: &mut State, nid: usize) {
             st.unprunable_all(&t, &reason);
         }
     }
+}
+
+/// Channel ids are tracked per element of a value's static shape (symbolic dims count 1): a
+/// node whose inputs or outputs hold more than this is not followed (its rows unprunable,
+/// reason `too_large_to_track`). Real models stay far below (a 224×224 ImageNet stem's output:
+/// 0.8 M); a corrupt shape would otherwise make the analysis allocate gigabytes.
+pub const MAX_TRACKED_ELEMENTS: u64 = 1 << 26;
+
+fn too_large_to_track(g: &Graph, nid: usize) -> bool {
+    let n = &g.nodes[nid];
+    n.inputs.iter().chain(&n.outputs).flatten().any(|&v| {
+        g.values[v].shape.as_ref().is_some_and(|s| {
+            s.iter().fold(1u64, |acc, d| acc.saturating_mul(d.known().map_or(1, |k| k.max(0) as u64))) > MAX_TRACKED_ELEMENTS
+        })
+    })
 }
 
 const NONE: usize = usize::MAX;

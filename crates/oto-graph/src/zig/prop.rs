@@ -113,7 +113,7 @@ pub(crate) fn fresh_outputs(st: &mut State, reason: &str) {
         let rank = v.rank().unwrap_or(0);
         let what = format!("{} '{}'", n.op_type, n.name);
         let t = match (rank >= 2).then(|| v.dim(1)).flatten() {
-            Some(c) if c > 0 => {
+            Some(c) if c > 0 && c <= super::state::MAX_CHANNELS as i64 => {
                 let s = st.fresh(Some(st.nid), &what, c as usize);
                 IdTensor::along(rank, 1, s)
             }

@@ -33,6 +33,12 @@ pub(crate) struct State<'g> {
     pub nid: NodeId,
 }
 
+/// The most channel elements one analysis creates (see [`State::fresh`]).
+pub const MAX_ELEMENTS: usize = 1 << 22;
+/// The widest channel space given one element per channel (graph inputs, opaque ops' outputs);
+/// a wider one (a corrupt shape) is one element.
+pub const MAX_CHANNELS: usize = 1 << 20;
+
 impl<'g> State<'g> {
     /// An empty state over `g`.
     pub(super) fn new(g: &'g Graph) -> State<'g> {
@@ -54,7 +60,14 @@ impl<'g> State<'g> {
         }
     }
     /// Creates `n` fresh elements for a new channel space.
+    /// Past [`MAX_ELEMENTS`] (4 M) in all (a corrupt shape: real models have well under a million
+    /// channels in all), the `n` slots share one element, unprunable (`too_large_to_track`).
     pub fn fresh(&mut self, node: Option<NodeId>, what: &str, n: usize) -> Vec<Slot> {
+        if self.uf.len().saturating_add(n) > MAX_ELEMENTS {
+            let e = self.fresh(node, what, 1)[0];
+            self.unprunable(e.e, "too_large_to_track");
+            return vec![e; n];
+        }
         let first = self.uf.add(n);
         self.last_mark.resize(first + n, u32::MAX);
         self.sources.push(Source { node, what: what.into(), first, count: n });
