@@ -161,6 +161,12 @@ fn zig_concat(cc: &Concat, st: &mut State) {
         return;
     }
     let channel_concat = parts.iter().flatten().any(|t| t.chan[axis]);
+    // every input's ids must cover its size along the axis (or broadcast): else the graph is
+    // inconsistent (inputs of other ranks, a corrupt shape) and nothing is followed
+    let size_of = |st: &State, s: usize| input(st, s).and_then(|v| st.g.value(v).dim(axis)).unwrap_or(1).max(0) as usize;
+    if parts.iter().enumerate().any(|(s, p)| p.as_ref().is_some_and(|t| t.dims[axis] != 1 && t.dims[axis] != size_of(st, s))) {
+        return unknown(st, "concat_inconsistent_shapes");
+    }
     if channel_concat {
         let mut full = vec![];
         for (s, p) in parts.into_iter().enumerate() {
@@ -189,6 +195,9 @@ fn zig_concat(cc: &Concat, st: &mut State) {
                     dims[a] = dims[a].max(t.dims[a]);
                 }
             }
+        }
+        if datas.iter().any(|t| t.dims.iter().zip(&dims).enumerate().any(|(a, (&d, &m))| a != axis && d != 1 && d != m)) {
+            return unknown(st, "concat_inconsistent_shapes");
         }
         datas = datas.iter().map(|t| t.expand(&dims)).collect();
         let mut out = datas[0].clone();
