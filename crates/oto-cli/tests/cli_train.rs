@@ -279,3 +279,19 @@ fn a_diverging_run_is_warned_about() {
     let (ok, text) = run(&["--allow-divergence"]);
     assert!(ok, "{text}");
 }
+
+/// A run that cannot fit in the memory the machine has is refused before training, with the
+/// estimate and what to change.
+#[test]
+fn a_run_that_cannot_fit_in_memory_is_refused_with_the_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = oto()
+        .args(["train", "--epochs", "1", "--batch-size", "1000000000", "--threads", "1", "--progress", "plain", "--out"])
+        .arg(dir.path().join("o"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{text}");
+    assert!(text.contains("of memory") && text.contains("activations at batch 1000000000") && text.contains("lower --batch-size"), "{text}");
+    assert!(!dir.path().join("o/checkpoint.ot").exists() && !dir.path().join("o/config.toml").exists());
+}

@@ -9,6 +9,7 @@ pub mod api;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod memory;
 pub mod metrics;
 pub mod optimizers;
 pub mod progress;
@@ -324,6 +325,13 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
     let mut progress = progress::Progress::new(progress::Mode::from_setting(&cfg.progress));
     let (data, mut graph) = load_run(cfg, &mut progress)?;
     let analysis = oto_graph::zig::analyze_with(&graph, &oto_graph::zig::AnalyzeOptions { keep: cfg.keep.clone() });
+    // refuse before allocating a run that cannot fit (CPU memory; a GPU's is its own)
+    let state = if cfg.optimizer == config::OptimizerKind::Sgd { 1 } else { 2 } + u64::from(cfg.pruning());
+    let estimate = memory::estimate(&graph, &analysis.trainable, cfg.batch_size, state);
+    if device == Device::Cpu {
+        memory::check(&estimate, memory::available_bytes())?;
+    }
+    progress.line(&estimate.describe());
     let mut exec = Executor::new(&graph, &analysis.trainable, device)?;
     let spe = data.steps_per_epoch(cfg.max_train_batches);
     let mut opt = build_optimizer(cfg, &exec, &graph, &analysis, spe)?;
