@@ -167,7 +167,8 @@ fn zig_elementwise(op: BinaryKind, st: &mut State) {
         .filter(|((_, t), c)| !**c && t.chan.iter().zip(&t.dims).any(|(&ch, &d)| ch && d > 1))
         .map(|((_, t), _)| t.clone())
         .collect();
-    if partials.iter().any(|t| (0..rank).any(|a| t.dims[a] != 1 && t.dims[a] != dims[a])) {
+    // every operand's ids must broadcast to the output's (an inconsistent graph: not followed)
+    if data.iter().any(|(_, t)| t.rank() != rank || (0..rank).any(|a| t.dims[a] != 1 && t.dims[a] != dims[a])) {
         return unknown(st, "channel_axes_mismatch");
     }
     let mut covering = data
