@@ -6,10 +6,10 @@ use crate::error::{GraphError, Result};
 use oto_onnx::pb::{tensor_proto::DataType, type_proto, GraphProto, ModelProto, TensorProto};
 use std::collections::{HashMap, HashSet};
 
-/// The opsets of the default domain oto reads (ONNX 1.23 defines 1 to 23; the op rules are
-/// written from opset 6 on, before which ops carried the legacy `consumed_inputs`; PyTorch
-/// exports 7 and later; opset 99 or 0 is a broken file).
-pub const MIN_OPSET: i64 = 6;
+/// The opsets of the default domain oto reads (ONNX 1.23 defines 1 to 23; the op rules cover
+/// opset 2 on — e.g. Pad-2's attribute form — while opset 1's ops carried the legacy
+/// `consumed_inputs`; PyTorch exports 7 and later; opset 99 or 0 is a broken file).
+pub const MIN_OPSET: i64 = 2;
 pub const MAX_OPSET: i64 = 23;
 /// The IR versions oto reads (3 = the first with opset imports; 12 = ONNX 1.19).
 pub const IR_VERSIONS: std::ops::RangeInclusive<i64> = 3..=13;
