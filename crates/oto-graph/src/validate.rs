@@ -3,7 +3,7 @@
 //! problem instead of reaching arithmetic that trusts it (issue 25's malformed-model corpus).
 //! Each check is linear in the file's size.
 use crate::error::{GraphError, Result};
-use oto_onnx::pb::{tensor_proto::DataType, type_proto, GraphProto, ModelProto, TensorProto};
+use oto_onnx::pb::{tensor_proto::DataType, GraphProto, ModelProto, TensorProto};
 use std::collections::{HashMap, HashSet};
 
 /// The opsets of the default domain oto reads (ONNX 1.23 defines 1 to 23; the op rules cover
@@ -79,16 +79,8 @@ fn check_outputs(gp: &GraphProto) -> Result<()> {
 fn check_inputs(gp: &GraphProto, inits: &HashMap<&str, &TensorProto>) -> Result<()> {
     for vi in &gp.input {
         let name = vi.name.as_deref().unwrap_or("");
-        let Some(type_proto::Value::TensorType(tt)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref()) else { continue };
-        let Some(shape) = &tt.shape else { continue };
-        let dims: Vec<Option<i64>> = shape
-            .dim
-            .iter()
-            .map(|d| match d.value {
-                Some(oto_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(v)) => Some(v),
-                _ => None,
-            })
-            .collect();
+        let (_, Some(shape)) = crate::load::declared(vi) else { continue };
+        let dims: Vec<Option<i64>> = shape.iter().map(|d| d.known()).collect();
         if let Some(d) = dims.iter().flatten().find(|&&d| d < 0) {
             return Err(other(format!("graph input '{name}' declares a negative dimension {d}; a symbolic dimension is written as a name (dim_param), not as -1")));
         }
@@ -181,12 +173,8 @@ fn check_tensor(t: &TensorProto) -> Result<()> {
         _ if oto_onnx::tensor::is_float(t) => oto_onnx::tensor::to_f32(t).ok().and_then(|v| v.iter().position(|x| x.is_nan())),
         _ => None,
     };
-    {
-        {
-            if let Some(i) = first_nan {
-                return Err(other(format!("initializer '{name}' holds NaN (first at flat index {i}): the weights are corrupt (a diverged training run?); fix them before pruning")));
-            }
-        }
+    match first_nan {
+        Some(i) => Err(other(format!("initializer '{name}' holds NaN (first at flat index {i}): the weights are corrupt (a diverged training run?); fix them before pruning"))),
+        None => Ok(()),
     }
-    Ok(())
 }
