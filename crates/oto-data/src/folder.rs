@@ -44,7 +44,8 @@ pub(crate) fn class_folders(root: &Path, expected: &str) -> Result<Vec<String>> 
 }
 
 /// The files of the class folders under `root` that `keep`, each with its class index in
-/// `classes`, in sorted order; a subfolder that is not one of `classes` is an error.
+/// `classes`, in sorted order; a subfolder that is not one of `classes`, or one without any
+/// such file (an empty class), is an error.
 pub(crate) fn labelled_files(root: &Path, classes: &[String], keep: fn(&Path) -> bool) -> Result<Vec<(PathBuf, i64)>> {
     let index: HashMap<&str, i64> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i as i64)).collect();
     let mut items = Vec::new();
@@ -53,10 +54,14 @@ pub(crate) fn labelled_files(root: &Path, classes: &[String], keep: fn(&Path) ->
         let Some(&label) = index.get(name.as_str()) else {
             return Err(DataError::format(&dir, format!("class folder '{name}' is not one of the {} known classes", classes.len())));
         };
+        let before = items.len();
         for f in sorted_entries(&dir)? {
             if f.is_file() && keep(&f) {
                 items.push((f, label));
             }
+        }
+        if items.len() == before {
+            return Err(DataError::format(&dir, format!("class folder '{name}' is empty (no file of a known type): remove it or add its samples")));
         }
     }
     Ok(items)
@@ -98,6 +103,7 @@ impl ImageFolder {
                 what: "no .jpg/.jpeg/.png images in the class folders".into(),
             });
         }
+        check_headers(&items)?;
         Ok(ImageFolder { items, classes: classes.to_vec(), transform })
     }
 
@@ -148,6 +154,7 @@ impl ImageFolder {
         if items.is_empty() {
             return Err(DataError::format(annotations, "no annotation lines"));
         }
+        check_headers(&items)?;
         Ok(ImageFolder { items, classes: classes.to_vec(), transform })
     }
 
@@ -176,6 +183,19 @@ impl ImageFolder {
 }
 
 /// Decodes an image file to RGB8 (any supported format, detected by content).
+/// Reads every image's header, in parallel: a file that is no image of a known format is named
+/// before training, not hours into it (one cut short after its header is found when decoded).
+fn check_headers(items: &[(PathBuf, i64)]) -> Result<()> {
+    use rayon::prelude::*;
+    items.par_iter().try_for_each(|(path, _)| {
+        let rd = image::ImageReader::open(path)
+            .map_err(|e| DataError::io(path, e))?
+            .with_guessed_format()
+            .map_err(|e| DataError::io(path, e))?;
+        rd.into_dimensions().map(|_| ()).map_err(|e| DataError::Image { path: path.clone(), msg: format!("not a readable image: {e}") })
+    })
+}
+
 pub(crate) fn decode_rgb(path: &Path) -> Result<image::RgbImage> {
     let err = |m: String| DataError::Image { path: path.into(), msg: m };
     let rd = image::ImageReader::open(path)

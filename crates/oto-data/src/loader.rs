@@ -226,12 +226,18 @@ impl DataLoader {
     }
     /// The batches of one epoch, produced in the background.
     pub fn epoch(&self, epoch: u64) -> Batches {
+        self.epoch_from(epoch, 0)
+    }
+    /// The batches of one epoch from batch `first` on (a run resumed within an epoch): each
+    /// batch is a function of (seed, epoch, its index) alone, so they equal the full epoch's.
+    pub fn epoch_from(&self, epoch: u64, first: usize) -> Batches {
         let order = Arc::new(self.order(epoch));
-        let nb = self.batches_per_epoch();
+        let nb = self.batches_per_epoch().saturating_sub(first);
         let ds = self.ds.clone();
         let cfg = self.cfg.clone();
         let epoch_seed = mix(cfg.seed, epoch ^ 0xA5A5_0000);
-        let inner = Prefetch::spawn(nb, cfg.prefetch, self.pool.clone(), move |bi| {
+        let inner = Prefetch::spawn(nb, cfg.prefetch, self.pool.clone(), move |i| {
+            let bi = first + i;
             let lo = bi * cfg.batch_size;
             let hi = (lo + cfg.batch_size).min(order.len());
             make_batch(&*ds, &order[lo..hi], lo, epoch_seed, &cfg)

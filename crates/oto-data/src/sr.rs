@@ -151,6 +151,10 @@ impl SrDataset {
     /// Random aligned patches for one training epoch, produced in the background.
     /// Images smaller than the patch are never drawn; an error if none is large enough.
     pub fn train_batches(self: &Arc<Self>, cfg: &SrTrainConfig, epoch: u64) -> Result<SrBatches> {
+        self.train_batches_from(cfg, epoch, 0)
+    }
+    /// [`SrDataset::train_batches`] from batch `first` on (a run resumed within an epoch).
+    pub fn train_batches_from(self: &Arc<Self>, cfg: &SrTrainConfig, epoch: u64, first: usize) -> Result<SrBatches> {
         if cfg.lr_patch == 0 || cfg.batch_size == 0 {
             return Err(DataError::Config("lr_patch and batch_size must be at least 1".into()));
         }
@@ -167,8 +171,8 @@ impl SrDataset {
         let me = self.clone();
         let cfg2 = cfg.clone();
         let fit = Arc::new(fit);
-        let inner = Prefetch::spawn(cfg.batches_per_epoch, cfg.prefetch, pool, move |bi| {
-            Ok(me.make_patches(&fit, &cfg2, mix(mix(cfg2.seed, epoch), bi as u64)))
+        let inner = Prefetch::spawn(cfg.batches_per_epoch.saturating_sub(first), cfg.prefetch, pool, move |i| {
+            Ok(me.make_patches(&fit, &cfg2, mix(mix(cfg2.seed, epoch), (first + i) as u64)))
         });
         Ok(SrBatches { inner })
     }

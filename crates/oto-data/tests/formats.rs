@@ -270,11 +270,22 @@ fn image_folder_bad_inputs() {
     let t = tempfile::tempdir().unwrap();
     assert!(matches!(ImageFolder::open(&t.path().join("none"), FolderTransform::none()).unwrap_err(), DataError::NotFound { .. }));
     assert!(ImageFolder::open(t.path(), FolderTransform::none()).is_err()); // no classes
+    // an empty class folder
     std::fs::create_dir_all(t.path().join("c")).unwrap();
+    let e = ImageFolder::open(t.path(), FolderTransform::none()).unwrap_err();
+    assert!(e.to_string().contains("class folder 'c' is empty"), "{e}");
+    // a file that is no image is named when the folder is opened
     std::fs::write(t.path().join("c/broken.jpg"), b"\xff\xd8\xff\xe0 not really a jpeg").unwrap();
+    let e = ImageFolder::open(t.path(), FolderTransform::none()).unwrap_err();
+    assert!(matches!(e, DataError::Image { .. }) && e.to_string().contains("broken.jpg"), "{e}");
+    // one cut short after its header when it is decoded
+    write_png(&t.path().join("c/broken.png"), 16, 16, 0, false);
+    std::fs::remove_file(t.path().join("c/broken.jpg")).unwrap();
+    let png = std::fs::read(t.path().join("c/broken.png")).unwrap();
+    std::fs::write(t.path().join("c/broken.png"), &png[..png.len() / 2]).unwrap();
     let f = ImageFolder::open(t.path(), FolderTransform::none()).unwrap();
     let e = f.get(0).unwrap_err();
-    assert!(matches!(e, DataError::Image { .. }) && e.to_string().contains("broken.jpg"), "{e}");
+    assert!(matches!(e, DataError::Image { .. }) && e.to_string().contains("broken.png"), "{e}");
     // the loader reports it as an error item, not a panic
     let dl = DataLoader::new(Arc::new(f), LoaderConfig::eval(4)).unwrap();
     let items: Vec<_> = dl.epoch(0).collect();

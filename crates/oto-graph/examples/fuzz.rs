@@ -365,6 +365,7 @@ fn main() {
         let took = t.elapsed();
         if took > slowest.0 {
             slowest = (took, what.clone());
+            let _ = std::fs::write(out.join("slowest.onnx"), &bytes); // to replay with --replay
         }
         if took > Duration::from_secs(1) {
             slow += 1;
@@ -381,7 +382,7 @@ fn main() {
         }
     }
     println!(
-        "fuzz: {execs} executions over {} seeds in {:.0} s ({:.0}/s); crashes {crashes}; slow (> 1 s) {slow}; slowest {:.1} ms ({})",
+        "fuzz: {execs} executions over {} seeds in {:.0} s ({:.0}/s); crashes {crashes}; slow (> 1 s) {slow}; slowest {:.1} ms ({}; saved as slowest.onnx)",
         seeds.len(),
         start.elapsed().as_secs_f64(),
         execs as f64 / start.elapsed().as_secs_f64(),

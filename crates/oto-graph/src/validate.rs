@@ -6,13 +6,15 @@ use crate::error::{GraphError, Result};
 use oto_onnx::pb::{tensor_proto::DataType, GraphProto, ModelProto, TensorProto};
 use std::collections::{HashMap, HashSet};
 
-/// The opsets of the default domain oto reads (ONNX 1.23 defines 1 to 23; the op rules cover
+/// The opsets of the default domain oto reads (the op rules follow the ONNX definitions up to
+/// opset 23; ONNX 1.23 defines up to 28, mostly new element types: not read yet; the op rules cover
 /// opset 2 on — e.g. Pad-2's attribute form — while opset 1's ops carried the legacy
 /// `consumed_inputs`; PyTorch exports 7 and later; opset 99 or 0 is a broken file).
 pub const MIN_OPSET: i64 = 2;
 pub const MAX_OPSET: i64 = 23;
-/// The IR versions oto reads (3 = the first with opset imports; 12 = ONNX 1.19).
-pub const IR_VERSIONS: std::ops::RangeInclusive<i64> = 3..=13;
+/// The IR versions oto reads (3 = the first with opset imports; 14 = what `onnx.helper.make_model`
+/// of ONNX 1.23, the wheel the set-up installs, writes by default).
+pub const IR_VERSIONS: std::ops::RangeInclusive<i64> = 3..=14;
 /// No real tensor holds more than 2^40 elements (4 TiB of floats): a larger declared size is a
 /// corrupt file, and refusing it keeps every later size computation far from overflow.
 pub const MAX_ELEMENTS: u64 = 1 << 40;

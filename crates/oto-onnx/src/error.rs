@@ -7,6 +7,8 @@ pub enum OnnxError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot write {path}: it needs {} MB but its disk has {} MB free; free some space or write to another disk", need.div_ceil(1 << 20), free >> 20)]
+    NoSpace { path: PathBuf, need: u64, free: u64 },
     #[error("{what} is empty: expected an ONNX model (a protobuf ModelProto)")]
     Empty { what: String },
     #[error("{what} is not a valid ONNX model: protobuf decoding failed ({reason}); the file may be truncated or not ONNX at all")]

@@ -77,14 +77,51 @@ pub fn save_model(model: &ModelProto, path: &Path) -> Result<(), OnnxError> {
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, with
 /// the data flushed to disk (fsync) before the rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OnnxError> {
-    write_atomic_with(path, true, |f| f.write_all(bytes))
+    write_atomic_with(path, true, bytes.len() as u64, |f| f.write_all(bytes))
 }
 
 /// [`write_atomic`] without the fsync: still never half-written when oto fails, but after a
 /// power loss the file may be empty. For outputs that are cheap to regenerate (analysis reports,
 /// pictures), where the fsync of a multi-MB report would cost more than the whole analysis.
 pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> Result<(), OnnxError> {
-    write_atomic_with(path, false, |f| f.write_all(bytes))
+    write_atomic_with(path, false, bytes.len() as u64, |f| f.write_all(bytes))
+}
+
+/// Bytes an unprivileged writer may still use on the disk holding `dir` (`None` where unknown).
+pub fn free_bytes(dir: &Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let s = rustix::fs::statvfs(dir).ok()?;
+        Some(s.f_bavail.saturating_mul(s.f_frsize))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
+}
+
+/// Refuses, before anything is written, to put `need` bytes at `path` when its disk has less
+/// free (plus 1 MiB): the user hears so at once instead of from a failed write.
+pub fn check_free_space(path: &Path, need: u64) -> Result<(), OnnxError> {
+    // the nearest existing folder (an output folder may not exist yet)
+    let mut dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    while !dir.is_dir() {
+        match dir.parent() {
+            Some(d) if !d.as_os_str().is_empty() => dir = d,
+            _ => dir = Path::new("."),
+        }
+        if dir == Path::new(".") {
+            break;
+        }
+    }
+    match free_bytes(dir) {
+        Some(free) if free < need.saturating_add(1 << 20) => Err(OnnxError::NoSpace { path: path.into(), need, free }),
+        _ => Ok(()),
+    }
 }
 
 /// Where an atomic write of `path` goes first: `.<name>.tmp<pid>` in the same folder.
@@ -117,8 +154,10 @@ pub fn remove_stale_temporaries(dir: &Path) -> usize {
 fn write_atomic_with(
     path: &Path,
     sync: bool,
+    len: u64,
     write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
 ) -> Result<(), OnnxError> {
+    check_free_space(path, len)?;
     let werr = |source| OnnxError::Write { path: path.into(), source };
     let tmp = temporary_path(path);
     let result = (|| {
@@ -244,13 +283,24 @@ mod tests {
         write_atomic_unsynced(&p, b"{}").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"{}");
         // a failing writer leaves the old file and no temporary file behind
-        let e = write_atomic_with(&p, false, |w| {
+        let e = write_atomic_with(&p, false, 4, |w| {
             w.write_all(b"half")?;
             Err(std::io::Error::other("boom"))
         });
         assert!(e.is_err());
         assert_eq!(std::fs::read(&p).unwrap(), b"{}");
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_write_larger_than_the_free_space_is_refused_up_front() {
+        let d = tempfile::tempdir().unwrap();
+        let free = free_bytes(d.path()).expect("statvfs works on Linux");
+        assert!(free > 0);
+        let p = d.path().join("no/such/folder/m.onnx"); // judged by the nearest existing folder
+        let e = check_free_space(&p, free + (1 << 30)).unwrap_err();
+        assert!(matches!(e, OnnxError::NoSpace { .. }) && e.to_string().contains("MB free"), "{e}");
+        check_free_space(&p, 1 << 10).unwrap();
     }
 
     /// A model whose initializer 'w' (4 floats) lives in external file `location` with `keys`.

@@ -16,7 +16,7 @@ pub mod pb {
 pub use error::OnnxError;
 /// The buffer type of `TensorProto::raw_data` (shared, cheap to clone).
 pub use prost::bytes::Bytes;
-pub use io::{decode_model, decode_model_shared, encode_model, load_model, remove_stale_temporaries, save_model, temporary_path, write_atomic, write_atomic_unsynced};
+pub use io::{check_free_space, free_bytes, decode_model, decode_model_shared, encode_model, load_model, remove_stale_temporaries, save_model, temporary_path, write_atomic, write_atomic_unsynced};
 pub use pb::{
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, ValueInfoProto,
 };

@@ -17,8 +17,10 @@ pub enum TrainError {
     UnsupportedOp { op: String, node: String },
     #[error("node '{node}' ({op}): {reason}")]
     Op { node: String, op: String, reason: String },
-    #[error("the loss became {value} at epoch {epoch}, step {step}; lower the learning rate (--lr) or check the data")]
+    #[error("the loss became {value} at epoch {epoch}, step {step}; lower the learning rate (--lr) or check the data (the checkpoint in --out is from before it; --skip-nonfinite skips such steps)")]
     NonFiniteLoss { value: f64, epoch: usize, step: usize },
+    #[error("the gradient of '{param}' became non-finite at epoch {epoch}, step {step} (the loss was {loss:.4e}); lower the learning rate (--lr) or clip the gradients (--grad-clip) (the checkpoint in --out is from before it; --skip-nonfinite skips such steps)")]
+    NonFiniteGradient { param: String, loss: f64, epoch: usize, step: usize },
     #[error("checkpoint {path}: {reason}")]
     Checkpoint { path: String, reason: String },
     #[error("configuration: {0}")]

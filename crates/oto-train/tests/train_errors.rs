@@ -60,7 +60,8 @@ fn nan_loss_is_detected() {
     let dir = tempfile::tempdir().unwrap();
     let c = TrainConfig { lr: Some(1e9), max_train_batches: 30, ..quick(dir.path().join("o")) };
     let e = train::run(&c).unwrap_err();
-    assert!(matches!(e, TrainError::NonFiniteLoss { .. }), "{e}");
+    // the weights blow up: a gradient overflows first, or the loss does
+    assert!(matches!(e, TrainError::NonFiniteLoss { .. } | TrainError::NonFiniteGradient { .. }), "{e}");
     assert!(e.to_string().contains("lower the learning rate"), "{e}");
 }
 
@@ -85,4 +86,42 @@ fn bad_settings() {
     let t = TrainConfig::from_toml("epochs = 2\nlr = 0.05\n[dhspg]\ntarget_sparsity = 0.4\n").unwrap();
     assert_eq!((t.epochs, t.lr, t.dhspg.target_sparsity), (2, Some(0.05), Some(0.4)));
     assert_eq!(TrainConfig::from_toml(&TrainConfig::default().to_toml()).unwrap(), TrainConfig::default());
+}
+
+/// `y = conv(x) + sqrt(0 · conv(x))`: finite outputs and loss, a NaN gradient (∞ · 0) in the
+/// conv weight at every step.
+fn nan_gradient_model(path: &std::path::Path) {
+    let mut b = oto_zoo::Builder::new(0, false);
+    let x = b.input("input", &[oto_zoo::BATCH, 1, 28, 28]);
+    let c = b.conv(&x, "conv", 4, 3, 1, 1, 1, true).unwrap();
+    let z = b.mul_scalar(&c, 0.0);
+    let z = b.op("Sqrt", "", &[&z.name], vec![], z.shape.clone());
+    let y = b.add(&c, &z).unwrap();
+    let p = b.global_avg_pool(&y).unwrap();
+    let f = b.flatten(&p);
+    let out = b.gemm(&f, "fc", 10).unwrap();
+    oto_onnx::save_model(&b.finish(&out, "logits", "nan_gradient", ""), path).unwrap();
+}
+
+#[test]
+fn nonfinite_gradient_is_named_and_can_be_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("nan_grad.onnx");
+    nan_gradient_model(&model);
+    let c = TrainConfig { model: model.display().to_string(), reinit: false, ..quick(dir.path().join("o")) };
+    let e = train::run(&c).unwrap_err();
+    match &e {
+        TrainError::NonFiniteGradient { param, epoch: 1, step: 1, loss } => {
+            assert_eq!(param, "conv.weight", "{e}");
+            assert!(loss.is_finite(), "{e}");
+        }
+        _ => panic!("expected a non-finite gradient at step 1: {e}"),
+    }
+    assert!(e.to_string().contains("--skip-nonfinite"), "{e}");
+    // skipped: no update, the run goes on (3 steps, all skipped) ...
+    let s = train::run(&TrainConfig { skip_nonfinite: true, ..c.clone() }).unwrap();
+    assert_eq!(s.history[0].skipped_steps, 3);
+    // ... but ten in a row stop it
+    let e = train::run(&TrainConfig { skip_nonfinite: true, max_train_batches: 12, ..c }).unwrap_err();
+    assert!(matches!(e, TrainError::NonFiniteGradient { step: 11, .. }), "{e}");
 }

@@ -15,6 +15,7 @@
 //! Used by `oto compress`, `oto prune`, `oto train` and the library API to prove that a
 //! compressed model computes the same function as the zeroed full model (OTOv2 spec §5.2).
 pub mod batch;
+mod pieces;
 pub mod prove;
 pub use batch::batch_equivalence;
 pub use prove::{prove, ProveOptions, Proof};
@@ -183,11 +184,18 @@ fn datum_type(elem_type: i32) -> DatumType {
 
 type Plan = Arc<TypedSimplePlan>;
 
-/// A runnable, optimized tract plan of one model for fixed input shapes.
+/// A runnable, optimized tract plan of one model for fixed input shapes; a graph above
+/// [`pieces::PIECES_ABOVE`] nodes runs in pieces (module `pieces`: tract's typing is quadratic).
 pub struct Runner {
-    plan: Plan,
+    exec: Exec,
     pub inputs: Vec<InputSpec>,
     pub output_names: Vec<String>,
+}
+
+enum Exec {
+    Whole(Plan),
+    /// The pieces are typed and planned at each run, on the tensors that reach them.
+    Pieces(pieces::Pieces, bool),
 }
 
 impl Runner {
@@ -204,6 +212,12 @@ impl Runner {
         let mut model = model.clone();
         if let Some(g) = model.graph.as_mut() {
             g.value_info.clear();
+        }
+        if node_count(&model) > pieces::PIECES_ABOVE {
+            if let Some(p) = pieces::split(&model) {
+                let output_names = model.graph.iter().flat_map(|g| &g.output).map(|o| o.name().to_string()).collect();
+                return Ok(Runner { exec: Exec::Pieces(p, optimize), inputs: inputs.to_vec(), output_names });
+            }
         }
         let bytes = oto_onnx::encode_model(&model);
         let mut m = tract_onnx::onnx()
@@ -222,7 +236,7 @@ impl Runner {
         };
         let output_names = opt.output_outlets()?.iter().map(|o| opt.node(o.node).name.clone()).collect();
         let plan = opt.into_runnable().map_err(|e| anyhow!("tract cannot plan the model: {e:?}"))?;
-        Ok(Runner { plan, inputs: inputs.to_vec(), output_names })
+        Ok(Runner { exec: Exec::Whole(plan), inputs: inputs.to_vec(), output_names })
     }
 
     /// Runs the plan; `inputs` in graph-input order.
@@ -234,7 +248,10 @@ impl Runner {
         for (t, spec) in inputs.iter().zip(&self.inputs) {
             tv.push(to_tract(t, spec.elem_type)?.into());
         }
-        let outs = self.plan.run(tv).map_err(|e| anyhow!("tract failed to run the model: {e:?}"))?;
+        let outs = match &self.exec {
+            Exec::Whole(plan) => plan.run(tv).map_err(|e| anyhow!("tract failed to run the model: {e:?}"))?,
+            Exec::Pieces(p, optimize) => pieces::run(p, tv, *optimize)?,
+        };
         outs.into_iter()
             .map(|o| {
                 let o = o.cast_to::<f32>().map_err(|e| anyhow!("output is not float: {e:?}"))?.into_owned();
@@ -362,10 +379,10 @@ pub fn compare(reference: &ModelProto, candidate: &ModelProto, batch: usize, see
     optimized_or_not(|optimize| compare_with(reference, candidate, batch, seed, optimize))
 }
 
-/// Above this many nodes the proof runs tract's plans unoptimized: its optimizer (and the
-/// naming of every node it adds, `Graph::unique_name`, a scan of all nodes) takes time quadratic
-/// in the node count — minutes on a 50,000-node graph — while one unoptimized run of a proof's
-/// small batch takes well under a second.
+/// Above this many nodes the proof runs tract's plans unoptimized (and in pieces, see module
+/// `pieces`): its optimizer (and the naming of every node it adds, `Graph::unique_name`, a scan
+/// of all nodes) takes time quadratic in the node count — minutes on a 50,000-node graph — while
+/// one unoptimized run of a proof's small batch takes well under a second.
 pub const OPTIMIZE_MAX_NODES: usize = 2_000;
 
 fn node_count(model: &ModelProto) -> usize {

@@ -55,7 +55,26 @@ pub struct Builder {
     consts: HashMap<String, String>,
     scope: Vec<String>,
     params: usize,
+    /// The next suffix to try for each base name, of values and of nodes (so that making n
+    /// names takes linear time).
+    next_value_suffix: HashMap<String, usize>,
+    next_node_suffix: HashMap<String, usize>,
     pub init: Init,
+}
+
+/// `base`, or `base_k` for the first free k, added to `taken`.
+fn unique(taken: &mut HashSet<String>, next: &mut HashMap<String, usize>, base: &str) -> String {
+    if taken.insert(base.to_string()) {
+        return base.to_string();
+    }
+    let k = next.entry(base.to_string()).or_insert(1);
+    loop {
+        let name = format!("{base}_{k}");
+        *k += 1;
+        if taken.insert(name.clone()) {
+            return name;
+        }
+    }
 }
 
 impl Builder {
@@ -69,6 +88,8 @@ impl Builder {
             consts: HashMap::new(),
             scope: Vec::new(),
             params: 0,
+            next_value_suffix: HashMap::new(),
+            next_node_suffix: HashMap::new(),
             init: Init::new(seed, randomize_stats),
         }
     }
@@ -153,13 +174,7 @@ impl Builder {
     }
 
     fn fresh_value(&mut self, base: &str) -> String {
-        let mut name = base.to_string();
-        let mut k = 1;
-        while !self.value_names.insert(name.clone()) {
-            name = format!("{base}_{k}");
-            k += 1;
-        }
-        name
+        unique(&mut self.value_names, &mut self.next_value_suffix, base)
     }
 
     /// Appends a node named `/{scope}/{module}/{op}`; returns its output names.
@@ -169,12 +184,7 @@ impl Builder {
             parts.push(module);
         }
         let base = format!("/{}{}{op}", parts.join("/"), if parts.is_empty() { "" } else { "/" });
-        let mut name = base.clone();
-        let mut k = 1;
-        while !self.node_names.insert(name.clone()) {
-            name = format!("{base}_{k}");
-            k += 1;
-        }
+        let name = unique(&mut self.node_names, &mut self.next_node_suffix, &base);
         let outs: Vec<String> = (0..n_out).map(|i| self.fresh_value(&format!("{name}_output_{i}"))).collect();
         let out_refs: Vec<&str> = outs.iter().map(|s| s.as_str()).collect();
         self.nodes.push(oto_onnx::attr::node(op, &name, inputs, &out_refs, attrs));

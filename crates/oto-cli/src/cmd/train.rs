@@ -72,6 +72,18 @@ pub struct Args {
     /// Continue the run in --out from its last checkpoint
     #[arg(long)]
     pub resume: bool,
+    /// Also checkpoint every N steps within an epoch [default: 0, by time only]
+    #[arg(long, value_name = "N")]
+    pub checkpoint_every: Option<usize>,
+    /// Also checkpoint every M minutes within an epoch (0: only at epoch ends) [default: 10]
+    #[arg(long, value_name = "M")]
+    pub checkpoint_minutes: Option<f64>,
+    /// Skip a step whose loss or gradient is NaN/Inf (no update) instead of stopping; 10 in a row stop the run
+    #[arg(long)]
+    pub skip_nonfinite: bool,
+    /// Clip the global L2 norm of the gradients to this (0: off) [default: 0]
+    #[arg(long, value_name = "NORM")]
+    pub grad_clip: Option<f64>,
     /// Turn training augmentation off
     #[arg(long)]
     pub no_augment: bool,
@@ -246,12 +258,15 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
     if a.rehead {
         c.rehead = true;
     }
-    set!(test_samples);
+    set!(test_samples, checkpoint_every, checkpoint_minutes, grad_clip);
     if a.nesterov {
         c.nesterov = true;
     }
     if a.resume {
         c.resume = true;
+    }
+    if a.skip_nonfinite {
+        c.skip_nonfinite = true;
     }
     if a.no_augment {
         c.augment = false;

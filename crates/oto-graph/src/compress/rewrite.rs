@@ -227,7 +227,11 @@ impl Rewriter<'_> {
             return Ok(());
         };
         let val = self.g.value(v).clone();
-        let dims: Vec<i64> = if val.rank() == Some(0) { vec![] } else { vec![new.len() as i64] };
+        let dims: Vec<i64> = match (val.rank(), new.len()) {
+            (Some(0), 1) => vec![],
+            (Some(0), n) => return Err(self.err(nid, format!("'{}' is declared a scalar but holds {n} values", val.name))),
+            (_, n) => vec![n as i64],
+        };
         if let Some(init) = &val.init {
             let t = int_tensor(Some(init), &dims, &new);
             let shared = val.consumers.len() != 1 || self.g.outputs.contains(&v);

@@ -177,14 +177,17 @@ fn zig_concat(cc: &Concat, st: &mut State) {
                 Some(t) => {
                     let mut d = t.dims.clone();
                     d[axis] = size;
-                    let mut e = t.expand(&d);
+                    let Some(mut e) = t.expand(&d) else { return unknown(st, "channel_count_mismatch") };
                     e.chan[axis] = true;
                     e
                 }
                 None => constant_channels(st, v, rank, axis, size),
             });
         }
-        set_out(st, 0, IdTensor::concat(&full, axis));
+        match IdTensor::concat(&full, axis) {
+            Some(out) => set_out(st, 0, out),
+            None => unknown(st, "concat_inconsistent_shapes"),
+        }
     } else {
         // concat along a non-channel axis: every input shares the channel mask
         let mut datas: Vec<IdTensor> = parts.iter().flatten().cloned().collect();
@@ -199,7 +202,10 @@ fn zig_concat(cc: &Concat, st: &mut State) {
         if datas.iter().any(|t| t.dims.iter().zip(&dims).enumerate().any(|(a, (&d, &m))| a != axis && d != 1 && d != m)) {
             return unknown(st, "concat_inconsistent_shapes");
         }
-        datas = datas.iter().map(|t| t.expand(&dims)).collect();
+        let Some(expanded) = datas.iter().map(|t| t.expand(&dims)).collect() else {
+            return unknown(st, "concat_inconsistent_shapes");
+        };
+        datas = expanded;
         let mut out = datas[0].clone();
         for t in &datas[1..] {
             for i in 0..out.slots.len() {

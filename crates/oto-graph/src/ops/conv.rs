@@ -193,7 +193,13 @@ fn zig_conv(c: &Conv, st: &mut State) {
     let rank = out_rank(st, 0).unwrap_or(ws.len());
     let group = c.group.max(1) as usize;
     let (cin, m) = if transpose { (ws[0], ws[1] * group) } else { (ws[1] * group, ws[0]) };
-    let xin = input_ids(st, 0).map(|t| channel_vec(st, &t, 1, cin));
+    let xin = match input_ids(st, 0) {
+        Some(t) => match channel_vec(st, &t, 1, cin) {
+            Some(x) => Some(x),
+            None => return unknown(st, "too_large_to_track"),
+        },
+        None => None,
+    };
     let b = input(st, 2);
     let out_slots: Vec<Slot>;
     if group == 1 {

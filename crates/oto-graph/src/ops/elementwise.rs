@@ -171,11 +171,11 @@ fn zig_elementwise(op: BinaryKind, st: &mut State) {
     if data.iter().any(|(_, t)| t.rank() != rank || (0..rank).any(|a| t.dims[a] != 1 && t.dims[a] != dims[a])) {
         return unknown(st, "channel_axes_mismatch");
     }
-    let mut covering = data
-        .into_iter()
-        .zip(covers)
-        .filter(|(_, c)| *c)
-        .map(|((s, t), _)| (s, if t.dims == dims { t } else { t.expand(&dims) }));
+    let covering: Option<Vec<(usize, IdTensor)>> =
+        data.into_iter().zip(covers).filter(|(_, c)| *c).map(|((s, t), _)| Some((s, t.expand(&dims)?))).collect();
+    let partials: Option<Vec<IdTensor>> = partials.iter().map(|t| t.expand(&dims)).collect();
+    let (Some(covering), Some(partials)) = (covering, partials) else { return unknown(st, "too_large_to_track") };
+    let mut covering = covering.into_iter();
     // the first covering operand is the output's starting point; the others are tied to it
     let (s0, mut out) = covering.next().unwrap();
     let rest: Vec<(usize, IdTensor)> = covering.collect();
@@ -202,7 +202,7 @@ fn zig_elementwise(op: BinaryKind, st: &mut State) {
         out.slots[i].taint = if zero && !compare { 0 } else { here };
     }
     for t in &partials {
-        for (o, p) in out.slots.iter().zip(&t.expand(&dims).slots) {
+        for (o, p) in out.slots.iter().zip(&t.slots) {
             st.uf.union(o.e, p.e);
         }
     }

@@ -139,7 +139,7 @@ fn zig_gemm(gm: &Gemm, st: &mut State) {
             };
             st.unprunable_all(&a, reason);
         } else {
-            let x = channel_vec(st, &a, 1, k);
+            let Some(x) = channel_vec(st, &a, 1, k) else { return unknown(st, "too_large_to_track") };
             st.exit(&x);
             consumer(st, b, if tb { 1 } else { 0 }, slots_of(&x));
         }
@@ -175,7 +175,7 @@ fn zig_matmul(st: &mut State) {
         let Some(rank) = out_rank(st, 0) else { return unknown(st, "unknown_rank") };
         if let Some(at) = st.ids[a].clone() {
             let last = at.rank().saturating_sub(1);
-            let x = channel_vec(st, &at, last, bs[0]);
+            let Some(x) = channel_vec(st, &at, last, bs[0]) else { return unknown(st, "too_large_to_track") };
             st.exit(&x);
             consumer(st, b, 0, slots_of(&x));
         }
@@ -260,8 +260,12 @@ fn contract(st: &mut State, ta: &IdTensor, tb: &IdTensor) {
     da.extend([1, kk]);
     db.extend([kk, 1]);
     // one position along A's m and B's n (no channels there); same flat order (batch…, k)
-    let ea = ta.index(m, &[0]).expand(&da);
-    let eb = tb.index(k, &[0]).expand(&db);
+    let (Some(ea), Some(eb)) = (ta.index(m, &[0]).expand(&da), tb.index(k, &[0]).expand(&db)) else {
+        // operands that do not broadcast together (an inconsistent graph): not followed
+        st.unprunable_all(ta, "channel_axes_mismatch");
+        st.unprunable_all(tb, "channel_axes_mismatch");
+        return;
+    };
     for (x, y) in ea.slots.iter().zip(&eb.slots) {
         st.uf.union(x.e, y.e);
     }

@@ -114,7 +114,7 @@ fn zig_channel_norm(nm: &Norm, st: &mut State, num_groups: usize) {
     let Some(c) = input(st, 0).and_then(|x| st.g.value(x).dim(1)).map(|c| c as usize) else {
         return unknown(st, "norm_unknown_channels");
     };
-    let x = channel_vec(st, &t, 1, c);
+    let Some(x) = channel_vec(st, &t, 1, c) else { return unknown(st, "too_large_to_track") };
     let is_gn = nm.kind == NormKind::Group;
     if is_gn {
         if num_groups == 1 || c % num_groups != 0 {

@@ -161,7 +161,8 @@ fn zig_pad(p: &Pad, st: &mut State) {
         let mut all = before;
         all.push(out.clone());
         all.extend(parts);
-        out = IdTensor::concat(&all, a);
+        let Some(padded) = IdTensor::concat(&all, a) else { return unknown(st, "too_large_to_track") };
+        out = padded;
     }
     if spatial_nonzero {
         out = out.with_taint(taint_here(st));

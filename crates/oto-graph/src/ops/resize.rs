@@ -270,7 +270,10 @@ fn block_rearrange_input(st: &mut State, blocksize: i64) -> Option<(usize, usize
         unknown(st, "depth_to_space");
         return None;
     };
-    let x = channel_vec(st, &t, 1, c);
+    let Some(x) = channel_vec(st, &t, 1, c) else {
+        unknown(st, "too_large_to_track");
+        return None;
+    };
     Some((t.rank(), b, c, x))
 }
 

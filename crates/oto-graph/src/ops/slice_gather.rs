@@ -106,7 +106,8 @@ fn infer_slice(sl: &Slice, c: &InferCtx) -> Result<OutInfo> {
     let (Some(starts), Some(ends)) = (c.arg(&sl.starts), c.arg(&sl.ends)) else { return Ok(OutInfo::default()) };
     let axes: Vec<usize> = match c.arg(&sl.axes) {
         Some(a) => a.iter().map(|&a| norm_axis(a, s.len()).ok_or_else(|| c.err("axis out of range"))).collect::<Result<_>>()?,
-        None => (0..starts.len()).collect(),
+        None if starts.len() <= s.len() => (0..starts.len()).collect(),
+        None => return Err(c.err(format!("{} starts for an input of rank {}", starts.len(), s.len()))),
     };
     let steps = c.arg(&sl.steps).unwrap_or_else(|| vec![1; axes.len()]);
     if starts.len() != axes.len() || ends.len() != axes.len() || steps.len() != axes.len() {

@@ -200,8 +200,9 @@ impl OpRule for PRelu {
             let out = st.ids[o].clone();
             if let (Some(c), Some(out)) = (len.filter(|&c| c > 1), out) {
                 if out.rank() > 1 && out.chan[1] && out.dims[1] == c {
-                    let x = channel_vec(st, &out, 1, c);
-                    st.member(slope, 0, MemberKind::Accessory, slots_of(&x));
+                    if let Some(x) = channel_vec(st, &out, 1, c) {
+                        st.member(slope, 0, MemberKind::Accessory, slots_of(&x));
+                    }
                 } else {
                     st.unprunable_all(&out, "const_over_channels");
                 }

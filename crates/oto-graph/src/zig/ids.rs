@@ -5,6 +5,7 @@
 //! (possibly of size 1). Each slot also carries the zero-propagation state of §2.4: `taint = 0`
 //! means "exactly zero when the element's row is zeroed" (Z), otherwise `node + 1` of the op that
 //! broke it (N).
+use super::analyze::MAX_TRACKED_ELEMENTS;
 use super::uf::UnionFind;
 use super::ElemId;
 
@@ -69,13 +70,17 @@ impl IdTensor {
         chan.extend(&self.chan);
         IdTensor { dims, chan, slots: self.slots.clone() }
     }
-    /// Materialises broadcast axes to the given sizes (where `dims[a] == 1`).
-    pub fn expand(&self, target: &[usize]) -> IdTensor {
-        assert_eq!(target.len(), self.rank());
+    /// Materialises broadcast axes to the given sizes (where `dims[a] == 1`); `None` when
+    /// `target` is not a broadcast of these dims (another rank, or a non-1 axis resized) or
+    /// holds more than [`MAX_TRACKED_ELEMENTS`] slots (an inconsistent or corrupt graph: the
+    /// caller then follows nothing there).
+    pub fn expand(&self, target: &[usize]) -> Option<IdTensor> {
         if target == self.dims.as_slice() {
-            return self.clone();
+            return Some(self.clone());
         }
-        let total: usize = target.iter().product();
+        let broadcast = target.len() == self.rank() && self.dims.iter().zip(target).all(|(&d, &t)| d == 1 || d == t);
+        let total = target.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+        let total = total.filter(|&n| broadcast && n as u64 <= MAX_TRACKED_ELEMENTS)?;
         let src_strides = strides(&self.dims);
         let dst_strides = strides(target);
         let mut slots = Vec::with_capacity(total);
@@ -89,7 +94,7 @@ impl IdTensor {
             }
             slots.push(self.slots[src]);
         }
-        IdTensor { dims: target.to_vec(), chan: self.chan.clone(), slots }
+        Some(IdTensor { dims: target.to_vec(), chan: self.chan.clone(), slots })
     }
     pub fn permute(&self, perm: &[usize]) -> IdTensor {
         let dims: Vec<usize> = perm.iter().map(|&p| self.dims[p]).collect();
@@ -128,8 +133,9 @@ impl IdTensor {
         }
         IdTensor { dims, chan: self.chan.clone(), slots }
     }
-    /// Concatenation along `axis`; the inputs must agree on the other dims after expansion.
-    pub fn concat(parts: &[IdTensor], axis: usize) -> IdTensor {
+    /// Concatenation along `axis`; `None` unless the inputs agree on the other dims after
+    /// expansion (see [`IdTensor::expand`]).
+    pub fn concat(parts: &[IdTensor], axis: usize) -> Option<IdTensor> {
         let rank = parts[0].rank();
         let mut other: Vec<usize> = vec![1; rank];
         for p in parts {
@@ -146,7 +152,7 @@ impl IdTensor {
                 t[axis] = p.dims[axis];
                 p.expand(&t)
             })
-            .collect();
+            .collect::<Option<_>>()?;
         let mut dims = other.clone();
         dims[axis] = expanded.iter().map(|p| p.dims[axis]).sum();
         let mut chan = vec![false; rank];
@@ -164,7 +170,7 @@ impl IdTensor {
                 slots.extend_from_slice(&p.slots[o * inner..(o + 1) * inner]);
             }
         }
-        IdTensor { dims, chan, slots }
+        Some(IdTensor { dims, chan, slots })
     }
     /// Reshape of the flat slot order to new dims (same number of slots).
     pub fn relabel(&self, dims: Vec<usize>, chan: Vec<bool>) -> IdTensor {
@@ -229,7 +235,8 @@ mod tests {
     #[test]
     fn permute_and_expand() {
         let t = IdTensor::along(4, 1, ids(&[0, 1, 2]));
-        let e = t.expand(&[1, 3, 2, 1]);
+        let e = t.expand(&[1, 3, 2, 1]).unwrap();
+        assert!(t.expand(&[1, 4, 2, 1]).is_none() && t.expand(&[3, 2]).is_none());
         assert_eq!(e.slots.iter().map(|s| s.e).collect::<Vec<_>>(), vec![0, 0, 1, 1, 2, 2]);
         let p = e.permute(&[0, 2, 3, 1]);
         assert_eq!(p.dims, vec![1, 2, 1, 3]);
@@ -239,7 +246,7 @@ mod tests {
     fn concat_channels() {
         let a = IdTensor::along(4, 1, ids(&[0, 1]));
         let b = IdTensor::along(4, 1, ids(&[5]));
-        let c = IdTensor::concat(&[a, b.clone(), b], 1);
+        let c = IdTensor::concat(&[a, b.clone(), b], 1).unwrap();
         assert_eq!(c.slots.iter().map(|s| s.e).collect::<Vec<_>>(), vec![0, 1, 5, 5]);
     }
 }

@@ -56,8 +56,13 @@ pub(crate) fn slots_of(t: &IdTensor) -> Vec<ElemId> {
     t.slots.iter().map(|s| s.e).collect()
 }
 /// Channel vector of `t` along `axis`, of length `size` (collapsing other axes by union and
-/// repeating a broadcast element).
-pub(crate) fn channel_vec(st: &mut State, t: &IdTensor, axis: usize, size: usize) -> IdTensor {
+/// repeating a broadcast element); `None` after marking `t` unprunable when `size` is past
+/// what can be tracked (a corrupt dim: the caller follows nothing there).
+pub(crate) fn channel_vec(st: &mut State, t: &IdTensor, axis: usize, size: usize) -> Option<IdTensor> {
+    if size > super::state::MAX_CHANNELS {
+        st.unprunable_all(t, "too_large_to_track");
+        return None;
+    }
     let mismatch = axis < t.rank() && t.dims[axis] != size && t.dims[axis] != 1;
     if mismatch {
         // `size` channels expected where the ids have another count (an inconsistent graph):
@@ -69,19 +74,22 @@ pub(crate) fn channel_vec(st: &mut State, t: &IdTensor, axis: usize, size: usize
         let c = t.collapse_to(None, &mut st.uf);
         let mut target = vec![1; axis + 1];
         target[axis] = size;
-        let mut e = IdTensor::scalar(axis + 1, c.slots[0]).expand(&target);
+        let mut e = IdTensor::scalar(axis + 1, c.slots[0]).expand(&target)?;
         e.chan[axis] = true;
-        return e;
+        return Some(e);
     }
     let c = t.collapse_to(Some(axis), &mut st.uf);
     if c.dims[axis] == size {
-        return c;
+        return Some(c);
     }
     let mut target = c.dims.clone();
     target[axis] = size;
-    let mut e = c.expand(&target);
+    let Some(mut e) = c.expand(&target) else {
+        st.unprunable_all(t, "too_large_to_track");
+        return None;
+    };
     e.chan[axis] = true;
-    e
+    Some(e)
 }
 
 /// Copies input 0's ids to output 0, setting the taint if non-zero.
@@ -165,8 +173,9 @@ pub(crate) fn per_channel_const_of(st: &mut State, slot: usize, kind: MemberKind
     match axes.as_slice() {
         [] => false,
         [i] => {
-            let v = channel_vec(st, out, off + i, cshape[*i]);
-            st.member(c, *i, kind, slots_of(&v));
+            if let Some(v) = channel_vec(st, out, off + i, cshape[*i]) {
+                st.member(c, *i, kind, slots_of(&v));
+            }
             true
         }
         _ => {

@@ -112,7 +112,7 @@ fn reshape_exact(t: &IdTensor, is: &[Dim], os: &[Dim], uf: &mut UnionFind) -> Op
             split_groups.push(g.outs.clone());
         }
     }
-    let e = t.expand(&target);
+    let e = t.expand(&target)?;
     if dims.iter().product::<usize>() != e.slots.len() {
         return None;
     }

@@ -23,6 +23,25 @@ pub struct Meta {
     /// `TrainConfig::fingerprint` of the run that wrote it.
     pub fingerprint: String,
     pub history: Vec<EpochRecord>,
+    /// Written within epoch `epoch + 1` (every `checkpoint_every` steps or minutes): how far
+    /// it got. `None`: written at the end of epoch `epoch`.
+    #[serde(default)]
+    pub partial: Option<Partial>,
+}
+
+/// An epoch in progress: its batches done and the running sums of its record.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Partial {
+    pub batches: usize,
+    pub loss_sum: f64,
+    pub correct: i64,
+    pub seen: usize,
+    pub seconds: f64,
+    /// The learning rate of the last step done.
+    pub lr: f64,
+    /// Steps skipped for a non-finite loss or gradient (`skip_nonfinite`).
+    #[serde(default)]
+    pub skipped: usize,
 }
 
 pub struct Checkpoint {
@@ -51,8 +70,16 @@ pub fn save(
     for (n, t) in optim {
         named.push((format!("optim/{n}"), t.detach().to_device(Device::Cpu)));
     }
+    let bytes: u64 = named.iter().map(|(_, t)| (t.numel() * t.kind().elt_size_in_bytes()) as u64).sum();
+    oto_onnx::check_free_space(path, bytes).map_err(|e| ck_err(path, e.to_string()))?;
     let tmp = oto_onnx::temporary_path(path);
-    Tensor::save_multi(&named, &tmp).map_err(|e| ck_err(&tmp, format!("cannot write: {e}")))?;
+    let written = Tensor::save_multi(&named, &tmp)
+        .map_err(|e| format!("cannot write: {e}"))
+        .and_then(|()| std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| format!("cannot flush to disk: {e}")));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(ck_err(&tmp, e));
+    }
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         ck_err(path, format!("cannot move the new checkpoint into place: {e}"))

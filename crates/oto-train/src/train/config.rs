@@ -289,8 +289,15 @@ pub struct TrainConfig {
     pub max_train_batches: usize,
     /// Evaluation batch size.
     pub eval_batch_size: usize,
-    /// Write a checkpoint after every epoch.
+    /// Write a checkpoint after every epoch (and within epochs, below).
     pub checkpoint: bool,
+    /// Also every N optimizer steps within an epoch (0: not by steps).
+    pub checkpoint_every: usize,
+    /// Also every M minutes within an epoch (0: not by time), so a killed run loses minutes.
+    pub checkpoint_minutes: f64,
+    /// Skip a step whose loss or gradient is not finite (no update) instead of stopping; ten
+    /// in a row still stop the run.
+    pub skip_nonfinite: bool,
     /// Progress: `auto` (bar on a terminal, log lines otherwise), `bar`, `plain`, `quiet`.
     pub progress: String,
     /// Super-resolution: scale, LR patch size, batches per epoch, training and test sets
@@ -363,6 +370,9 @@ impl Default for TrainConfig {
             max_train_batches: 0,
             eval_batch_size: 256,
             checkpoint: true,
+            checkpoint_every: 0,
+            checkpoint_minutes: 10.0,
+            skip_nonfinite: false,
             progress: "auto".into(),
             sr_scale: 2,
             sr_patch: 48,
@@ -430,6 +440,12 @@ impl TrainConfig {
         }
         if self.batch_size == 0 || self.eval_batch_size == 0 {
             return bad("batch_size and eval_batch_size must be at least 1".into());
+        }
+        if !(self.grad_clip >= 0.0 && self.grad_clip.is_finite()) {
+            return bad(format!("grad_clip must be >= 0 (0: off), got {}", self.grad_clip));
+        }
+        if !(self.checkpoint_minutes >= 0.0 && self.checkpoint_minutes.is_finite()) {
+            return bad(format!("checkpoint_minutes must be >= 0 (0: none within an epoch), got {}", self.checkpoint_minutes));
         }
         let lr = self.lr();
         if !(lr.is_finite() && lr > 0.0) {

@@ -153,7 +153,7 @@ fn require_dir(p: &Path, what: &str) -> Result<(), TrainError> {
     if !p.is_dir() {
         return Err(TrainError::Data(DataError::NotFound {
             path: p.into(),
-            what: format!("{what} folder does not exist; pass the dataset folder with --data DIR"),
+            what: format!("the {what} folder does not exist; pass the dataset folder with --data DIR"),
         }));
     }
     Ok(())
@@ -162,7 +162,7 @@ fn require_dir(p: &Path, what: &str) -> Result<(), TrainError> {
 /// The dataset folder: `--data`, or `<datasets root>/<usual name>` when that exists.
 fn data_dir(c: &TrainConfig) -> Result<PathBuf, TrainError> {
     if let Some(d) = &c.data {
-        require_dir(d, "the dataset")?;
+        require_dir(d, "dataset")?;
         return Ok(d.clone());
     }
     let guess = match c.dataset {
@@ -258,7 +258,7 @@ fn load_splits(c: &TrainConfig, with_train: bool) -> Result<RunData, TrainError>
             let (tr, te) = match &c.data {
                 None => (with_train.then(|| datasets::fashion_mnist_mini(true)).transpose()?, datasets::fashion_mnist_mini(false)?),
                 Some(d) => {
-                    require_dir(d, "the Fashion-MNIST")?;
+                    require_dir(d, "Fashion-MNIST")?;
                     let ten_classes = |mut s: datasets::InMemory| {
                         s.num_classes = 10;
                         s

@@ -27,10 +27,17 @@ pub struct EpochRecord {
     /// Wall time of the training part of the epoch and its throughput.
     pub train_seconds: f64,
     pub samples_per_second: f64,
+    /// Steps skipped for a non-finite loss or gradient (`--skip-nonfinite`; absent when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped_steps: usize,
     /// The optimizer's statistics at the end of the epoch (group sparsity, ω, λ, stage), stored
     /// flat in `metrics.jsonl` (`"group_sparsity": …` next to `"test_top1": …`).
     #[serde(flatten)]
     pub optim: OptimStats,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl EpochRecord {

@@ -292,6 +292,43 @@ pub fn setup_runtime(cfg: &TrainConfig) {
     tch::manual_seed(cfg.seed as i64);
 }
 
+/// The state `--resume` continues from: the checkpoint's weights and optimizer state are loaded
+/// into `exec` and `opt`; returns the epochs done, the step, the history and the epoch in
+/// progress. A checkpoint of other settings is refused, naming both.
+fn resume(
+    cfg: &TrainConfig,
+    ck_path: &Path,
+    device: Device,
+    exec: &mut Executor,
+    opt: &mut dyn Optimizer,
+    progress: &mut progress::Progress,
+) -> Result<(usize, usize, Vec<EpochRecord>, Option<checkpoint::Partial>), TrainError> {
+    let ck = checkpoint::load(ck_path, device)?;
+    if ck.meta.fingerprint != cfg.fingerprint() {
+        return Err(TrainError::Checkpoint {
+            path: ck_path.display().to_string(),
+            reason: format!(
+                "it was written by a different run; resume needs the same settings.\n  checkpoint: {}\n  now:        {}",
+                ck.meta.fingerprint,
+                cfg.fingerprint()
+            ),
+        });
+    }
+    exec.load_named_tensors(&ck.model)?;
+    opt.load_state(&ck.optim)?;
+    let (start, step) = (ck.meta.epoch, ck.meta.step);
+    match &ck.meta.partial {
+        Some(p) => progress.line(&format!(
+            "resuming {} within epoch {}, after its batch {} (step {step})",
+            ck_path.display(),
+            start + 1,
+            p.batches
+        )),
+        None => progress.line(&format!("resuming {} after epoch {start} (step {step})", ck_path.display())),
+    }
+    Ok((start, step, ck.meta.history, ck.meta.partial))
+}
+
 /// Runs a whole job (see the module docs): train (resuming if asked), write the trained model,
 /// metrics and plots, and for pruning runs the compressed model, manifest and report.
 /// The run's one-line description: model, data, schedule, optimizer, target and device.
@@ -317,7 +354,9 @@ fn run_line(cfg: &TrainConfig, data: &data::RunData, spe: usize, device: Device)
 pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
     cfg.validate()?;
     let out = cfg.out.clone();
-    std::fs::create_dir_all(&out).map_err(|e| TrainError::Io { path: out.display().to_string(), source: e })?;
+    if out.exists() && !out.is_dir() {
+        return Err(TrainError::Config(format!("--out {}: not a folder", out.display())));
+    }
     // what a killed run was writing (`.checkpoint.ot.tmp<pid>`, `.full.onnx.tmp<pid>`)
     oto_onnx::remove_stale_temporaries(&out);
     setup_runtime(cfg);
@@ -332,34 +371,35 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
         memory::check(&estimate, memory::available_bytes())?;
     }
     progress.line(&estimate.describe());
+    // the outputs on disk: two checkpoints at a time (the new one written beside the old), the
+    // full and the compressed model
+    let params = estimate.params / 2;
+    let disk = 2 * (params + estimate.optimizer) + 2 * params;
+    oto_onnx::check_free_space(&out.join("checkpoint.ot"), disk).map_err(|e| TrainError::Config(format!("--out: {e}")))?;
     let mut exec = Executor::new(&graph, &analysis.trainable, device)?;
     let spe = data.steps_per_epoch(cfg.max_train_batches);
     let mut opt = build_optimizer(cfg, &exec, &graph, &analysis, spe)?;
     let sched = schedule::LrSchedule::from_config(cfg, spe);
     let ck_path = out.join("checkpoint.ot");
     let cfg_path = out.join("config.toml");
-    oto_onnx::write_atomic(&cfg_path, cfg.to_toml().as_bytes()).map_err(|e| io_err(&cfg_path, e))?;
 
-    let (mut start, mut step, mut history) = (0usize, 0usize, Vec::<EpochRecord>::new());
-    if cfg.resume {
-        let ck = checkpoint::load(&ck_path, device)?;
-        if ck.meta.fingerprint != cfg.fingerprint() {
-            return Err(TrainError::Checkpoint {
-                path: ck_path.display().to_string(),
-                reason: format!(
-                    "it was written by a different run; resume needs the same settings.\n  checkpoint: {}\n  now:        {}",
-                    ck.meta.fingerprint,
-                    cfg.fingerprint()
-                ),
-            });
-        }
-        exec.load_named_tensors(&ck.model)?;
-        opt.load_state(&ck.optim)?;
-        start = ck.meta.epoch;
-        step = ck.meta.step;
-        history = ck.meta.history;
-        progress.line(&format!("resuming {} after epoch {start} (step {step})", ck_path.display()));
-    }
+    let (start, mut step, mut history, mut partial) = match cfg.resume {
+        true => resume(cfg, &ck_path, device, &mut exec, opt.as_mut(), &mut progress)?,
+        false => (0, 0, vec![], None),
+    };
+    // the first file of the run, once the data, model and checkpoint are known to be good
+    std::fs::create_dir_all(&out).map_err(|e| TrainError::Io { path: out.display().to_string(), source: e })?;
+    oto_onnx::write_atomic(&cfg_path, cfg.to_toml().as_bytes()).map_err(|e| io_err(&cfg_path, e))?;
+    let mut last_save = std::time::Instant::now();
+    let meta = |epoch: usize, step: usize, history: &[EpochRecord], partial: Option<checkpoint::Partial>| checkpoint::Meta {
+        format: checkpoint::FORMAT.into(),
+        epoch,
+        step,
+        seed: cfg.seed,
+        fingerprint: cfg.fingerprint(),
+        history: history.to_vec(),
+        partial,
+    };
     progress.line(&run_line(cfg, &data, spe, device));
     for w in cfg.warnings() {
         progress.line(&format!("warning: {w}"));
@@ -379,7 +419,18 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
             };
             return Ok(RunSummary::new(&out, epoch, history, full, &graph, vec![ck_path, metrics_path, curves_path, cfg_path]));
         }
-        let mut rec = trainer::train_epoch(&exec, opt.as_mut(), &data, cfg, &sched, epoch, &mut step, &mut progress)?;
+        // a checkpoint within the epoch every `checkpoint_every` steps or `checkpoint_minutes`
+        let mut within = |opt: &dyn Optimizer, part: &checkpoint::Partial, step: usize| -> Result<(), TrainError> {
+            let by_steps = cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0;
+            let by_time = cfg.checkpoint_minutes > 0.0 && last_save.elapsed().as_secs_f64() >= 60.0 * cfg.checkpoint_minutes;
+            if cfg.checkpoint && (by_steps || by_time) {
+                checkpoint::save(&ck_path, &meta(epoch, step, &history, Some(part.clone())), &exec.named_tensors(), &opt.state())?;
+                last_save = std::time::Instant::now();
+            }
+            Ok(())
+        };
+        let resume = partial.take();
+        let mut rec = trainer::train_epoch(&exec, opt.as_mut(), &data, cfg, &sched, epoch, &mut step, &mut progress, resume, &mut within)?;
         let ev = evaluate(&exec, &data)?;
         rec.test_loss = Some(ev.loss);
         rec.test_top1 = ev.top1;
@@ -399,15 +450,8 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
             progress.line(&format!("warning: could not draw {}: {e}", curves_path.display()));
         }
         if cfg.checkpoint {
-            let meta = checkpoint::Meta {
-                format: checkpoint::FORMAT.into(),
-                epoch: epoch + 1,
-                step,
-                seed: cfg.seed,
-                fingerprint: cfg.fingerprint(),
-                history: history.clone(),
-            };
-            checkpoint::save(&ck_path, &meta, &exec.named_tensors(), &opt.state())?;
+            checkpoint::save(&ck_path, &meta(epoch + 1, step, &history, None), &exec.named_tensors(), &opt.state())?;
+            last_save = std::time::Instant::now();
         }
     }
     if history.is_empty() {

@@ -4,6 +4,7 @@
 use std::time::Instant;
 use tch::{Kind, Tensor};
 
+use super::checkpoint::Partial;
 use super::config::TrainConfig;
 use super::data::{RunData, TaskKind};
 use super::metrics::EpochRecord;
@@ -162,6 +163,26 @@ fn clip_grad_norm(params: &[Param], max: f64) {
     });
 }
 
+/// With `--skip-nonfinite`, this many bad steps in a row still stop the run (it is broken,
+/// not unlucky).
+const MAX_SKIPPED_IN_A_ROW: usize = 10;
+
+/// The first parameter whose gradient holds a NaN or an infinity: one f64 sum per gradient and
+/// one sync (a NaN or ±Inf anywhere makes the total non-finite); the name only then.
+fn nonfinite_grad(params: &[Param]) -> Option<String> {
+    tch::no_grad(|| {
+        let sums: Vec<Tensor> = params.iter().map(|p| p.tensor.grad()).filter(|g| g.defined()).map(|g| g.sum(Kind::Double)).collect();
+        if sums.is_empty() || Tensor::stack(&sums, 0).sum(Kind::Double).double_value(&[]).is_finite() {
+            return None;
+        }
+        params.iter().find(|p| {
+            let g = p.tensor.grad();
+            g.defined() && !g.sum(Kind::Double).double_value(&[]).is_finite()
+        })
+        .map(|p| p.name.clone())
+    })
+}
+
 fn zero_grads(params: &mut [Param]) {
     for p in params.iter_mut() {
         let mut g = p.tensor.grad();
@@ -171,7 +192,18 @@ fn zero_grads(params: &mut [Param]) {
     }
 }
 
-/// One training epoch (`epoch` 0-based). Returns the epoch's record (without test metrics).
+/// What is called after every step with the optimizer, the epoch so far and the global step
+/// count: where a run writes its checkpoints within an epoch.
+pub type StepHook<'a> = dyn FnMut(&dyn Optimizer, &Partial, usize) -> Result<(), TrainError> + 'a;
+
+/// The seed of libtorch's generator (dropout etc.) for global step `step`: a step is a pure
+/// function of (weights, optimizer state, seed, step), which makes --resume exact at any step.
+fn step_seed(seed: u64, step: usize) -> i64 {
+    (seed.wrapping_mul(1_000_003).wrapping_add(step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 1) as i64
+}
+
+/// One training epoch (`epoch` 0-based), from the start or from where `resume` (a checkpoint
+/// written within it) left it. Returns the epoch's record (without test metrics).
 #[allow(clippy::too_many_arguments)]
 pub fn train_epoch(
     exec: &Executor,
@@ -182,27 +214,30 @@ pub fn train_epoch(
     epoch: usize,
     step: &mut usize,
     progress: &mut Progress,
+    resume: Option<Partial>,
+    after_step: &mut StepHook,
 ) -> Result<EpochRecord, TrainError> {
     let mut params = exec.params();
     let steps = data.steps_per_epoch(cfg.max_train_batches);
-    // Per-epoch seed of libtorch's generator (dropout etc.): an epoch is a pure function of
-    // (weights, optimizer state, seed, epoch), which makes --resume exact.
-    tch::manual_seed(cfg.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64) as i64);
     progress.start_epoch(epoch + 1, cfg.epochs, steps);
     let t0 = Instant::now();
-    let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0i64, 0usize);
-    let mut lr = opt.lr();
+    let mut part = resume.unwrap_or_default();
+    let (first, secs0) = (part.batches, part.seconds);
+    let lr0 = opt.lr();
+    let mut consecutive_bad = 0usize;
     let mut run_step = |i: usize, x: Tensor, target: Tensor, progress: &mut Progress| -> Result<(), TrainError> {
-        lr = sched.lr_at(*step);
+        tch::manual_seed(step_seed(cfg.seed, *step));
+        let lr = sched.lr_at(*step);
         opt.set_lr(lr);
         let out = exec.forward(&[x], true)?;
         let y = out.into_iter().next().ok_or_else(|| TrainError::Config("the model has no output".into()))?;
         let target = target.to_device(exec.device());
         let bs = target.size()[0] as usize;
+        let mut correct = 0;
         let loss = match data.task() {
             TaskKind::Classification => {
                 check_logits(&y, bs)?;
-                correct += tch::no_grad(|| topk_correct(&y, &target, 1));
+                correct = tch::no_grad(|| topk_correct(&y, &target, 1));
                 cross_entropy(&y, &target, cfg.label_smoothing)
             }
             TaskKind::SuperResolution { .. } => {
@@ -217,49 +252,74 @@ pub fn train_epoch(
             }
         };
         let lv = loss.double_value(&[]);
-        if !lv.is_finite() {
-            return Err(TrainError::NonFiniteLoss { value: lv, epoch: epoch + 1, step: *step + 1 });
-        }
         zero_grads(&mut params);
-        loss.backward();
-        if cfg.grad_clip > 0.0 {
-            clip_grad_norm(&params, cfg.grad_clip);
-        }
-        opt.step()?;
-        if let Some(e) = opt.stats().event {
-            progress.line(&format!("{} {e}", cfg.pruner.name())); // DHSPG partition / deadline, HESSO periods
+        let bad = if lv.is_finite() {
+            loss.backward();
+            nonfinite_grad(&params).map(|param| TrainError::NonFiniteGradient { param, loss: lv, epoch: epoch + 1, step: *step + 1 })
+        } else {
+            Some(TrainError::NonFiniteLoss { value: lv, epoch: epoch + 1, step: *step + 1 })
+        };
+        match bad {
+            Some(e) if !cfg.skip_nonfinite || consecutive_bad >= MAX_SKIPPED_IN_A_ROW => return Err(e),
+            Some(e) => {
+                // --skip-nonfinite: no update from this batch (the schedule still moves on)
+                zero_grads(&mut params);
+                consecutive_bad += 1;
+                part.skipped += 1;
+                progress.line(&format!("skipped: {e}"));
+            }
+            None => {
+                consecutive_bad = 0;
+                if cfg.grad_clip > 0.0 {
+                    clip_grad_norm(&params, cfg.grad_clip);
+                }
+                opt.step()?;
+                if let Some(e) = opt.stats().event {
+                    progress.line(&format!("{} {e}", cfg.pruner.name())); // DHSPG partition / deadline, HESSO periods
+                }
+                part.loss_sum += lv * bs as f64;
+                part.seen += bs;
+                part.correct += correct;
+            }
         }
         *step += 1;
-        loss_sum += lv * bs as f64;
-        seen += bs;
+        part.batches = i + 1;
+        part.lr = lr;
+        part.seconds = secs0 + t0.elapsed().as_secs_f64();
         let el = t0.elapsed().as_secs_f64().max(1e-9);
+        let (loss_sum, correct, seen) = (part.loss_sum, part.correct, part.seen);
         progress.step(i + 1, steps, || {
             let mut m = format!("loss {:.4}", loss_sum / seen as f64);
             if data.task() == TaskKind::Classification {
                 m += &format!(" acc {:.1}%", 100.0 * correct as f64 / seen as f64);
             }
-            m + &format!(" {:.0}/s", seen as f64 / el)
+            m + &format!(" {:.0}/s", bs as f64 * (i + 1 - first) as f64 / el)
         });
+        if i + 1 < steps {
+            after_step(&*opt, &part, *step)?;
+        }
         Ok(())
     };
     match data {
         RunData::Classification { train, .. } => {
-            for (i, b) in train.epoch(epoch as u64).take(steps).enumerate() {
+            for (i, b) in train.epoch_from(epoch as u64, first).take(steps.saturating_sub(first)).enumerate() {
                 let b = b?;
-                run_step(i, data.fit_images(b.images)?, b.labels, progress)?;
+                run_step(first + i, data.fit_images(b.images)?, b.labels, progress)?;
             }
         }
         RunData::SuperResolution { train, train_cfg, .. } => {
-            for (i, b) in train.train_batches(train_cfg, epoch as u64)?.take(steps).enumerate() {
+            for (i, b) in train.train_batches_from(train_cfg, epoch as u64, first)?.take(steps.saturating_sub(first)).enumerate() {
                 let b = b?;
-                run_step(i, b.lr, b.hr, progress)?;
+                run_step(first + i, b.lr, b.hr, progress)?;
             }
         }
     }
+    let (loss_sum, correct, seen) = (part.loss_sum, part.correct, part.seen);
+    let lr = if part.batches > 0 { part.lr } else { lr0 };
     // The last gradients are not needed any more (frees memory before evaluation).
     zero_grads(&mut params);
     progress.end_epoch();
-    let secs = t0.elapsed().as_secs_f64();
+    let secs = secs0 + t0.elapsed().as_secs_f64();
     Ok(EpochRecord {
         epoch: epoch + 1,
         step: *step,
@@ -268,6 +328,7 @@ pub fn train_epoch(
         train_acc: (data.task() == TaskKind::Classification).then(|| 100.0 * correct as f64 / seen.max(1) as f64),
         train_seconds: secs,
         samples_per_second: seen as f64 / secs.max(1e-9),
+        skipped_steps: part.skipped,
         ..Default::default()
     })
 }
