@@ -5,13 +5,35 @@
 //! It also hands the directory to dependents (`links = "oto_libtorch"`: their build scripts read
 //! `DEP_OTO_LIBTORCH_LIBDIR`, and `DEP_OTO_LIBTORCH_CUDA` when the `cuda` feature is on), so
 //! `oto-cli` bakes the same rpath without repeating this search.
+//!
+//! And it compiles `cxx/c10d.cpp`, the thin C interface to libtorch's c10d (distributed
+//! training, `src/dist.rs`), against the same libtorch's headers and the gloo headers in
+//! `third_party/gloo` (the wheel ships c10d's headers but not gloo's).
 include!("../../build_support/libtorch.rs");
 
 fn main() {
-    if let Some(lib) = libtorch_rpath() {
-        println!("cargo:libdir={}", lib.display());
-        if std::env::var_os("CARGO_FEATURE_CUDA").is_some() {
-            println!("cargo:cuda=1");
-        }
+    let Some(lib) = libtorch_rpath() else { return };
+    println!("cargo:libdir={}", lib.display());
+    if std::env::var_os("CARGO_FEATURE_CUDA").is_some() {
+        println!("cargo:cuda=1");
     }
+    println!("cargo:rerun-if-changed=cxx/c10d.cpp");
+    let root = lib.parent().expect("libtorch/lib has a parent");
+    let include = root.join("include");
+    cc::Build::new()
+        .cpp(true)
+        .file("cxx/c10d.cpp")
+        .std("c++17")
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .include("../../third_party/gloo/include")
+        .define("_GLIBCXX_USE_CXX11_ABI", "1")
+        .define("USE_C10D_GLOO", None)
+        .define("USE_DISTRIBUTED", None)
+        .flag_if_supported("-w") // libtorch's headers are not ours to warn about
+        .opt_level(1)
+        .compile("oto_c10d");
+    println!("cargo:rustc-link-search=native={}", lib.display());
+    println!("cargo:rustc-link-lib=dylib=torch_cpu");
+    println!("cargo:rustc-link-lib=dylib=c10");
 }

@@ -2,6 +2,7 @@
 //! `oto eval` and `oto` with no arguments (see `cmd/forward.rs`); it can also be run directly.
 mod cmd {
     pub mod eval;
+    pub mod launch;
     pub mod train;
     pub mod train_demo;
 }

@@ -40,6 +40,10 @@ pub struct LoaderConfig {
     /// The samples are token sequences ([`crate::TextFolder`]): batches are int64 `[N, L]` ids,
     /// neither scaled nor normalised nor augmented.
     pub tokens: bool,
+    /// Data-parallel training: `(rank, world)` — this rank's share of every batch (the batch's
+    /// k-th contiguous part of `world`), each sample as in the unsharded batch (same order and
+    /// augmentation), so `world` ranks together see what one process would.
+    pub shard: Option<(usize, usize)>,
 }
 
 impl LoaderConfig {
@@ -55,6 +59,7 @@ impl LoaderConfig {
             prefetch: 4,
             threads: 0,
             tokens: false,
+            shard: None,
         }
     }
     /// Evaluation: in order, every sample, no augmentation.
@@ -75,6 +80,11 @@ impl LoaderConfig {
     }
     pub fn with_threads(mut self, t: usize) -> Self {
         self.threads = t;
+        self
+    }
+    /// This rank's share of every batch (see [`LoaderConfig::shard`]).
+    pub fn with_shard(mut self, rank: usize, world: usize) -> Self {
+        self.shard = (world > 1).then_some((rank, world));
         self
     }
     /// Batches of token ids (see [`LoaderConfig::tokens`]); clears augmentation and normalisation.
@@ -208,6 +218,10 @@ impl DataLoader {
     pub fn config(&self) -> &LoaderConfig {
         &self.cfg
     }
+    /// From now on, this rank's share of every batch ([`LoaderConfig::shard`]).
+    pub fn set_shard(&mut self, rank: usize, world: usize) {
+        self.cfg.shard = (world > 1).then_some((rank, world));
+    }
     pub fn batches_per_epoch(&self) -> usize {
         let (n, b) = (self.ds.len(), self.cfg.batch_size);
         if self.cfg.drop_last {
@@ -240,6 +254,10 @@ impl DataLoader {
             let bi = first + i;
             let lo = bi * cfg.batch_size;
             let hi = (lo + cfg.batch_size).min(order.len());
+            let (lo, hi) = match cfg.shard {
+                Some((rank, world)) => (lo + (hi - lo) * rank / world, lo + (hi - lo) * (rank + 1) / world),
+                None => (lo, hi),
+            };
             make_batch(&*ds, &order[lo..hi], lo, epoch_seed, &cfg)
         });
         Batches { inner }

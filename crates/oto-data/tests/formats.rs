@@ -360,6 +360,20 @@ fn loader_shuffle_augment_deterministic() {
     labels.sort();
     labels.dedup();
     assert_eq!(labels.len(), 32);
+    // data-parallel shards: rank r of 2 reads the r-th half of every batch, each sample exactly
+    // as in the whole batch (order and augmentation), and an epoch can start at any batch
+    let shard = |r| {
+        let mut l = DataLoader::new(ds.clone(), cfg(1)).unwrap();
+        l.set_shard(r, 2);
+        l.epoch_from(3, 1).map(Result::unwrap).collect::<Vec<Batch>>()
+    };
+    let (s0, s1) = (shard(0), shard(1));
+    assert_eq!(s0.len(), 3);
+    for ((x, y), whole) in s0.iter().zip(&s1).zip(&ea[1..]) {
+        assert_eq!(x.labels.size(), [4]);
+        assert_eq!([to_vec_i(&x.labels), to_vec_i(&y.labels)].concat(), to_vec_i(&whole.labels));
+        assert_eq!([to_vec_f(&x.images), to_vec_f(&y.images)].concat(), to_vec_f(&whole.images));
+    }
     let other: Vec<i64> = a.epoch(4).flat_map(|b| to_vec_i(&b.unwrap().labels)).collect();
     assert_ne!(other, ea.iter().flat_map(|b| to_vec_i(&b.labels)).collect::<Vec<_>>());
     // Pad+crop+flip: every output is a shifted (maybe flipped) copy with zero borders.

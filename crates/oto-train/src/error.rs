@@ -23,6 +23,8 @@ pub enum TrainError {
     NonFiniteGradient { param: String, loss: f64, epoch: usize, step: usize },
     #[error("checkpoint {path}: {reason}")]
     Checkpoint { path: String, reason: String },
+    #[error("distributed training: {0}")]
+    Distributed(String),
     #[error("configuration: {0}")]
     Config(String),
     #[error("{path}: {source}")]

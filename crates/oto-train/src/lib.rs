@@ -5,6 +5,7 @@
 //! checkpoints); the parts it runs live in their own crates and are re-exported here under their
 //! old paths: [`datasets`] (oto-data), [`exec`] (oto-exec: the ONNX executor) and [`optim`]
 //! (oto-optim: SGD/Adam/AdamW, DHSPG, HESSO).
+pub mod dist;
 pub mod error;
 pub mod train;
 

@@ -175,6 +175,11 @@ pub struct Args {
     /// Exit 0 even when the training loss ends far above where it started (a diverged run)
     #[arg(long)]
     pub allow_divergence: bool,
+    /// Data-parallel training on N local processes (c10d, Gloo on CPU); --batch-size is the
+    /// global batch. Under torchrun (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set) oto joins
+    /// that group instead (docs/distributed.md)
+    #[arg(long, value_name = "N")]
+    pub nproc: Option<usize>,
     /// Partition order: W × each row's rank within its layer group + (1 − W) × its global rank; 1 = every layer keeps the same share of its channels [default: 1 at a FLOPs target, else 0]
     #[arg(long, value_name = "W")]
     pub group_rank: Option<f64>,
@@ -316,7 +321,13 @@ fn row_list(arg: &str) -> Result<Vec<usize>> {
 
 pub fn run(a: Args) -> Result<()> {
     let c = config(&a)?;
+    if let Some(n) = a.nproc.filter(|&n| n > 1 && std::env::var_os("RANK").is_none()) {
+        return super::launch::run(n, c.threads);
+    }
     let s = train::run(&c)?;
+    if std::env::var("RANK").is_ok_and(|r| r != "0") {
+        return Ok(()); // rank 0 reports
+    }
     print_summary(&s);
     if let (Some(why), false) = (s.diverged(), a.allow_divergence) {
         bail!("{why} (at the end of the run too). Its models are written but learned nothing useful; --allow-divergence exits 0 on such a run");

@@ -48,6 +48,27 @@ impl RunData {
             RunData::SuperResolution { test, .. } => TaskKind::SuperResolution { scale: test.scale() },
         }
     }
+    /// Data-parallel training: this rank reads its share of every training batch (each of
+    /// `world` ranks a contiguous `batch / world` of it); the batch size must divide evenly.
+    pub fn shard(&mut self, rank: usize, world: usize, batch: usize) -> Result<(), TrainError> {
+        if world <= 1 {
+            return Ok(());
+        }
+        if batch % world != 0 {
+            return Err(TrainError::Config(format!(
+                "--batch-size {batch} (the global batch) does not divide among {world} ranks; give a multiple of {world}"
+            )));
+        }
+        match self {
+            RunData::Classification { train, .. } => {
+                train.set_shard(rank, world);
+                Ok(())
+            }
+            RunData::SuperResolution { .. } => {
+                Err(TrainError::Config("data-parallel training of super-resolution models is not supported yet; train on one process".into()))
+            }
+        }
+    }
     /// Training steps per epoch (after `max_train_batches`).
     pub fn steps_per_epoch(&self, max_batches: usize) -> usize {
         let n = match self {

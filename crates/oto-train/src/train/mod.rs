@@ -351,22 +351,46 @@ fn run_line(cfg: &TrainConfig, data: &data::RunData, spe: usize, device: Device)
     )
 }
 
+/// How long a rank waits for the others (rendezvous, each collective) before it gives up.
+pub const DIST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
 pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
+    let group = crate::dist::ProcessGroup::from_env(DIST_TIMEOUT)?;
+    run_in(cfg, group.as_ref())
+}
+
+/// Copies rank 0's weights and buffers (BatchNorm's running statistics) to every rank.
+fn sync_state(g: &crate::dist::ProcessGroup, exec: &Executor) -> Result<(), TrainError> {
+    let mut ts: Vec<tch::Tensor> = exec.named_tensors().into_iter().map(|(_, t)| t.detach()).collect();
+    g.broadcast(&mut ts, 0)
+}
+
+/// [`run`] as one rank of a data-parallel `group` (`None`: one process). Every rank trains on
+/// its share of each batch with the gradients averaged over the group, so all hold the same
+/// weights and the pruner's same state; rank 0 alone writes files (checkpoints, metrics, the
+/// models, the report), which must be where every rank can read them for `--resume`.
+pub fn run_in(cfg: &TrainConfig, group: Option<&crate::dist::ProcessGroup>) -> Result<RunSummary, TrainError> {
     cfg.validate()?;
+    let (rank, world) = group.map_or((0, 1), |g| (g.rank(), g.world()));
+    let lead = rank == 0;
     let out = cfg.out.clone();
     if out.exists() && !out.is_dir() {
         return Err(TrainError::Config(format!("--out {}: not a folder", out.display())));
     }
-    // what a killed run was writing (`.checkpoint.ot.tmp<pid>`, `.full.onnx.tmp<pid>`)
-    oto_onnx::remove_stale_temporaries(&out);
+    if lead {
+        // what a killed run was writing (`.checkpoint.ot.tmp<pid>`, `.full.onnx.tmp<pid>`)
+        oto_onnx::remove_stale_temporaries(&out);
+    }
     setup_runtime(cfg);
     let device = parse_device(&cfg.device)?;
-    let mut progress = progress::Progress::new(progress::Mode::from_setting(&cfg.progress));
-    let (data, mut graph) = load_run(cfg, &mut progress)?;
+    let mode = if lead { progress::Mode::from_setting(&cfg.progress) } else { progress::Mode::from_setting("quiet") };
+    let mut progress = progress::Progress::new(mode);
+    let (mut data, mut graph) = load_run(cfg, &mut progress)?;
+    data.shard(rank, world, cfg.batch_size)?;
     let analysis = oto_graph::zig::analyze_with(&graph, &oto_graph::zig::AnalyzeOptions { keep: cfg.keep.clone() });
     // refuse before allocating a run that cannot fit (CPU memory; a GPU's is its own)
     let state = if cfg.optimizer == config::OptimizerKind::Sgd { 1 } else { 2 } + u64::from(cfg.pruning());
-    let estimate = memory::estimate(&graph, &analysis.trainable, cfg.batch_size, state);
+    let estimate = memory::estimate(&graph, &analysis.trainable, cfg.batch_size / world, state);
     if device == Device::Cpu {
         memory::check(&estimate, memory::available_bytes())?;
     }
@@ -375,7 +399,9 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
     // full and the compressed model
     let params = estimate.params / 2;
     let disk = 2 * (params + estimate.optimizer) + 2 * params;
-    oto_onnx::check_free_space(&out.join("checkpoint.ot"), disk).map_err(|e| TrainError::Config(format!("--out: {e}")))?;
+    if lead {
+        oto_onnx::check_free_space(&out.join("checkpoint.ot"), disk).map_err(|e| TrainError::Config(format!("--out: {e}")))?;
+    }
     let mut exec = Executor::new(&graph, &analysis.trainable, device)?;
     let spe = data.steps_per_epoch(cfg.max_train_batches);
     let mut opt = build_optimizer(cfg, &exec, &graph, &analysis, spe)?;
@@ -387,9 +413,16 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
         true => resume(cfg, &ck_path, device, &mut exec, opt.as_mut(), &mut progress)?,
         false => (0, 0, vec![], None),
     };
-    // the first file of the run, once the data, model and checkpoint are known to be good
-    std::fs::create_dir_all(&out).map_err(|e| TrainError::Io { path: out.display().to_string(), source: e })?;
-    oto_onnx::write_atomic(&cfg_path, cfg.to_toml().as_bytes()).map_err(|e| io_err(&cfg_path, e))?;
+    let first_step = step;
+    if let Some(g) = group {
+        sync_state(g, &exec)?; // the same start on every rank, whatever each drew or read
+        progress.line(&format!("data-parallel: {world} ranks (c10d, Gloo), {} samples of each batch of {} per rank", cfg.batch_size / world, cfg.batch_size));
+    }
+    if lead {
+        // the first file of the run, once the data, model and checkpoint are known to be good
+        std::fs::create_dir_all(&out).map_err(|e| TrainError::Io { path: out.display().to_string(), source: e })?;
+        oto_onnx::write_atomic(&cfg_path, cfg.to_toml().as_bytes()).map_err(|e| io_err(&cfg_path, e))?;
+    }
     let mut last_save = std::time::Instant::now();
     let meta = |epoch: usize, step: usize, history: &[EpochRecord], partial: Option<checkpoint::Partial>| checkpoint::Meta {
         format: checkpoint::FORMAT.into(),
@@ -423,14 +456,17 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
         let mut within = |opt: &dyn Optimizer, part: &checkpoint::Partial, step: usize| -> Result<(), TrainError> {
             let by_steps = cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0;
             let by_time = cfg.checkpoint_minutes > 0.0 && last_save.elapsed().as_secs_f64() >= 60.0 * cfg.checkpoint_minutes;
-            if cfg.checkpoint && (by_steps || by_time) {
+            if lead && cfg.checkpoint && (by_steps || by_time) {
                 checkpoint::save(&ck_path, &meta(epoch, step, &history, Some(part.clone())), &exec.named_tensors(), &opt.state())?;
                 last_save = std::time::Instant::now();
             }
             Ok(())
         };
-        let resume = partial.take();
-        let mut rec = trainer::train_epoch(&exec, opt.as_mut(), &data, cfg, &sched, epoch, &mut step, &mut progress, resume, &mut within)?;
+        let o = trainer::EpochOptions { resume: partial.take(), after_step: &mut within, group };
+        let mut rec = trainer::train_epoch(&exec, opt.as_mut(), &data, cfg, &sched, epoch, &mut step, &mut progress, o)?;
+        if let Some(g) = group {
+            sync_state(g, &exec)?; // rank 0's BatchNorm statistics: every rank evaluates one model
+        }
         let ev = evaluate(&exec, &data)?;
         rec.test_loss = Some(ev.loss);
         rec.test_top1 = ev.top1;
@@ -445,6 +481,9 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
             progress.line(&w);
         }
         history.push(rec);
+        if !lead {
+            continue;
+        }
         metrics::write_jsonl(&metrics_path, &history)?;
         if let Err(e) = metrics::plot_curves(&curves_path, &history) {
             progress.line(&format!("warning: could not draw {}: {e}", curves_path.display()));
@@ -456,6 +495,19 @@ pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
     }
     if history.is_empty() {
         return Err(TrainError::Config("no epoch was run".into()));
+    }
+    if let Some(g) = group {
+        let (secs, _) = g.comm_time();
+        let train: f64 = history[start.min(history.len())..].iter().map(|r| r.train_seconds).sum();
+        progress.line(&format!(
+            "data-parallel: {:.2} ms per step in collectives (gradient allreduce and sums; {:.0}% of the training time)",
+            1e3 * secs / (step - first_step).max(1) as f64,
+            100.0 * secs / train.max(1e-9)
+        ));
+    }
+    if !lead {
+        let full = evaluate(&exec, &data)?;
+        return Ok(RunSummary::new(&out, cfg.epochs, history, full, &graph, vec![]));
     }
     metrics::write_jsonl(&metrics_path, &history)?;
     let _ = metrics::plot_curves(&curves_path, &history);

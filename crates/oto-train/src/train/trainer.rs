@@ -11,6 +11,7 @@ use super::metrics::EpochRecord;
 use super::progress::Progress;
 use super::schedule::LrSchedule;
 use crate::exec::Executor;
+use crate::dist::ProcessGroup;
 use crate::optim::{Optimizer, Param};
 use crate::TrainError;
 
@@ -202,8 +203,26 @@ fn step_seed(seed: u64, step: usize) -> i64 {
     (seed.wrapping_mul(1_000_003).wrapping_add(step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 1) as i64
 }
 
-/// One training epoch (`epoch` 0-based), from the start or from where `resume` (a checkpoint
-/// written within it) left it. Returns the epoch's record (without test metrics).
+/// How an epoch runs besides its model and data: where it resumes (a checkpoint written within
+/// it), what is called after each step, and the process group whose ranks it trains with.
+pub struct EpochOptions<'a, 'b> {
+    pub resume: Option<Partial>,
+    pub after_step: &'a mut StepHook<'b>,
+    /// Data-parallel training: gradients are averaged over the group's ranks before each
+    /// update, and the loss and accuracy sums are the group's.
+    pub group: Option<&'a ProcessGroup>,
+}
+
+/// The sums of one batch (loss × samples, correct, samples) over the group's ranks.
+fn global_sums(g: &ProcessGroup, loss_sum: f64, correct: i64, seen: usize) -> Result<(f64, i64, usize), TrainError> {
+    let mut t = [Tensor::from_slice(&[loss_sum, correct as f64, seen as f64])];
+    g.allreduce_sum(&mut t)?;
+    let v = Vec::<f64>::try_from(&t[0]).map_err(TrainError::Torch)?;
+    Ok((v[0], v[1] as i64, v[2] as usize))
+}
+
+/// One training epoch (`epoch` 0-based), from the start or from where `o.resume` left it.
+/// Returns the epoch's record (without test metrics).
 #[allow(clippy::too_many_arguments)]
 pub fn train_epoch(
     exec: &Executor,
@@ -214,10 +233,11 @@ pub fn train_epoch(
     epoch: usize,
     step: &mut usize,
     progress: &mut Progress,
-    resume: Option<Partial>,
-    after_step: &mut StepHook,
+    o: EpochOptions,
 ) -> Result<EpochRecord, TrainError> {
+    let EpochOptions { resume, after_step, group } = o;
     let mut params = exec.params();
+    let tensors: Vec<Tensor> = params.iter().map(|p| p.tensor.shallow_clone()).collect();
     let steps = data.steps_per_epoch(cfg.max_train_batches);
     progress.start_epoch(epoch + 1, cfg.epochs, steps);
     let t0 = Instant::now();
@@ -252,9 +272,18 @@ pub fn train_epoch(
             }
         };
         let lv = loss.double_value(&[]);
+        // the batch over all ranks (data-parallel): every rank then takes the same decisions
+        let (loss_sum, correct, seen) = match group {
+            Some(g) => global_sums(g, lv * bs as f64, correct, bs)?,
+            None => (lv * bs as f64, correct, bs),
+        };
+        let lv = if group.is_some() { loss_sum / seen as f64 } else { lv };
         zero_grads(&mut params);
         let bad = if lv.is_finite() {
             loss.backward();
+            if let Some(g) = group {
+                g.average_gradients(&tensors)?;
+            }
             nonfinite_grad(&params).map(|param| TrainError::NonFiniteGradient { param, loss: lv, epoch: epoch + 1, step: *step + 1 })
         } else {
             Some(TrainError::NonFiniteLoss { value: lv, epoch: epoch + 1, step: *step + 1 })
@@ -277,8 +306,8 @@ pub fn train_epoch(
                 if let Some(e) = opt.stats().event {
                     progress.line(&format!("{} {e}", cfg.pruner.name())); // DHSPG partition / deadline, HESSO periods
                 }
-                part.loss_sum += lv * bs as f64;
-                part.seen += bs;
+                part.loss_sum += loss_sum;
+                part.seen += seen;
                 part.correct += correct;
             }
         }

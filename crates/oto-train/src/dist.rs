@@ -1,0 +1,164 @@
+//! Data-parallel training through libtorch's own distributed engine, c10d (issue 26): a process
+//! group over a TCPStore rendezvous (rank 0 hosts it) with Gloo on CPU tensors, bound through the
+//! thin C interface in `cxx/c10d.cpp` (compiled by `build.rs` against the linked libtorch). No
+//! transport of oto's own: every byte between ranks goes through c10d.
+//!
+//! [`ProcessGroup::from_env`] joins the group that torchrun (or a scheduler) describes with
+//! `RANK`, `WORLD_SIZE`, `MASTER_ADDR` and `MASTER_PORT`; [`ProcessGroup::average_gradients`]
+//! averages the gradients of a model over the ranks in buckets (one allreduce per ~25 MB).
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::time::Duration;
+use tch::{Kind, Tensor};
+
+use crate::TrainError;
+
+#[repr(C)]
+struct RawPg {
+    _opaque: [u8; 0],
+}
+
+extern "C" {
+    fn oto_pg_new(addr: *const c_char, port: c_int, rank: c_int, world: c_int, timeout_ms: c_int, err: *mut c_char, len: usize) -> *mut RawPg;
+    fn oto_pg_allreduce_sum(g: *mut RawPg, ts: *mut *mut c_void, n: usize, err: *mut c_char, len: usize) -> c_int;
+    fn oto_pg_broadcast(g: *mut RawPg, ts: *mut *mut c_void, n: usize, root: c_int, err: *mut c_char, len: usize) -> c_int;
+    fn oto_pg_barrier(g: *mut RawPg, err: *mut c_char, len: usize) -> c_int;
+    fn oto_pg_free(g: *mut RawPg);
+}
+
+/// Bytes of one gradient bucket (one allreduce), as PyTorch's DDP default.
+pub const BUCKET_BYTES: usize = 25 << 20;
+
+/// A c10d process group (Gloo) of `world` ranks, this process being `rank`.
+pub struct ProcessGroup {
+    raw: *mut RawPg,
+    rank: usize,
+    world: usize,
+    /// Time spent in collectives so far (ns), and their count.
+    comm_ns: std::sync::atomic::AtomicU64,
+    calls: std::sync::atomic::AtomicU64,
+}
+
+// c10d's process group is used from one thread at a time here; it may move between threads.
+unsafe impl Send for ProcessGroup {}
+
+fn dist_err(what: &str, buf: &[u8]) -> TrainError {
+    let msg = CStr::from_bytes_until_nul(buf).map(|c| c.to_string_lossy().into_owned()).unwrap_or_default();
+    let msg = msg.lines().next().unwrap_or("failed");
+    let lost = ["Connection closed", "Connection reset", "Broken pipe", "Timed out", "timed out"].iter().any(|k| msg.contains(k));
+    let hint = if lost { " — another rank stopped or lost its connection; the last checkpoint in --out is kept: continue with --resume" } else { "" };
+    TrainError::Distributed(format!("{what}: {msg}{hint}"))
+}
+
+impl ProcessGroup {
+    /// Joins the group through the TCPStore at `addr:port` (hosted by rank 0); waits at most
+    /// `timeout` for the others, and each collective at most as long.
+    pub fn new(addr: &str, port: u16, rank: usize, world: usize, timeout: Duration) -> Result<Self, TrainError> {
+        if world == 0 || rank >= world {
+            return Err(TrainError::Distributed(format!("rank {rank} of a world of {world}: the rank must be below the world size")));
+        }
+        let c_addr = CString::new(addr).map_err(|_| TrainError::Distributed(format!("MASTER_ADDR '{addr}' holds a NUL byte")))?;
+        let mut err = vec![0u8; 1024];
+        let ms = timeout.as_millis().min(i32::MAX as u128) as c_int;
+        // SAFETY: the strings outlive the call; `err` is writable for its length
+        let raw = unsafe { oto_pg_new(c_addr.as_ptr(), c_int::from(port), rank as c_int, world as c_int, ms, err.as_mut_ptr().cast(), err.len()) };
+        if raw.is_null() {
+            return Err(dist_err(&format!("rank {rank} of {world} could not join the group at {addr}:{port}"), &err));
+        }
+        Ok(ProcessGroup { raw, rank, world, comm_ns: 0.into(), calls: 0.into() })
+    }
+
+    /// The group that torchrun-style variables describe (`RANK`, `WORLD_SIZE`, `MASTER_ADDR`,
+    /// default 127.0.0.1, `MASTER_PORT`, default 29500); `None` without `WORLD_SIZE` or with 1.
+    pub fn from_env(timeout: Duration) -> Result<Option<Self>, TrainError> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let num = |k: &str, v: String| v.parse::<usize>().map_err(|_| TrainError::Distributed(format!("{k}={v} is not a number")));
+        let Some(world) = var("WORLD_SIZE").map(|v| num("WORLD_SIZE", v)).transpose()? else { return Ok(None) };
+        if world <= 1 {
+            return Ok(None);
+        }
+        let rank = num("RANK", var("RANK").ok_or_else(|| TrainError::Distributed("WORLD_SIZE is set but RANK is not".into()))?)?;
+        let addr = var("MASTER_ADDR").unwrap_or_else(|| "127.0.0.1".into());
+        let port = var("MASTER_PORT").map(|v| num("MASTER_PORT", v)).transpose()?.unwrap_or(29500);
+        let port = u16::try_from(port).map_err(|_| TrainError::Distributed(format!("MASTER_PORT={port} is not a port")))?;
+        ProcessGroup::new(&addr, port, rank, world, timeout).map(Some)
+    }
+
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+    pub fn world(&self) -> usize {
+        self.world
+    }
+    /// Seconds spent in collectives so far (waiting for the slowest rank included), and how
+    /// many there were.
+    pub fn comm_time(&self) -> (f64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.comm_ns.load(Relaxed) as f64 * 1e-9, self.calls.load(Relaxed))
+    }
+
+    fn call(&self, what: &str, ts: &mut [Tensor], f: impl FnOnce(*mut *mut c_void, usize, *mut c_char, usize) -> c_int) -> Result<(), TrainError> {
+        let mut ptrs: Vec<*mut c_void> = ts.iter_mut().map(|t| t.as_mut_ptr().cast()).collect();
+        let mut err = vec![0u8; 1024];
+        let t = std::time::Instant::now();
+        let rc = f(ptrs.as_mut_ptr(), ptrs.len(), err.as_mut_ptr().cast(), err.len());
+        self.comm_ns.fetch_add(t.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match rc {
+            0 => Ok(()),
+            _ => Err(dist_err(&format!("{what} on rank {} of {}", self.rank, self.world), &err)),
+        }
+    }
+
+    /// Sums each tensor over the ranks, in place.
+    pub fn allreduce_sum(&self, ts: &mut [Tensor]) -> Result<(), TrainError> {
+        // SAFETY: `raw` is a live group; the pointers are tch tensors (`at::Tensor*`) alive for the call
+        self.call("allreduce", ts, |p, n, e, l| unsafe { oto_pg_allreduce_sum(self.raw, p, n, e, l) })
+    }
+
+    /// Copies rank `root`'s tensors to every rank, in place.
+    pub fn broadcast(&self, ts: &mut [Tensor], root: usize) -> Result<(), TrainError> {
+        // SAFETY: as in `allreduce_sum`
+        self.call("broadcast", ts, |p, n, e, l| unsafe { oto_pg_broadcast(self.raw, p, n, root as c_int, e, l) })
+    }
+
+    /// Waits until every rank has reached it.
+    pub fn barrier(&self) -> Result<(), TrainError> {
+        self.call("barrier", &mut [], |_, _, e, l| unsafe { oto_pg_barrier(self.raw, e, l) })
+    }
+
+    /// Replaces each gradient of `tensors` by its mean over the ranks: gradients are packed into
+    /// buckets of about [`BUCKET_BYTES`] (float32), each summed by one allreduce, divided by the
+    /// world size and copied back. Tensors without a gradient are skipped (the same on every
+    /// rank: they hold the same model).
+    pub fn average_gradients(&self, tensors: &[Tensor]) -> Result<(), TrainError> {
+        let grads: Vec<Tensor> = tensors.iter().map(|t| t.grad()).filter(|g| g.defined()).collect();
+        let mut start = 0;
+        while start < grads.len() {
+            let (mut end, mut bytes) = (start, 0usize);
+            while end < grads.len() && (end == start || bytes + 4 * grads[end].numel() <= BUCKET_BYTES) {
+                bytes += 4 * grads[end].numel();
+                end += 1;
+            }
+            let flat: Vec<Tensor> = grads[start..end].iter().map(|g| g.detach().to_kind(Kind::Float).flatten(0, -1)).collect();
+            let mut bucket = [Tensor::cat(&flat, 0)];
+            self.allreduce_sum(&mut bucket)?;
+            let mean = &bucket[0] / self.world as f64;
+            let mut offset = 0;
+            for g in &grads[start..end] {
+                let n = g.numel() as i64;
+                let part = mean.narrow(0, offset, n).view_as(g).to_kind(g.kind());
+                tch::no_grad(|| g.shallow_clone().copy_(&part));
+                offset += n;
+            }
+            start = end;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        // SAFETY: created by oto_pg_new and freed once
+        unsafe { oto_pg_free(self.raw) }
+    }
+}

@@ -1,0 +1,69 @@
+//! The c10d binding (issue 26) on CPU with Gloo over loopback: two ranks (threads of this test,
+//! each with its own process group) sum, broadcast, meet at a barrier and average gradients
+//! in buckets; a rank that waits for a partner who never comes gets an error naming it.
+use oto_train::dist::ProcessGroup;
+use std::time::Duration;
+use tch::{Kind, Tensor};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Runs `f(rank)` on two ranks of one group; returns their results in rank order.
+fn two_ranks<T: Send + 'static>(f: fn(ProcessGroup) -> T) -> Vec<T> {
+    let port = free_port();
+    let hs: Vec<_> = (0..2)
+        .map(|r| std::thread::spawn(move || f(ProcessGroup::new("127.0.0.1", port, r, 2, Duration::from_secs(30)).unwrap())))
+        .collect();
+    hs.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+fn values(t: &Tensor) -> Vec<f32> {
+    Vec::<f32>::try_from(t.flatten(0, -1)).unwrap()
+}
+
+#[test]
+fn allreduce_broadcast_and_barrier() {
+    let out = two_ranks(|pg| {
+        let r = pg.rank() as f64;
+        let mut ts = [Tensor::full([4], r + 1.0, (Kind::Float, tch::Device::Cpu)), Tensor::arange(3, (Kind::Float, tch::Device::Cpu)) * (r + 1.0)];
+        pg.allreduce_sum(&mut ts).unwrap();
+        let mut b = [Tensor::full([2], 10.0 * (r + 1.0), (Kind::Float, tch::Device::Cpu))];
+        pg.broadcast(&mut b, 0).unwrap();
+        pg.barrier().unwrap();
+        (values(&ts[0]), values(&ts[1]), values(&b[0]))
+    });
+    for (sum, ramp, bcast) in out {
+        assert_eq!(sum, vec![3.0; 4]);
+        assert_eq!(ramp, vec![0.0, 3.0, 6.0]);
+        assert_eq!(bcast, vec![10.0, 10.0]);
+    }
+}
+
+#[test]
+fn gradients_are_averaged_in_buckets() {
+    let out = two_ranks(|pg| {
+        let r = pg.rank() as f64;
+        // a parameter larger than one bucket and two small ones: three buckets
+        let big = oto_train::dist::BUCKET_BYTES as i64 / 4 + 5;
+        let ps: Vec<Tensor> = [big, 7, 3].iter().map(|&n| Tensor::zeros([n], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true)).collect();
+        let loss = ps.iter().map(|p| (p * (r + 1.0)).sum(Kind::Float)).fold(Tensor::from(0.0f32), |a, b| a + b);
+        loss.backward();
+        pg.average_gradients(&ps).unwrap();
+        ps.iter().map(|p| values(&p.grad())).map(|v| (v.len(), v.iter().all(|&x| x == 1.5))).collect::<Vec<_>>()
+    });
+    for grads in out {
+        assert_eq!(grads.len(), 3);
+        assert!(grads.iter().all(|(_, ok)| *ok), "the mean of 1 and 2 everywhere: {grads:?}");
+    }
+}
+
+#[test]
+fn a_missing_rank_is_an_error_naming_the_group() {
+    let port = free_port();
+    let e = match ProcessGroup::new("127.0.0.1", port, 0, 2, Duration::from_millis(1500)) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("joined a group of two alone"),
+    };
+    assert!(e.contains("rank 0 of 2") && e.contains(&format!("127.0.0.1:{port}")), "{e}");
+}

@@ -1,0 +1,92 @@
+//! Data-parallel DHSPG (issue 26) on CPU with Gloo over loopback: two ranks (threads of this
+//! test, each with its own process group) with the global batch split between them train to the
+//! same weights (float tolerance: the sums run in another order) and the very same group masks
+//! as one process with that batch; every rank holds the same history; rank 0 alone writes.
+use oto_train::dist::ProcessGroup;
+use oto_train::train::{self, TrainConfig};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// conv-relu-conv-relu-pool-fc without BatchNorm or dropout (whose batch statistics and masks
+/// legitimately differ between one batch and its halves).
+fn model(path: &Path) {
+    let mut b = oto_zoo::Builder::new(3, false);
+    let x = b.input("input", &[oto_zoo::BATCH, 1, 28, 28]);
+    let h = b.conv(&x, "conv1", 8, 3, 1, 1, 1, true).unwrap();
+    let h = b.relu(&h);
+    let h = b.conv(&h, "conv2", 16, 3, 2, 1, 1, true).unwrap();
+    let h = b.relu(&h);
+    let h = b.global_avg_pool(&h).unwrap();
+    let h = b.flatten(&h);
+    let y = b.gemm(&h, "fc", 10).unwrap();
+    oto_onnx::save_model(&b.finish(&y, "logits", "plain_cnn", ""), path).unwrap();
+}
+
+fn cfg(model: &Path, out: PathBuf) -> TrainConfig {
+    let mut c = TrainConfig {
+        model: model.display().to_string(),
+        epochs: 2,
+        batch_size: 32,
+        max_train_batches: 6,
+        threads: 1,
+        progress: "quiet".into(),
+        reinit: false,
+        out,
+        ..Default::default()
+    };
+    c.dhspg.target_sparsity = Some(0.5);
+    c
+}
+
+fn weights(p: &Path) -> Vec<(String, Vec<f32>)> {
+    let g = oto_graph::Graph::load(p).unwrap();
+    let mut v: Vec<(String, Vec<f32>)> =
+        g.values.iter().filter_map(|v| v.init.as_ref().and_then(|t| oto_onnx::tensor::to_f32(t).ok()).map(|d| (v.name.clone(), d))).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[test]
+fn two_ranks_train_what_one_process_trains() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m.onnx");
+    model(&m);
+    let one = train::run_in(&cfg(&m, dir.path().join("one")), None).unwrap();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let two: Vec<_> = (0..2)
+        .map(|r| {
+            let c = cfg(&m, dir.path().join("two"));
+            std::thread::spawn(move || {
+                let g = ProcessGroup::new("127.0.0.1", port, r, 2, Duration::from_secs(60)).unwrap();
+                train::run_in(&c, Some(&g)).unwrap()
+            })
+        })
+        .collect::<Vec<_>>() // both ranks start before either is waited for
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+
+    // the same history on both ranks (global sums), close to one process's
+    assert_eq!(two[0].history.len(), 2);
+    for (a, b) in two[0].history.iter().zip(&two[1].history) {
+        assert_eq!((a.train_loss, a.train_acc, a.test_top1), (b.train_loss, b.train_acc, b.test_top1));
+    }
+    for (a, b) in one.history.iter().zip(&two[0].history) {
+        assert!((a.train_loss - b.train_loss).abs() < 1e-4 * a.train_loss.abs(), "{} vs {}", a.train_loss, b.train_loss);
+        assert_eq!(a.optim.group_sparsity, b.optim.group_sparsity);
+    }
+    // the same weights (to float tolerance) and the very same compressed structure
+    let (wa, wb) = (weights(&dir.path().join("one/full.onnx")), weights(&dir.path().join("two/full.onnx")));
+    for ((na, da), (nb, db)) in wa.iter().zip(&wb) {
+        assert_eq!(na, nb);
+        let scale = da.iter().fold(1e-6f32, |m, x| m.max(x.abs()));
+        let diff = da.iter().zip(db).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(diff <= 1e-4 * scale, "{na}: max |Δ| {diff} (scale {scale})");
+        let zeros = |d: &[f32]| d.iter().map(|&x| x == 0.0).collect::<Vec<_>>();
+        assert_eq!(zeros(da), zeros(db), "{na}: the zero pattern (group masks) differs");
+    }
+    let manifest = |d: &str| std::fs::read_to_string(dir.path().join(d).join("manifest.json")).unwrap();
+    assert_eq!(manifest("one"), manifest("two"));
+    assert!(two[1].files.is_empty(), "rank 1 wrote {:?}", two[1].files);
+}
