@@ -33,6 +33,20 @@ impl std::fmt::Display for Dim {
 
 pub type Shape = Vec<Dim>;
 
+/// Elements of a value of shape `s` (saturating, so a corrupt shape never overflows): a
+/// symbolic leading axis counts `batch`, any other symbolic dimension `symbolic`, a negative
+/// dimension 0. The one size rule of the analysis's budget, the proof's and training's memory
+/// estimates.
+pub fn elements(s: &[Dim], batch: u64, symbolic: u64) -> u64 {
+    s.iter().enumerate().fold(1u64, |n, (axis, d)| {
+        n.saturating_mul(match d {
+            Dim::Known(k) => (*k).max(0) as u64,
+            _ if axis == 0 => batch,
+            _ => symbolic,
+        })
+    })
+}
+
 /// Formats a shape like `[N, 64, 32, 32]`.
 pub fn fmt_shape(s: &[Dim]) -> String {
     format!("[{}]", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "))

@@ -80,15 +80,7 @@ pub const PROOF_VALUE_BYTES: u64 = 2 << 30;
 /// [`PROOF_VALUE_BYTES`] (a symbolic batch axis counts `batch`, another symbolic dim 16, as
 /// [`crate::input_specs`] feeds; 4 bytes an element).
 fn check_proof_memory(g: &Graph, batch: usize) -> Result<()> {
-    let bytes = |shape: &[oto_graph::Dim]| {
-        shape.iter().enumerate().fold(4u64, |acc, (axis, d)| {
-            acc.saturating_mul(match d {
-                oto_graph::Dim::Known(k) => (*k).max(0) as u64,
-                _ if axis == 0 => batch as u64,
-                _ => 16,
-            })
-        })
-    };
+    let bytes = |shape: &[oto_graph::Dim]| oto_graph::ir::elements(shape, batch as u64, 16).saturating_mul(4);
     let worst = g.values.iter().filter_map(|v| Some((bytes(v.shape.as_ref()?), v))).max_by_key(|(b, _)| *b);
     if let Some((b, v)) = worst.filter(|(b, _)| *b > PROOF_VALUE_BYTES) {
         bail!(

@@ -99,14 +99,10 @@ impl Graph {
 /// [`crate::validate::MAX_ELEMENTS`] elements for its known dimensions (so no size arithmetic
 /// downstream can overflow, and a corrupt shape constant is named where it appears).
 fn check_size(shape: &[Dim]) -> std::result::Result<(), String> {
-    let mut n = 1u64;
-    for d in shape {
-        if let Dim::Known(k) = d {
-            let k = u64::try_from(*k).map_err(|_| format!("computes a negative dimension {k} (shape {}); the model's shape constants are corrupt", crate::ir::fmt_shape(shape)))?;
-            n = n.saturating_mul(k);
-        }
+    if let Some(k) = shape.iter().filter_map(Dim::known).find(|&k| k < 0) {
+        return Err(format!("computes a negative dimension {k} (shape {}); the model's shape constants are corrupt", crate::ir::fmt_shape(shape)));
     }
-    if n > crate::validate::MAX_ELEMENTS {
+    if crate::ir::elements(shape, 1, 1) > crate::validate::MAX_ELEMENTS {
         return Err(format!(
             "computes a value of shape {}, more than 2^40 elements per sample: no real model does; the model's shape constants or attributes are corrupt",
             crate::ir::fmt_shape(shape)

@@ -103,9 +103,7 @@ pub const MAX_TRACKED_ELEMENTS: u64 = 1 << 26;
 fn too_large_to_track(g: &Graph, nid: usize) -> bool {
     let n = &g.nodes[nid];
     n.inputs.iter().chain(&n.outputs).flatten().any(|&v| {
-        g.values[v].shape.as_ref().is_some_and(|s| {
-            s.iter().fold(1u64, |acc, d| acc.saturating_mul(d.known().map_or(1, |k| k.max(0) as u64))) > MAX_TRACKED_ELEMENTS
-        })
+        g.values[v].shape.as_ref().is_some_and(|s| crate::ir::elements(s, 1, 1) > MAX_TRACKED_ELEMENTS)
     })
 }
 

@@ -43,13 +43,7 @@ fn gib(b: u64) -> String {
 /// Elements of a value at `batch`: a symbolic leading axis counts `batch`, another symbolic
 /// dim 1 (so the estimate errs low and never refuses a run that fits).
 fn elements(shape: &[Dim], batch: usize) -> u64 {
-    shape.iter().enumerate().fold(1u64, |n, (axis, d)| {
-        n.saturating_mul(match d {
-            Dim::Known(k) => (*k).max(0) as u64,
-            _ if axis == 0 => batch as u64,
-            _ => 1,
-        })
-    })
+    oto_graph::ir::elements(shape, batch as u64, 1)
 }
 
 /// The estimate for `graph` with `trainable` parameters at `batch`; `state_per_param` = the
