@@ -44,8 +44,7 @@ pub(crate) fn class_folders(root: &Path, expected: &str) -> Result<Vec<String>> 
 }
 
 /// The files of the class folders under `root` that `keep`, each with its class index in
-/// `classes`, in sorted order; a subfolder that is not one of `classes`, or one without any
-/// such file (an empty class), is an error.
+/// `classes`, in sorted order; a subfolder that is not one of `classes` is an error.
 pub(crate) fn labelled_files(root: &Path, classes: &[String], keep: fn(&Path) -> bool) -> Result<Vec<(PathBuf, i64)>> {
     let index: HashMap<&str, i64> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i as i64)).collect();
     let mut items = Vec::new();
@@ -54,14 +53,10 @@ pub(crate) fn labelled_files(root: &Path, classes: &[String], keep: fn(&Path) ->
         let Some(&label) = index.get(name.as_str()) else {
             return Err(DataError::format(&dir, format!("class folder '{name}' is not one of the {} known classes", classes.len())));
         };
-        let before = items.len();
         for f in sorted_entries(&dir)? {
             if f.is_file() && keep(&f) {
                 items.push((f, label));
             }
-        }
-        if items.len() == before {
-            return Err(DataError::format(&dir, format!("class folder '{name}' is empty (no file of a known type): remove it or add its samples")));
         }
     }
     Ok(items)
@@ -102,6 +97,12 @@ impl ImageFolder {
                 path: root.into(),
                 what: "no .jpg/.jpeg/.png images in the class folders".into(),
             });
+        }
+        let mut counts = vec![0usize; classes.len()];
+        items.iter().for_each(|(_, l)| counts[*l as usize] += 1);
+        if let Some(c) = (0..classes.len()).find(|&c| counts[c] == 0 && root.join(&classes[c]).is_dir()) {
+            let dir = root.join(&classes[c]);
+            return Err(DataError::format(&dir, format!("class folder '{}' is empty (no .jpg/.jpeg/.png image): remove it or add its images", classes[c])));
         }
         check_headers(&items)?;
         Ok(ImageFolder { items, classes: classes.to_vec(), transform })

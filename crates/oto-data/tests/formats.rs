@@ -270,7 +270,8 @@ fn image_folder_bad_inputs() {
     let t = tempfile::tempdir().unwrap();
     assert!(matches!(ImageFolder::open(&t.path().join("none"), FolderTransform::none()).unwrap_err(), DataError::NotFound { .. }));
     assert!(ImageFolder::open(t.path(), FolderTransform::none()).is_err()); // no classes
-    // an empty class folder
+    // an empty class folder beside one with an image
+    write_png(&t.path().join("d/x.png"), 4, 4, 0, false);
     std::fs::create_dir_all(t.path().join("c")).unwrap();
     let e = ImageFolder::open(t.path(), FolderTransform::none()).unwrap_err();
     assert!(e.to_string().contains("class folder 'c' is empty"), "{e}");
