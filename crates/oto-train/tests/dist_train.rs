@@ -90,3 +90,35 @@ fn two_ranks_train_what_one_process_trains() {
     assert_eq!(manifest("one"), manifest("two"));
     assert!(two[1].files.is_empty(), "rank 1 wrote {:?}", two[1].files);
 }
+
+#[test]
+fn a_run_of_two_ranks_resumes_on_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m.onnx");
+    model(&m);
+    train::run_in(&cfg(&m, dir.path().join("one")), None).unwrap();
+    // epoch 1 on two ranks, then epoch 2 in one process from rank 0's checkpoint
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let hs: Vec<_> = (0..2)
+        .map(|r| {
+            let c = TrainConfig { stop_after_epoch: Some(1), ..cfg(&m, dir.path().join("mixed")) };
+            std::thread::spawn(move || {
+                let g = ProcessGroup::new("127.0.0.1", port, r, 2, Duration::from_secs(60)).unwrap();
+                train::run_in(&c, Some(&g)).unwrap()
+            })
+        })
+        .collect();
+    for h in hs {
+        assert_eq!(h.join().unwrap().history.len(), 1);
+    }
+    let resumed = train::run_in(&TrainConfig { resume: true, ..cfg(&m, dir.path().join("mixed")) }, None).unwrap();
+    assert_eq!(resumed.history.len(), 2);
+    let (wa, wb) = (weights(&dir.path().join("one/full.onnx")), weights(&dir.path().join("mixed/full.onnx")));
+    for ((na, da), (_, db)) in wa.iter().zip(&wb) {
+        let scale = da.iter().fold(1e-6f32, |m, x| m.max(x.abs()));
+        let diff = da.iter().zip(db).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(diff <= 1e-4 * scale, "{na}: max |Δ| {diff} (scale {scale})");
+    }
+    let manifest = |d: &str| std::fs::read_to_string(dir.path().join(d).join("manifest.json")).unwrap();
+    assert_eq!(manifest("one"), manifest("mixed"));
+}
