@@ -383,6 +383,11 @@ pub fn run_in(cfg: &TrainConfig, group: Option<&crate::dist::ProcessGroup>) -> R
     }
     setup_runtime(cfg);
     let device = parse_device(&cfg.device)?;
+    if world > 1 && device != Device::Cpu {
+        return Err(TrainError::Distributed(format!(
+            "data-parallel training on {device:?} needs NCCL, which oto does not bind yet (docs/distributed.md); train on one GPU, or with --device cpu on {world} ranks"
+        )));
+    }
     let mode = if lead { progress::Mode::from_setting(&cfg.progress) } else { progress::Mode::from_setting("quiet") };
     let mut progress = progress::Progress::new(mode);
     let (mut data, mut graph) = load_run(cfg, &mut progress)?;
