@@ -6,6 +6,7 @@
 #   2. the training step of oto vs PyTorch eager on the same GPU (CIFAR ResNet-20, batch 128,
 #      random data: CIFAR does not travel), median of 3 alternating rounds;
 #   3. DHSPG's step overhead on the GPU (per-tensor and multi-tensor forms);
+#   4. the memory check on the GPU (issue 25): a batch that cannot fit is refused up front;
 # and prints one table. Everything it prints is also written to $OUT/gpu_check.log when $OUT is set.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +34,8 @@ for r in 1 2 3; do
 done
 echo "== 3. DHSPG step overhead on cuda"
 DH=$(.gpu/bench_dhspg 128 50 2>&1); echo "$DH"
+echo "== 4. memory check on cuda (expect: refused, 'the run needs about ... available')"
+.gpu/oto-train train --model zoo:fmnist_vgg --device cuda --batch-size 2000000 --epochs 1 --out /tmp/gpu-mem 2>&1 | grep -E "needs about|error" | head -2
 "$PY" - "$DEMO_S" "$DEMO_OK" "${O[@]}" "${P[@]}" <<'PYEOF'
 import json, statistics, sys
 demo_s, demo_ok, runs = sys.argv[1], sys.argv[2], sys.argv[3:]

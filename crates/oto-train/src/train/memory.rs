@@ -1,7 +1,8 @@
 //! The memory a run needs, estimated before anything is allocated (issue 25): parameters and
 //! their gradients, the optimizer's state, and the activations one training step keeps for the
-//! backward pass at the batch size. A CPU run that cannot fit in the memory the system has
-//! available is refused with the numbers; the run line states the estimate.
+//! backward pass at the batch size. A run that cannot fit in the memory the system has available
+//! (a CUDA run: the device's free memory) is refused with the numbers; the run line states the
+//! estimate.
 use crate::TrainError;
 use oto_graph::{Dim, Graph, ValueId};
 
@@ -62,6 +63,23 @@ pub fn available_bytes() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
 }
 
+/// Free memory of CUDA device `index` in bytes, as `nvidia-smi` reports it (`None` when it
+/// cannot be asked: no driver tools, another vendor). libtorch's own allocator cache is free
+/// for the run too, so this errs low only by what other processes hold.
+pub fn cuda_free_bytes(index: usize) -> Option<u64> {
+    let o = std::process::Command::new("nvidia-smi")
+        .args(["--query-gpu=memory.free", "--format=csv,noheader,nounits", "-i", &index.to_string()])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    parse_mib(&String::from_utf8_lossy(&o.stdout))
+}
+
+/// `nvidia-smi`'s free memory (MiB, one line) in bytes.
+fn parse_mib(text: &str) -> Option<u64> {
+    text.lines().next()?.trim().parse::<u64>().ok().map(|mib| mib << 20)
+}
+
 /// Refuses a run whose estimate exceeds `available` bytes, with the numbers and what to change.
 pub fn check(e: &Estimate, available: Option<u64>) -> Result<(), TrainError> {
     match available {
@@ -94,5 +112,8 @@ mod tests {
         let err = check(&e64, Some(e64.total() - 1)).unwrap_err().to_string();
         assert!(err.contains("--batch-size") && err.contains("available"), "{err}");
         assert!(check(&e64, None).is_ok(), "no figure, no refusal");
+        assert_eq!(parse_mib("80991\n"), Some(80991 << 20));
+        assert_eq!(parse_mib("[N/A]\n"), None);
+        assert_eq!(parse_mib(""), None);
     }
 }

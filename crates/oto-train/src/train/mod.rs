@@ -393,11 +393,13 @@ pub fn run_in(cfg: &TrainConfig, group: Option<&crate::dist::ProcessGroup>) -> R
     let (mut data, mut graph) = load_run(cfg, &mut progress)?;
     data.shard(rank, world, cfg.batch_size)?;
     let analysis = oto_graph::zig::analyze_with(&graph, &oto_graph::zig::AnalyzeOptions { keep: cfg.keep.clone() });
-    // refuse before allocating a run that cannot fit (CPU memory; a GPU's is its own)
+    // refuse before allocating a run that cannot fit (the machine's memory, or the GPU's)
     let state = if cfg.optimizer == config::OptimizerKind::Sgd { 1 } else { 2 } + u64::from(cfg.pruning());
     let estimate = memory::estimate(&graph, &analysis.trainable, cfg.batch_size / world, state);
-    if device == Device::Cpu {
-        memory::check(&estimate, memory::available_bytes())?;
+    match device {
+        Device::Cpu => memory::check(&estimate, memory::available_bytes())?,
+        Device::Cuda(i) => memory::check(&estimate, memory::cuda_free_bytes(i))?,
+        _ => {}
     }
     progress.line(&estimate.describe());
     // the outputs on disk: two checkpoints at a time (the new one written beside the old), the
