@@ -72,3 +72,52 @@ fn a_killed_rank_stops_the_others_cleanly() {
     assert!(!names.iter().any(|n| n.contains(".tmp") || n == "full.onnx"), "{names:?}");
     assert!(names.contains(&"checkpoint.ot".to_string()), "rank 0's last checkpoint is kept: {names:?}");
 }
+
+/// The children of process `pid` and the `RANK` each was given.
+fn ranks_of(pid: u32) -> Vec<(u32, String)> {
+    let mut out = vec![];
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+        // pid (comm) state ppid ...: the fields after the last ')'
+        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)).and_then(|s| s.parse::<u32>().ok());
+        if ppid != Some(pid) {
+            continue;
+        }
+        let env = std::fs::read(format!("/proc/{p}/environ")).unwrap_or_default();
+        if let Some(r) = env.split(|&b| b == 0).filter_map(|kv| std::str::from_utf8(kv).ok()).find_map(|kv| kv.strip_prefix("RANK=")) {
+            out.push((p, r.to_string()));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_launcher_names_the_rank_that_died_and_stops_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let launcher = Command::new(env!("CARGO_BIN_EXE_oto"))
+        .args(QUICK)
+        .args(["--epochs", "200", "--batch-size", "32", "--nproc", "2", "--out"])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !out.join("metrics.jsonl").is_file() {
+        assert!(t0.elapsed() < Duration::from_secs(120), "no epoch finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ranks = ranks_of(launcher.id());
+    assert_eq!(ranks.len(), 2, "{ranks:?}");
+    let (victim, _) = ranks.iter().find(|(_, r)| r == "1").unwrap();
+    assert!(Command::new("kill").args(["-9", &victim.to_string()]).status().unwrap().success());
+    let o = launcher.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("rank 1 of 2 failed (signal: 9") && err.contains("the other ranks were stopped"), "{err}");
+    for (p, _) in ranks {
+        assert!(!std::path::Path::new(&format!("/proc/{p}/stat")).exists() || std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap().contains(") Z"), "rank process {p} still runs");
+    }
+}
