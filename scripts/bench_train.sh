@@ -26,8 +26,8 @@ if [ -z "$CIFAR" ] && [ "$RANDOM_DATA" = 0 ] && [ -f ../shared/datasets/cifar-10
 fi
 DATA_ARGS=()
 [ -n "$CIFAR" ] && DATA_ARGS=(--cifar "$CIFAR")
+bash scripts/need_torch.sh
 PY=.venv/bin/python
-[ -x "$PY" ] || PY=python3
 cargo build -q -p oto-train --release --example bench_train
 OTO_RUNS=() PT_RUNS=()
 for _ in $(seq "$ROUNDS"); do

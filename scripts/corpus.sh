@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=.cache/corpus
 if [[ $# -gt 0 && "$1" != --* ]]; then DIR=$1; shift; fi
+bash scripts/need_torch.sh
 # timm and Hugging Face transformers are only needed here (not by the tests)
 .venv/bin/python -c "import timm, transformers" 2>/dev/null || .venv/bin/pip install -q timm transformers
 cargo build -q --release -p oto-cli --bin oto --no-default-features

@@ -5,7 +5,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-bash scripts/setup.sh >/dev/null
+bash scripts/need_torch.sh
 PY=.venv/bin/python
 "$PY" -c 'import only_train_once, torch_pruning' 2>/dev/null || "$PY" -m pip install -q only-train-once==3.0.1 torch-pruning==1.6.1
 cargo build -q --release -p oto-cli

@@ -2,7 +2,7 @@
 //! failures (bad dataset path, resume without checkpoint, NaN loss) with a non-zero exit.
 #![cfg(feature = "train")]
 mod common;
-use common::export_user_model;
+use common::skeleton;
 use std::process::Command;
 
 fn oto() -> Command {
@@ -218,8 +218,7 @@ fn reinit_trains_an_onnx_architecture_from_fresh_weights() {
 #[test]
 fn a_batch1_pytorch_export_trains_with_any_batch() {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("cnn.onnx");
-    export_user_model(&model, "fmnist_cnn", &[]);
+    let model = skeleton::export("user/fmnist_cnn", dir.path());
     let out = dir.path().join("out");
     let text = quick_train(&model, &out, 2, &[]);
     assert!(text.contains("exported with a fixed batch of 1") && text.contains("proven per sample"), "{text}");
@@ -231,8 +230,7 @@ fn a_batch1_pytorch_export_trains_with_any_batch() {
     assert!(!text.contains("no normalisation layer"), "{text}");
 
     // the default eval-mode export folds BatchNorm away: said, with the export line; --init random
-    let folded = dir.path().join("folded.onnx");
-    export_user_model(&folded, "fmnist_cnn_folded", &[]);
+    let folded = skeleton::export("user/fmnist_cnn_folded", dir.path());
     let text = quick_train(&folded, &dir.path().join("out2"), 1, &["--init", "random"]);
     assert!(text.contains("no normalisation layer") && text.contains("TrainingMode.PRESERVE"), "{text}");
     assert!(text.contains("re-drawn with seed"), "{text}");

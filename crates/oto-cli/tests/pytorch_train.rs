@@ -5,7 +5,7 @@
 //! loads in onnxruntime, is smaller, and equals the written full model.
 #![cfg(feature = "train")]
 mod common;
-use common::{cifar10, export_user_model, forms, py_dir, python, removed, run};
+use common::{cifar10, py_dir, python, removed, run, skeleton};
 use std::process::Command;
 
 #[test]
@@ -13,10 +13,9 @@ fn exports_of_every_kind_train_prune_and_compress_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let py = py_dir();
     let mut pairs = vec![];
-    for (exporter, batch, mode) in [("ts", "1", "preserve"), ("ts", "dyn", "train"), ("dynamo", "1", "preserve"), ("dynamo", "dyn", "train")] {
-        let tag = format!("{exporter}_b{batch}_{mode}");
-        let model = dir.path().join(format!("{tag}.onnx"));
-        export_user_model(&model, "fmnist_cnn_drop", &["--exporter", exporter, "--batch", batch, "--mode", mode]);
+    for (exporter, batch, mode) in [("ts", "1", "eval"), ("ts", "dyn", "train"), ("dynamo", "1", "eval"), ("dynamo", "dyn", "train")] {
+        let tag = format!("fmnist_cnn_drop__{exporter}__b{batch}__{mode}");
+        let model = skeleton::export(&format!("user/{tag}"), dir.path());
         let out = dir.path().join(&tag);
         let text = run(Command::new(env!("CARGO_BIN_EXE_oto"))
             .arg("train")
@@ -41,8 +40,8 @@ fn exports_of_every_kind_train_prune_and_compress_exactly() {
     println!("{}", run(Command::new(python()).arg(py.join("check_pruned.py")).args(&pairs)));
 }
 
-/// torchvision's ResNet-18 and MobileNetV2 (`num_classes=10`, 3×64×64: CIFAR images resized; too large to commit,
-/// exported here) in every form — both exporters × batch 1 / dynamic × eval / training mode —
+/// torchvision's ResNet-18 and MobileNetV2 (`num_classes=10`, 3×64×64: CIFAR images resized;
+/// committed weight-less, `tests/fixtures/skeletons/forms/`) in every form — both exporters × batch 1 / dynamic × eval / training mode —
 /// each train a short DHSPG run on CIFAR-10 (`../shared/datasets/cifar-10` or `$OTO_DATASETS`;
 /// skipped with a message when absent) to a target and compress exactly (onnxruntime); all
 /// forms of a model find the same prunable rows.
@@ -51,13 +50,11 @@ fn torchvision_exports_of_every_form_train_prune_and_compress_exactly() {
     let Some(data) = cifar10() else { return };
     let dir = tempfile::tempdir().unwrap();
     let py = py_dir();
-    run(Command::new(python()).arg(py.join("make_fixtures.py")).arg(dir.path()).arg("resnet18,mobilenet_v2"));
     let mut pairs = vec![];
     for model in ["resnet18", "mobilenet_v2"] {
         let mut rows = vec![];
-        let files = forms(dir.path(), model);
-        assert_eq!(files.len(), 8, "{model}: {files:?}");
-        for f in files {
+        for form in ["ts__b1__eval", "ts__b1__train", "ts__bdyn__eval", "ts__bdyn__train", "dynamo__b1__eval", "dynamo__b1__train", "dynamo__bdyn__eval", "dynamo__bdyn__train"] {
+            let f = skeleton::export(&format!("forms/{model}__{form}"), dir.path());
             let tag = f.file_stem().unwrap().to_string_lossy().to_string();
             let out = dir.path().join(&tag);
             let text = run(Command::new(env!("CARGO_BIN_EXE_oto"))

@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod skeleton;
+
 /// The project venv's Python (or `$OTO_PYTHON`).
 pub fn python() -> PathBuf {
     let p = std::env::var_os("OTO_PYTHON")
@@ -25,10 +27,15 @@ pub fn run(cmd: &mut Command) -> String {
     text
 }
 
-/// Exports `name` with `tests/py/export_user_models.py` to `out` (TorchScript, opset 17,
-/// batch 1 unless `extra` says otherwise: `--exporter`, `--batch`, `--mode`).
-pub fn export_user_model(out: &Path, name: &str, extra: &[&str]) {
-    run(Command::new(python()).arg(py_dir().join("export_user_models.py")).arg(out).arg(name).args(extra));
+/// Whether the project venv's Python imports torch (the default set-up on a machine without
+/// an NVIDIA GPU that cannot reach the CPU-wheel index installs libtorch only); `false` prints
+/// that the caller is skipped and how to install torch.
+pub fn torch_importable(what: &str) -> bool {
+    let ok = Command::new(python()).args(["-c", "import torch"]).output().is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("skipping {what}: Python torch is not importable in .venv (slim set-up); `OTO_TORCH=cpu bash scripts/setup.sh` installs it");
+    }
+    ok
 }
 
 /// The real CIFAR-10 folder (`oto_data::datasets_root()`: `../shared/datasets` or
