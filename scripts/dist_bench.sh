@@ -3,7 +3,8 @@
 # (`oto train --nproc N`, c10d/Gloo), same global batch; prints samples/s of the last epoch,
 # the ratio, and the time per step spent in collectives. On a CPU machine the ranks share the
 # cores (libtorch's threads are divided among them), so this measures the overhead of the
-# collectives rather than a speed-up; on a multi-GPU machine pass --device cuda (NCCL: not yet).
+# collectives rather than a speed-up; on a multi-GPU machine pass --device cuda (NCCL; a build
+# with --features cuda).
 #   bash scripts/dist_bench.sh [N] [extra oto train flags...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,8 +19,8 @@ rate() { grep -E "^epoch 3/3" "$1" | sed -E 's/.*, ([0-9]+) samples\/s.*/\1/'; }
 "$OTO" "${ARGS[@]}" --threads "$cores" --out "$OUT/one" > "$OUT/one.log" 2>&1
 "$OTO" "${ARGS[@]}" --nproc "$N" --out "$OUT/many" > "$OUT/many.log" 2>&1
 one=$(rate "$OUT/one.log"); many=$(rate "$OUT/many.log")
-comm=$(grep -E "ms per step in collectives" "$OUT/many.log" | sed -E 's/data-parallel: ([0-9.]+) ms per step.*\(.*; ([0-9]+)% .*/\1 ms per step (\2 % of training)/')
+comm=$(grep -E "ms per step in collectives" "$OUT/many.log" | sed -E 's/data-parallel: ([0-9.]+) ms per step[^(]*\([^;]*; ([0-9]+)% .*/\1 ms per step (\2 % of training)/')
 echo "model zoo:fmnist_vgg, global batch 64, $cores cores"
 echo "1 process ($cores threads):      $one samples/s"
 echo "$N ranks ($((cores / N > 0 ? cores / N : 1)) thread(s) each): $many samples/s  (ratio $(python3 -c "print(f'{$many/$one:.2f}')"))"
-echo "collectives:                     $comm"
+echo "collectives outside backward:     $comm (the gradient allreduce overlaps the backward pass)"

@@ -7,6 +7,8 @@
 #      random data: CIFAR does not travel), median of 3 alternating rounds;
 #   3. DHSPG's step overhead on the GPU (per-tensor and multi-tensor forms);
 #   4. the memory check on the GPU (issue 25): a batch that cannot fit is refused up front;
+#   5. NCCL (issue 26): collectives, c10d's gradient reducer and the differentiable sum on CUDA
+#      tensors, one rank per GPU (two at most); with 2+ GPUs, `oto train --nproc 2 --device cuda`;
 # and prints one table. Everything it prints is also written to $OUT/gpu_check.log when $OUT is set.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +38,15 @@ echo "== 3. DHSPG step overhead on cuda"
 DH=$(.gpu/bench_dhspg 128 50 2>&1); echo "$DH"
 echo "== 4. memory check on cuda (expect: refused, 'the run needs about ... available')"
 .gpu/oto-train train --model zoo:fmnist_vgg --device cuda --batch-size 2000000 --epochs 1 --out /tmp/gpu-mem 2>&1 | grep -E "needs about|error" | head -2
+echo "== 5. NCCL: c10d collectives, reducer, autograd sum on cuda; --nproc on 2+ GPUs"
+NCCL=$(.gpu/dist_nccl --nocapture 2>&1); echo "$NCCL" | grep -E "^test |test result|skipping|panicked"
+NCCL_OK=$(echo "$NCCL" | grep -q "test result: ok" && echo yes || echo NO)
+NGPU=$(nvidia-smi -L | wc -l)
+if [ "$NGPU" -ge 2 ]; then
+  .gpu/oto train --model zoo:fmnist_vgg --device cuda --nproc 2 --sync-bn --epochs 2 --target-sparsity 0.5 \
+      --progress plain --out /tmp/gpu-ddp 2>&1 | tail -4
+fi
+echo "| NCCL test (ranks: min(GPUs, 2) = $(( NGPU < 2 ? NGPU : 2 ))) | passed: $NCCL_OK |"
 "$PY" - "$DEMO_S" "$DEMO_OK" "${O[@]}" "${P[@]}" <<'PYEOF'
 import json, statistics, sys
 demo_s, demo_ok, runs = sys.argv[1], sys.argv[2], sys.argv[3:]

@@ -4,20 +4,19 @@
 # cargo uses. Idempotent: a second run only checks versions (a few seconds).
 #
 #   scripts/setup.sh              torch for this machine (OTO_TORCH=auto):
-#                                   no NVIDIA GPU  -> the CPU-only wheels from download.pytorch.org
-#                                                     (about 0.2 GB download); if that index cannot
-#                                                     be reached, the slim libtorch below instead
-#                                                     (the choice is kept in .venv/oto-torch-kind)
+#                                   no NVIDIA GPU  -> slim: libtorch without Python torch (1.4 GB
+#                                                     venv, 23 s measured on a fresh clone): the
+#                                                     PyPI torch wheel --no-deps + the CUDA runtime
+#                                                     and CUPTI libraries libtorch links to. Rust
+#                                                     training and the whole test suite work (the
+#                                                     tests read committed exports); `import torch`
+#                                                     does not: the PyTorch-side benchmarks and
+#                                                     export scripts run scripts/need_torch.sh.
 #                                   NVIDIA GPU     -> the PyPI wheel (CUDA; ~4.5 GB with its
 #                                                     nvidia packages)
-#   OTO_TORCH=cpu|cuda scripts/setup.sh
-#                                 force one of the two
-#   OTO_TORCH=slim scripts/setup.sh   (or OTO_TORCH_SLIM=1)
-#                                 CPU-only libtorch without Python torch (1.4 GB venv, 23 s measured):
-#                                 torch --no-deps + CUDA runtime and CUPTI only. Rust training and
-#                                 the whole test suite work (the tests read committed exports);
-#                                 `import torch` does NOT: the PyTorch-side benchmarks and export
-#                                 scripts run `scripts/need_torch.sh`, which adds the full wheel.
+#   OTO_TORCH=cpu scripts/setup.sh   the CPU-only torch + torchvision wheels from
+#                                 download.pytorch.org (Python torch importable, no nvidia packages)
+#   OTO_TORCH=cuda|slim scripts/setup.sh   force one of the above (OTO_TORCH_SLIM=1 = slim)
 #   PYTHON=python3.11 scripts/setup.sh   choose the interpreter that creates the venv
 #
 # Afterwards, `cargo build -p oto-train` / `cargo test -p oto-train` work with nothing exported:
@@ -33,7 +32,7 @@ PY="${PYTHON:-}"
 KIND="${OTO_TORCH:-auto}"
 [[ "${OTO_TORCH_SLIM:-0}" == "1" ]] && KIND=slim
 if [[ "$KIND" == "auto" ]]; then
-    if command -v nvidia-smi >/dev/null 2>&1 || [[ -e /proc/driver/nvidia/version ]]; then KIND=cuda; else KIND=cpu; fi
+    if command -v nvidia-smi >/dev/null 2>&1 || [[ -e /proc/driver/nvidia/version ]]; then KIND=cuda; else KIND=slim; fi
 fi
 case "$KIND" in cpu|cuda|slim) ;; *) echo "[setup] error: OTO_TORCH must be auto, cpu, cuda or slim (got '$KIND')" >&2; exit 2;; esac
 CPU_INDEX="https://download.pytorch.org/whl/cpu"
@@ -79,24 +78,14 @@ PYEOF
 }
 mapfile -t ALL < <(grep -vE '^\s*(#|$)' "$REQ" | sed 's/\s*#.*//; s/\s//g')
 torch_imports() { "$VPY" -c 'import torch' >/dev/null 2>&1; }
-KIND_FILE="$VENV/oto-torch-kind"   # what an earlier run of auto mode chose (cpu or slim)
 mapfile -t NEED < <(missing "${ALL[@]}")
-if [[ "$KIND" == "cpu" && "${OTO_TORCH:-auto}" == "auto" && -f "$KIND_FILE" ]]; then
-    KIND=$(cat "$KIND_FILE")
-elif [[ "$KIND" == "cpu" ]] && ((${#NEED[@]})); then
-    if "$VPY" -c "import urllib.request as u; u.urlopen('$CPU_INDEX/torch/', timeout=10)" >/dev/null 2>&1; then
-        [[ "${OTO_TORCH:-auto}" == "auto" ]] && echo cpu > "$KIND_FILE"
-    elif [[ "${OTO_TORCH:-auto}" == "auto" ]]; then
-        say "pip: $CPU_INDEX cannot be reached; installing libtorch alone (slim, ~1.2 GB): Rust training and every test work, Python torch does not (OTO_TORCH=cuda scripts/setup.sh installs the full PyPI wheel, ~4.5 GB)"
-        KIND=slim
-        echo slim > "$KIND_FILE"
-    else
-        die "$CPU_INDEX cannot be reached for OTO_TORCH=cpu; use OTO_TORCH=slim (libtorch only) or OTO_TORCH=cuda (the PyPI wheel)"
-    fi
+if [[ "$KIND" == "cpu" ]] && ((${#NEED[@]})); then
+    "$VPY" -c "import urllib.request as u; u.urlopen('$CPU_INDEX/torch/', timeout=10)" >/dev/null 2>&1 ||
+        die "$CPU_INDEX cannot be reached for OTO_TORCH=cpu; use OTO_TORCH=slim (libtorch only, the default without a GPU) or OTO_TORCH=cuda (the PyPI wheel)"
 fi
 SLIM=0; [[ "$KIND" == "slim" ]] && SLIM=1
 if [[ "$SLIM" == "1" ]] && ! ((${#NEED[@]})); then
-    say "pip: all ${#ALL[@]} pinned packages present (full torch; nothing to slim)"
+    say "pip: all ${#ALL[@]} pinned packages present (Python torch installed; kept)"
 elif [[ "$SLIM" == "1" ]]; then
     BASE=(); for r in "${ALL[@]}"; do case "$r" in torch==*|torchvision==*|onnxscript==*) ;; *) BASE+=("$r");; esac; done
     TORCH_SLIM=("torch==2.11.0" "nvidia-cuda-runtime==13.0.96" "nvidia-cuda-cupti==13.0.85")
@@ -116,9 +105,10 @@ else
     if ! torch_imports && [[ " ${NEED[*]} " != *" torch=="* ]]; then NEED+=("torch==2.11.0"); fi
     if ((${#NEED[@]})); then
         if [[ "$KIND" == "cpu" ]]; then
-            TORCHES=(); for r in "${NEED[@]}"; do case "$r" in torch==*|torchvision==*) TORCHES+=("$r");; esac; done
+            # the +cpu local versions, so that a slim install's torch 2.11.0 is replaced
+            TORCHES=(); for r in "${NEED[@]}"; do case "$r" in torch==*|torchvision==*) TORCHES+=("$r+cpu");; esac; done
             if ((${#TORCHES[@]})); then
-                say "pip: installing the CPU-only ${TORCHES[*]} from $CPU_INDEX (no GPU found)"
+                say "pip: installing the CPU-only ${TORCHES[*]} from $CPU_INDEX"
                 "$VPY" -m pip install "${PIP[@]}" --index-url "$CPU_INDEX" --extra-index-url https://pypi.org/simple "${TORCHES[@]}"
             fi
         fi
@@ -133,9 +123,18 @@ else
             fi
             "$VPY" -m pip install "${PIP[@]}" -r "$REQ"
         fi
-        rm -f "$KIND_FILE"   # full torch now: later auto runs keep it
     else
         say "pip: all ${#ALL[@]} pinned packages present"
+    fi
+fi
+
+# the CUDA headers that the NCCL binding (`--features cuda`, crates/oto-train/build.rs) compiles
+# against and the wheels leave out: crt/ and CCCL (5 MB, headers only)
+if [[ "$KIND" == "cuda" ]]; then
+    mapfile -t NEED_H < <(missing "nvidia-cuda-crt==13.0.88" "nvidia-cuda-cccl==13.0.85")
+    if ((${#NEED_H[@]})); then
+        say "pip: CUDA headers for the NCCL binding: ${NEED_H[*]}"
+        "$VPY" -m pip install "${PIP[@]}" --no-deps "${NEED_H[@]}"
     fi
 fi
 
@@ -159,11 +158,11 @@ TOML
 fi
 
 # 4. check ---------------------------------------------------------------------------------
-if [[ "$SLIM" == "1" ]]; then
-    say "check: slim install, skipping 'import torch' (not importable without the CUDA deps)"
+if torch_imports; then
+    "$VPY" -c 'import torch, onnx, onnxruntime
+print("[setup] check: torch", torch.__version__, "| onnx", onnx.__version__, "| onnxruntime", onnxruntime.__version__)'
 else
-    "$VPY" -c 'import torch, torchvision, onnx, onnxruntime, onnxscript
-print("[setup] check: torch", torch.__version__, "| torchvision", torchvision.__version__,
-      "| onnx", onnx.__version__, "| onnxruntime", onnxruntime.__version__, "| onnxscript", onnxscript.__version__)'
+    "$VPY" -c 'import onnx, onnxruntime' || die "onnx / onnxruntime do not import"
+    say "check: slim install (libtorch for cargo; Python torch not importable: scripts/need_torch.sh adds it)"
 fi
 say "done in $(( $(date +%s) - T0 )) s. Build with: cargo build -p oto-train (no environment needed)"

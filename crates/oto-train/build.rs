@@ -8,7 +8,9 @@
 //!
 //! And it compiles `cxx/c10d.cpp`, the thin C interface to libtorch's c10d (distributed
 //! training, `src/dist.rs`), against the same libtorch's headers and the gloo headers in
-//! `third_party/gloo` (the wheel ships c10d's headers but not gloo's).
+//! `third_party/gloo` (the wheel ships c10d's headers but not gloo's). With the `cuda` feature
+//! it also binds ProcessGroupNCCL (OTO_NCCL), whose headers need the CUDA runtime's and NCCL's:
+//! the CUDA wheel's `nvidia/cu13/include` and `nvidia/nccl/include` beside `torch/`.
 include!("../../build_support/libtorch.rs");
 
 fn main() {
@@ -20,7 +22,18 @@ fn main() {
     println!("cargo:rerun-if-changed=cxx/c10d.cpp");
     let root = lib.parent().expect("libtorch/lib has a parent");
     let include = root.join("include");
-    cc::Build::new()
+    let mut build = cc::Build::new();
+    if std::env::var_os("CARGO_FEATURE_CUDA").is_some() {
+        let nvidia = root.parent().expect("torch/ has a parent").join("nvidia");
+        for dir in ["cu13/include", "nccl/include"] {
+            let d = nvidia.join(dir);
+            assert!(d.is_dir(), "the cuda feature needs {} (the CUDA torch wheel: OTO_TORCH=cuda bash scripts/setup.sh)", d.display());
+            build.include(d);
+        }
+        build.define("USE_C10D_NCCL", None).define("OTO_NCCL", None);
+        println!("cargo:rustc-link-lib=dylib=c10_cuda");
+    }
+    build
         .cpp(true)
         .file("cxx/c10d.cpp")
         .std("c++17")

@@ -20,12 +20,21 @@ fn nproc_2_trains_compresses_and_writes_once() {
         .unwrap();
     let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{text}");
-    assert!(text.contains("data-parallel: 2 ranks (c10d, Gloo), 16 samples of each batch of 32 per rank"), "{text}");
+    assert!(text.contains("data-parallel: 2 ranks (c10d, Gloo), 16 samples of each batch of 32 per rank, BatchNorm per rank"), "{text}");
     assert_eq!(text.matches("outputs in").count(), 1, "only rank 0 reports: {text}");
     assert!(text.contains("compressed: removed 112 of 224 prunable rows") && text.contains("verified"), "{text}");
     for f in ["full.onnx", "compressed.onnx", "manifest.json", "metrics.jsonl", "checkpoint.ot"] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
+    // --sync-bn: BatchNorm over the global batch; the run compresses and proves the same way
+    let o = Command::new(env!("CARGO_BIN_EXE_oto"))
+        .args(QUICK)
+        .args(["--epochs", "1", "--batch-size", "32", "--target-sparsity", "0.5", "--nproc", "2", "--sync-bn", "--out"])
+        .arg(dir.path().join("sync"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && text.contains("BatchNorm synchronised") && text.contains("verified"), "{text}");
     // an odd global batch does not divide among 2 ranks
     let o = Command::new(env!("CARGO_BIN_EXE_oto")).args(QUICK).args(["--epochs", "1", "--batch-size", "33", "--nproc", "2", "--out"]).arg(dir.path().join("odd")).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);

@@ -28,10 +28,17 @@ impl From<&str> for E {
 }
 pub type R<T> = Result<T, E>;
 
-pub struct Ctx {
+/// A sum over the ranks of data-parallel training that autograd differentiates (its backward
+/// sums the gradients over the ranks): what synchronised BatchNorm needs. Given to
+/// [`crate::Executor::forward_in`]; every rank must run the same forward and backward passes.
+pub type RankSum<'a> = dyn Fn(&Tensor) -> Result<Tensor, String> + 'a;
+
+pub struct Ctx<'a> {
     pub device: Device,
     pub kind: Kind,
     pub train: bool,
+    /// Synchronised BatchNorm in training: batch statistics over all ranks.
+    pub rank_sum: Option<&'a RankSum<'a>>,
 }
 
 /// An integer-list argument: absent, known at compile time, or read from an input at run time.

@@ -26,6 +26,7 @@ mod conv;
 mod elementwise;
 pub mod error;
 mod kernel;
+pub use kernel::RankSum;
 mod norm;
 mod pool;
 mod resize;
@@ -122,6 +123,12 @@ impl Executor {
     /// place (running = momentum·running + (1−momentum)·batch, unbiased batch variance), Dropout
     /// is active. `train = false`: inference semantics.
     pub fn forward(&self, inputs: &[Tensor], train: bool) -> Result<Vec<Tensor>, ExecError> {
+        self.forward_in(inputs, train, None)
+    }
+
+    /// [`Executor::forward`] on one rank of data-parallel training with synchronised BatchNorm:
+    /// in training, BatchNorm's batch statistics are summed over the ranks by `rank_sum`.
+    pub fn forward_in(&self, inputs: &[Tensor], train: bool, rank_sum: Option<&RankSum>) -> Result<Vec<Tensor>, ExecError> {
         if inputs.len() != self.inputs.len() {
             let names: Vec<&str> = self.inputs.iter().map(|i| i.name.as_str()).collect();
             return Err(ExecError::Config(format!(
@@ -134,7 +141,7 @@ impl Executor {
         for (spec, t) in self.inputs.iter().zip(inputs) {
             slots[spec.id] = Some(self.check_input(spec, t)?);
         }
-        let ctx = kernel::Ctx { device: self.device, kind: self.kind, train };
+        let ctx = kernel::Ctx { device: self.device, kind: self.kind, train, rank_sum };
         for s in &self.steps {
             let outs = {
                 let xs: Vec<Option<&Tensor>> = s

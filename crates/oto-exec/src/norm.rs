@@ -1,19 +1,59 @@
 //! Normalisations: `BatchNormalization`, `LayerNormalization`, `GroupNormalization`,
 //! `InstanceNormalization` (libtorch's fused kernels).
-use super::kernel::{norm_axis, opt, req, Ctx, E, R};
-use tch::Tensor;
+use super::kernel::{norm_axis, opt, req, Ctx, RankSum, E, R};
+use tch::{Kind, Tensor};
 
 /// `train`: batch statistics, running statistics updated in place; the optional mean/var
-/// outputs (opset ≥ 14) are the running tensors.
+/// outputs (opset ≥ 14) are the running tensors. With `ctx.rank_sum` (data-parallel training,
+/// `--sync-bn`) the batch statistics are those of the global batch over all ranks.
 pub fn batch_norm(xs: &[Option<&Tensor>], eps: f64, momentum: f64, nout: usize, ctx: &Ctx) -> R<Vec<Tensor>> {
     let x = req(xs, 0)?;
     let (sc, b, m, v) = (req(xs, 1)?, req(xs, 2)?, req(xs, 3)?, req(xs, 4)?);
-    let y = x.f_batch_norm(Some(sc), Some(b), Some(m), Some(v), ctx.train, 1.0 - momentum, eps, true)?;
+    let y = match ctx.rank_sum {
+        Some(sum) if ctx.train => sync_batch_norm(x, sc, b, m, v, eps, momentum, sum)?,
+        _ => x.f_batch_norm(Some(sc), Some(b), Some(m), Some(v), ctx.train, 1.0 - momentum, eps, true)?,
+    };
     let mut out = vec![y];
     for k in 1..nout {
         out.push(if k == 1 { m.shallow_clone() } else { v.shallow_clone() });
     }
     Ok(out)
+}
+
+/// BatchNorm over the global batch of all ranks: the per-channel count, Σ(x−s) and Σ(x−s)² are
+/// summed over the ranks (differentiably), with s the running mean as a shift for precision;
+/// mean = s + Σ(x−s)/n, var = Σ(x−s)²/n − (Σ(x−s)/n)² (biased for normalising, ×n/(n−1) for
+/// the running variance), running = momentum·running + (1−momentum)·batch (ONNX's convention).
+#[allow(clippy::too_many_arguments)]
+fn sync_batch_norm(x: &Tensor, sc: &Tensor, b: &Tensor, m: &Tensor, v: &Tensor, eps: f64, momentum: f64, sum: &RankSum) -> R<Tensor> {
+    let shape = x.size();
+    if shape.len() < 2 {
+        return Err(E(format!("synchronised BatchNorm needs [N, C, ...], got {shape:?}")));
+    }
+    let c = shape[1];
+    let axes: Vec<i64> = (0..shape.len() as i64).filter(|&d| d != 1).collect();
+    let mut per_channel = vec![1i64; shape.len()];
+    per_channel[1] = c;
+    let shift = m.detach().to_kind(x.kind()).view(per_channel.as_slice());
+    let d = x.f_sub(&shift)?;
+    let s1 = d.f_sum_dim_intlist(axes.as_slice(), false, Kind::Float)?;
+    let s2 = d.f_mul(&d)?.f_sum_dim_intlist(axes.as_slice(), false, Kind::Float)?;
+    let count = Tensor::full([1], (x.numel() as i64 / c.max(1)) as f64, (Kind::Float, x.device()));
+    let total = sum(&Tensor::f_cat(&[s1, s2, count], 0)?)?;
+    let n = total.f_double_value(&[2 * c])?;
+    let mean_d = total.narrow(0, 0, c) / n;
+    let var = (total.narrow(0, c, c) / n - &mean_d * &mean_d).clamp_min(0.0);
+    let mean = &mean_d + m.detach().to_kind(Kind::Float);
+    tch::no_grad(|| -> R<()> {
+        let unbiased = &var * (n / (n - 1.0).max(1.0));
+        m.shallow_clone().f_copy_(&(m * momentum + mean.detach().to_kind(m.kind()) * (1.0 - momentum)))?;
+        v.shallow_clone().f_copy_(&(v * momentum + unbiased.detach().to_kind(v.kind()) * (1.0 - momentum)))?;
+        Ok(())
+    })?;
+    let inv = (var + eps).rsqrt();
+    let scale = (inv * sc.to_kind(Kind::Float)).to_kind(x.kind()).view(per_channel.as_slice());
+    let mean = mean.to_kind(x.kind()).view(per_channel.as_slice());
+    Ok(x.f_sub(&mean)?.f_mul(&scale)?.f_add(&b.view(per_channel.as_slice()))?)
 }
 
 pub fn layer_norm(xs: &[Option<&Tensor>], axis: i64, eps: f64) -> R<Tensor> {

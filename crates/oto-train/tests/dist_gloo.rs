@@ -1,6 +1,7 @@
 //! The c10d binding (issue 26) on CPU with Gloo over loopback: two ranks (threads of this test,
-//! each with its own process group) sum, broadcast, meet at a barrier and average gradients
-//! in buckets; a rank that waits for a partner who never comes gets an error naming it.
+//! each with its own process group) sum, broadcast, meet at a barrier, average gradients in
+//! buckets during the backward pass (c10d's reducer) and differentiate a sum over ranks; a rank
+//! that waits for a partner who never comes gets an error naming it.
 use oto_train::dist::ProcessGroup;
 use std::time::Duration;
 use tch::{Kind, Tensor};
@@ -41,20 +42,50 @@ fn allreduce_broadcast_and_barrier() {
 }
 
 #[test]
-fn gradients_are_averaged_in_buckets() {
+fn gradients_are_averaged_in_buckets_during_backward() {
     let out = two_ranks(|pg| {
         let r = pg.rank() as f64;
-        // a parameter larger than one bucket and two small ones: three buckets
+        // a parameter larger than one bucket and two small ones
         let big = oto_train::dist::BUCKET_BYTES as i64 / 4 + 5;
         let ps: Vec<Tensor> = [big, 7, 3].iter().map(|&n| Tensor::zeros([n], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true)).collect();
-        let loss = ps.iter().map(|p| (p * (r + 1.0)).sum(Kind::Float)).fold(Tensor::from(0.0f32), |a, b| a + b);
-        loss.backward();
-        pg.average_gradients(&ps).unwrap();
-        ps.iter().map(|p| values(&p.grad())).map(|v| (v.len(), v.iter().all(|&x| x == 1.5))).collect::<Vec<_>>()
+        let reducer = pg.reducer(&ps).unwrap();
+        let mut seen = vec![];
+        // step 1 in one bucket; step 2 after the buckets were rebuilt from the order of step 1
+        for scale in [1.0, 2.0] {
+            for p in &ps {
+                let mut g = p.grad();
+                if g.defined() {
+                    let _ = g.zero_();
+                }
+            }
+            let loss = ps.iter().map(|p| (p * ((r + 1.0) * scale)).sum(Kind::Float)).fold(Tensor::from(0.0f32), |a, b| a + b);
+            reducer.prepare().unwrap();
+            loss.backward();
+            seen.push(ps.iter().map(|p| values(&p.grad())).map(|v| (v.len(), v.iter().all(|&x| x == (1.5 * scale) as f32))).collect::<Vec<_>>());
+        }
+        seen
     });
-    for grads in out {
-        assert_eq!(grads.len(), 3);
-        assert!(grads.iter().all(|(_, ok)| *ok), "the mean of 1 and 2 everywhere: {grads:?}");
+    for steps in out {
+        for grads in steps {
+            assert_eq!(grads.len(), 3);
+            assert!(grads.iter().all(|(_, ok)| *ok), "the mean of 1 and 2 (×2 at step 2) everywhere: {grads:?}");
+        }
+    }
+}
+
+#[test]
+fn a_sum_over_ranks_is_differentiated_over_ranks() {
+    let out = two_ranks(|pg| {
+        let r = pg.rank() as f64;
+        let x = (Tensor::ones([3], (Kind::Float, tch::Device::Cpu)) * (r + 1.0)).set_requires_grad(true);
+        let s = pg.allreduce_sum_autograd(&x).unwrap(); // x_0 + x_1 = 3
+        // rank r's loss: (r + 1) · Σ s; the gradient of the sum of both losses w.r.t. x_r is 1 + 2
+        (&s * (r + 1.0)).sum(Kind::Float).backward();
+        (values(&s), values(&x.grad()))
+    });
+    for (s, g) in out {
+        assert_eq!(s, vec![3.0; 3]);
+        assert_eq!(g, vec![3.0; 3]);
     }
 }
 

@@ -180,6 +180,10 @@ pub struct Args {
     /// that group instead (docs/distributed.md)
     #[arg(long, value_name = "N")]
     pub nproc: Option<usize>,
+    /// Data-parallel training: BatchNorm statistics over the global batch of all ranks
+    /// (synchronised BatchNorm) instead of per rank
+    #[arg(long)]
+    pub sync_bn: bool,
     /// Partition order: W × each row's rank within its layer group + (1 − W) × its global rank; 1 = every layer keeps the same share of its channels [default: 1 at a FLOPs target, else 0]
     #[arg(long, value_name = "W")]
     pub group_rank: Option<f64>,
@@ -272,6 +276,9 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
     }
     if a.skip_nonfinite {
         c.skip_nonfinite = true;
+    }
+    if a.sync_bn {
+        c.sync_bn = true;
     }
     if a.no_augment {
         c.augment = false;

@@ -298,6 +298,10 @@ pub struct TrainConfig {
     /// Skip a step whose loss or gradient is not finite (no update) instead of stopping; ten
     /// in a row still stop the run.
     pub skip_nonfinite: bool,
+    /// Data-parallel training: BatchNorm's batch statistics over the global batch of all ranks
+    /// (synchronised BatchNorm) instead of each rank's own (the default, as PyTorch's DDP). On
+    /// one process it is plain BatchNorm.
+    pub sync_bn: bool,
     /// Progress: `auto` (bar on a terminal, log lines otherwise), `bar`, `plain`, `quiet`.
     pub progress: String,
     /// Super-resolution: scale, LR patch size, batches per epoch, training and test sets
@@ -373,6 +377,7 @@ impl Default for TrainConfig {
             checkpoint_every: 0,
             checkpoint_minutes: 10.0,
             skip_nonfinite: false,
+            sync_bn: false,
             progress: "auto".into(),
             sr_scale: 2,
             sr_patch: 48,

@@ -355,8 +355,26 @@ fn run_line(cfg: &TrainConfig, data: &data::RunData, spe: usize, device: Device)
 pub const DIST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 pub fn run(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
-    let group = crate::dist::ProcessGroup::from_env(DIST_TIMEOUT)?;
+    // NCCL for CUDA tensors, Gloo for CPU ones
+    let cuda = !matches!(parse_device(&cfg.device)?, Device::Cpu);
+    let backend = if cuda { crate::dist::Backend::Nccl } else { crate::dist::Backend::Gloo };
+    let group = crate::dist::ProcessGroup::from_env(DIST_TIMEOUT, backend)?;
     run_in(cfg, group.as_ref())
+}
+
+/// The device of this rank: `--device cuda` (no index) on a rank of a group is its node's GPU
+/// number LOCAL_RANK; a group's backend must suit the device (Gloo: CPU, NCCL: CUDA).
+fn rank_device(cfg: &TrainConfig, group: Option<&crate::dist::ProcessGroup>) -> Result<Device, TrainError> {
+    use crate::dist::Backend;
+    let Some(g) = group.filter(|g| g.world() > 1) else { return parse_device(&cfg.device) };
+    let device = match cfg.device.as_str() {
+        "cuda" | "gpu" => parse_device(&format!("cuda:{}", g.local_rank()))?,
+        d => parse_device(d)?,
+    };
+    match (device, g.backend()) {
+        (Device::Cpu, Backend::Gloo) | (Device::Cuda(_), Backend::Nccl) => Ok(device),
+        (d, b) => Err(TrainError::Distributed(format!("device {d:?} with a {b:?} process group: Gloo trains on the CPU, NCCL on CUDA"))),
+    }
 }
 
 /// Copies rank 0's weights and buffers (BatchNorm's running statistics) to every rank.
@@ -382,12 +400,7 @@ pub fn run_in(cfg: &TrainConfig, group: Option<&crate::dist::ProcessGroup>) -> R
         oto_onnx::remove_stale_temporaries(&out);
     }
     setup_runtime(cfg);
-    let device = parse_device(&cfg.device)?;
-    if world > 1 && device != Device::Cpu {
-        return Err(TrainError::Distributed(format!(
-            "data-parallel training on {device:?} needs NCCL, which oto does not bind yet (docs/distributed.md); train on one GPU, or with --device cpu on {world} ranks"
-        )));
-    }
+    let device = rank_device(cfg, group)?;
     let mode = if lead { progress::Mode::from_setting(&cfg.progress) } else { progress::Mode::from_setting("quiet") };
     let mut progress = progress::Progress::new(mode);
     let (mut data, mut graph) = load_run(cfg, &mut progress)?;
@@ -423,7 +436,12 @@ pub fn run_in(cfg: &TrainConfig, group: Option<&crate::dist::ProcessGroup>) -> R
     let first_step = step;
     if let Some(g) = group {
         sync_state(g, &exec)?; // the same start on every rank, whatever each drew or read
-        progress.line(&format!("data-parallel: {world} ranks (c10d, Gloo), {} samples of each batch of {} per rank", cfg.batch_size / world, cfg.batch_size));
+        let (backend, bn) = (group.map_or("Gloo", |g| if g.backend() == crate::dist::Backend::Nccl { "NCCL" } else { "Gloo" }), if cfg.sync_bn { "synchronised" } else { "per rank" });
+        progress.line(&format!(
+            "data-parallel: {world} ranks (c10d, {backend}), {} samples of each batch of {} per rank, BatchNorm {bn}",
+            cfg.batch_size / world,
+            cfg.batch_size
+        ));
     }
     if lead {
         // the first file of the run, once the data, model and checkpoint are known to be good
@@ -507,7 +525,7 @@ pub fn run_in(cfg: &TrainConfig, group: Option<&crate::dist::ProcessGroup>) -> R
         let (secs, _) = g.comm_time();
         let train: f64 = history[start.min(history.len())..].iter().map(|r| r.train_seconds).sum();
         progress.line(&format!(
-            "data-parallel: {:.2} ms per step in collectives (gradient allreduce and sums; {:.0}% of the training time)",
+            "data-parallel: {:.2} ms per step in collectives outside the backward pass (batch sums, synchronised BatchNorm; {:.0}% of the training time; the gradient allreduce runs inside the backward pass, overlapped with it)",
             1e3 * secs / (step - first_step).max(1) as f64,
             100.0 * secs / train.max(1e-9)
         ));

@@ -213,11 +213,12 @@ pub struct EpochOptions<'a, 'b> {
     pub group: Option<&'a ProcessGroup>,
 }
 
-/// The sums of one batch (loss × samples, correct, samples) over the group's ranks.
-fn global_sums(g: &ProcessGroup, loss_sum: f64, correct: i64, seen: usize) -> Result<(f64, i64, usize), TrainError> {
-    let mut t = [Tensor::from_slice(&[loss_sum, correct as f64, seen as f64])];
+/// The sums of one batch (loss × samples, correct, samples) over the group's ranks (the
+/// tensor on `device`: NCCL reduces CUDA tensors only).
+fn global_sums(g: &ProcessGroup, device: tch::Device, loss_sum: f64, correct: i64, seen: usize) -> Result<(f64, i64, usize), TrainError> {
+    let mut t = [Tensor::from_slice(&[loss_sum, correct as f64, seen as f64]).to_device(device)];
     g.allreduce_sum(&mut t)?;
-    let v = Vec::<f64>::try_from(&t[0]).map_err(TrainError::Torch)?;
+    let v = Vec::<f64>::try_from(&t[0].to_device(tch::Device::Cpu)).map_err(TrainError::Torch)?;
     Ok((v[0], v[1] as i64, v[2] as usize))
 }
 
@@ -238,6 +239,10 @@ pub fn train_epoch(
     let EpochOptions { resume, after_step, group } = o;
     let mut params = exec.params();
     let tensors: Vec<Tensor> = params.iter().map(|p| p.tensor.shallow_clone()).collect();
+    let reducer = group.map(|g| g.reducer(&tensors)).transpose()?;
+    // --sync-bn: BatchNorm's batch statistics summed over the ranks (differentiably)
+    let sync = group.filter(|_| cfg.sync_bn).map(|g| move |t: &Tensor| g.allreduce_sum_autograd(t).map_err(|e| e.to_string()));
+    let rank_sum = sync.as_ref().map(|f| f as &oto_exec::RankSum);
     let steps = data.steps_per_epoch(cfg.max_train_batches);
     progress.start_epoch(epoch + 1, cfg.epochs, steps);
     let t0 = Instant::now();
@@ -249,7 +254,7 @@ pub fn train_epoch(
         tch::manual_seed(step_seed(cfg.seed, *step));
         let lr = sched.lr_at(*step);
         opt.set_lr(lr);
-        let out = exec.forward(&[x], true)?;
+        let out = exec.forward_in(&[x], true, rank_sum)?;
         let y = out.into_iter().next().ok_or_else(|| TrainError::Config("the model has no output".into()))?;
         let target = target.to_device(exec.device());
         let bs = target.size()[0] as usize;
@@ -274,15 +279,19 @@ pub fn train_epoch(
         let lv = loss.double_value(&[]);
         // the batch over all ranks (data-parallel): every rank then takes the same decisions
         let (loss_sum, correct, seen) = match group {
-            Some(g) => global_sums(g, lv * bs as f64, correct, bs)?,
+            Some(g) => global_sums(g, exec.device(), lv * bs as f64, correct, bs)?,
             None => (lv * bs as f64, correct, bs),
         };
         let lv = if group.is_some() { loss_sum / seen as f64 } else { lv };
         zero_grads(&mut params);
         let bad = if lv.is_finite() {
-            loss.backward();
-            if let Some(g) = group {
-                g.average_gradients(&tensors)?;
+            match &reducer {
+                // gradients averaged over the ranks during the backward pass (c10d's DDP reducer)
+                Some(r) => {
+                    r.prepare()?;
+                    loss.f_backward().map_err(|e| r.backward_error(e))?;
+                }
+                None => loss.backward(),
             }
             nonfinite_grad(&params).map(|param| TrainError::NonFiniteGradient { param, loss: lv, epoch: epoch + 1, step: *step + 1 })
         } else {
