@@ -18,9 +18,11 @@ cores=$(nproc)
 rate() { grep -E "^epoch 3/3" "$1" | sed -E 's/.*, ([0-9]+) samples\/s.*/\1/'; }
 "$OTO" "${ARGS[@]}" --threads "$cores" --out "$OUT/one" > "$OUT/one.log" 2>&1
 "$OTO" "${ARGS[@]}" --nproc "$N" --out "$OUT/many" > "$OUT/many.log" 2>&1
-one=$(rate "$OUT/one.log"); many=$(rate "$OUT/many.log")
-comm=$(grep -E "ms per step in collectives" "$OUT/many.log" | sed -E 's/data-parallel: ([0-9.]+) ms per step[^(]*\([^;]*; ([0-9]+)% .*/\1 ms per step (\2 % of training)/')
+"$OTO" "${ARGS[@]}" --nproc "$N" --no-overlap --out "$OUT/after" > "$OUT/after.log" 2>&1
+one=$(rate "$OUT/one.log"); many=$(rate "$OUT/many.log"); after=$(rate "$OUT/after.log")
+comm() { grep -E "ms per step in blocking collectives" "$1" | sed -E 's/data-parallel: ([0-9.]+) ms per step[^(]*\(([0-9]+)% .*/\1 ms per step (\2 % of training)/'; }
 echo "model zoo:fmnist_vgg, global batch 64, $cores cores"
 echo "1 process ($cores threads):      $one samples/s"
-echo "$N ranks ($((cores / N > 0 ? cores / N : 1)) thread(s) each): $many samples/s  (ratio $(python3 -c "print(f'{$many/$one:.2f}')"))"
-echo "collectives outside backward:     $comm (the gradient allreduce overlaps the backward pass)"
+t=$((cores / N > 0 ? cores / N : 1))
+echo "$N ranks ($t thread(s) each), gradients averaged during backward (overlap, default): $many samples/s  (ratio $(python3 -c "print(f'{$many/$one:.2f}')")); blocking collectives $(comm "$OUT/many.log")"
+echo "$N ranks ($t thread(s) each), gradients averaged after backward (--no-overlap):      $after samples/s  (ratio $(python3 -c "print(f'{$after/$one:.2f}')")); blocking collectives $(comm "$OUT/after.log")"

@@ -11,7 +11,7 @@
 //! the ranks that autograd differentiates (synchronised BatchNorm).
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::time::Duration;
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 use crate::TrainError;
 
@@ -167,6 +167,36 @@ impl ProcessGroup {
     /// Waits until every rank has reached it.
     pub fn barrier(&self) -> Result<(), TrainError> {
         self.call("barrier", &mut [], |_, _, e, l| unsafe { oto_pg_barrier(self.raw, e, l) })
+    }
+
+    /// Replaces each gradient of `tensors` by its mean over the ranks after the backward pass
+    /// (`--no-overlap`; [`GradReducer`] does it during the pass): gradients are packed into
+    /// buckets of about [`BUCKET_BYTES`] (float32), each summed by one allreduce, divided by the
+    /// world size and copied back. Tensors without a gradient are skipped (the same on every
+    /// rank: they hold the same model).
+    pub fn average_gradients(&self, tensors: &[Tensor]) -> Result<(), TrainError> {
+        let grads: Vec<Tensor> = tensors.iter().map(|t| t.grad()).filter(|g| g.defined()).collect();
+        let mut start = 0;
+        while start < grads.len() {
+            let (mut end, mut bytes) = (start, 0usize);
+            while end < grads.len() && (end == start || bytes + 4 * grads[end].numel() <= BUCKET_BYTES) {
+                bytes += 4 * grads[end].numel();
+                end += 1;
+            }
+            let flat: Vec<Tensor> = grads[start..end].iter().map(|g| g.detach().to_kind(Kind::Float).flatten(0, -1)).collect();
+            let mut bucket = [Tensor::cat(&flat, 0)];
+            self.allreduce_sum(&mut bucket)?;
+            let mean = &bucket[0] / self.world as f64;
+            let mut offset = 0;
+            for g in &grads[start..end] {
+                let n = g.numel() as i64;
+                let part = mean.narrow(0, offset, n).view_as(g).to_kind(g.kind());
+                tch::no_grad(|| g.shallow_clone().copy_(&part));
+                offset += n;
+            }
+            start = end;
+        }
+        Ok(())
     }
 
     /// c10d's DDP reducer over `params` (leaf tensors requiring grad, the same list on every

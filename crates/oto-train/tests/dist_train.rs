@@ -117,6 +117,11 @@ fn two_ranks_train_what_one_process_trains() {
     let manifest = |d: &str| std::fs::read_to_string(dir.path().join(d).join("manifest.json")).unwrap();
     assert_eq!(manifest("one"), manifest("two"));
     assert!(two[1].files.is_empty(), "rank 1 wrote {:?}", two[1].files);
+    // the same with the gradients averaged after the backward pass (`--no-overlap`)
+    on_two_ranks(&TrainConfig { overlap: false, ..cfg(&m, dir.path().join("after")) });
+    let (diff, same_zeros) = max_rel_diff(&dir.path().join("one/full.onnx"), &dir.path().join("after/full.onnx"));
+    assert!(diff <= 1e-4 && same_zeros, "--no-overlap: max relative |Δ| {diff}, same masks {same_zeros}");
+    assert_eq!(manifest("one"), manifest("after"));
 }
 
 /// With BatchNorm: `sync_bn` makes two ranks train what one process trains with the whole batch

@@ -184,6 +184,10 @@ pub struct Args {
     /// (synchronised BatchNorm) instead of per rank
     #[arg(long)]
     pub sync_bn: bool,
+    /// Data-parallel training: average the gradients after the backward pass instead of during
+    /// it (no overlap; for ranks that share CPU cores, where overlapping costs more than it saves)
+    #[arg(long)]
+    pub no_overlap: bool,
     /// Partition order: W × each row's rank within its layer group + (1 − W) × its global rank; 1 = every layer keeps the same share of its channels [default: 1 at a FLOPs target, else 0]
     #[arg(long, value_name = "W")]
     pub group_rank: Option<f64>,
@@ -279,6 +283,9 @@ pub fn config(a: &Args) -> Result<TrainConfig> {
     }
     if a.sync_bn {
         c.sync_bn = true;
+    }
+    if a.no_overlap {
+        c.overlap = false;
     }
     if a.no_augment {
         c.augment = false;

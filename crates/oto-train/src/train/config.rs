@@ -302,6 +302,10 @@ pub struct TrainConfig {
     /// (synchronised BatchNorm) instead of each rank's own (the default, as PyTorch's DDP). On
     /// one process it is plain BatchNorm.
     pub sync_bn: bool,
+    /// Data-parallel training: average the gradients during the backward pass (c10d's reducer,
+    /// overlapped with it, as PyTorch's DDP) rather than after it (`false`, `--no-overlap`: one
+    /// allreduce per 25 MB bucket once the pass is done; for ranks that share CPU cores).
+    pub overlap: bool,
     /// Progress: `auto` (bar on a terminal, log lines otherwise), `bar`, `plain`, `quiet`.
     pub progress: String,
     /// Super-resolution: scale, LR patch size, batches per epoch, training and test sets
@@ -378,6 +382,7 @@ impl Default for TrainConfig {
             checkpoint_minutes: 10.0,
             skip_nonfinite: false,
             sync_bn: false,
+            overlap: true,
             progress: "auto".into(),
             sr_scale: 2,
             sr_patch: 48,

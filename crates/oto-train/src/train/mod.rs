@@ -438,9 +438,10 @@ pub fn run_in(cfg: &TrainConfig, group: Option<&crate::dist::ProcessGroup>) -> R
         sync_state(g, &exec)?; // the same start on every rank, whatever each drew or read
         let (backend, bn) = (group.map_or("Gloo", |g| if g.backend() == crate::dist::Backend::Nccl { "NCCL" } else { "Gloo" }), if cfg.sync_bn { "synchronised" } else { "per rank" });
         progress.line(&format!(
-            "data-parallel: {world} ranks (c10d, {backend}), {} samples of each batch of {} per rank, BatchNorm {bn}",
+            "data-parallel: {world} ranks (c10d, {backend}), {} samples of each batch of {} per rank, BatchNorm {bn}, gradients averaged {}",
             cfg.batch_size / world,
-            cfg.batch_size
+            cfg.batch_size,
+            if cfg.overlap { "during the backward pass" } else { "after the backward pass" }
         ));
     }
     if lead {
@@ -525,7 +526,7 @@ pub fn run_in(cfg: &TrainConfig, group: Option<&crate::dist::ProcessGroup>) -> R
         let (secs, _) = g.comm_time();
         let train: f64 = history[start.min(history.len())..].iter().map(|r| r.train_seconds).sum();
         progress.line(&format!(
-            "data-parallel: {:.2} ms per step in collectives outside the backward pass (batch sums, synchronised BatchNorm; {:.0}% of the training time; the gradient allreduce runs inside the backward pass, overlapped with it)",
+            "data-parallel: {:.2} ms per step in blocking collectives ({:.0}% of the training time; batch sums, synchronised BatchNorm, and the gradient allreduce with --no-overlap; overlapped with the backward pass otherwise: not counted)",
             1e3 * secs / (step - first_step).max(1) as f64,
             100.0 * secs / train.max(1e-9)
         ));

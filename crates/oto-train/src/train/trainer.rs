@@ -239,7 +239,7 @@ pub fn train_epoch(
     let EpochOptions { resume, after_step, group } = o;
     let mut params = exec.params();
     let tensors: Vec<Tensor> = params.iter().map(|p| p.tensor.shallow_clone()).collect();
-    let reducer = group.map(|g| g.reducer(&tensors)).transpose()?;
+    let reducer = group.filter(|_| cfg.overlap).map(|g| g.reducer(&tensors)).transpose()?;
     // --sync-bn: BatchNorm's batch statistics summed over the ranks (differentiably)
     let sync = group.filter(|_| cfg.sync_bn).map(|g| move |t: &Tensor| g.allreduce_sum_autograd(t).map_err(|e| e.to_string()));
     let rank_sum = sync.as_ref().map(|f| f as &oto_exec::RankSum);
@@ -285,13 +285,18 @@ pub fn train_epoch(
         let lv = if group.is_some() { loss_sum / seen as f64 } else { lv };
         zero_grads(&mut params);
         let bad = if lv.is_finite() {
-            match &reducer {
+            match (&reducer, group) {
                 // gradients averaged over the ranks during the backward pass (c10d's DDP reducer)
-                Some(r) => {
+                (Some(r), _) => {
                     r.prepare()?;
                     loss.f_backward().map_err(|e| r.backward_error(e))?;
                 }
-                None => loss.backward(),
+                (None, g) => {
+                    loss.f_backward().map_err(TrainError::Torch)?;
+                    if let Some(g) = g {
+                        g.average_gradients(&tensors)?; // --no-overlap
+                    }
+                }
             }
             nonfinite_grad(&params).map(|param| TrainError::NonFiniteGradient { param, loss: lv, epoch: epoch + 1, step: *step + 1 })
         } else {
