@@ -96,7 +96,8 @@ elif [[ "$SLIM" == "1" ]]; then
         "$VPY" -m pip install "${PIP[@]}" "${NEED[@]}"
     fi
     if ((${#NEED_T[@]})); then
-        say "pip: installing slim CPU libtorch (--no-deps): ${NEED_T[*]} (~1.2 GB)"
+        say "pip: installing libtorch alone (slim; --no-deps): ${NEED_T[*]} (~0.55 GB download; the venv takes 1.4 GB in all)"
+        say "     Rust training and the tests need nothing more; Python torch stays unimportable (scripts/need_torch.sh, or OTO_TORCH=cpu|cuda, adds it)"
         "$VPY" -m pip install "${PIP[@]}" --no-deps "${TORCH_SLIM[@]}"
     fi
     ((${#NEED[@]} + ${#NEED_T[@]})) || say "pip: all pinned packages present (slim torch)"

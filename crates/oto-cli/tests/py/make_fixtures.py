@@ -4,12 +4,15 @@ no importable Python torch. Each small model of export_user_models.py is exporte
 a user may produce: TorchScript (opset 17) and dynamo (opset 18, external-data file) exporters,
 a batch-1 example or a dynamic batch, eval mode (BatchNorm kept) or training mode; "default" is
 the exporter's defaults (dynamo's optimiser folds shapes into constants). Re-run after
-changing a model (torch 2.11.0):
+changing a model (torch 2.11.0; after the slim set-up, `bash scripts/need_torch.sh` first):
 
     .venv/bin/python crates/oto-cli/tests/py/make_fixtures.py [OUT_DIR]
 """
 import os, sys, json
-import torch
+try:
+    import torch
+except ImportError:
+    sys.exit("Python torch is not importable in this venv (the slim set-up installs libtorch only): run `bash scripts/need_torch.sh` first")
 from export_user_models import build, export
 
 MODELS = ["resnet_a8", "resnet_b", "vgg_drop", "densenet", "row_transformer", "tiny_vit", "byte_transformer", "fmnist_cnn_100", "seg_decoder"]

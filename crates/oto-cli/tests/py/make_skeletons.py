@@ -7,7 +7,8 @@ value range [min, max] written in the tensor's doc_string; everything else (grap
 attributes, constants, BatchNorm statistics of few distinct values) is kept byte for byte. The
 file is gzipped. Tests refill the weights with seeded uniform values in [min, max]
 (tests/common/skeleton.rs), so a refilled model is the export with other random weights of the same
-ranges. Re-run after changing a model or the exporters (torch 2.11.0):
+ranges. Re-run after changing a model or the exporters (torch 2.11.0; after the slim set-up,
+`bash scripts/need_torch.sh` first):
 
     .venv/bin/python crates/oto-cli/tests/py/make_skeletons.py [OUT_DIR]
 """
@@ -68,7 +69,10 @@ def skeleton(path):
 
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "fixtures", "skeletons")
-    import torch
+    try:
+        import torch
+    except ImportError:
+        sys.exit("Python torch is not importable in this venv (the slim set-up installs libtorch only): run `bash scripts/need_torch.sh` first")
     made = {}
     with tempfile.TemporaryDirectory() as tmp:
         for group, paths in export_all(tmp).items():
