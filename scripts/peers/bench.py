@@ -15,7 +15,7 @@ import argparse, glob, json, os, statistics, subprocess, sys, tempfile, time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 CELLS = os.path.join(ROOT, "docs", "peers", "cells")
-TOOLS = ["dense", "tp", "otov3", "oto", "oto-hesso"]
+TOOLS = ["dense", "tp", "otov3", "oto", "oto-hesso", "oto-dense"]
 # oto variants tried for issue 24 (`--tools oto+NAME`): the extra `oto train` flags of each;
 # their rows follow the tools' in the table
 VARIANTS = {
@@ -40,7 +40,8 @@ VARIANTS = {
     "grank1-l0": ["--group-rank", "1", "--lmbda", "0"],
 }
 NAMES = {"dense": "dense PyTorch", "tp": "Torch-Pruning 1.6.1 (½ dense, group-L2 prune, ½ fine-tune)",
-         "otov3": "only-train-once 3.0.1 HESSO", "oto": "**oto DHSPG (default)**", "oto-hesso": "oto HESSO"}
+         "otov3": "only-train-once 3.0.1 HESSO", "oto": "**oto DHSPG (default)**", "oto-hesso": "oto HESSO",
+         "oto-dense": "oto, no pruning (control: oto's training pipeline alone)"}
 
 
 def cell_path(model, width, flops, steps, tool, seed):
@@ -114,7 +115,7 @@ def table(rows):
             w = statistics.mean(r["wall_s"] for r in ok)
             mem = max(r["peak_mb"] for r in ok)
             # only the OTO-family rows construct a compressed model from a trained full one
-            exact = "—" if tool in ("dense", "tp") else "yes" if all(r["exact"] for r in ok) else "no"
+            exact = "—" if tool in ("dense", "tp", "oto-dense") else "yes" if all(r["exact"] for r in ok) else "no"
             out.append(f"| {name} | {statistics.mean(acc):.2f}{sd} | {len(ok)} | {m:.1%} | {p:.1%} | {w / 60:.1f} min | {mem} MB | {exact} |")
     return "\n".join(out)
 

@@ -14,6 +14,8 @@ tools:
             construct_subnet
   oto       oto train --target-flops (DHSPG, the default pruner) on the model's ONNX export
   oto-hesso oto train --pruner hesso --target-flops
+  oto-dense oto train with no pruning: oto's training pipeline alone (data, augmentation, loss,
+            optimizer), the control that separates a pipeline gap from a pruner gap
 """
 import argparse, copy, json, math, os, subprocess, sys, tempfile
 import numpy as np
@@ -155,15 +157,20 @@ def oto(a, model, d, pruner):
                "--batch-size", "128", "--lr", "0.1", "--schedule", "cosine", "--momentum", "0.9", "--weight-decay", "5e-4",
                "--pruner", pruner, "--target-flops", str(a.flops), "--seed", str(a.seed),
                "--threads", str(torch.get_num_threads()), "--progress", "plain", "--out", out] + a.oto_args.split()
-        if "--pruner" in a.oto_args.split():  # a variant's own pruner
+        if "--pruner" in a.oto_args.split() or pruner is None:  # a variant's own pruner, or none
             i = cmd.index("--pruner")
+            del cmd[i:i + 2]
+        if pruner is None:  # oto-dense: no target, no pruning
+            i = cmd.index("--target-flops")
             del cmd[i:i + 2]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(r.stderr[-2000:])
         s = json.load(open(os.path.join(out, "summary.json")))
+        if s["compressed"] is None:  # oto-dense: nothing pruned, the full model is the result
+            s.update(compressed=s["full"], macs_after=s["macs_before"], params_after=s["params_before"])
         import onnx
-        g = onnx.load(os.path.join(out, "compressed.onnx")).graph
+        g = onnx.load(os.path.join(out, "compressed.onnx" if pruner else "full.onnx")).graph
         inits = {t.name: list(t.dims) for t in g.initializer}
         s["widths"] = [inits[n.input[1]][0] for n in g.node if n.op_type == "Conv" and n.input[1] in inits]
     return s, s["verify_max_rel_diff"] is not None and s["verify_max_rel_diff"] <= 1e-4, f"{s['steps']} steps"
@@ -190,7 +197,7 @@ def main():
     row = {"tool": a.tool, "model": a.model, "width": a.width, "seed": a.seed, "steps": a.steps, "flops_target": a.flops,
            "macs_full": macs_full, "params_full": params_full}
     if a.tool.startswith("oto") and a.tool != "otov3":
-        s, exact, note = oto(a, model, d, "hesso" if a.tool == "oto-hesso" else "dhspg")
+        s, exact, note = oto(a, model, d, {"oto-hesso": "hesso", "oto-dense": None}.get(a.tool, "dhspg"))
         row.update(top1=s["compressed"]["top1"], top1_full=s["full"]["top1"], macs=s["macs_after"], params=s["params_after"],
                    exact=exact, note=note, steps=s["steps"], widths=s["widths"])
         row["macs_full"], row["params_full"] = s["macs_before"], s["params_before"]

@@ -11,7 +11,7 @@ use super::metrics::EpochRecord;
 use super::progress::Progress;
 use super::schedule::LrSchedule;
 use crate::exec::Executor;
-use crate::dist::ProcessGroup;
+use crate::dist::{GradReducer, ProcessGroup};
 use crate::optim::{Optimizer, Param};
 use crate::TrainError;
 
@@ -213,6 +213,21 @@ pub struct EpochOptions<'a, 'b> {
     pub group: Option<&'a ProcessGroup>,
 }
 
+/// The backward pass; in data-parallel training the gradients end averaged over the ranks:
+/// during the pass by c10d's DDP reducer when there is one, else after it (`--no-overlap`).
+fn backward(loss: &Tensor, reducer: Option<&GradReducer>, group: Option<&ProcessGroup>, tensors: &[Tensor]) -> Result<(), TrainError> {
+    match (reducer, group) {
+        (Some(r), _) => {
+            r.prepare()?;
+            loss.f_backward().map_err(|e| r.backward_error(e))
+        }
+        (None, g) => {
+            loss.f_backward()?;
+            g.map_or(Ok(()), |g| g.average_gradients(tensors))
+        }
+    }
+}
+
 /// The sums of one batch (loss × samples, correct, samples) over the group's ranks (the
 /// tensor on `device`: NCCL reduces CUDA tensors only).
 fn global_sums(g: &ProcessGroup, device: tch::Device, loss_sum: f64, correct: i64, seen: usize) -> Result<(f64, i64, usize), TrainError> {
@@ -285,19 +300,7 @@ pub fn train_epoch(
         let lv = if group.is_some() { loss_sum / seen as f64 } else { lv };
         zero_grads(&mut params);
         let bad = if lv.is_finite() {
-            match (&reducer, group) {
-                // gradients averaged over the ranks during the backward pass (c10d's DDP reducer)
-                (Some(r), _) => {
-                    r.prepare()?;
-                    loss.f_backward().map_err(|e| r.backward_error(e))?;
-                }
-                (None, g) => {
-                    loss.f_backward().map_err(TrainError::Torch)?;
-                    if let Some(g) = g {
-                        g.average_gradients(&tensors)?; // --no-overlap
-                    }
-                }
-            }
+            backward(&loss, reducer.as_ref(), group, &tensors)?;
             nonfinite_grad(&params).map(|param| TrainError::NonFiniteGradient { param, loss: lv, epoch: epoch + 1, step: *step + 1 })
         } else {
             Some(TrainError::NonFiniteLoss { value: lv, epoch: epoch + 1, step: *step + 1 })
