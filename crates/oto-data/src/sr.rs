@@ -56,11 +56,21 @@ pub struct SrTrainConfig {
     pub prefetch: usize,
     /// Threads; 0 = all cores.
     pub threads: usize,
+    /// Data-parallel training: (rank, world). This rank draws samples `rank·b/world ..
+    /// (rank+1)·b/world` of every batch of `batch_size` = b, each from the same seed as in the
+    /// whole batch, so the ranks' shares make up the one-process batch exactly.
+    pub shard: (usize, usize),
 }
 
 impl SrTrainConfig {
     pub fn new(lr_patch: usize, batch_size: usize, batches_per_epoch: usize) -> Self {
-        SrTrainConfig { lr_patch, batch_size, batches_per_epoch, augment: true, seed: 0, prefetch: 4, threads: 0 }
+        SrTrainConfig { lr_patch, batch_size, batches_per_epoch, augment: true, seed: 0, prefetch: 4, threads: 0, shard: (0, 1) }
+    }
+    /// The samples of each batch this rank draws (see [`SrTrainConfig::shard`]).
+    fn share(&self) -> std::ops::Range<usize> {
+        let (rank, world) = (self.shard.0, self.shard.1.max(1));
+        let n = self.batch_size / world;
+        rank * n..(rank + 1) * n
     }
 }
 
@@ -158,6 +168,13 @@ impl SrDataset {
         if cfg.lr_patch == 0 || cfg.batch_size == 0 {
             return Err(DataError::Config("lr_patch and batch_size must be at least 1".into()));
         }
+        let (rank, world) = cfg.shard;
+        if world == 0 || rank >= world || cfg.batch_size % world != 0 {
+            return Err(DataError::Config(format!(
+                "shard {rank} of {world}: the batch of {} must divide evenly among the ranks",
+                cfg.batch_size
+            )));
+        }
         let fit: Vec<usize> = (0..self.len())
             .filter(|&i| self.images[i].h >= cfg.lr_patch && self.images[i].w >= cfg.lr_patch)
             .collect();
@@ -181,13 +198,15 @@ impl SrDataset {
         let (p, s) = (cfg.lr_patch, self.scale);
         let hp = p * s;
         let (lr_n, hr_n) = (3 * p * p, 3 * hp * hp);
-        let mut lr = vec![0f32; cfg.batch_size * lr_n];
-        let mut hr = vec![0f32; cfg.batch_size * hr_n];
+        let share = cfg.share();
+        let mut lr = vec![0f32; share.len() * lr_n];
+        let mut hr = vec![0f32; share.len() * hr_n];
         lr.par_chunks_mut(lr_n)
             .zip(hr.par_chunks_mut(hr_n))
             .enumerate()
             .for_each(|(k, (lo, ho))| {
-                let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, k as u64));
+                // sample k of this rank's share: sample `share.start + k` of the whole batch
+                let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, (share.start + k) as u64));
                 let im = &self.images[fit[rng.random_range(0..fit.len())]];
                 let y = rng.random_range(0..=im.h - p);
                 let x = rng.random_range(0..=im.w - p);

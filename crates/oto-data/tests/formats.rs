@@ -502,6 +502,33 @@ fn sr_pairs_bicubic_folder_patches() {
 }
 
 #[test]
+fn sr_shards_make_up_the_whole_batch() {
+    let t = tempfile::tempdir().unwrap();
+    let hr = t.path().join("HR");
+    std::fs::create_dir_all(&hr).unwrap();
+    for (i, name) in ["a.png", "b.png"].iter().enumerate() {
+        image::RgbImage::from_fn(24, 20, |x, y| image::Rgb([(x * 7 + y * 3 + i as u32 * 50) as u8, (x * y) as u8, (y * 11) as u8]))
+            .save(hr.join(name))
+            .unwrap();
+    }
+    let ds = Arc::new(SrDataset::open(&hr, LrSource::Bicubic, 2).unwrap());
+    let whole = SrTrainConfig { seed: 5, ..SrTrainConfig::new(4, 6, 2) };
+    let one: Vec<SrBatch> = ds.train_batches(&whole, 1).unwrap().map(Result::unwrap).collect();
+    let ranks: Vec<Vec<SrBatch>> = (0..3)
+        .map(|r| ds.train_batches(&SrTrainConfig { shard: (r, 3), ..whole.clone() }, 1).unwrap().map(Result::unwrap).collect())
+        .collect();
+    for (b, whole) in one.iter().enumerate() {
+        let parts: Vec<tch::Tensor> = ranks.iter().map(|r| r[b].hr.shallow_clone()).collect();
+        assert_eq!(parts[0].size(), vec![2, 3, 8, 8]);
+        assert_eq!(to_vec_f(&tch::Tensor::cat(&parts, 0)), to_vec_f(&whole.hr), "batch {b}");
+        let parts: Vec<tch::Tensor> = ranks.iter().map(|r| r[b].lr.shallow_clone()).collect();
+        assert_eq!(to_vec_f(&tch::Tensor::cat(&parts, 0)), to_vec_f(&whole.lr), "batch {b}");
+    }
+    // a batch that does not divide among the ranks is refused
+    assert!(ds.train_batches(&SrTrainConfig { shard: (0, 4), ..whole.clone() }, 0).is_err());
+}
+
+#[test]
 fn sr_patches_are_aligned() {
     let t = tempfile::tempdir().unwrap();
     let hr = t.path().join("HR");

@@ -34,8 +34,8 @@ fn sync_batch_norm(x: &Tensor, sc: &Tensor, b: &Tensor, m: &Tensor, v: &Tensor, 
     let axes: Vec<i64> = (0..shape.len() as i64).filter(|&d| d != 1).collect();
     let mut per_channel = vec![1i64; shape.len()];
     per_channel[1] = c;
-    let shift = m.detach().to_kind(x.kind()).view(per_channel.as_slice());
-    let d = x.f_sub(&shift)?;
+    let shift = m.detach().to_kind(Kind::Float);
+    let d = x.f_sub(&shift.to_kind(x.kind()).view(per_channel.as_slice()))?;
     let s1 = d.f_sum_dim_intlist(axes.as_slice(), false, Kind::Float)?;
     let s2 = d.f_mul(&d)?.f_sum_dim_intlist(axes.as_slice(), false, Kind::Float)?;
     let count = Tensor::full([1], (x.numel() as i64 / c.max(1)) as f64, (Kind::Float, x.device()));
@@ -43,7 +43,7 @@ fn sync_batch_norm(x: &Tensor, sc: &Tensor, b: &Tensor, m: &Tensor, v: &Tensor, 
     let n = total.f_double_value(&[2 * c])?;
     let mean_d = total.narrow(0, 0, c) / n;
     let var = (total.narrow(0, c, c) / n - &mean_d * &mean_d).clamp_min(0.0);
-    let mean = &mean_d + m.detach().to_kind(Kind::Float);
+    let mean = &mean_d + &shift;
     tch::no_grad(|| -> R<()> {
         let unbiased = &var * (n / (n - 1.0).max(1.0));
         m.shallow_clone().f_copy_(&(m * momentum + mean.detach().to_kind(m.kind()) * (1.0 - momentum)))?;

@@ -50,6 +50,14 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The backend's name as users know it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Gloo => "Gloo",
+            Backend::Nccl => "NCCL",
+        }
+    }
+
     /// Whether this build can make NCCL groups.
     pub fn nccl_available() -> bool {
         // SAFETY: a constant query
@@ -71,8 +79,16 @@ pub struct ProcessGroup {
 // c10d's process group is used from one thread at a time here; it may move between threads.
 unsafe impl Send for ProcessGroup {}
 
+/// A failed collective as a distributed-training error; `buf` holds the shim's NUL-terminated
+/// message.
 fn dist_err(what: &str, buf: &[u8]) -> TrainError {
     let msg = CStr::from_bytes_until_nul(buf).map(|c| c.to_string_lossy().into_owned()).unwrap_or_default();
+    dist_error(what, &msg)
+}
+
+/// [`dist_err`] from a message: its first line, and when it says a connection was lost, what to
+/// do about it.
+fn dist_error(what: &str, msg: &str) -> TrainError {
     let msg = msg.lines().next().unwrap_or("failed");
     let lost = ["Connection closed", "Connection reset", "Broken pipe", "Timed out", "timed out"].iter().any(|k| msg.contains(k));
     let hint = if lost { " — another rank stopped or lost its connection; the last checkpoint in --out is kept: continue with --resume" } else { "" };
@@ -257,10 +273,7 @@ impl GradReducer {
     /// The error of a backward pass that failed while the reducer was armed (a collective
     /// failed inside it: another rank stopped), as a distributed-training error.
     pub fn backward_error(&self, e: tch::TchError) -> TrainError {
-        let msg = e.to_string();
-        let mut buf = msg.into_bytes();
-        buf.push(0);
-        dist_err(&format!("gradient allreduce on rank {} of {}", self.rank, self.world), &buf)
+        dist_error(&format!("gradient allreduce on rank {} of {}", self.rank, self.world), &e.to_string())
     }
 }
 

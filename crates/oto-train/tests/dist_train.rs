@@ -2,8 +2,11 @@
 //! test, each with its own process group) with the global batch split between them train to the
 //! same weights (float tolerance: the sums run in another order) and the very same group masks
 //! as one process with that batch; every rank holds the same history; rank 0 alone writes.
+#[path = "../../oto-data/tests/common_formats/mod.rs"]
+mod common_formats;
+
 use oto_train::dist::ProcessGroup;
-use oto_train::train::{self, TrainConfig};
+use oto_train::train::{self, DatasetKind, OptimizerKind, TrainConfig};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -176,4 +179,72 @@ fn a_run_of_two_ranks_resumes_on_one() {
     }
     let manifest = |d: &str| std::fs::read_to_string(dir.path().join(d).join("manifest.json")).unwrap();
     assert_eq!(manifest("one"), manifest("mixed"));
+}
+
+/// No shared file system: rank 1's output folder is its own (empty) one; on `--resume` rank 0
+/// sends its checkpoint to rank 1, and the two ranks end where one uninterrupted process does.
+/// When rank 0 has no checkpoint, both ranks stop with an error instead of waiting.
+#[test]
+fn a_resumed_rank_needs_no_copy_of_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m.onnx");
+    model(&m);
+    train::run_in(&cfg(&m, dir.path().join("one")), None).unwrap();
+    let port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let ranks = |stop: Option<usize>, resume: bool, port: u16| -> Vec<Result<train::RunSummary, String>> {
+        let hs: Vec<_> = (0..2)
+            .map(|r| {
+                let out = dir.path().join(if r == 0 { "node0" } else { "node1" });
+                let c = TrainConfig { stop_after_epoch: stop, resume, ..cfg(&m, out) };
+                std::thread::spawn(move || {
+                    let g = ProcessGroup::new("127.0.0.1", port, r, 2, Duration::from_secs(60)).unwrap();
+                    train::run_in(&c, Some(&g)).map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    };
+    // rank 0 has nothing to resume from yet: both ranks fail, rank 1 saying it was rank 0
+    let none = ranks(None, true, port());
+    assert!(none[0].as_ref().is_err_and(|e| e.contains("no checkpoint")), "{:?}", none[0].as_ref().err());
+    assert!(none[1].as_ref().is_err_and(|e| e.contains("rank 0 could not read")), "{:?}", none[1].as_ref().err());
+    for r in ranks(Some(1), false, port()) {
+        assert_eq!(r.unwrap().history.len(), 1);
+    }
+    assert!(!dir.path().join("node1").join("checkpoint.ot").exists(), "rank 1 wrote a checkpoint");
+    let resumed = ranks(None, true, port());
+    assert_eq!(resumed[1].as_ref().unwrap().history.len(), 2);
+    let (diff, same_zeros) = max_rel_diff(&dir.path().join("one/full.onnx"), &dir.path().join("node0/full.onnx"));
+    assert!(diff <= 1e-4 && same_zeros, "max relative |Δ| {diff}, same masks {same_zeros}");
+    assert!(!dir.path().join("node1").join("full.onnx").exists(), "rank 1 wrote the model");
+}
+
+/// Super-resolution: each rank draws its share of every batch of random patches (the same
+/// patches as in the one-process batch), so two ranks train CARN to what one process trains.
+#[test]
+fn two_ranks_train_super_resolution_as_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("super-resolution");
+    common_formats::write_sr_set(&d, "train", &[("a", 40, 32), ("b", 36, 36), ("c", 30, 28)]);
+    common_formats::write_sr_set(&d, "test", &[("x", 48, 40)]);
+    let sr = |out: &str| {
+        let mut c = cfg(Path::new("zoo:carn_mini"), dir.path().join(out));
+        (c.dataset, c.data, c.batch_size, c.max_train_batches) = (DatasetKind::Sr, Some(d.clone()), 8, 0);
+        (c.optimizer, c.lr, c.sr_scale, c.sr_patch, c.sr_batches_per_epoch) = (OptimizerKind::Adam, Some(1e-3), 2, 12, 3);
+        (c.sr_train_set, c.sr_test_set) = ("train".into(), "test".into());
+        c.dhspg.start_pruning_epoch = Some(0.0);
+        c
+    };
+    let one = train::run_in(&sr("one"), None).unwrap();
+    let two = on_two_ranks(&sr("two"));
+    assert_eq!(two[0].history.len(), 2);
+    for (a, b) in one.history.iter().zip(&two[0].history) {
+        assert!((a.train_loss - b.train_loss).abs() < 1e-4 * a.train_loss.abs(), "L1 {} vs {}", a.train_loss, b.train_loss);
+    }
+    let (diff, same_zeros) = max_rel_diff(&dir.path().join("one/full.onnx"), &dir.path().join("two/full.onnx"));
+    assert!(diff <= 1e-4 && same_zeros, "max relative |Δ| {diff}, same masks {same_zeros}");
+    let manifest = |d: &str| std::fs::read_to_string(dir.path().join(d).join("manifest.json")).unwrap();
+    assert_eq!(manifest("one"), manifest("two"));
+    let psnr = |s: &train::RunSummary| s.compressed.as_ref().and_then(|c| c.psnr).expect("compressed PSNR");
+    assert!((psnr(&one) - psnr(&two[0])).abs() < 1e-3, "PSNR {} vs {}", psnr(&one), psnr(&two[0]));
 }

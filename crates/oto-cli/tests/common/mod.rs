@@ -27,13 +27,13 @@ pub fn run(cmd: &mut Command) -> String {
     text
 }
 
-/// Whether the project venv's Python imports torch (the default set-up on a machine without
-/// an NVIDIA GPU that cannot reach the CPU-wheel index installs libtorch only); `false` prints
-/// that the caller is skipped and how to install torch.
+/// Whether the project venv's Python imports torch (the default set-up on a machine without an
+/// NVIDIA GPU installs libtorch only); `false` prints that the caller is skipped and how to
+/// install torch.
 pub fn torch_importable(what: &str) -> bool {
     let ok = Command::new(python()).args(["-c", "import torch"]).output().is_ok_and(|o| o.status.success());
     if !ok {
-        eprintln!("skipping {what}: Python torch is not importable in .venv (slim set-up); `OTO_TORCH=cpu bash scripts/setup.sh` installs it");
+        eprintln!("skipping {what}: Python torch is not importable in .venv (slim set-up); `bash scripts/need_torch.sh` installs it");
     }
     ok
 }

@@ -88,10 +88,21 @@ pub fn save(
 
 /// Reads a checkpoint; tensors are moved to `device`. Errors say what is wrong with the file.
 pub fn load(path: &Path, device: Device) -> Result<Checkpoint, TrainError> {
+    parse(&read(path)?, path, device)
+}
+
+/// A checkpoint file's bytes (what rank 0 sends to the other ranks on `--resume`).
+pub fn read(path: &Path) -> Result<Vec<u8>, TrainError> {
     if !path.is_file() {
         return Err(ck_err(path, "no checkpoint there (train without --resume first, or check --out)"));
     }
-    let named = Tensor::load_multi(path).map_err(|e| {
+    std::fs::read(path).map_err(|e| ck_err(path, format!("cannot read: {e}")))
+}
+
+/// A checkpoint from its bytes (read from `path`, named in the errors); tensors are moved to
+/// `device`.
+pub fn parse(bytes: &[u8], path: &Path, device: Device) -> Result<Checkpoint, TrainError> {
+    let named = Tensor::load_multi_from_stream(std::io::Cursor::new(bytes)).map_err(|e| {
         ck_err(path, format!("not a readable checkpoint (truncated or corrupt; delete it to start over): {e}"))
     })?;
     let mut meta = None;

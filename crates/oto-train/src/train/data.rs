@@ -64,8 +64,9 @@ impl RunData {
                 train.set_shard(rank, world);
                 Ok(())
             }
-            RunData::SuperResolution { .. } => {
-                Err(TrainError::Config("data-parallel training of super-resolution models is not supported yet; train on one process".into()))
+            RunData::SuperResolution { train_cfg, .. } => {
+                train_cfg.shard = (rank, world);
+                Ok(())
             }
         }
     }

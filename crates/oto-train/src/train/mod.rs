@@ -302,8 +302,13 @@ fn resume(
     exec: &mut Executor,
     opt: &mut dyn Optimizer,
     progress: &mut progress::Progress,
+    group: Option<&crate::dist::ProcessGroup>,
 ) -> Result<(usize, usize, Vec<EpochRecord>, Option<checkpoint::Partial>), TrainError> {
-    let ck = checkpoint::load(ck_path, device)?;
+    let bytes = match group.filter(|g| g.world() > 1) {
+        Some(g) => checkpoint_from_rank0(g, ck_path, device)?,
+        None => checkpoint::read(ck_path)?,
+    };
+    let ck = checkpoint::parse(&bytes, ck_path, device)?;
     if ck.meta.fingerprint != cfg.fingerprint() {
         return Err(TrainError::Checkpoint {
             path: ck_path.display().to_string(),
@@ -327,6 +332,35 @@ fn resume(
         None => progress.line(&format!("resuming {} after epoch {start} (step {step})", ck_path.display())),
     }
     Ok((start, step, ck.meta.history, ck.meta.partial))
+}
+
+/// Rank 0's checkpoint, sent to every rank over the group (the others need no copy of the
+/// output folder: no shared file system). Rank 0 first sends its length, or −1 when it cannot
+/// read it, so that the others stop with it rather than wait.
+fn checkpoint_from_rank0(g: &crate::dist::ProcessGroup, ck_path: &Path, device: Device) -> Result<Vec<u8>, TrainError> {
+    let mine = if g.rank() == 0 { Some(checkpoint::read(ck_path)) } else { None };
+    let len = match &mine {
+        Some(Ok(b)) => b.len() as i64,
+        Some(Err(_)) => -1,
+        None => 0,
+    };
+    let mut n = [tch::Tensor::from_slice(&[len]).to_device(device)];
+    g.broadcast(&mut n, 0)?;
+    let len = n[0].int64_value(&[0]);
+    if let Some(r) = mine {
+        let bytes = r?;
+        g.broadcast(&mut [tch::Tensor::from_slice(&bytes).to_device(device)], 0)?;
+        return Ok(bytes);
+    }
+    if len < 0 {
+        return Err(TrainError::Distributed(format!(
+            "rank 0 could not read the checkpoint {} to resume from (its error says why)",
+            ck_path.display()
+        )));
+    }
+    let mut t = [tch::Tensor::zeros([len], (tch::Kind::Uint8, device))];
+    g.broadcast(&mut t, 0)?;
+    Vec::<u8>::try_from(&t[0].to_device(Device::Cpu)).map_err(TrainError::Torch)
 }
 
 /// Runs a whole job (see the module docs): train (resuming if asked), write the trained model,
@@ -386,7 +420,7 @@ fn sync_state(g: &crate::dist::ProcessGroup, exec: &Executor) -> Result<(), Trai
 /// [`run`] as one rank of a data-parallel `group` (`None`: one process). Every rank trains on
 /// its share of each batch with the gradients averaged over the group, so all hold the same
 /// weights and the pruner's same state; rank 0 alone writes files (checkpoints, metrics, the
-/// models, the report), which must be where every rank can read them for `--resume`.
+/// models, the report) and on `--resume` sends its checkpoint to the others.
 pub fn run_in(cfg: &TrainConfig, group: Option<&crate::dist::ProcessGroup>) -> Result<RunSummary, TrainError> {
     cfg.validate()?;
     let (rank, world) = group.map_or((0, 1), |g| (g.rank(), g.world()));
@@ -430,13 +464,13 @@ pub fn run_in(cfg: &TrainConfig, group: Option<&crate::dist::ProcessGroup>) -> R
     let cfg_path = out.join("config.toml");
 
     let (start, mut step, mut history, mut partial) = match cfg.resume {
-        true => resume(cfg, &ck_path, device, &mut exec, opt.as_mut(), &mut progress)?,
+        true => resume(cfg, &ck_path, device, &mut exec, opt.as_mut(), &mut progress, group)?,
         false => (0, 0, vec![], None),
     };
     let first_step = step;
     if let Some(g) = group {
         sync_state(g, &exec)?; // the same start on every rank, whatever each drew or read
-        let (backend, bn) = (group.map_or("Gloo", |g| if g.backend() == crate::dist::Backend::Nccl { "NCCL" } else { "Gloo" }), if cfg.sync_bn { "synchronised" } else { "per rank" });
+        let (backend, bn) = (g.backend().name(), if cfg.sync_bn { "synchronised" } else { "per rank" });
         progress.line(&format!(
             "data-parallel: {world} ranks (c10d, {backend}), {} samples of each batch of {} per rank, BatchNorm {bn}, gradients averaged {}",
             cfg.batch_size / world,
@@ -449,6 +483,9 @@ pub fn run_in(cfg: &TrainConfig, group: Option<&crate::dist::ProcessGroup>) -> R
         std::fs::create_dir_all(&out).map_err(|e| TrainError::Io { path: out.display().to_string(), source: e })?;
         oto_onnx::write_atomic(&cfg_path, cfg.to_toml().as_bytes()).map_err(|e| io_err(&cfg_path, e))?;
     }
+    // c10d's DDP reducer, built once: it learns the bucket order from the first step's backward
+    let params: Vec<tch::Tensor> = exec.params().iter().map(|p| p.tensor.shallow_clone()).collect();
+    let reducer = group.filter(|_| cfg.overlap).map(|g| g.reducer(&params)).transpose()?;
     let mut last_save = std::time::Instant::now();
     let meta = |epoch: usize, step: usize, history: &[EpochRecord], partial: Option<checkpoint::Partial>| checkpoint::Meta {
         format: checkpoint::FORMAT.into(),
@@ -488,7 +525,7 @@ pub fn run_in(cfg: &TrainConfig, group: Option<&crate::dist::ProcessGroup>) -> R
             }
             Ok(())
         };
-        let o = trainer::EpochOptions { resume: partial.take(), after_step: &mut within, group };
+        let o = trainer::EpochOptions { resume: partial.take(), after_step: &mut within, group, reducer: reducer.as_ref() };
         let mut rec = trainer::train_epoch(&exec, opt.as_mut(), &data, cfg, &sched, epoch, &mut step, &mut progress, o)?;
         if let Some(g) = group {
             sync_state(g, &exec)?; // rank 0's BatchNorm statistics: every rank evaluates one model

@@ -211,6 +211,9 @@ pub struct EpochOptions<'a, 'b> {
     /// Data-parallel training: gradients are averaged over the group's ranks before each
     /// update, and the loss and accuracy sums are the group's.
     pub group: Option<&'a ProcessGroup>,
+    /// The group's DDP reducer over the model's parameters (`None`: gradients averaged after
+    /// the backward pass, `--no-overlap`); built once for the run.
+    pub reducer: Option<&'a GradReducer>,
 }
 
 /// The backward pass; in data-parallel training the gradients end averaged over the ranks:
@@ -251,10 +254,9 @@ pub fn train_epoch(
     progress: &mut Progress,
     o: EpochOptions,
 ) -> Result<EpochRecord, TrainError> {
-    let EpochOptions { resume, after_step, group } = o;
+    let EpochOptions { resume, after_step, group, reducer } = o;
     let mut params = exec.params();
     let tensors: Vec<Tensor> = params.iter().map(|p| p.tensor.shallow_clone()).collect();
-    let reducer = group.filter(|_| cfg.overlap).map(|g| g.reducer(&tensors)).transpose()?;
     // --sync-bn: BatchNorm's batch statistics summed over the ranks (differentiably)
     let sync = group.filter(|_| cfg.sync_bn).map(|g| move |t: &Tensor| g.allreduce_sum_autograd(t).map_err(|e| e.to_string()));
     let rank_sum = sync.as_ref().map(|f| f as &oto_exec::RankSum);
@@ -300,7 +302,7 @@ pub fn train_epoch(
         let lv = if group.is_some() { loss_sum / seen as f64 } else { lv };
         zero_grads(&mut params);
         let bad = if lv.is_finite() {
-            backward(&loss, reducer.as_ref(), group, &tensors)?;
+            backward(&loss, reducer, group, &tensors)?;
             nonfinite_grad(&params).map(|param| TrainError::NonFiniteGradient { param, loss: lv, epoch: epoch + 1, step: *step + 1 })
         } else {
             Some(TrainError::NonFiniteLoss { value: lv, epoch: epoch + 1, step: *step + 1 })
