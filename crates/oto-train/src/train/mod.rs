@@ -440,22 +440,7 @@ pub fn run_in(cfg: &TrainConfig, group: Option<&crate::dist::ProcessGroup>) -> R
     let (mut data, mut graph) = load_run(cfg, &mut progress)?;
     data.shard(rank, world, cfg.batch_size)?;
     let analysis = oto_graph::zig::analyze_with(&graph, &oto_graph::zig::AnalyzeOptions { keep: cfg.keep.clone() });
-    // refuse before allocating a run that cannot fit (the machine's memory, or the GPU's)
-    let state = if cfg.optimizer == config::OptimizerKind::Sgd { 1 } else { 2 } + u64::from(cfg.pruning());
-    let estimate = memory::estimate(&graph, &analysis.trainable, cfg.batch_size / world, state);
-    match device {
-        Device::Cpu => memory::check(&estimate, memory::available_bytes())?,
-        Device::Cuda(i) => memory::check(&estimate, memory::cuda_free_bytes(i))?,
-        _ => {}
-    }
-    progress.line(&estimate.describe());
-    // the outputs on disk: two checkpoints at a time (the new one written beside the old), the
-    // full and the compressed model
-    let params = estimate.params / 2;
-    let disk = 2 * (params + estimate.optimizer) + 2 * params;
-    if lead {
-        oto_onnx::check_free_space(&out.join("checkpoint.ot"), disk).map_err(|e| TrainError::Config(format!("--out: {e}")))?;
-    }
+    check_resources(cfg, &graph, &analysis, device, world, lead.then_some(out.as_path()), &mut progress)?;
     let mut exec = Executor::new(&graph, &analysis.trainable, device)?;
     let spe = data.steps_per_epoch(cfg.max_train_batches);
     let mut opt = build_optimizer(cfg, &exec, &graph, &analysis, spe)?;
@@ -470,13 +455,7 @@ pub fn run_in(cfg: &TrainConfig, group: Option<&crate::dist::ProcessGroup>) -> R
     let first_step = step;
     if let Some(g) = group {
         sync_state(g, &exec)?; // the same start on every rank, whatever each drew or read
-        let (backend, bn) = (g.backend().name(), if cfg.sync_bn { "synchronised" } else { "per rank" });
-        progress.line(&format!(
-            "data-parallel: {world} ranks (c10d, {backend}), {} samples of each batch of {} per rank, BatchNorm {bn}, gradients averaged {}",
-            cfg.batch_size / world,
-            cfg.batch_size,
-            if cfg.overlap { "during the backward pass" } else { "after the backward pass" }
-        ));
+        progress.line(&dp_line(g, cfg));
     }
     if lead {
         // the first file of the run, once the data, model and checkpoint are known to be good
@@ -505,14 +484,7 @@ pub fn run_in(cfg: &TrainConfig, group: Option<&crate::dist::ProcessGroup>) -> R
     for epoch in start..cfg.epochs {
         if cfg.stop_after_epoch.is_some_and(|k| epoch >= k) {
             progress.line(&format!("stopping after epoch {epoch} as asked; continue with --resume"));
-            let last = history.last().cloned().unwrap_or_default();
-            let full = EvalResult {
-                loss: last.test_loss.unwrap_or(f64::NAN),
-                top1: last.test_top1,
-                top5: last.test_top5,
-                psnr: last.test_psnr,
-                samples: data.test_len(),
-            };
+            let full = last_eval(&history, data.test_len());
             return Ok(RunSummary::new(&out, epoch, history, full, &graph, vec![ck_path, metrics_path, curves_path, cfg_path]));
         }
         // a checkpoint within the epoch every `checkpoint_every` steps or `checkpoint_minutes`
@@ -560,13 +532,8 @@ pub fn run_in(cfg: &TrainConfig, group: Option<&crate::dist::ProcessGroup>) -> R
         return Err(TrainError::Config("no epoch was run".into()));
     }
     if let Some(g) = group {
-        let (secs, _) = g.comm_time();
         let train: f64 = history[start.min(history.len())..].iter().map(|r| r.train_seconds).sum();
-        progress.line(&format!(
-            "data-parallel: {:.2} ms per step in blocking collectives ({:.0}% of the training time; batch sums, synchronised BatchNorm, and the gradient allreduce with --no-overlap; overlapped with the backward pass otherwise: not counted)",
-            1e3 * secs / (step - first_step).max(1) as f64,
-            100.0 * secs / train.max(1e-9)
-        ));
+        progress.line(&comm_line(g, step - first_step, train));
     }
     if !lead {
         let full = evaluate(&exec, &data)?;
@@ -574,22 +541,96 @@ pub fn run_in(cfg: &TrainConfig, group: Option<&crate::dist::ProcessGroup>) -> R
     }
     metrics::write_jsonl(&metrics_path, &history)?;
     let _ = metrics::plot_curves(&curves_path, &history);
-
-    // The trained model: eval-mode BatchNorm with the learned running statistics.
-    exec.write_back(&mut graph)?;
-    let full_path = out.join("full.onnx");
-    let full_model = graph.to_model();
-    oto_onnx::save_model(&full_model, &full_path).map_err(|e| io_err(&full_path, e))?;
-    let full = evaluate(&exec, &data)?;
-    let mut files = vec![full_path, metrics_path, curves_path, cfg_path];
+    let mut files = vec![metrics_path, curves_path, cfg_path];
     if cfg.checkpoint {
         files.push(ck_path);
     }
-    let mut summary = RunSummary::new(&out, cfg.epochs, history, full, &graph, files);
+    write_outputs(cfg, &exec, &mut graph, &analysis, &data, history, files, &progress)
+}
+
+/// The test metrics of the last finished epoch (a run stopped by `stop_after_epoch`).
+fn last_eval(history: &[EpochRecord], samples: usize) -> EvalResult {
+    let last = history.last().cloned().unwrap_or_default();
+    EvalResult { loss: last.test_loss.unwrap_or(f64::NAN), top1: last.test_top1, top5: last.test_top5, psnr: last.test_psnr, samples }
+}
+
+/// How a data-parallel run trains, as a log line.
+fn dp_line(g: &crate::dist::ProcessGroup, cfg: &TrainConfig) -> String {
+    let (backend, bn) = (g.backend().name(), if cfg.sync_bn { "synchronised" } else { "per rank" });
+    let when = if cfg.overlap { "during the backward pass" } else { "after the backward pass" };
+    format!(
+        "data-parallel: {} ranks (c10d, {backend}), {} samples of each batch of {} per rank, BatchNorm {bn}, gradients averaged {when}",
+        g.world(),
+        cfg.batch_size / g.world(),
+        cfg.batch_size
+    )
+}
+
+/// The time a data-parallel run spent in blocking collectives over `steps` steps of `train`
+/// seconds of training, as a log line.
+fn comm_line(g: &crate::dist::ProcessGroup, steps: usize, train: f64) -> String {
+    let (secs, _) = g.comm_time();
+    format!(
+        "data-parallel: {:.2} ms per step in blocking collectives ({:.0}% of the training time; batch sums, synchronised BatchNorm, and the gradient allreduce with --no-overlap; overlapped with the backward pass otherwise: not counted)",
+        1e3 * secs / steps.max(1) as f64,
+        100.0 * secs / train.max(1e-9)
+    )
+}
+
+/// Refuses a run that cannot fit before anything is allocated: the estimated memory against the
+/// machine's (or the GPU's), and with `out` (the rank that writes), the disk the outputs take —
+/// two checkpoints at a time (the new one written beside the old), the full and the compressed
+/// model.
+fn check_resources(
+    cfg: &TrainConfig,
+    graph: &Graph,
+    analysis: &oto_graph::zig::Analysis,
+    device: Device,
+    world: usize,
+    out: Option<&Path>,
+    progress: &mut progress::Progress,
+) -> Result<(), TrainError> {
+    let state = if cfg.optimizer == config::OptimizerKind::Sgd { 1 } else { 2 } + u64::from(cfg.pruning());
+    let estimate = memory::estimate(graph, &analysis.trainable, cfg.batch_size / world, state);
+    match device {
+        Device::Cpu => memory::check(&estimate, memory::available_bytes())?,
+        Device::Cuda(i) => memory::check(&estimate, memory::cuda_free_bytes(i))?,
+        _ => {}
+    }
+    progress.line(&estimate.describe());
+    let params = estimate.params / 2;
+    let disk = 2 * (params + estimate.optimizer) + 2 * params;
+    match out {
+        Some(out) => oto_onnx::check_free_space(&out.join("checkpoint.ot"), disk).map_err(|e| TrainError::Config(format!("--out: {e}"))),
+        None => Ok(()),
+    }
+}
+
+/// The end of a run on the writing rank: the trained model (eval-mode BatchNorm with the learned
+/// running statistics) as `full.onnx` and its test metrics; for a pruning run the compressed
+/// model, its proof and the report (`report::pipeline_outputs`), else the dense report; then
+/// `summary.json`. `files`: the run's other files so far.
+#[allow(clippy::too_many_arguments)]
+fn write_outputs(
+    cfg: &TrainConfig,
+    exec: &Executor,
+    graph: &mut Graph,
+    analysis: &oto_graph::zig::Analysis,
+    data: &data::RunData,
+    history: Vec<EpochRecord>,
+    mut files: Vec<PathBuf>,
+    progress: &progress::Progress,
+) -> Result<RunSummary, TrainError> {
+    exec.write_back(graph)?;
+    let full_path = cfg.out.join("full.onnx");
+    oto_onnx::save_model(&graph.to_model(), &full_path).map_err(|e| io_err(&full_path, e))?;
+    let full = evaluate(exec, data)?;
+    files.insert(0, full_path);
+    let mut summary = RunSummary::new(&cfg.out, cfg.epochs, history, full, graph, files);
     if cfg.pruning() {
-        report::pipeline_outputs(cfg, &graph, &analysis, &data, device, &mut summary, &progress)?;
+        report::pipeline_outputs(cfg, graph, analysis, data, exec.device(), &mut summary, progress)?;
     } else {
-        summary.latency_ms_before = report::latency_ms(&graph);
+        summary.latency_ms_before = report::latency_ms(graph);
         report::dense_report(cfg, &mut summary)?;
     }
     report::write_summary_json(cfg, &mut summary)?;
