@@ -231,6 +231,29 @@ fn backward(loss: &Tensor, reducer: Option<&GradReducer>, group: Option<&Process
     }
 }
 
+/// The training loss of one batch and, for classification, its correct top-1 count:
+/// cross-entropy (with `smoothing`) of the logits, or the L1 distance of the super-resolved
+/// images to the HR patches.
+fn task_loss(task: TaskKind, y: &Tensor, target: &Tensor, smoothing: f64) -> Result<(Tensor, i64), TrainError> {
+    match task {
+        TaskKind::Classification => {
+            check_logits(y, target.size()[0] as usize)?;
+            let correct = tch::no_grad(|| topk_correct(y, target, 1));
+            Ok((cross_entropy(y, target, smoothing), correct))
+        }
+        TaskKind::SuperResolution { .. } => {
+            if y.size() != target.size() {
+                return Err(TrainError::Config(format!(
+                    "the model outputs {:?} but the HR patches are {:?}; check --sr-scale",
+                    y.size(),
+                    target.size()
+                )));
+            }
+            Ok(((y - target).abs().mean(Kind::Float), 0))
+        }
+    }
+}
+
 /// The sums of one batch (loss × samples, correct, samples) over the group's ranks (the
 /// tensor on `device`: NCCL reduces CUDA tensors only).
 fn global_sums(g: &ProcessGroup, device: tch::Device, loss_sum: f64, correct: i64, seen: usize) -> Result<(f64, i64, usize), TrainError> {
@@ -275,24 +298,7 @@ pub fn train_epoch(
         let y = out.into_iter().next().ok_or_else(|| TrainError::Config("the model has no output".into()))?;
         let target = target.to_device(exec.device());
         let bs = target.size()[0] as usize;
-        let mut correct = 0;
-        let loss = match data.task() {
-            TaskKind::Classification => {
-                check_logits(&y, bs)?;
-                correct = tch::no_grad(|| topk_correct(&y, &target, 1));
-                cross_entropy(&y, &target, cfg.label_smoothing)
-            }
-            TaskKind::SuperResolution { .. } => {
-                if y.size() != target.size() {
-                    return Err(TrainError::Config(format!(
-                        "the model outputs {:?} but the HR patches are {:?}; check --sr-scale",
-                        y.size(),
-                        target.size()
-                    )));
-                }
-                (&y - &target).abs().mean(Kind::Float)
-            }
-        };
+        let (loss, correct) = task_loss(data.task(), &y, &target, cfg.label_smoothing)?;
         let lv = loss.double_value(&[]);
         // the batch over all ranks (data-parallel): every rank then takes the same decisions
         let (loss_sum, correct, seen) = match group {
