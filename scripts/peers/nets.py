@@ -1,6 +1,6 @@
 """The benchmark's architectures, defined once in PyTorch (the peers train these modules; oto
-trains their ONNX export): CIFAR ResNets with 1x1-conv (option B) shortcuts and a CIFAR VGG16-BN,
-with a width multiplier; and the MAC count every row of the table uses (Conv and Linear
+trains their ONNX export): CIFAR ResNets with 1x1-conv (option B) shortcuts, a CIFAR VGG16-BN and
+a CIFAR MobileNetV2, with a width multiplier; and the MAC count every row of the table uses (Conv and Linear
 multiply-accumulates per sample, as `oto analyze` counts them)."""
 import torch
 import torch.nn as nn
@@ -63,12 +63,58 @@ class VGG(nn.Module):
         return self.fc(torch.flatten(self.features(x), 1))
 
 
+class InvertedResidual(nn.Module):
+    """MobileNetV2's block: 1x1 expand, 3x3 depthwise, 1x1 project (linear), identity shortcut
+    when the shape is kept."""
+
+    def __init__(self, cin, cout, expand, stride):
+        super().__init__()
+        mid = cin * expand
+        self.skip = stride == 1 and cin == cout
+        layers = []
+        if expand != 1:
+            layers += [nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU6(inplace=True)]
+        layers += [nn.Conv2d(mid, mid, 3, stride, 1, groups=mid, bias=False), nn.BatchNorm2d(mid), nn.ReLU6(inplace=True),
+                   nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return x + self.body(x) if self.skip else self.body(x)
+
+
+class MobileNetV2(nn.Module):
+    """MobileNetV2 for CIFAR: Sandler et al.'s table 2 (expansion, width, blocks, stride) with
+    the first conv at stride 1 for 32x32 inputs; widths × `width`, the last conv's 1280 kept
+    below width 1 as in the paper."""
+
+    CFG = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+
+    def __init__(self, width=1.0, classes=10):
+        super().__init__()
+        w = lambda c: max(8, int(c * width))
+        cin = w(32)
+        layers = [nn.Conv2d(3, cin, 3, 1, 1, bias=False), nn.BatchNorm2d(cin), nn.ReLU6(inplace=True)]
+        for t, c, n, s in self.CFG:
+            for i in range(n):
+                layers.append(InvertedResidual(cin, w(c), t, s if i == 0 else 1))
+                cin = w(c)
+        last = max(1280, w(1280))
+        layers += [nn.Conv2d(cin, last, 1, bias=False), nn.BatchNorm2d(last), nn.ReLU6(inplace=True)]
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(last, classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1))
+
+
 def build(name, width=1.0):
-    """`resnet20`, `resnet56` or `vgg16bn` at `width`."""
+    """`resnet20`, `resnet56`, `vgg16bn` or `mobilenetv2` at `width`."""
     if name.startswith("resnet"):
         return ResNet((int(name[6:]) - 2) // 6, width)
     if name == "vgg16bn":
         return VGG(width)
+    if name == "mobilenetv2":
+        return MobileNetV2(width)
     raise SystemExit(f"unknown model {name}")
 
 
