@@ -36,19 +36,27 @@ fn model(path: &Path) {
     model_with(path, false)
 }
 
-/// `c` trained on two ranks (threads, each with its own process group); both results.
-fn on_two_ranks(c: &TrainConfig) -> Vec<train::RunSummary> {
+/// Config `r` of `cs` trained as rank r of one group (threads, each with its own process group
+/// over a fresh loopback port); every rank's result.
+fn run_ranks(cs: Vec<TrainConfig>) -> Vec<Result<train::RunSummary, String>> {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let hs: Vec<_> = (0..2)
-        .map(|r| {
-            let c = c.clone();
+    let world = cs.len();
+    let hs: Vec<_> = cs
+        .into_iter()
+        .enumerate()
+        .map(|(r, c)| {
             std::thread::spawn(move || {
-                let g = ProcessGroup::new("127.0.0.1", port, r, 2, Duration::from_secs(60)).unwrap();
-                train::run_in(&c, Some(&g)).unwrap()
+                let g = ProcessGroup::new("127.0.0.1", port, r, world, Duration::from_secs(60)).unwrap();
+                train::run_in(&c, Some(&g)).map_err(|e| e.to_string())
             })
         })
-        .collect(); // both ranks start before either is waited for
+        .collect(); // every rank starts before any is waited for
     hs.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+/// `c` trained on two ranks; both results.
+fn on_two_ranks(c: &TrainConfig) -> Vec<train::RunSummary> {
+    run_ranks(vec![c.clone(), c.clone()]).into_iter().map(|r| r.unwrap()).collect()
 }
 
 /// The largest |Δ| of any tensor of two models relative to its scale, and whether every zero
@@ -156,18 +164,8 @@ fn a_run_of_two_ranks_resumes_on_one() {
     model(&m);
     train::run_in(&cfg(&m, dir.path().join("one")), None).unwrap();
     // epoch 1 on two ranks, then epoch 2 in one process from rank 0's checkpoint
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let hs: Vec<_> = (0..2)
-        .map(|r| {
-            let c = TrainConfig { stop_after_epoch: Some(1), ..cfg(&m, dir.path().join("mixed")) };
-            std::thread::spawn(move || {
-                let g = ProcessGroup::new("127.0.0.1", port, r, 2, Duration::from_secs(60)).unwrap();
-                train::run_in(&c, Some(&g)).unwrap()
-            })
-        })
-        .collect();
-    for h in hs {
-        assert_eq!(h.join().unwrap().history.len(), 1);
+    for r in on_two_ranks(&TrainConfig { stop_after_epoch: Some(1), ..cfg(&m, dir.path().join("mixed")) }) {
+        assert_eq!(r.history.len(), 1);
     }
     let resumed = train::run_in(&TrainConfig { resume: true, ..cfg(&m, dir.path().join("mixed")) }, None).unwrap();
     assert_eq!(resumed.history.len(), 2);
@@ -190,29 +188,19 @@ fn a_resumed_rank_needs_no_copy_of_the_checkpoint() {
     let m = dir.path().join("m.onnx");
     model(&m);
     train::run_in(&cfg(&m, dir.path().join("one")), None).unwrap();
-    let port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let ranks = |stop: Option<usize>, resume: bool, port: u16| -> Vec<Result<train::RunSummary, String>> {
-        let hs: Vec<_> = (0..2)
-            .map(|r| {
-                let out = dir.path().join(if r == 0 { "node0" } else { "node1" });
-                let c = TrainConfig { stop_after_epoch: stop, resume, ..cfg(&m, out) };
-                std::thread::spawn(move || {
-                    let g = ProcessGroup::new("127.0.0.1", port, r, 2, Duration::from_secs(60)).unwrap();
-                    train::run_in(&c, Some(&g)).map_err(|e| e.to_string())
-                })
-            })
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    // each rank with its own output folder
+    let ranks = |stop: Option<usize>, resume: bool| {
+        run_ranks(["node0", "node1"].iter().map(|n| TrainConfig { stop_after_epoch: stop, resume, ..cfg(&m, dir.path().join(n)) }).collect())
     };
     // rank 0 has nothing to resume from yet: both ranks fail, rank 1 saying it was rank 0
-    let none = ranks(None, true, port());
+    let none = ranks(None, true);
     assert!(none[0].as_ref().is_err_and(|e| e.contains("no checkpoint")), "{:?}", none[0].as_ref().err());
     assert!(none[1].as_ref().is_err_and(|e| e.contains("rank 0 could not read")), "{:?}", none[1].as_ref().err());
-    for r in ranks(Some(1), false, port()) {
+    for r in ranks(Some(1), false) {
         assert_eq!(r.unwrap().history.len(), 1);
     }
     assert!(!dir.path().join("node1").join("checkpoint.ot").exists(), "rank 1 wrote a checkpoint");
-    let resumed = ranks(None, true, port());
+    let resumed = ranks(None, true);
     assert_eq!(resumed[1].as_ref().unwrap().history.len(), 2);
     let (diff, same_zeros) = max_rel_diff(&dir.path().join("one/full.onnx"), &dir.path().join("node0/full.onnx"));
     assert!(diff <= 1e-4 && same_zeros, "max relative |Δ| {diff}, same masks {same_zeros}");
