@@ -3,6 +3,9 @@
 //! (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) of which one is killed make the other stop
 //! within seconds with one error line saying so, leaving no torn file.
 #![cfg(feature = "train")]
+#[path = "../../oto-train/tests/common_dist/mod.rs"]
+mod common_dist;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -45,7 +48,7 @@ fn nproc_2_trains_compresses_and_writes_once() {
 fn a_killed_rank_stops_the_others_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = common_dist::free_port();
     let rank = |r: usize| {
         Command::new(env!("CARGO_BIN_EXE_oto"))
             .args(QUICK)

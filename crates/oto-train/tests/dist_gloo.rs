@@ -6,12 +6,16 @@ use oto_train::dist::ProcessGroup;
 use std::time::Duration;
 use tch::{Kind, Tensor};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+mod common_dist;
+use common_dist::free_port;
+
+/// Held while a group lives: one group at a time in this process, as in a real run (a rank is a
+/// process with one group), not several tests' groups side by side.
+static ONE_GROUP: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Runs `f(rank)` on two ranks of one group; returns their results in rank order.
 fn two_ranks<T: Send + 'static>(f: fn(ProcessGroup) -> T) -> Vec<T> {
+    let _one = ONE_GROUP.lock().unwrap_or_else(|e| e.into_inner());
     let port = free_port();
     let hs: Vec<_> = (0..2)
         .map(|r| std::thread::spawn(move || f(ProcessGroup::new("127.0.0.1", port, r, 2, Duration::from_secs(30)).unwrap())))

@@ -4,6 +4,8 @@
 //! the backward pass and differentiates a sum over ranks, all on CUDA tensors. Without a GPU it
 //! says it is skipped.
 #![cfg(feature = "cuda")]
+mod common_dist;
+
 use oto_train::dist::{Backend, ProcessGroup};
 use std::time::Duration;
 use tch::{Device, Kind, Tensor};
@@ -21,7 +23,7 @@ fn nccl_collectives_reducer_and_autograd_sum_on_cuda() {
         return;
     }
     let world = gpus.min(2);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = common_dist::free_port();
     let hs: Vec<_> = (0..world)
         .map(|r| {
             std::thread::spawn(move || {

@@ -1,11 +1,12 @@
-//! Data-parallel DHSPG (issue 26) on CPU with Gloo over loopback: two ranks (threads of this
-//! test, each with its own process group) with the global batch split between them train to the
+//! Data-parallel DHSPG (issue 26) on CPU with Gloo over loopback: two ranks (processes, as
+//! torchrun starts them) with the global batch split between them train to the
 //! same weights (float tolerance: the sums run in another order) and the very same group masks
 //! as one process with that batch; every rank holds the same history; rank 0 alone writes.
 #[path = "../../oto-data/tests/common_formats/mod.rs"]
 mod common_formats;
+mod common_dist;
 
-use oto_train::dist::ProcessGroup;
+use oto_train::dist::{Backend, ProcessGroup};
 use oto_train::train::{self, DatasetKind, OptimizerKind, TrainConfig};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -36,22 +37,54 @@ fn model(path: &Path) {
     model_with(path, false)
 }
 
-/// Config `r` of `cs` trained as rank r of one group (threads, each with its own process group
-/// over a fresh loopback port); every rank's result.
+/// Config `r` of `cs` trained as rank r of one group; every rank's result. Each rank is a
+/// process of its own, as under torchrun: this test binary run again as [`rank_worker`], which
+/// joins the group from `RANK`, `WORLD_SIZE`, `MASTER_ADDR` and `MASTER_PORT`
+/// (`ProcessGroup::from_env`) over a fresh loopback port. (Ranks as threads of this process
+/// would share it with the other tests' groups, which no real run does.)
 fn run_ranks(cs: Vec<TrainConfig>) -> Vec<Result<train::RunSummary, String>> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = common_dist::free_port();
+    let io = tempfile::tempdir().unwrap();
     let world = cs.len();
-    let hs: Vec<_> = cs
-        .into_iter()
+    let children: Vec<_> = cs
+        .iter()
         .enumerate()
         .map(|(r, c)| {
-            std::thread::spawn(move || {
-                let g = ProcessGroup::new("127.0.0.1", port, r, world, Duration::from_secs(60)).unwrap();
-                train::run_in(&c, Some(&g)).map_err(|e| e.to_string())
-            })
+            let job = io.path().join(format!("rank{r}.json"));
+            std::fs::write(&job, serde_json::to_string(c).unwrap()).unwrap();
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["rank_worker", "--exact", "--ignored", "--test-threads=1", "--quiet"])
+                .env("OTO_TEST_RANK_JOB", &job)
+                .envs([("RANK", r.to_string()), ("WORLD_SIZE", world.to_string()), ("MASTER_ADDR", "127.0.0.1".into()), ("MASTER_PORT", port.to_string())])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::fs::File::create(job.with_extension("log")).unwrap()) // a file: a full pipe would stall the rank
+                .spawn()
+                .unwrap()
         })
         .collect(); // every rank starts before any is waited for
-    hs.into_iter().map(|h| h.join().unwrap()).collect()
+    let status: Vec<_> = children.into_iter().map(|mut c| c.wait().unwrap()).collect();
+    (0..world)
+        .map(|r| match std::fs::read_to_string(io.path().join(format!("rank{r}.json.result"))) {
+            Ok(text) => serde_json::from_str(&text).unwrap(),
+            Err(_) => {
+                let log = std::fs::read_to_string(io.path().join(format!("rank{r}.log"))).unwrap_or_default();
+                panic!("rank {r} ended with {} and no result:\n{log}", status[r])
+            }
+        })
+        .collect()
+}
+
+/// One rank of [`run_ranks`]: trains the config in `OTO_TEST_RANK_JOB` as the rank the
+/// environment names and writes its result beside it. Run only by `run_ranks` (ignored, and
+/// without that variable it has nothing to do).
+#[test]
+#[ignore = "a rank process of the multi-rank tests, started by them"]
+fn rank_worker() {
+    let Some(job) = std::env::var_os("OTO_TEST_RANK_JOB").map(PathBuf::from) else { return };
+    let c: TrainConfig = serde_json::from_str(&std::fs::read_to_string(&job).unwrap()).unwrap();
+    let g = ProcessGroup::from_env(Duration::from_secs(60), Backend::Gloo).unwrap().expect("WORLD_SIZE > 1");
+    let result = train::run_in(&c, Some(&g)).map_err(|e| e.to_string());
+    std::fs::write(job.with_extension("json.result"), serde_json::to_string(&result).unwrap()).unwrap();
 }
 
 /// `c` trained on two ranks; both results.

@@ -33,7 +33,7 @@ use crate::TrainError;
 use oto_graph::{Dim, Graph};
 
 /// What a finished run reports.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct RunSummary {
     pub out: PathBuf,
     pub epochs: usize,
