@@ -146,6 +146,19 @@ fn analyze_malformed_files() {
     assert_eq!(err.matches("No such file").count(), 1, "cause printed once: {err}");
 }
 
+/// Runs a just-copied executable. Its exec fails with ETXTBSY ("Text file busy") while a child
+/// that another test forked in the meantime still holds the copy's write descriptor (until that
+/// child execs): a race of the test harness, not of oto; wait and try again.
+fn run_fresh_copy(cmd: &mut Command) -> std::process::Output {
+    for _ in 0..100 {
+        match cmd.output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => std::thread::sleep(std::time::Duration::from_millis(50)),
+            r => return r.unwrap(),
+        }
+    }
+    panic!("the copied executable stayed busy for 5 s")
+}
+
 /// `oto` itself is libtorch-free: the graph commands run where libtorch is absent, and without
 /// its `oto-train` companion `oto train` says what to build while `oto` alone still runs a demo.
 #[test]
@@ -161,9 +174,9 @@ fn oto_runs_without_libtorch_and_without_oto_train() {
     let dir = tempfile::tempdir().unwrap();
     let lone = dir.path().join("oto");
     std::fs::copy(env!("CARGO_BIN_EXE_oto"), &lone).unwrap();
-    let o = Command::new(&lone).args(["train", "--epochs", "1"]).output().unwrap();
+    let o = run_fresh_copy(Command::new(&lone).args(["train", "--epochs", "1"]));
     assert_clean_error(&o, &["oto-train", "cargo build --release -p oto-cli"]);
-    let o = Command::new(&lone).current_dir(dir.path()).output().unwrap();
+    let o = run_fresh_copy(Command::new(&lone).current_dir(dir.path()));
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}{err}");
     assert!(out.contains("one-shot magnitude pruning"), "{out}");
