@@ -16,6 +16,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 CELLS = os.path.join(ROOT, "docs", "peers", "cells")
 TOOLS = ["dense", "tp", "otov3", "oto", "oto-hesso", "oto-dense"]
+# controls asked for by name only (`--tools oto-arch`): rows after the tools'
+CONTROLS = ["oto-arch"]
 # oto variants tried for issue 24 (`--tools oto+NAME`): the extra `oto train` flags of each;
 # their rows follow the tools' in the table
 VARIANTS = {
@@ -41,7 +43,8 @@ VARIANTS = {
 }
 NAMES = {"dense": "dense PyTorch", "tp": "Torch-Pruning 1.6.1 (½ dense, group-L2 prune, ½ fine-tune)",
          "otov3": "only-train-once 3.0.1 HESSO", "oto": "**oto DHSPG (default)**", "oto-hesso": "oto HESSO",
-         "oto-dense": "oto, no pruning (control: oto's training pipeline alone)"}
+         "oto-dense": "oto, no pruning (control: oto's training pipeline alone)",
+         "oto-arch": "dense PyTorch on oto's compressed architecture, from scratch (control: its capacity)"}
 
 
 def cell_path(model, width, flops, steps, tool, seed):
@@ -98,7 +101,7 @@ def table(rows):
         out.append(f"\n**{model} ×{width:g} / CIFAR-10 training subset (20k), {steps} SGD steps of 128, MACs target {flops * 100:g}%**\n")
         out.append("| tool | top-1 % (mean ± std) | seeds | MACs kept | params kept | wall time | peak memory | compressed = full |")
         out.append("|---|---|---|---|---|---|---|---|")
-        for tool in TOOLS + ["oto+" + v for v in VARIANTS]:
+        for tool in TOOLS + CONTROLS + ["oto+" + v for v in VARIANTS]:
             rs = [r for r in rows if setting(r) == s and r["tool"] == tool]
             if not rs:
                 continue
@@ -115,7 +118,7 @@ def table(rows):
             w = statistics.mean(r["wall_s"] for r in ok)
             mem = max(r["peak_mb"] for r in ok)
             # only the OTO-family rows construct a compressed model from a trained full one
-            exact = "—" if tool in ("dense", "tp", "oto-dense") else "yes" if all(r["exact"] for r in ok) else "no"
+            exact = "—" if tool in ("dense", "tp", "oto-dense", "oto-arch") else "yes" if all(r["exact"] for r in ok) else "no"
             out.append(f"| {name} | {statistics.mean(acc):.2f}{sd} | {len(ok)} | {m:.1%} | {p:.1%} | {w / 60:.1f} min | {mem} MB | {exact} |")
     return "\n".join(out)
 
@@ -125,7 +128,7 @@ def plot(rows, this, path):
     bar, ± std whisker, the dense run as a dashed line; params kept in the label."""
     import html
     bars = []
-    for tool in TOOLS + ["oto+" + v for v in VARIANTS]:
+    for tool in TOOLS + CONTROLS + ["oto+" + v for v in VARIANTS]:
         ok = [r for r in rows if setting(r) == this and r["tool"] == tool and "error" not in r]
         if ok:
             acc = [r["top1"] for r in ok]

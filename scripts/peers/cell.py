@@ -16,6 +16,10 @@ tools:
   oto-hesso oto train --pruner hesso --target-flops
   oto-dense oto train with no pruning: oto's training pipeline alone (data, augmentation, loss,
             optimizer), the control that separates a pipeline gap from a pruner gap
+  oto-arch  PyTorch eager, no pruning, on the architecture oto's DHSPG cell of the same model,
+            width, seed, steps and target ended with (its per-layer widths; VGG only), trained
+            from scratch: the control that separates what the smaller architecture can reach in
+            the budget from what DHSPG's training gives it
 """
 import argparse, copy, json, math, os, subprocess, sys, tempfile
 import numpy as np
@@ -176,6 +180,17 @@ def oto(a, model, d, pruner):
     return s, s["verify_max_rel_diff"] is not None and s["verify_max_rel_diff"] <= 1e-4, f"{s['steps']} steps"
 
 
+def oto_arch(a):
+    """The VGG of oto's DHSPG cell's widths (that cell must have run), fresh weights of this seed."""
+    if a.model != "vgg16bn":
+        raise SystemExit("oto-arch: per-layer widths are supported for vgg16bn only")
+    path = os.path.join(ROOT, "docs", "peers", "cells", f"{a.model}_w{a.width:g}_f{a.flops:g}_s{a.steps}__oto__seed{a.seed}.json")
+    if not os.path.exists(path):
+        raise SystemExit(f"oto-arch: run the oto cell first ({os.path.basename(path)} is missing)")
+    torch.manual_seed(a.seed)
+    return nets.VGG(widths=json.load(open(path))["widths"])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("tool")
@@ -202,7 +217,9 @@ def main():
                    exact=exact, note=note, steps=s["steps"], widths=s["widths"])
         row["macs_full"], row["params_full"] = s["macs_before"], s["params_before"]
     else:
-        fn = {"dense": dense, "tp": torch_pruning, "otov3": otov3}[a.tool]
+        if a.tool == "oto-arch":
+            model = oto_arch(a)
+        fn = {"dense": dense, "oto-arch": dense, "tp": torch_pruning, "otov3": otov3}[a.tool]
         small, exact, note = fn(a, model, d)
         macs, params = nets.macs_params(small)
         row.update(top1=cifar.accuracy(small, xte, yte), macs=macs, params=params, exact=exact, note=note,

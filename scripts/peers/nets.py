@@ -42,18 +42,20 @@ class ResNet(nn.Module):
 
 
 class VGG(nn.Module):
-    """VGG16-BN for CIFAR (13 conv-BN-ReLU layers, 5 max-pools, one Linear), widths × `width`."""
+    """VGG16-BN for CIFAR (13 conv-BN-ReLU layers, 5 max-pools, one Linear), widths × `width`,
+    or the 13 conv widths `widths` (a pruned architecture trained from scratch)."""
 
     CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
 
-    def __init__(self, width=1.0, classes=10):
+    def __init__(self, width=1.0, classes=10, widths=None):
         super().__init__()
         layers, cin = [], 3
+        convs = iter(widths or [int(v * width) for v in self.CFG if v != "M"])
         for v in self.CFG:
             if v == "M":
                 layers.append(nn.MaxPool2d(2))
             else:
-                c = int(v * width)
+                c = next(convs)
                 layers += [nn.Conv2d(cin, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
                 cin = c
         self.features = nn.Sequential(*layers)
