@@ -211,7 +211,7 @@ def main():
     d = {"batches": cifar.batches(xtr, ytr, 128, a.seed), "xtr": xtr, "ytr": ytr, "xte": xte}
     row = {"tool": a.tool, "model": a.model, "width": a.width, "seed": a.seed, "steps": a.steps, "flops_target": a.flops,
            "macs_full": macs_full, "params_full": params_full}
-    if a.tool.startswith("oto") and a.tool != "otov3":
+    if a.tool in ("oto", "oto-hesso", "oto-dense"):
         s, exact, note = oto(a, model, d, {"oto-hesso": "hesso", "oto-dense": None}.get(a.tool, "dhspg"))
         row.update(top1=s["compressed"]["top1"], top1_full=s["full"]["top1"], macs=s["macs_after"], params=s["params_after"],
                    exact=exact, note=note, steps=s["steps"], widths=s["widths"])
