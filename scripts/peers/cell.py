@@ -184,7 +184,8 @@ def oto_arch(a):
     """The VGG of oto's DHSPG cell's widths (that cell must have run), fresh weights of this seed."""
     if a.model != "vgg16bn":
         raise SystemExit("oto-arch: per-layer widths are supported for vgg16bn only")
-    path = os.path.join(ROOT, "docs", "peers", "cells", f"{a.model}_w{a.width:g}_f{a.flops:g}_s{a.steps}__oto__seed{a.seed}.json")
+    from bench import cell_path  # the cache's one naming rule
+    path = cell_path(a.model, a.width, a.flops, a.steps, "oto", a.seed)
     if not os.path.exists(path):
         raise SystemExit(f"oto-arch: run the oto cell first ({os.path.basename(path)} is missing)")
     torch.manual_seed(a.seed)
