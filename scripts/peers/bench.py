@@ -20,18 +20,20 @@ TOOLS = ["dense", "tp", "otov3", "oto", "oto-hesso", "oto-dense"]
 CONTROLS = ["oto-arch"]
 # oto variants tried for issue 24 (`--tools oto+NAME`): the extra `oto train` flags of each;
 # their rows follow the tools' in the table
+# HESSO's order before session 24: the original's global importance order, no group floor
+HESSO_GLOBAL = ["--group-rank", "0", "--upper-group-sparsity", "1"]
 VARIANTS = {
     # the defaults before session 18 (8 epochs of 156 steps): DHSPG from step 156 to 468; HESSO's
     # periods from step 124 to 248 (the OTOv3 tutorial's tenth, ran as that default: ≈ these flags)
     "w17": ["--start-pruning-epoch", "1", "--pruning-deadline-epoch", "3"],
-    "hesso-w17": ["--pruner", "hesso", "--start-pruning-epoch", "0.8", "--pruning-deadline-epoch", "1.6"],
+    "hesso-w17": ["--pruner", "hesso", "--start-pruning-epoch", "0.8", "--pruning-deadline-epoch", "1.6"] + HESSO_GLOBAL,
     "sflops": ["--saliency-flops", "--start-pruning-epoch", "1", "--pruning-deadline-epoch", "3"],  # run with w17
     "sflops-w18": ["--saliency-flops"],  # with the session-18 default window
     # TP's timing: the pruning window in the middle of the budget (epochs 3–4 of 8)
     "late": ["--start-pruning-epoch", "3", "--pruning-deadline-epoch", "4"],  # the default since session 18
     "mid": ["--start-pruning-epoch", "2", "--pruning-deadline-epoch", "4"],
     "later": ["--start-pruning-epoch", "4", "--pruning-deadline-epoch", "5"],
-    "hesso-late": ["--pruner", "hesso", "--start-pruning-epoch", "3", "--pruning-deadline-epoch", "4"],
+    "hesso-late": ["--pruner", "hesso", "--start-pruning-epoch", "3", "--pruning-deadline-epoch", "4"] + HESSO_GLOBAL,
     # session 19: the partition ranks rows within their layer group (1 = uniform per-layer share);
     # `--group-rank 1` became the default at a FLOPs target, so its cells are the `oto` cells and
     # the session-18 default is the variant grank0
@@ -40,6 +42,9 @@ VARIANTS = {
     "grank1-later": ["--group-rank", "1", "--start-pruning-epoch", "4", "--pruning-deadline-epoch", "5"],
     "grank1-abrupt": ["--group-rank", "1", "--pruning-ramp", "false"],
     "grank1-l0": ["--group-rank", "1", "--lmbda", "0"],
+    # session 24: HESSO at a FLOPs target takes DHSPG's group floor and within-group order by
+    # default, so its cells are the `oto-hesso` cells; this is the earlier default
+    "hesso-grank0": ["--pruner", "hesso"] + HESSO_GLOBAL,
 }
 NAMES = {"dense": "dense PyTorch", "tp": "Torch-Pruning 1.6.1 (½ dense, group-L2 prune, ½ fine-tune)",
          "otov3": "only-train-once 3.0.1 HESSO", "oto": "**oto DHSPG (default)**", "oto-hesso": "oto HESSO",
@@ -74,7 +79,8 @@ def run_cell(a, model, tool, seed):
 
 LABELS = {"grank0": "oto DHSPG, session-18 default (global saliency order, `--group-rank 0`)",
           "w17": "oto DHSPG, session-17 default window (steps 156 → 468)",
-          "hesso-w17": "oto HESSO, session-17 default window (steps 124 → 248)"}
+          "hesso-w17": "oto HESSO, session-17 default window (steps 124 → 248)",
+          "hesso-grank0": "oto HESSO, session-23 default (global importance order, no group floor)"}
 
 
 def setting(r):

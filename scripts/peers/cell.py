@@ -113,8 +113,10 @@ def otov3_run(OTO, a, init, d, s):
 
 def otov3(a, model, d):
     """only-train-once takes a group-sparsity target, not a MACs one: the sparsity is first set
-    from random zero groups (bisection), then corrected from the MACs each full run keeps (secant,
-    at most 3 runs from the same initial weights and data order); the last run is reported."""
+    from random zero groups (bisection), then corrected from the MACs each full run keeps (a
+    bracket kept around the target, regula falsi inside it; at most 5 runs from the same initial
+    weights and data order, until one is within 2 points); the run closest to the target is
+    reported."""
     OTO = import_otov3()
     x = torch.randn(1, 3, 32, 32)
     full, _ = nets.macs_params(model)
@@ -127,20 +129,29 @@ def otov3(a, model, d):
             o.construct_subnet(out_dir=tmp)
             kept = nets.macs_params(torch.load(o.compressed_model_path, weights_only=False))[0] / full
             lo, hi = (s, hi) if kept > a.flops else (lo, s)
-    tried = []
+    tried, runs = [], []
     s = (lo + hi) / 2
-    for _ in range(3):
+    below, above = (0.0, 1.0), (1.0, 0.0)  # (sparsity, MACs kept) bracketing the target
+    for _ in range(5):
         trained, small = otov3_run(OTO, a, model, d, s)
         kept = nets.macs_params(small)[0] / full
         tried.append((round(s, 3), round(kept, 3)))
+        runs.append((abs(kept - a.flops), trained, small))
         if abs(kept - a.flops) <= 0.02:
             break
-        if len(tried) >= 2 and tried[-1][1] != tried[-2][1]:
-            (s1, k1), (s2, k2) = tried[-2], tried[-1]
-            s = s2 + (a.flops - k2) * (s2 - s1) / (k2 - k1)
+        if kept > a.flops:
+            below = (s, kept)
         else:
-            s = s + (kept - a.flops)
+            above = (s, kept)
+        if len(tried) == 1:
+            s = s + (kept - a.flops)  # first correction: one point, unit slope
+        else:  # regula falsi between the bracket's ends
+            (s1, k1), (s2, k2) = below, above
+            s = s1 + (k1 - a.flops) * (s2 - s1) / (k1 - k2)
+        # stay strictly inside the bracket (MACs kept falls as the sparsity grows)
+        s = min(max(s, below[0] + 0.1 * (above[0] - below[0])), above[0] - 0.1 * (above[0] - below[0]))
         s = min(max(s, 0.01), 0.99)
+    _, trained, small = min(runs, key=lambda r: r[0])  # the run closest to the target
     trained.eval(), small.eval()
     xt = cifar.normalise(d["xte"][:256])
     with torch.no_grad():

@@ -14,7 +14,7 @@
 //! the [`PruneConfig`] shared with DHSPG (`cfg.prune`), which a step never changes.
 
 use super::baseline::{AdamInit, Direction, DirectionConfig, Variant};
-use super::dhspg_math::round_half_even;
+use super::dhspg_math::{group_rank_blend, round_half_even};
 use super::flat::FlatRows;
 use super::flops_target::{pick_to_macs, ramp_macs_goal, LayoutMacs};
 use super::prune_config::{PruneConfig, Target};
@@ -82,6 +82,10 @@ pub struct HessoConfig {
     pub prune: PruneConfig,
     pub pruning_periods: u64,
     pub importance: Importance,
+    /// [oto] The periods' order: `w` × a row's importance rank within its layer group + (1 − `w`)
+    /// × its global rank ([`group_rank_blend`]); 1 = every group gives up the same share of its
+    /// rows, 0 = the original's global order (the default; `oto train` sets 1 at a FLOPs target).
+    pub group_rank: f64,
     /// Safe-guard of the cosine's denominator.
     pub safe_guard: f64,
     /// Multi-tensor form of the row work (as [`super::DhspgConfig::multi_tensor`]).
@@ -112,6 +116,7 @@ impl HessoConfig {
             prune: PruneConfig::new(Target::GroupSparsity(0.5)),
             pruning_periods: 1,
             importance: Importance::default(),
+            group_rank: 0.0,
             safe_guard: 1e-8,
             multi_tensor: None,
         }
@@ -140,6 +145,9 @@ impl HessoConfig {
         }
         if !(self.lr > 0.0) {
             return bad("lr must be > 0".into());
+        }
+        if !(0.0..=1.0).contains(&self.group_rank) {
+            return bad(format!("group_rank must be within [0, 1], got {}", self.group_rank));
         }
         let w = self.importance.weights();
         if w.iter().any(|&x| !(x >= 0.0 && x.is_finite())) || w.iter().sum::<f64>() <= 0.0 {
@@ -365,7 +373,11 @@ impl Hesso {
     fn begin_period(&mut self, xx: &[f64], xd: &[f64], dd: &[f64]) {
         let c = &self.cfg;
         let (k, p, d) = (self.period + 1, c.pruning_periods, c.period_len());
-        let imp = importance(xx, xd, dd, &self.layout.row_width, &c.importance, c.safe_guard);
+        let mut imp = importance(xx, xd, dd, &self.layout.row_width, &c.importance, c.safe_guard);
+        if c.group_rank > 0.0 {
+            // low = least important either way: the blend keeps the ascending order's meaning
+            imp = group_rank_blend(&imp, &self.layout.groups, c.group_rank);
+        }
         let cand = self.candidates(&imp);
         let done = self.pruned.iter().filter(|&&b| b).count();
         let (picked, goal_note) = match (c.prune.target.flops(), &self.macs) {

@@ -276,3 +276,36 @@ fn row_list_target_prunes_exactly_the_listed_rows() {
     let e = Hesso::new(toy_params(&w, &b), &a, HessoConfig { prune: empty, ..cfg }).unwrap_err().to_string();
     assert!(e.contains("HESSO") && e.contains("all 8 prunable rows of group 0"), "{e}");
 }
+
+#[test]
+fn group_rank_takes_the_same_share_of_every_group() {
+    // groups [8, 8], group 0's rows ten times the norm of group 1's, zero gradients: the global
+    // order (w = 0) takes 7 of group 1's rows (a group keeps one) and 1 of group 0's; w = 1 takes
+    // the least important half of each group
+    let run = |w: f64| {
+        tch::manual_seed(3);
+        let scale = Tensor::from_slice(&[[10.0f32; 8], [1.0; 8]].concat()).unsqueeze(1);
+        let w0 = (Tensor::randn([16, 4], (Kind::Float, tch::Device::Cpu)).abs() + 1.0) * &scale;
+        let b0 = Tensor::zeros([16], (Kind::Float, tch::Device::Cpu));
+        let cfg = HessoConfig { prune: PruneConfig { start_step: 0, deadline: Some(2), ..sparsity(0.5) }, pruning_periods: 2, group_rank: w, ..Default::default() };
+        let mut o = Hesso::new(toy_params(&w0, &b0), &toy_analysis_grouped(&[8, 8], &[]), cfg).unwrap();
+        let ts: Vec<Tensor> = o.params().iter().map(|p| p.tensor.shallow_clone()).collect();
+        for _ in 0..4 {
+            set_grads(&ts, &[ts[0].zeros_like(), ts[1].zeros_like()]);
+            o.step().unwrap();
+        }
+        let z = zero_rows(&ts[0], &ts[1]);
+        let (a, b) = (z[..8].iter().filter(|&&x| x).count(), z[8..].iter().filter(|&&x| x).count());
+        // within a group the smallest rows go either way
+        let n = vecf(&w0).chunks(4).map(|r| r.iter().map(|x| x * x).sum::<f64>()).collect::<Vec<_>>();
+        for grp in [0..8, 8..16] {
+            let (kept, gone): (Vec<usize>, Vec<usize>) = grp.partition(|&g| !z[g]);
+            assert!(kept.iter().all(|&k| gone.iter().all(|&g| n[k] > n[g])), "w {w}: {kept:?} {gone:?}");
+        }
+        (a, b)
+    };
+    assert_eq!(run(0.0), (1, 7));
+    assert_eq!(run(1.0), (4, 4));
+    let bad = HessoConfig { group_rank: 1.5, ..Default::default() };
+    assert!(bad.validate().unwrap_err().to_string().contains("group_rank"));
+}

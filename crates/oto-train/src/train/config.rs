@@ -565,7 +565,6 @@ impl TrainConfig {
             ("pruning_ramp", d.pruning_ramp.is_some()),
             ("saliency_magnitude", d.saliency_magnitude.is_some()),
             ("saliency_flops", d.saliency_flops.is_some()),
-            ("group_rank", d.group_rank.is_some()),
             ("partition_epoch", d.partition_epoch.is_some()),
             ("half_space_project_epoch", d.half_space_project_epoch.is_some()),
             ("fixed_zero_groups", d.fixed_zero_groups.is_some()),
@@ -573,6 +572,7 @@ impl TrainConfig {
         let shared = d.start_pruning_epoch.is_some()
             || d.upper_group_sparsity.is_some()
             || d.group_divisible.is_some()
+            || d.group_rank.is_some()
             || d.pruning_deadline_epoch.is_some()
             || d.adam_init.is_some();
         let hesso_set = self.hesso != HessoOptions::default();

@@ -84,7 +84,7 @@ pub fn prune_config_for(cfg: &TrainConfig, pruner: PrunerKind, steps_per_epoch: 
     Ok(p)
 }
 
-/// DHSPG's default ρ at a FLOPs target: every group keeps at least an eighth of its rows.
+/// The pruners' default ρ at a FLOPs target: every group keeps at least an eighth of its rows.
 pub const FLOPS_GROUP_CAP: f64 = 0.875;
 /// The partition's within-group rank weight at a FLOPs target (`DhspgConfig::group_rank`).
 pub const FLOPS_GROUP_RANK: f64 = 1.0;
@@ -195,6 +195,13 @@ pub fn hesso_config(cfg: &TrainConfig, steps_per_epoch: usize) -> Result<HessoCo
     if let Some(w) = cfg.hesso.importance {
         h.importance = w;
     }
+    // [oto] at a FLOPs target, DHSPG's defaults: a per-group floor and every layer group giving
+    // up the same share of its rows (issue 24: with the original's global order HESSO cut
+    // VGG16-BN ×0.25's last seven layers to 1–3 channels at 26.6 % of the MACs, 24.7 %)
+    if h.prune.target.flops().is_some() && o.upper_group_sparsity.is_none() {
+        h.prune.upper_group_sparsity = FLOPS_GROUP_CAP;
+    }
+    h.group_rank = o.group_rank.unwrap_or(if h.prune.target.flops().is_some() { FLOPS_GROUP_RANK } else { 0.0 });
     macro_rules! set {
         ($($f:ident => $g:ident),*) => { $( if let Some(x) = o.$f { h.$g = x; } )* };
     }
@@ -238,6 +245,28 @@ mod tests {
         let sparsity = with(|_| {}).unwrap();
         assert_eq!((sparsity.prune.upper_group_sparsity, sparsity.group_rank), (1.0, 0.0), "a sparsity target keeps the original's partition");
         assert!(with(|c| c.dhspg.group_rank = Some(1.5)).is_err(), "group_rank is within [0, 1]");
+    }
+
+    #[test]
+    fn hesso_at_a_flops_target_takes_dhspgs_group_floor_and_rank() {
+        let hesso = |f: &dyn Fn(&mut TrainConfig)| {
+            let mut c = TrainConfig::default();
+            c.pruner = PrunerKind::Hesso;
+            f(&mut c);
+            hesso_config(&c, 10)
+        };
+        let flops = |c: &mut TrainConfig| c.dhspg.target_flops = Some(0.5);
+        let h = hesso(&flops).unwrap();
+        assert_eq!((h.prune.upper_group_sparsity, h.group_rank), (FLOPS_GROUP_CAP, FLOPS_GROUP_RANK));
+        let h = hesso(&|c| {
+            flops(c);
+            c.dhspg.upper_group_sparsity = Some(1.0);
+            c.dhspg.group_rank = Some(0.0);
+        })
+        .unwrap();
+        assert_eq!((h.prune.upper_group_sparsity, h.group_rank), (1.0, 0.0));
+        let h = hesso(&|c| c.dhspg.target_sparsity = Some(0.5)).unwrap();
+        assert_eq!((h.prune.upper_group_sparsity, h.group_rank), (1.0, 0.0), "a sparsity target keeps the original's order");
     }
 
     #[test]
